@@ -1,0 +1,374 @@
+//! Start-up and the operator subcommands. `main.rs` only parses the command line and calls these.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use crate::autosave::{Autosave, AutosaveConfig};
+use crate::domain::{now_ms, PlayerSnapshot};
+use crate::settings::{LavalinkNode, Settings, SettingsError, StorageKind};
+use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(String),
+    #[error("the import file is not an Encore export: {0}")]
+    BadImport(String),
+    #[error("`encore backup` works with STORAGE=sqlite only (STORAGE is {0}); MongoDB has its own backup tools")]
+    BackupNeedsSqlite(&'static str),
+    #[error("the check found problems")]
+    CheckFailed,
+}
+
+impl AppError {
+    /// 2 for a configuration problem, 1 for anything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Settings(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The format written by `encore export`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    pub version: u32,
+    pub exported_at_ms: u64,
+    pub players: Vec<serde_json::Value>,
+}
+
+pub const EXPORT_FORMAT: &str = "encore-players";
+
+/// Runs the bot until SIGTERM/SIGINT, then flushes the player state.
+pub async fn run(settings: Settings) -> Result<(), AppError> {
+    settings.require_bot_credentials()?;
+    let store = store::open_from_settings(&settings).await?;
+    tracing::info!(backend = store.backend(), "player store opened");
+    let backups = start_backups(&settings);
+
+    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(settings.autosave_interval));
+    let report = store.load_all(&LoadFilter::All).await?;
+    tracing::info!(
+        saved_players = report.snapshots.len(),
+        skipped = report.skipped.len(),
+        "saved players loaded"
+    );
+    for snapshot in report.snapshots {
+        autosave.adopt(snapshot);
+    }
+    let task = autosave.spawn();
+    tracing::warn!(
+        "the Discord front end and the Lavalink engine are not built yet: Encore keeps its saved players and waits for SIGTERM"
+    );
+
+    wait_for_shutdown().await;
+    tracing::info!("shutting down: flushing player state");
+    if let Some(b) = backups {
+        b.abort();
+    }
+    match task.shutdown().await {
+        Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),
+        Err(e) => tracing::error!(error = %e, "could not flush player state before exit"),
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops Encore");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The SQLite backup at start and every `BACKUP_INTERVAL`, in the background.
+fn start_backups(settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
+    if settings.storage != StorageKind::Sqlite {
+        return None;
+    }
+    let opts = SqliteOptions::from_settings(&settings.sqlite);
+    let interval = settings.sqlite.backup_interval;
+    Some(tokio::spawn(async move {
+        loop {
+            let o = opts.clone();
+            match tokio::task::spawn_blocking(move || SqliteStore::backup_now_blocking(&o)).await {
+                Ok(Ok(path)) => tracing::info!(backup = %path.display(), "SQLite backup written"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "SQLite backup failed"),
+                Err(e) => tracing::warn!(error = %e, "SQLite backup task failed"),
+            }
+            match interval {
+                Some(i) => tokio::time::sleep(i).await,
+                None => return,
+            }
+        }
+    }))
+}
+
+/// `encore backup`.
+pub async fn backup(settings: &Settings) -> Result<std::path::PathBuf, AppError> {
+    if settings.storage != StorageKind::Sqlite {
+        return Err(AppError::BackupNeedsSqlite(settings.storage.as_str()));
+    }
+    // Opening first checks (and if needed repairs) the database and applies migrations.
+    let store = store::open_from_settings(settings).await?;
+    drop(store);
+    let opts = SqliteOptions::from_settings(&settings.sqlite);
+    let path = tokio::task::spawn_blocking(move || SqliteStore::backup_now_blocking(&opts))
+        .await
+        .map_err(|e| AppError::Io(e.to_string()))??;
+    Ok(path)
+}
+
+/// `encore export`: every readable saved player as JSON.
+pub async fn export(settings: &Settings, output: Option<&Path>) -> Result<usize, AppError> {
+    let store = store::open_from_settings(settings).await?;
+    let report = store.load_all(&LoadFilter::All).await?;
+    let players = report
+        .snapshots
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::Io(e.to_string()))?;
+    let count = players.len();
+    let export = Export {
+        format: EXPORT_FORMAT.into(),
+        version: 1,
+        exported_at_ms: now_ms(),
+        players,
+    };
+    let text = serde_json::to_string_pretty(&export).map_err(|e| AppError::Io(e.to_string()))?;
+    match output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").map_err(|e| AppError::Io(e.to_string()))?;
+        }
+        Some(path) => write_atomically(path, text.as_bytes())?,
+    }
+    if !report.skipped.is_empty() {
+        tracing::warn!(skipped = report.skipped.len(), "unreadable saved players were left out of the export");
+    }
+    Ok(count)
+}
+
+/// Writes a file through a temporary file and a rename, so a crash never leaves half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    let io = |e: std::io::Error| AppError::Io(format!("cannot write {}: {e}", path.display()));
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// What `encore import` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub skipped: usize,
+}
+
+/// `encore import`: reads an export and saves every valid player (invalid ones are skipped with a
+/// warning; nothing already saved is lost on a bad file).
+pub async fn import(settings: &Settings, file: &Path) -> Result<ImportReport, AppError> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| AppError::Io(e.to_string()))?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| AppError::Io(format!("cannot read {}: {e}", file.display())))?
+    };
+    let export: Export =
+        serde_json::from_str(&text).map_err(|e| AppError::BadImport(e.to_string()))?;
+    if export.format != EXPORT_FORMAT || export.version != 1 {
+        return Err(AppError::BadImport(format!(
+            "format `{}` version {}, expected `{EXPORT_FORMAT}` version 1",
+            export.format, export.version
+        )));
+    }
+    let mut ops = Vec::with_capacity(export.players.len());
+    let mut skipped = 0;
+    for (i, value) in export.players.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<PlayerSnapshot>(value)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.validate().map(|_| s).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(s) => ops.push(SaveOp::Full {
+                state: s.state,
+                queue: Arc::new(s.queue),
+            }),
+            Err(reason) => {
+                skipped += 1;
+                tracing::warn!(entry = i + 1, reason, "skipping an unreadable player in the import");
+            }
+        }
+    }
+    let store = store::open_from_settings(settings).await?;
+    for chunk in ops.chunks(500) {
+        store.save(chunk).await?;
+    }
+    Ok(ImportReport {
+        imported: ops.len(),
+        skipped,
+    })
+}
+
+/// One line of the `encore check` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    pub ok: bool,
+    pub what: String,
+    pub detail: String,
+}
+
+/// `encore check`: settings (already loaded), credentials, store and every Lavalink node.
+pub async fn check(settings: &Settings) -> Vec<CheckLine> {
+    let mut lines = vec![CheckLine {
+        ok: true,
+        what: "settings".into(),
+        detail: format!(
+            "valid (storage {}, {} Lavalink node(s), autosave every {})",
+            settings.storage.as_str(),
+            settings.lavalink_nodes.len(),
+            humantime::format_duration(settings.autosave_interval)
+        ),
+    }];
+    lines.push(match settings.require_bot_credentials() {
+        Ok(()) => CheckLine {
+            ok: true,
+            what: "credentials".into(),
+            detail: "DISCORD_TOKEN and Lavalink passwords are set".into(),
+        },
+        Err(e) => CheckLine {
+            ok: false,
+            what: "credentials".into(),
+            detail: e.to_string(),
+        },
+    });
+    lines.push(match store::open_from_settings(settings).await {
+        Err(e) => CheckLine {
+            ok: false,
+            what: format!("store ({})", settings.storage.as_str()),
+            detail: e.to_string(),
+        },
+        Ok(store) => {
+            let h = store.health().await;
+            CheckLine {
+                ok: h.reachable,
+                what: format!("store ({})", h.backend),
+                detail: match (h.reachable, h.saved_players) {
+                    (true, Some(n)) => format!("reachable, {n} saved player(s)"),
+                    (true, None) => "reachable".into(),
+                    (false, _) => h.error.unwrap_or_else(|| "unreachable".into()),
+                },
+            }
+        }
+    });
+    for node in &settings.lavalink_nodes {
+        lines.push(check_node(node).await);
+    }
+    lines
+}
+
+async fn check_node(node: &LavalinkNode) -> CheckLine {
+    let what = format!("lavalink {} ({}:{})", node.name, node.host, node.port);
+    let fail = |detail: String| CheckLine {
+        ok: false,
+        what: what.clone(),
+        detail,
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot build an HTTP client: {e}")),
+    };
+    let mut request = client.get(format!("{}/v4/info", node.http_base()));
+    if let Some(p) = &node.password {
+        request = request.header("Authorization", p.expose_secret());
+    }
+    match request.send().await {
+        Err(e) if e.is_timeout() => fail("no answer within 5 s".into()),
+        Err(e) if e.is_connect() => fail("connection refused or host unreachable".into()),
+        Err(e) => fail(format!("request failed: {}", e.without_url())),
+        Ok(r) if r.status() == 401 || r.status() == 403 => {
+            fail(format!("the password was refused (HTTP {})", r.status().as_u16()))
+        }
+        Ok(r) if !r.status().is_success() => fail(format!("answered HTTP {}", r.status().as_u16())),
+        Ok(r) => match r.json::<serde_json::Value>().await {
+            Ok(info) => {
+                let version = info
+                    .pointer("/version/semver")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .to_string();
+                let (major, minor) = parse_major_minor(&version);
+                if (major, minor) < (4, 2) {
+                    fail(format!("Lavalink {version}: Encore needs 4.2 or newer (DAVE voice)"))
+                } else {
+                    CheckLine {
+                        ok: true,
+                        what,
+                        detail: format!("reachable, Lavalink {version}"),
+                    }
+                }
+            }
+            Err(_) => fail("answered, but not with Lavalink's /v4/info JSON".into()),
+        },
+    }
+}
+
+fn parse_major_minor(semver: &str) -> (u32, u32) {
+    let mut parts = semver.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Prints the check report; returns whether everything passed.
+pub fn print_check(lines: &[CheckLine]) -> bool {
+    for l in lines {
+        println!("[{}] {}: {}", if l.ok { " ok " } else { "FAIL" }, l.what, l.detail);
+    }
+    lines.iter().all(|l| l.ok)
+}
+
+/// Convenience for tests and tools: the configured store.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn StateStore>, AppError> {
+    Ok(store::open_from_settings(settings).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare() {
+        assert_eq!(parse_major_minor("4.2.1"), (4, 2));
+        assert_eq!(parse_major_minor("4.10.0-rc1"), (4, 10));
+        assert_eq!(parse_major_minor("garbage"), (0, 0));
+    }
+}

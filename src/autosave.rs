@@ -1,0 +1,390 @@
+//! The autosave task: keeps the latest state of every guild in memory and writes what changed.
+//!
+//! - Every `interval` it writes the guilds whose state changed; positions of playing guilds always
+//!   count as changed (their extrapolated position is written).
+//! - About `debounce` after any other change it writes the changed guilds.
+//! - On shutdown it flushes everything once more.
+//! - A failed write keeps everything pending (the newest state per guild wins) and is retried with
+//!   a growing delay; the outage is logged once when it starts and once when it ends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::domain::{is_playing, now_ms, position_at, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::store::{SaveOp, StateStore, StoreError, WriteStats};
+
+#[derive(Debug, Clone, Copy)]
+pub struct AutosaveConfig {
+    pub interval: Duration,
+    pub debounce: Duration,
+    /// Longest wait between retries during an outage (also bounded by `interval`).
+    pub max_retry_delay: Duration,
+}
+
+impl AutosaveConfig {
+    pub fn new(interval: Duration) -> Self {
+        AutosaveConfig {
+            interval,
+            debounce: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dirty {
+    Clean,
+    State,
+    Full,
+}
+
+struct Entry {
+    state: PlayerState,
+    queue: Arc<QueueSnapshot>,
+    dirty: Dirty,
+    /// The store holds a full copy of this guild, so state-only writes are enough.
+    persisted: bool,
+    /// Bumped on every change, to tell whether a write in flight saw the newest state.
+    version: u64,
+}
+
+impl Entry {
+    fn playing(&self) -> bool {
+        is_playing(&self.state, &self.queue)
+    }
+
+    /// The state with the position extrapolated to `now` while playing.
+    fn state_at(&self, now: u64) -> PlayerState {
+        let mut s = self.state.clone();
+        if self.playing() {
+            s.position_ms = position_at(&self.state, &self.queue, now);
+            s.position_at_ms = now;
+        }
+        s
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    entries: HashMap<GuildId, Entry>,
+    deletes: HashSet<GuildId>,
+}
+
+/// Counters, for `/status` and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutosaveStats {
+    pub batches: u64,
+    pub ops: u64,
+    pub bytes: u64,
+    pub failures: u64,
+    pub last_success_at_ms: Option<u64>,
+    pub in_outage: bool,
+}
+
+struct Inner {
+    store: Arc<dyn StateStore>,
+    config: AutosaveConfig,
+    pending: Mutex<Pending>,
+    changed: Notify,
+    next_version: AtomicU64,
+    outage: AtomicBool,
+    stats: Mutex<AutosaveStats>,
+    /// Serialises writes so two flushes never race each other.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+/// Handle to the autosave; cheap to clone.
+#[derive(Clone)]
+pub struct Autosave {
+    inner: Arc<Inner>,
+}
+
+/// The running task; `shutdown` flushes and stops it.
+pub struct AutosaveTask {
+    autosave: Autosave,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Only what changed (debounced writes).
+    Changes,
+    /// What changed, plus the positions of playing guilds.
+    Tick,
+    /// Everything known, once more.
+    All,
+}
+
+impl Autosave {
+    pub fn new(store: Arc<dyn StateStore>, config: AutosaveConfig) -> Self {
+        Autosave {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                pending: Mutex::new(Pending::default()),
+                changed: Notify::new(),
+                next_version: AtomicU64::new(1),
+                outage: AtomicBool::new(false),
+                stats: Mutex::new(AutosaveStats::default()),
+                write_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> AutosaveStats {
+        *self.inner.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the newest state of a guild. `queue_changed` says whether the queue (current,
+    /// upcoming or history) changed since the last record; if not, only the small state is written.
+    pub fn record(&self, state: PlayerState, queue: Arc<QueueSnapshot>, queue_changed: bool) {
+        let version = self.inner.next_version.fetch_add(1, Ordering::Relaxed);
+        let level = if queue_changed { Dirty::Full } else { Dirty::State };
+        {
+            let mut p = self.pending();
+            p.deletes.remove(&state.guild_id);
+            match p.entries.get_mut(&state.guild_id) {
+                Some(e) => {
+                    e.state = state;
+                    e.queue = queue;
+                    e.dirty = e.dirty.max(level);
+                    e.version = version;
+                }
+                None => {
+                    p.entries.insert(
+                        state.guild_id,
+                        Entry {
+                            state,
+                            queue,
+                            dirty: Dirty::Full,
+                            persisted: false,
+                            version,
+                        },
+                    );
+                }
+            }
+        }
+        self.inner.changed.notify_one();
+    }
+
+    /// Tracks a guild whose snapshot is already saved (a restored player): nothing is written
+    /// until it changes or plays.
+    pub fn adopt(&self, snapshot: PlayerSnapshot) {
+        let version = self.inner.next_version.fetch_add(1, Ordering::Relaxed);
+        let mut p = self.pending();
+        p.deletes.remove(&snapshot.guild_id());
+        p.entries.insert(
+            snapshot.guild_id(),
+            Entry {
+                state: snapshot.state,
+                queue: Arc::new(snapshot.queue),
+                dirty: Dirty::Clean,
+                persisted: true,
+                version,
+            },
+        );
+    }
+
+    /// Forgets a guild (stopped or left on purpose): its saved snapshot is deleted.
+    pub fn forget(&self, guild_id: GuildId) {
+        {
+            let mut p = self.pending();
+            p.entries.remove(&guild_id);
+            p.deletes.insert(guild_id);
+        }
+        self.inner.changed.notify_one();
+    }
+
+    /// Number of guilds tracked.
+    pub fn len(&self) -> usize {
+        self.pending().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes what changed now (plus playing positions): one autosave tick.
+    pub async fn tick(&self) -> Result<WriteStats, StoreError> {
+        self.flush(Flush::Tick).await
+    }
+
+    /// Writes every known guild once more.
+    pub async fn flush_all(&self) -> Result<WriteStats, StoreError> {
+        self.flush(Flush::All).await
+    }
+
+    async fn flush(&self, kind: Flush) -> Result<WriteStats, StoreError> {
+        let _guard = self.inner.write_lock.lock().await;
+        let now = now_ms();
+        let (ops, written): (Vec<SaveOp>, Vec<(GuildId, u64, bool)>) = {
+            let p = self.pending();
+            let mut ops = Vec::with_capacity(p.deletes.len() + p.entries.len());
+            let mut written = Vec::with_capacity(p.entries.len());
+            ops.extend(p.deletes.iter().map(|g| SaveOp::Delete(*g)));
+            for (g, e) in &p.entries {
+                let full = e.dirty == Dirty::Full || !e.persisted;
+                let wanted = full
+                    || e.dirty == Dirty::State
+                    || kind == Flush::All
+                    || (kind == Flush::Tick && e.playing());
+                if !wanted {
+                    continue;
+                }
+                let state = e.state_at(now);
+                if full {
+                    ops.push(SaveOp::Full {
+                        state,
+                        queue: e.queue.clone(),
+                    });
+                } else {
+                    ops.push(SaveOp::State(state));
+                }
+                written.push((*g, e.version, full));
+            }
+            (ops, written)
+        };
+        if ops.is_empty() {
+            return Ok(WriteStats::default());
+        }
+        match self.inner.store.save(&ops).await {
+            Ok(stats) => {
+                let mut p = self.pending();
+                for op in &ops {
+                    if let SaveOp::Delete(g) = op {
+                        p.deletes.remove(g);
+                    }
+                }
+                for (g, version, full) in written {
+                    if let Some(e) = p.entries.get_mut(&g) {
+                        if full {
+                            e.persisted = true;
+                        }
+                        // A change made while writing keeps the guild dirty for the next write.
+                        if e.version == version {
+                            e.dirty = Dirty::Clean;
+                        }
+                    }
+                }
+                drop(p);
+                self.note_success(stats);
+                Ok(stats)
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn note_success(&self, stats: WriteStats) {
+        let mut s = self.inner.stats.lock().unwrap_or_else(|p| p.into_inner());
+        s.batches += 1;
+        s.ops += stats.ops as u64;
+        s.bytes += stats.bytes;
+        s.last_success_at_ms = Some(now_ms());
+        s.in_outage = false;
+        drop(s);
+        if self.inner.outage.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                backend = self.inner.store.backend(),
+                written = stats.ops,
+                "player store is reachable again; pending player state was written"
+            );
+        }
+    }
+
+    fn note_failure(&self, e: &StoreError) {
+        let mut s = self.inner.stats.lock().unwrap_or_else(|p| p.into_inner());
+        s.failures += 1;
+        s.in_outage = true;
+        drop(s);
+        if !self.inner.outage.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                backend = self.inner.store.backend(),
+                error = %e,
+                "cannot write player state; keeping the latest state in memory and retrying"
+            );
+        } else {
+            tracing::debug!(error = %e, "player state write failed again");
+        }
+    }
+
+    /// Starts the background task.
+    pub fn spawn(&self) -> AutosaveTask {
+        let (stop, stop_rx) = watch::channel(false);
+        let me = self.clone();
+        let handle = tokio::spawn(async move { me.run(stop_rx).await });
+        AutosaveTask {
+            autosave: self.clone(),
+            stop,
+            handle,
+        }
+    }
+
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let config = self.inner.config;
+        let mut next_tick = Instant::now() + config.interval;
+        let mut retry_delay = Duration::from_millis(500);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let changed = self.inner.changed.notified();
+            let wake = retry_at.map_or(next_tick, |r| r.min(next_tick));
+            let kind = tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= next_tick {
+                        next_tick = Instant::now() + config.interval;
+                    }
+                    Flush::Tick
+                }
+                _ = changed => {
+                    // Debounce: let a burst of changes settle into one write.
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = tokio::time::sleep(config.debounce) => {}
+                    }
+                    Flush::Changes
+                }
+            };
+            match self.flush(kind).await {
+                Ok(_) => {
+                    retry_at = None;
+                    retry_delay = Duration::from_millis(500);
+                }
+                Err(_) => {
+                    retry_at = Some(Instant::now() + retry_delay);
+                    retry_delay = (retry_delay * 2)
+                        .min(config.max_retry_delay)
+                        .min(config.interval);
+                }
+            }
+        }
+    }
+}
+
+impl AutosaveTask {
+    pub fn autosave(&self) -> &Autosave {
+        &self.autosave
+    }
+
+    /// Stops the task and flushes everything once more; the error says what could not be written.
+    pub async fn shutdown(self) -> Result<WriteStats, StoreError> {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.handle.await {
+            tracing::error!(error = %e, "autosave task ended abnormally");
+        }
+        self.autosave.flush(Flush::All).await
+    }
+}

@@ -1,0 +1,23 @@
+//! The player domain: tracks, the queue, loop modes and the saved snapshot.
+//! Nothing here knows about Discord or Lavalink, so all of it is unit-tested in place.
+
+mod position;
+mod queue;
+mod snapshot;
+mod track;
+
+pub use position::{extrapolate_position, now_ms};
+pub use queue::{EndReason, LoopMode, Queue, QueueError};
+pub use snapshot::{
+    FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError, SNAPSHOT_SCHEMA_VERSION,
+};
+pub use track::Track;
+pub(crate) use snapshot::{is_playing, position_at};
+
+/// A Discord guild id (snowflake).
+pub type GuildId = u64;
+
+/// The shard a guild belongs to, by Discord's rule `(guild_id >> 22) % shard_count`.
+pub fn shard_of(guild_id: GuildId, shard_count: u32) -> u32 {
+    ((guild_id >> 22) % u64::from(shard_count.max(1))) as u32
+}

@@ -1,0 +1,281 @@
+use serde::{Deserialize, Serialize};
+
+use super::{extrapolate_position, GuildId, LoopMode, Queue, Track};
+
+/// Bumped whenever the saved shape changes; a record of an unknown version is skipped on load.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// The audio filter preset applied to a player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterPreset {
+    #[default]
+    Off,
+    Bassboost,
+    Nightcore,
+    Vaporwave,
+    #[serde(rename = "8d")]
+    EightD,
+    Karaoke,
+}
+
+impl FilterPreset {
+    pub const ALL: [FilterPreset; 6] = [
+        FilterPreset::Off,
+        FilterPreset::Bassboost,
+        FilterPreset::Nightcore,
+        FilterPreset::Vaporwave,
+        FilterPreset::EightD,
+        FilterPreset::Karaoke,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterPreset::Off => "off",
+            FilterPreset::Bassboost => "bassboost",
+            FilterPreset::Nightcore => "nightcore",
+            FilterPreset::Vaporwave => "vaporwave",
+            FilterPreset::EightD => "8d",
+            FilterPreset::Karaoke => "karaoke",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FilterPreset> {
+        FilterPreset::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// The small, often-changing part of a player: written on every autosave tick without touching
+/// the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerState {
+    pub guild_id: GuildId,
+    pub voice_channel_id: Option<u64>,
+    pub text_channel_id: Option<u64>,
+    /// Position of the current track, in ms, as observed at `position_at_ms`.
+    pub position_ms: u64,
+    /// Wall-clock time (Unix ms) at which `position_ms` was observed.
+    pub position_at_ms: u64,
+    pub paused: bool,
+    /// Volume in percent, 0–200 (100 leaves the audio unchanged).
+    pub volume: u16,
+    pub loop_mode: LoopMode,
+    pub filters: FilterPreset,
+    /// Wall-clock time (Unix ms) at which this state was taken.
+    pub taken_at_ms: u64,
+}
+
+impl PlayerState {
+    pub fn new(guild_id: GuildId) -> Self {
+        PlayerState {
+            guild_id,
+            voice_channel_id: None,
+            text_channel_id: None,
+            position_ms: 0,
+            position_at_ms: 0,
+            paused: false,
+            volume: 100,
+            loop_mode: LoopMode::Off,
+            filters: FilterPreset::Off,
+            taken_at_ms: 0,
+        }
+    }
+}
+
+/// The queue as saved: the current track, the upcoming ones in order, and the history.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    pub current: Option<Track>,
+    #[serde(default)]
+    pub upcoming: Vec<Track>,
+    #[serde(default)]
+    pub history: Vec<Track>,
+}
+
+impl QueueSnapshot {
+    pub fn of(queue: &Queue) -> Self {
+        QueueSnapshot {
+            current: queue.current().cloned(),
+            upcoming: queue.upcoming().cloned().collect(),
+            history: queue.history().cloned().collect(),
+        }
+    }
+
+    pub fn into_queue(self, max_len: usize, max_history: usize) -> Queue {
+        Queue::from_parts(self.current, self.upcoming, self.history, max_len, max_history)
+    }
+}
+
+/// Everything needed to rebuild a guild's player after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerSnapshot {
+    pub schema_version: u32,
+    pub state: PlayerState,
+    pub queue: QueueSnapshot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("saved player of guild {guild_id} has schema version {found}, this build reads {SNAPSHOT_SCHEMA_VERSION}")]
+    UnknownVersion { guild_id: GuildId, found: u32 },
+    #[error("saved player of guild {guild_id} is unreadable: {reason}")]
+    Corrupt { guild_id: GuildId, reason: String },
+}
+
+impl PlayerSnapshot {
+    pub fn new(state: PlayerState, queue: QueueSnapshot) -> Self {
+        PlayerSnapshot {
+            schema_version: SNAPSHOT_SCHEMA_VERSION,
+            state,
+            queue,
+        }
+    }
+
+    pub fn guild_id(&self) -> GuildId {
+        self.state.guild_id
+    }
+
+    /// Playing means a current track that is not paused.
+    pub fn is_playing(&self) -> bool {
+        is_playing(&self.state, &self.queue)
+    }
+
+    /// The position of the current track at wall-clock time `now_ms`.
+    pub fn position_at(&self, now_ms: u64) -> u64 {
+        position_at(&self.state, &self.queue, now_ms)
+    }
+
+    /// Checks what a decoder cannot: the version and the value ranges.
+    pub fn validate(&self) -> Result<(), SnapshotError> {
+        let guild_id = self.state.guild_id;
+        if self.schema_version != SNAPSHOT_SCHEMA_VERSION {
+            return Err(SnapshotError::UnknownVersion {
+                guild_id,
+                found: self.schema_version,
+            });
+        }
+        let corrupt = |reason: &str| SnapshotError::Corrupt {
+            guild_id,
+            reason: reason.to_string(),
+        };
+        if guild_id == 0 {
+            return Err(corrupt("guild id 0"));
+        }
+        if self.state.volume > 1000 {
+            return Err(corrupt("volume out of range"));
+        }
+        let tracks = self
+            .queue
+            .current
+            .iter()
+            .chain(&self.queue.upcoming)
+            .chain(&self.queue.history);
+        for t in tracks {
+            if t.encoded.is_empty() {
+                return Err(corrupt("a track without its encoded form"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when the player has a current track and is not paused.
+pub(crate) fn is_playing(state: &PlayerState, queue: &QueueSnapshot) -> bool {
+    queue.current.is_some() && !state.paused
+}
+
+/// The extrapolated position of the current track at `now_ms` (0 without a current track).
+pub(crate) fn position_at(state: &PlayerState, queue: &QueueSnapshot, now_ms: u64) -> u64 {
+    match &queue.current {
+        None => 0,
+        Some(t) => extrapolate_position(
+            state.position_ms,
+            state.position_at_ms,
+            now_ms,
+            state.paused,
+            t.has_length().then_some(t.length_ms),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(len: u64) -> Track {
+        Track {
+            encoded: "QAAA".into(),
+            title: "t".into(),
+            author: "a".into(),
+            uri: None,
+            length_ms: len,
+            is_stream: false,
+            requester: None,
+        }
+    }
+
+    fn snap() -> PlayerSnapshot {
+        let mut state = PlayerState::new(7 << 22);
+        state.position_ms = 1_000;
+        state.position_at_ms = 10_000;
+        PlayerSnapshot::new(
+            state,
+            QueueSnapshot {
+                current: Some(track(5_000)),
+                upcoming: vec![track(1)],
+                history: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let s = snap();
+        let text = serde_json::to_string(&s).unwrap();
+        let back: PlayerSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        assert!(text.contains("\"loop_mode\":\"off\""));
+    }
+
+    #[test]
+    fn position_follows_the_rule() {
+        let mut s = snap();
+        assert_eq!(s.position_at(12_000), 3_000);
+        assert_eq!(s.position_at(99_000), 5_000);
+        s.state.paused = true;
+        assert_eq!(s.position_at(99_000), 1_000);
+        assert!(!s.is_playing());
+        s.queue.current = None;
+        assert_eq!(s.position_at(99_000), 0);
+    }
+
+    #[test]
+    fn validate_rejects_unknown_versions_and_bad_values() {
+        let mut s = snap();
+        assert!(s.validate().is_ok());
+        s.schema_version = 99;
+        assert!(matches!(s.validate(), Err(SnapshotError::UnknownVersion { found: 99, .. })));
+        let mut s = snap();
+        s.queue.upcoming[0].encoded.clear();
+        assert!(matches!(s.validate(), Err(SnapshotError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn filter_names_round_trip() {
+        for p in FilterPreset::ALL {
+            assert_eq!(FilterPreset::parse(p.as_str()), Some(p));
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{}\"", p.as_str()));
+        }
+    }
+
+    #[test]
+    fn queue_round_trips_through_snapshot() {
+        let mut q = Queue::new(10, 5);
+        q.append(vec![track(1), track(2), track(3)]).unwrap();
+        q.start();
+        q.skip(LoopMode::Off);
+        let back = QueueSnapshot::of(&q).into_queue(10, 5);
+        assert_eq!(back, q);
+    }
+}

@@ -1,0 +1,11 @@
+//! Encore: a Discord music bot whose music survives restarts.
+//!
+//! The library holds everything; `main.rs` only parses the command line and calls [`app`].
+
+pub mod app;
+pub mod autosave;
+pub mod cli;
+pub mod domain;
+pub mod settings;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,66 @@
+//! Encore's entry point: read `.env`, parse the command line, load settings, hand over to `app`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use encore::app::{self, AppError};
+use encore::cli::{Cli, Command};
+use encore::settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("error: .env could not be read: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let settings = match settings::load_from(&cli.config_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    encore::telemetry::init(settings.log_format, &settings.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => app::run(settings).await,
+            Command::Check => {
+                let lines = app::check(&settings).await;
+                if app::print_check(&lines) {
+                    Ok(())
+                } else {
+                    Err(AppError::CheckFailed)
+                }
+            }
+            Command::Backup => app::backup(&settings).await.map(|p| {
+                println!("backup written to {}", p.display());
+            }),
+            Command::Export { output } => {
+                app::export(&settings, output.as_deref()).await.map(|n| {
+                    if let Some(path) = &output {
+                        eprintln!("exported {n} saved player(s) to {}", path.display());
+                    }
+                })
+            }
+            Command::Import { file } => app::import(&settings, &file).await.map(|r| {
+                println!("imported {} player(s), skipped {}", r.imported, r.skipped);
+            }),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats};
+use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+
+#[derive(Default)]
+struct Inner {
+    players: HashMap<GuildId, (PlayerState, Arc<QueueSnapshot>)>,
+    last_write_at_ms: Option<u64>,
+}
+
+/// Keeps saved players in memory only: nothing survives a restart. For development and tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked mid-update of a plain map.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn save(&self, batch: &[SaveOp]) -> Result<WriteStats, StoreError> {
+        let mut inner = self.lock();
+        for op in batch {
+            match op {
+                SaveOp::Full { state, queue } => {
+                    inner.players.insert(state.guild_id, (state.clone(), queue.clone()));
+                }
+                SaveOp::State(state) => {
+                    if let Some(entry) = inner.players.get_mut(&state.guild_id) {
+                        entry.0 = state.clone();
+                    }
+                }
+                SaveOp::Delete(g) => {
+                    inner.players.remove(g);
+                }
+            }
+        }
+        inner.last_write_at_ms = Some(now_ms());
+        Ok(WriteStats {
+            ops: batch.len(),
+            bytes: 0,
+        })
+    }
+
+    async fn load_all(&self, filter: &LoadFilter) -> Result<LoadReport, StoreError> {
+        let inner = self.lock();
+        let mut snapshots: Vec<PlayerSnapshot> = inner
+            .players
+            .values()
+            .filter(|(s, _)| filter.matches(s.guild_id))
+            .map(|(s, q)| PlayerSnapshot::new(s.clone(), (**q).clone()))
+            .collect();
+        snapshots.sort_by_key(|s| s.guild_id());
+        Ok(LoadReport {
+            snapshots,
+            skipped: vec![],
+        })
+    }
+
+    async fn load(&self, guild_id: GuildId) -> Result<Option<PlayerSnapshot>, StoreError> {
+        Ok(self
+            .lock()
+            .players
+            .get(&guild_id)
+            .map(|(s, q)| PlayerSnapshot::new(s.clone(), (**q).clone())))
+    }
+
+    async fn delete(&self, guild_id: GuildId) -> Result<bool, StoreError> {
+        Ok(self.lock().players.remove(&guild_id).is_some())
+    }
+
+    async fn health(&self) -> StoreHealth {
+        let inner = self.lock();
+        StoreHealth {
+            backend: "memory",
+            reachable: true,
+            last_write_at_ms: inner.last_write_at_ms,
+            saved_players: Some(inner.players.len() as u64),
+            error: None,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Durable player state: the `StateStore` trait and its SQLite, MongoDB and memory backends.
+
+mod memory;
+mod mongo;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use memory::MemoryStore;
+pub use mongo::MongoStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use crate::domain::{shard_of, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::settings::{Settings, StorageKind};
+
+/// One change in a save batch.
+#[derive(Debug, Clone)]
+pub enum SaveOp {
+    /// The whole player: its state and its queue.
+    Full {
+        state: PlayerState,
+        queue: Arc<QueueSnapshot>,
+    },
+    /// Only the small state (position, its time, paused, volume, loop, filters, channels); the
+    /// saved queue stays as it is. Applies only to a guild that is already saved.
+    State(PlayerState),
+    /// Forget the guild.
+    Delete(GuildId),
+}
+
+impl SaveOp {
+    pub fn guild_id(&self) -> GuildId {
+        match self {
+            SaveOp::Full { state, .. } | SaveOp::State(state) => state.guild_id,
+            SaveOp::Delete(g) => *g,
+        }
+    }
+}
+
+/// What a save wrote, for statistics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub ops: usize,
+    /// Payload bytes handed to the database (encoded values or BSON commands).
+    pub bytes: u64,
+}
+
+/// Which saved players to load: all, or those of some shards (Discord's
+/// `(guild_id >> 22) % shard_count`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LoadFilter {
+    #[default]
+    All,
+    Shards { shard_ids: Vec<u32>, shard_count: u32 },
+}
+
+impl LoadFilter {
+    pub fn matches(&self, guild_id: GuildId) -> bool {
+        match self {
+            LoadFilter::All => true,
+            LoadFilter::Shards {
+                shard_ids,
+                shard_count,
+            } => shard_ids.contains(&shard_of(guild_id, *shard_count)),
+        }
+    }
+}
+
+/// A saved record that could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub guild_id: Option<GuildId>,
+    pub reason: String,
+}
+
+/// The result of loading many players: the good ones, and the ones skipped with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub snapshots: Vec<PlayerSnapshot>,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoreHealth {
+    pub backend: &'static str,
+    pub reachable: bool,
+    /// Unix ms of the last successful write by this process.
+    pub last_write_at_ms: Option<u64>,
+    pub saved_players: Option<u64>,
+    /// Why it is unreachable, when it is.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the player store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the player store failed: {0}")]
+    Backend(String),
+    #[error("the player store could not be opened: {0}")]
+    Open(String),
+}
+
+/// Durable storage of player snapshots. Failures are returned, never panicked on, so the caller
+/// can log and retry.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    fn backend(&self) -> &'static str;
+
+    /// Applies a batch atomically per guild (SQLite: the whole batch in one transaction).
+    async fn save(&self, batch: &[SaveOp]) -> Result<WriteStats, StoreError>;
+
+    /// Loads every readable saved player matching `filter`; unreadable ones are reported in
+    /// `skipped` (and logged) while the rest still load.
+    async fn load_all(&self, filter: &LoadFilter) -> Result<LoadReport, StoreError>;
+
+    /// Loads one guild's saved player; `Ok(None)` when nothing (readable) is saved.
+    async fn load(&self, guild_id: GuildId) -> Result<Option<PlayerSnapshot>, StoreError>;
+
+    /// Forgets one guild; returns whether anything was saved.
+    async fn delete(&self, guild_id: GuildId) -> Result<bool, StoreError>;
+
+    async fn health(&self) -> StoreHealth;
+}
+
+/// Opens the store chosen by `STORAGE`.
+pub async fn open_from_settings(settings: &Settings) -> Result<Arc<dyn StateStore>, StoreError> {
+    Ok(match settings.storage {
+        StorageKind::Memory => Arc::new(MemoryStore::new()),
+        StorageKind::Sqlite => {
+            let opts = SqliteOptions::from_settings(&settings.sqlite);
+            Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(opts)).await.map_err(|e| StoreError::Open(e.to_string()))??)
+        }
+        StorageKind::Mongodb => {
+            let uri = settings
+                .mongodb
+                .uri
+                .as_ref()
+                .ok_or_else(|| StoreError::Open("MONGODB_URI is not set".into()))?;
+            Arc::new(MongoStore::connect(uri, &settings.mongodb.database).await?)
+        }
+    })
+}
+
+/// Logs one skipped record as a warning (the rest of a load goes on).
+pub(crate) fn warn_skipped(backend: &str, skipped: &Skipped) {
+    match skipped.guild_id {
+        Some(guild) => tracing::warn!(backend, guild, reason = %skipped.reason, "skipping an unreadable saved player"),
+        None => tracing::warn!(backend, reason = %skipped.reason, "skipping an unreadable saved player"),
+    }
+}

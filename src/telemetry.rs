@@ -1,0 +1,17 @@
+//! Logging set-up: `LOG_FORMAT` pretty or json, `LOG_LEVEL` as a tracing filter, to stderr.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::LogFormat;
+
+/// Installs the global subscriber. Calling it twice is harmless (the second call does nothing).
+pub fn init(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.with_target(false).try_init(),
+    };
+}
