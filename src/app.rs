@@ -57,7 +57,10 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     tracing::info!(backend = store.backend(), "player store opened");
     let backups = start_backups(&settings);
 
-    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(settings.autosave_interval));
+    let autosave = Autosave::new(
+        store.clone(),
+        AutosaveConfig::new(settings.autosave_interval),
+    );
     let report = store.load_all(&LoadFilter::All).await?;
     tracing::info!(
         saved_players = report.snapshots.len(),
@@ -171,7 +174,10 @@ pub async fn export(settings: &Settings, output: Option<&Path>) -> Result<usize,
         Some(path) => write_atomically(path, text.as_bytes())?,
     }
     if !report.skipped.is_empty() {
-        tracing::warn!(skipped = report.skipped.len(), "unreadable saved players were left out of the export");
+        tracing::warn!(
+            skipped = report.skipped.len(),
+            "unreadable saved players were left out of the export"
+        );
     }
     Ok(count)
 }
@@ -223,7 +229,11 @@ pub async fn import(settings: &Settings, file: &Path) -> Result<ImportReport, Ap
             }),
             Err(reason) => {
                 skipped += 1;
-                tracing::warn!(entry = i + 1, reason, "skipping an unreadable player in the import");
+                tracing::warn!(
+                    entry = i + 1,
+                    reason,
+                    "skipping an unreadable player in the import"
+                );
             }
         }
     }
@@ -316,9 +326,10 @@ async fn check_node(node: &LavalinkNode) -> CheckLine {
         Err(e) if e.is_timeout() => fail("no answer within 5 s".into()),
         Err(e) if e.is_connect() => fail("connection refused or host unreachable".into()),
         Err(e) => fail(format!("request failed: {}", e.without_url())),
-        Ok(r) if r.status() == 401 || r.status() == 403 => {
-            fail(format!("the password was refused (HTTP {})", r.status().as_u16()))
-        }
+        Ok(r) if r.status() == 401 || r.status() == 403 => fail(format!(
+            "the password was refused (HTTP {})",
+            r.status().as_u16()
+        )),
         Ok(r) if !r.status().is_success() => fail(format!("answered HTTP {}", r.status().as_u16())),
         Ok(r) => match r.json::<serde_json::Value>().await {
             Ok(info) => {
@@ -329,7 +340,9 @@ async fn check_node(node: &LavalinkNode) -> CheckLine {
                     .to_string();
                 let (major, minor) = parse_major_minor(&version);
                 if (major, minor) < (4, 2) {
-                    fail(format!("Lavalink {version}: Encore needs 4.2 or newer (DAVE voice)"))
+                    fail(format!(
+                        "Lavalink {version}: Encore needs 4.2 or newer (DAVE voice)"
+                    ))
                 } else {
                     CheckLine {
                         ok: true,
@@ -344,14 +357,21 @@ async fn check_node(node: &LavalinkNode) -> CheckLine {
 }
 
 fn parse_major_minor(semver: &str) -> (u32, u32) {
-    let mut parts = semver.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = semver
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// Prints the check report; returns whether everything passed.
 pub fn print_check(lines: &[CheckLine]) -> bool {
     for l in lines {
-        println!("[{}] {}: {}", if l.ok { " ok " } else { "FAIL" }, l.what, l.detail);
+        println!(
+            "[{}] {}: {}",
+            if l.ok { " ok " } else { "FAIL" },
+            l.what,
+            l.detail
+        );
     }
     lines.iter().all(|l| l.ok)
 }

@@ -16,7 +16,9 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::domain::{is_playing, now_ms, position_at, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::domain::{
+    is_playing, now_ms, position_at, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot,
+};
 use crate::store::{SaveOp, StateStore, StoreError, WriteStats};
 
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +152,11 @@ impl Autosave {
     /// upcoming or history) changed since the last record; if not, only the small state is written.
     pub fn record(&self, state: PlayerState, queue: Arc<QueueSnapshot>, queue_changed: bool) {
         let version = self.inner.next_version.fetch_add(1, Ordering::Relaxed);
-        let level = if queue_changed { Dirty::Full } else { Dirty::State };
+        let level = if queue_changed {
+            Dirty::Full
+        } else {
+            Dirty::State
+        };
         {
             let mut p = self.pending();
             p.deletes.remove(&state.guild_id);

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "encore", version, about = "A Discord music bot whose music survives restarts")]
+#[command(
+    name = "encore",
+    version,
+    about = "A Discord music bot whose music survives restarts"
+)]
 pub struct Cli {
     /// Folder holding default.toml and local.toml.
     #[arg(long, global = true, default_value = "config", value_name = "DIR")]

@@ -85,7 +85,11 @@ impl LavalinkNode {
     /// `http://host:port` or `https://host:port`, for REST calls.
     pub fn http_base(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}:{}", self.host, self.port)
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -168,9 +172,9 @@ impl RawSettings {
             path: path.display().to_string(),
             reason,
         };
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            file_err(e.message().to_string())
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
         for (key, value) in table {
             let var = key.to_ascii_uppercase();
             let known = KEYS.iter().any(|(k, _, _)| *k == var)
@@ -261,7 +265,10 @@ pub fn load_from(config_dir: &Path) -> Result<Settings, SettingsError> {
             }
         }
     }
-    raw.layer_env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))));
+    raw.layer_env(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     Settings::from_raw(&raw)
 }
 
@@ -280,7 +287,13 @@ impl Reader<'_> {
             .map(|d| (d, Source::Default))
     }
 
-    fn invalid(&self, var: &'static str, given: &str, source: &Source, expected: &str) -> SettingsError {
+    fn invalid(
+        &self,
+        var: &'static str,
+        given: &str,
+        source: &Source,
+        expected: &str,
+    ) -> SettingsError {
         let given = if is_secret(var) {
             "a value (hidden)".to_string()
         } else {
@@ -314,14 +327,16 @@ impl Reader<'_> {
         expected: &str,
         f: impl Fn(&str) -> Option<T>,
     ) -> Result<T, SettingsError> {
-        self.parse(var, expected, f)?.ok_or_else(|| SettingsError::Missing {
-            var,
-            expected: expected.to_string(),
-        })
+        self.parse(var, expected, f)?
+            .ok_or_else(|| SettingsError::Missing {
+                var,
+                expected: expected.to_string(),
+            })
     }
 
     fn secret(&self, var: &'static str) -> Option<SecretString> {
-        self.value(var).map(|(v, _)| SecretString::from(v.to_string()))
+        self.value(var)
+            .map(|(v, _)| SecretString::from(v.to_string()))
     }
 }
 
@@ -343,16 +358,27 @@ fn bounded_duration(min: Duration, max: Duration) -> impl Fn(&str) -> Option<Dur
 }
 
 fn bounded_usize(min: usize, max: usize) -> impl Fn(&str) -> Option<usize> {
-    move |t| t.trim().parse::<usize>().ok().filter(|n| (min..=max).contains(n))
+    move |t| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+    }
 }
 
 /// Parses one `LAVALINK_NODES` entry: `host:port`, `http://host:port` or `https://host:port`
 /// (`https`/`wss` mean TLS).
 fn parse_node(entry: &str, index: usize) -> Option<LavalinkNode> {
     let entry = entry.trim().trim_end_matches('/');
-    let (tls, rest) = if let Some(r) = entry.strip_prefix("https://").or(entry.strip_prefix("wss://")) {
+    let (tls, rest) = if let Some(r) = entry
+        .strip_prefix("https://")
+        .or(entry.strip_prefix("wss://"))
+    {
         (true, r)
-    } else if let Some(r) = entry.strip_prefix("http://").or(entry.strip_prefix("ws://")) {
+    } else if let Some(r) = entry
+        .strip_prefix("http://")
+        .or(entry.strip_prefix("ws://"))
+    {
         (false, r)
     } else {
         (false, entry)
@@ -374,7 +400,11 @@ fn parse_node(entry: &str, index: usize) -> Option<LavalinkNode> {
 }
 
 fn parse_nodes(text: &str) -> Option<Vec<LavalinkNode>> {
-    let entries: Vec<&str> = text.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let entries: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
     if entries.is_empty() {
         return None;
     }
@@ -387,7 +417,9 @@ fn parse_nodes(text: &str) -> Option<Vec<LavalinkNode>> {
 
 fn parse_http_base(text: &str) -> Option<String> {
     let t = text.trim().trim_end_matches('/');
-    let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"))?;
+    let rest = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))?;
     (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| t.to_string())
 }
 
@@ -468,14 +500,16 @@ impl Settings {
             |t| {
                 let ok = !t.is_empty()
                     && t.len() <= 63
-                    && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 ok.then(|| t.to_string())
             },
         )?;
 
-        let sqlite_path = r.required("SQLITE_PATH", "a file path, such as data/encore.db", |t| {
-            (!t.ends_with('/')).then(|| PathBuf::from(t))
-        })?;
+        let sqlite_path =
+            r.required("SQLITE_PATH", "a file path, such as data/encore.db", |t| {
+                (!t.ends_with('/')).then(|| PathBuf::from(t))
+            })?;
         let backup_dir = r
             .parse("BACKUP_DIR", "a directory path", |t| Some(PathBuf::from(t)))?
             .unwrap_or_else(|| {
@@ -508,11 +542,7 @@ impl Settings {
             "a duration between 1s and 10m, such as 10s",
             bounded_duration(Duration::from_secs(1), Duration::from_secs(600)),
         )?;
-        let music_auto_resume = r.required(
-            "MUSIC_AUTO_RESUME",
-            "true or false",
-            parse_bool,
-        )?;
+        let music_auto_resume = r.required("MUSIC_AUTO_RESUME", "true or false", parse_bool)?;
         let resume_max_age = r.required(
             "RESUME_MAX_AGE",
             "a duration between 1m and 30d, such as 1h",

@@ -8,11 +8,12 @@ mod track;
 
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{EndReason, LoopMode, Queue, QueueError};
+pub(crate) use snapshot::{is_playing, position_at};
 pub use snapshot::{
-    FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError, SNAPSHOT_SCHEMA_VERSION,
+    FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
+    SNAPSHOT_SCHEMA_VERSION,
 };
 pub use track::Track;
-pub(crate) use snapshot::{is_playing, position_at};
 
 /// A Discord guild id (snowflake).
 pub type GuildId = u64;

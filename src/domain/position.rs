@@ -35,23 +35,35 @@ mod tests {
 
     #[test]
     fn playing_advances_by_elapsed_time() {
-        assert_eq!(extrapolate_position(10_000, 1_000, 3_500, false, Some(60_000)), 12_500);
+        assert_eq!(
+            extrapolate_position(10_000, 1_000, 3_500, false, Some(60_000)),
+            12_500
+        );
     }
 
     #[test]
     fn paused_does_not_advance() {
-        assert_eq!(extrapolate_position(10_000, 1_000, 90_000, true, Some(60_000)), 10_000);
+        assert_eq!(
+            extrapolate_position(10_000, 1_000, 90_000, true, Some(60_000)),
+            10_000
+        );
     }
 
     #[test]
     fn clamped_to_length_but_not_for_streams() {
-        assert_eq!(extrapolate_position(59_000, 0, 5_000, false, Some(60_000)), 60_000);
+        assert_eq!(
+            extrapolate_position(59_000, 0, 5_000, false, Some(60_000)),
+            60_000
+        );
         assert_eq!(extrapolate_position(59_000, 0, 5_000, false, None), 64_000);
     }
 
     #[test]
     fn clock_going_backwards_adds_nothing() {
-        assert_eq!(extrapolate_position(7_000, 5_000, 4_000, false, Some(60_000)), 7_000);
+        assert_eq!(
+            extrapolate_position(7_000, 5_000, 4_000, false, Some(60_000)),
+            7_000
+        );
     }
 
     #[test]

@@ -319,7 +319,10 @@ mod tests {
     fn append_and_insert_next_keep_order() {
         let mut q = q_with(2);
         q.insert_next(vec![t(8), t(9)]).unwrap();
-        assert_eq!(titles(q.upcoming()), ["track 8", "track 9", "track 1", "track 2"]);
+        assert_eq!(
+            titles(q.upcoming()),
+            ["track 8", "track 9", "track 1", "track 2"]
+        );
     }
 
     #[test]
@@ -337,15 +340,32 @@ mod tests {
         assert_eq!(q.remove(2).unwrap().title, "track 2");
         q.move_track(3, 1).unwrap();
         assert_eq!(titles(q.upcoming()), ["track 4", "track 1", "track 3"]);
-        assert_eq!(q.remove(0), Err(QueueError::NoSuchPosition { position: 0, len: 3 }));
-        assert_eq!(q.move_track(1, 4), Err(QueueError::NoSuchPosition { position: 4, len: 3 }));
+        assert_eq!(
+            q.remove(0),
+            Err(QueueError::NoSuchPosition {
+                position: 0,
+                len: 3
+            })
+        );
+        assert_eq!(
+            q.move_track(1, 4),
+            Err(QueueError::NoSuchPosition {
+                position: 4,
+                len: 3
+            })
+        );
     }
 
     #[test]
     fn loop_off_plays_once_then_stops() {
         let mut q = q_with(2);
         assert_eq!(q.start().unwrap().title, "track 1");
-        assert_eq!(q.on_track_end(LoopMode::Off, EndReason::Finished).unwrap().title, "track 2");
+        assert_eq!(
+            q.on_track_end(LoopMode::Off, EndReason::Finished)
+                .unwrap()
+                .title,
+            "track 2"
+        );
         assert!(q.on_track_end(LoopMode::Off, EndReason::Finished).is_none());
         assert_eq!(titles(q.history()), ["track 1", "track 2"]);
     }
@@ -354,8 +374,18 @@ mod tests {
     fn loop_track_repeats_but_skip_moves_on() {
         let mut q = q_with(2);
         q.start();
-        assert_eq!(q.on_track_end(LoopMode::Track, EndReason::Finished).unwrap().title, "track 1");
-        assert_eq!(q.on_track_end(LoopMode::Track, EndReason::Finished).unwrap().title, "track 1");
+        assert_eq!(
+            q.on_track_end(LoopMode::Track, EndReason::Finished)
+                .unwrap()
+                .title,
+            "track 1"
+        );
+        assert_eq!(
+            q.on_track_end(LoopMode::Track, EndReason::Finished)
+                .unwrap()
+                .title,
+            "track 1"
+        );
         assert_eq!(q.skip(LoopMode::Track).unwrap().title, "track 2");
     }
 
@@ -365,19 +395,37 @@ mod tests {
         q.start();
         let mut seen = vec![];
         for _ in 0..7 {
-            seen.push(q.on_track_end(LoopMode::Queue, EndReason::Finished).unwrap().title.clone());
+            seen.push(
+                q.on_track_end(LoopMode::Queue, EndReason::Finished)
+                    .unwrap()
+                    .title
+                    .clone(),
+            );
         }
-        assert_eq!(seen, ["track 2", "track 3", "track 1", "track 2", "track 3", "track 1", "track 2"]);
+        assert_eq!(
+            seen,
+            ["track 2", "track 3", "track 1", "track 2", "track 3", "track 1", "track 2"]
+        );
     }
 
     #[test]
     fn failed_track_is_skipped_even_on_repeat_and_leaves_the_loop() {
         let mut q = q_with(2);
         q.start();
-        assert_eq!(q.on_track_end(LoopMode::Track, EndReason::Failed).unwrap().title, "track 2");
+        assert_eq!(
+            q.on_track_end(LoopMode::Track, EndReason::Failed)
+                .unwrap()
+                .title,
+            "track 2"
+        );
         let mut q = q_with(2);
         q.start();
-        assert_eq!(q.on_track_end(LoopMode::Queue, EndReason::Failed).unwrap().title, "track 2");
+        assert_eq!(
+            q.on_track_end(LoopMode::Queue, EndReason::Failed)
+                .unwrap()
+                .title,
+            "track 2"
+        );
         assert_eq!(titles(q.upcoming()), Vec::<String>::new());
     }
 
@@ -385,7 +433,12 @@ mod tests {
     fn replaced_does_not_move() {
         let mut q = q_with(2);
         q.start();
-        assert_eq!(q.on_track_end(LoopMode::Off, EndReason::Replaced).unwrap().title, "track 1");
+        assert_eq!(
+            q.on_track_end(LoopMode::Off, EndReason::Replaced)
+                .unwrap()
+                .title,
+            "track 1"
+        );
         assert_eq!(q.len(), 1);
     }
 
@@ -397,8 +450,14 @@ mod tests {
         assert_eq!(titles(q.history()), ["track 1", "track 2", "track 3"]);
         assert_eq!(q.previous(LoopMode::Off).unwrap().title, "track 3");
         assert_eq!(titles(q.upcoming()), ["track 4", "track 5"]);
-        assert!(matches!(q.skip_to(9, LoopMode::Off), Err(QueueError::NoSuchPosition { .. })));
-        assert_eq!(Queue::new(5, 5).previous(LoopMode::Off), Err(QueueError::NoPrevious));
+        assert!(matches!(
+            q.skip_to(9, LoopMode::Off),
+            Err(QueueError::NoSuchPosition { .. })
+        ));
+        assert_eq!(
+            Queue::new(5, 5).previous(LoopMode::Off),
+            Err(QueueError::NoPrevious)
+        );
     }
 
     #[test]

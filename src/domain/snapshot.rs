@@ -102,7 +102,13 @@ impl QueueSnapshot {
     }
 
     pub fn into_queue(self, max_len: usize, max_history: usize) -> Queue {
-        Queue::from_parts(self.current, self.upcoming, self.history, max_len, max_history)
+        Queue::from_parts(
+            self.current,
+            self.upcoming,
+            self.history,
+            max_len,
+            max_history,
+        )
     }
 }
 
@@ -254,7 +260,10 @@ mod tests {
         let mut s = snap();
         assert!(s.validate().is_ok());
         s.schema_version = 99;
-        assert!(matches!(s.validate(), Err(SnapshotError::UnknownVersion { found: 99, .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(SnapshotError::UnknownVersion { found: 99, .. })
+        ));
         let mut s = snap();
         s.queue.upcoming[0].encoded.clear();
         assert!(matches!(s.validate(), Err(SnapshotError::Corrupt { .. })));

@@ -40,7 +40,9 @@ impl StateStore for MemoryStore {
         for op in batch {
             match op {
                 SaveOp::Full { state, queue } => {
-                    inner.players.insert(state.guild_id, (state.clone(), queue.clone()));
+                    inner
+                        .players
+                        .insert(state.guild_id, (state.clone(), queue.clone()));
                 }
                 SaveOp::State(state) => {
                     if let Some(entry) = inner.players.get_mut(&state.guild_id) {

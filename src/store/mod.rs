@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use memory::MemoryStore;
 pub use mongo::MongoStore;
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
 
 use crate::domain::{shard_of, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
 use crate::settings::{Settings, StorageKind};
@@ -54,7 +54,10 @@ pub struct WriteStats {
 pub enum LoadFilter {
     #[default]
     All,
-    Shards { shard_ids: Vec<u32>, shard_count: u32 },
+    Shards {
+        shard_ids: Vec<u32>,
+        shard_count: u32,
+    },
 }
 
 impl LoadFilter {
@@ -132,7 +135,11 @@ pub async fn open_from_settings(settings: &Settings) -> Result<Arc<dyn StateStor
         StorageKind::Memory => Arc::new(MemoryStore::new()),
         StorageKind::Sqlite => {
             let opts = SqliteOptions::from_settings(&settings.sqlite);
-            Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(opts)).await.map_err(|e| StoreError::Open(e.to_string()))??)
+            Arc::new(
+                tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+                    .await
+                    .map_err(|e| StoreError::Open(e.to_string()))??,
+            )
         }
         StorageKind::Mongodb => {
             let uri = settings
@@ -148,7 +155,11 @@ pub async fn open_from_settings(settings: &Settings) -> Result<Arc<dyn StateStor
 /// Logs one skipped record as a warning (the rest of a load goes on).
 pub(crate) fn warn_skipped(backend: &str, skipped: &Skipped) {
     match skipped.guild_id {
-        Some(guild) => tracing::warn!(backend, guild, reason = %skipped.reason, "skipping an unreadable saved player"),
-        None => tracing::warn!(backend, reason = %skipped.reason, "skipping an unreadable saved player"),
+        Some(guild) => {
+            tracing::warn!(backend, guild, reason = %skipped.reason, "skipping an unreadable saved player")
+        }
+        None => {
+            tracing::warn!(backend, reason = %skipped.reason, "skipping an unreadable saved player")
+        }
     }
 }

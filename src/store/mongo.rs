@@ -75,10 +75,11 @@ impl MongoStore {
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(5));
-        options.connect_timeout.get_or_insert(Duration::from_secs(5));
-        let client = Client::with_options(options).map_err(|e| {
-            StoreError::Open(redact(e.kind.to_string(), &secrets))
-        })?;
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::Open(redact(e.kind.to_string(), &secrets)))?;
         let db = client.database(database);
         let players = db.collection::<Document>(COLLECTION);
         let store = MongoStore {
@@ -141,7 +142,11 @@ impl MongoStore {
         if statements.is_empty() {
             return Ok(());
         }
-        let list_key = if kind == "update" { "updates" } else { "deletes" };
+        let list_key = if kind == "update" {
+            "updates"
+        } else {
+            "deletes"
+        };
         let command = doc! {
             kind: COLLECTION,
             list_key: std::mem::take(statements),
@@ -195,15 +200,27 @@ fn full_document(state: &PlayerState, queue: &QueueSnapshot) -> Document {
     d.extend(state_fields(state));
     d.insert(
         "current",
-        queue.current.as_ref().map(|t| Bson::Document(track_doc(t))).unwrap_or(Bson::Null),
+        queue
+            .current
+            .as_ref()
+            .map(|t| Bson::Document(track_doc(t)))
+            .unwrap_or(Bson::Null),
     );
     d.insert(
         "upcoming",
-        queue.upcoming.iter().map(|t| Bson::Document(track_doc(t))).collect::<Vec<_>>(),
+        queue
+            .upcoming
+            .iter()
+            .map(|t| Bson::Document(track_doc(t)))
+            .collect::<Vec<_>>(),
     );
     d.insert(
         "history",
-        queue.history.iter().map(|t| Bson::Document(track_doc(t))).collect::<Vec<_>>(),
+        queue
+            .history
+            .iter()
+            .map(|t| Bson::Document(track_doc(t)))
+            .collect::<Vec<_>>(),
     );
     d
 }
@@ -225,8 +242,21 @@ fn opt_int(d: &Document, key: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// A boolean; 0/1 integers are accepted too, as some MongoDB-compatible servers and hand edits
+/// store them that way.
+fn boolean(d: &Document, key: &str) -> Result<bool, String> {
+    match d.get(key) {
+        Some(Bson::Boolean(b)) => Ok(*b),
+        Some(Bson::Int32(0)) | Some(Bson::Int64(0)) => Ok(false),
+        Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => Ok(true),
+        Some(_) => Err(format!("`{key}` is not a boolean")),
+        None => Err(format!("`{key}` is missing")),
+    }
+}
+
 fn string<'a>(d: &'a Document, key: &str) -> Result<&'a str, String> {
-    d.get_str(key).map_err(|_| format!("`{key}` is not a string"))
+    d.get_str(key)
+        .map_err(|_| format!("`{key}` is not a string"))
 }
 
 fn decode_track(b: &Bson) -> Result<Track, String> {
@@ -240,7 +270,10 @@ fn decode_track(b: &Bson) -> Result<Track, String> {
             Some(_) => Some(string(d, "uri")?.to_string()),
         },
         length_ms: int(d, "length_ms")?.max(0) as u64,
-        is_stream: d.get_bool("is_stream").unwrap_or(false),
+        is_stream: match d.get("is_stream") {
+            None | Some(Bson::Null) => false,
+            Some(_) => boolean(d, "is_stream")?,
+        },
         requester: opt_int(d, "requester")?,
     })
 }
@@ -267,7 +300,7 @@ fn decode_document(d: &Document) -> Result<PlayerSnapshot, Skipped> {
             text_channel_id: opt_int(d, "text_channel_id")?,
             position_ms: int(d, "position_ms")?.max(0) as u64,
             position_at_ms: int(d, "position_at_ms")?.max(0) as u64,
-            paused: d.get_bool("paused").map_err(|_| "`paused` is not a boolean")?,
+            paused: boolean(d, "paused")?,
             volume: u16::try_from(volume).map_err(|_| format!("volume {volume} out of range"))?,
             loop_mode: LoopMode::parse(loop_text)
                 .ok_or_else(|| format!("unknown loop mode `{loop_text}`"))?,

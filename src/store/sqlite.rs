@@ -91,7 +91,10 @@ pub enum Recovery {
     /// The file was fine (or new).
     None,
     /// The file was unreadable; it was moved to `moved_to` and `restored_from` was restored.
-    Restored { moved_to: PathBuf, restored_from: PathBuf },
+    Restored {
+        moved_to: PathBuf,
+        restored_from: PathBuf,
+    },
     /// The file was unreadable and no good backup existed: it starts empty.
     StartedEmpty { moved_to: PathBuf },
 }
@@ -110,29 +113,50 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 fn map_sqlite(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | ReadOnly | SystemIoFailure) => {
-            StoreError::Unavailable(e.to_string())
-        }
+        Some(
+            DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | ReadOnly | SystemIoFailure,
+        ) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Backend(e.to_string()),
     }
 }
 
+/// Why a database file could not be used.
+enum Unusable {
+    /// Damaged or not a database: recover from a backup.
+    Damaged(String),
+    /// Written by a newer Encore: leave it alone.
+    Newer(i64),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Damaged(reason) => write!(f, "{reason}"),
+            Unusable::Newer(v) => write!(
+                f,
+                "it was written by a newer Encore (schema {v}, this build knows {SCHEMA_VERSION}): run that version, or restore a backup"
+            ),
+        }
+    }
+}
+
 /// Opens a connection and checks that the file is a healthy database of a schema we know.
-fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;
+fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, Unusable> {
+    let damaged = |e: rusqlite::Error| Unusable::Damaged(e.to_string());
+    let conn = Connection::open_with_flags(path, flags).map_err(damaged)?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(damaged)?;
     if check != "ok" {
-        return Err(format!("integrity check failed: {check}"));
+        return Err(Unusable::Damaged(format!(
+            "integrity check failed: {check}"
+        )));
     }
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(damaged)?;
     if version > SCHEMA_VERSION {
-        return Err(format!(
-            "written by a newer Encore (schema {version}, this build knows {SCHEMA_VERSION})"
-        ));
+        return Err(Unusable::Newer(version));
     }
     Ok(conn)
 }
@@ -186,7 +210,13 @@ impl SqliteStore {
         let mut recovery = Recovery::None;
         let conn = match open_checked(&opts.path, flags) {
             Ok(c) => c,
-            Err(reason) => {
+            Err(newer @ Unusable::Newer(_)) => {
+                return Err(StoreError::Open(format!(
+                    "{}: {newer}",
+                    opts.path.display()
+                )));
+            }
+            Err(Unusable::Damaged(reason)) => {
                 if !opts.path.exists() {
                     return Err(StoreError::Open(format!(
                         "cannot create {}: {reason}",
@@ -206,7 +236,11 @@ impl SqliteStore {
         .map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&conn)?;
         // Leftovers of a backup interrupted by a crash.
-        for p in std::fs::read_dir(&opts.backup_dir).into_iter().flatten().flatten() {
+        for p in std::fs::read_dir(&opts.backup_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if p.file_name().to_string_lossy().ends_with(".partial") {
                 let _ = std::fs::remove_file(p.path());
             }
@@ -239,7 +273,8 @@ impl SqliteStore {
                 continue;
             }
             let tmp = with_suffix(&opts.path, ".restoring");
-            let restored = std::fs::copy(&backup, &tmp).and_then(|_| std::fs::rename(&tmp, &opts.path));
+            let restored =
+                std::fs::copy(&backup, &tmp).and_then(|_| std::fs::rename(&tmp, &opts.path));
             match restored {
                 Ok(()) => {
                     tracing::warn!(
@@ -309,7 +344,10 @@ impl SqliteStore {
         conn.execute("VACUUM INTO ?1", params![partial_text])
             .map_err(map_sqlite)?;
         std::fs::rename(&partial, &target).map_err(err)?;
-        for old in list_backups(&opts.backup_dir).into_iter().skip(opts.max_backups) {
+        for old in list_backups(&opts.backup_dir)
+            .into_iter()
+            .skip(opts.max_backups)
+        {
             if let Err(e) = std::fs::remove_file(&old) {
                 tracing::warn!(backup = %old.display(), error = %e, "could not remove an old backup");
             }
@@ -417,7 +455,9 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
                     let gid = state.guild_id as i64;
                     let version = i64::from(crate::domain::SNAPSHOT_SCHEMA_VERSION);
                     upsert_player
-                        .execute(params![p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], gid, version])
+                        .execute(params![
+                            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], gid, version
+                        ])
                         .map_err(map_sqlite)?;
                     let current = queue
                         .current
@@ -439,13 +479,28 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
                 SaveOp::State(state) => {
                     let (p, b) = state_params(state);
                     update_state
-                        .execute(params![p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], state.guild_id as i64])
+                        .execute(params![
+                            p[0],
+                            p[1],
+                            p[2],
+                            p[3],
+                            p[4],
+                            p[5],
+                            p[6],
+                            p[7],
+                            p[8],
+                            state.guild_id as i64
+                        ])
                         .map_err(map_sqlite)?;
                     bytes += b + 8;
                 }
                 SaveOp::Delete(g) => {
-                    delete_queue.execute(params![*g as i64]).map_err(map_sqlite)?;
-                    delete_player.execute(params![*g as i64]).map_err(map_sqlite)?;
+                    delete_queue
+                        .execute(params![*g as i64])
+                        .map_err(map_sqlite)?;
+                    delete_player
+                        .execute(params![*g as i64])
+                        .map_err(map_sqlite)?;
                     bytes += 8;
                 }
             }
@@ -458,7 +513,8 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
     })
 }
 
-const SELECT_PLAYERS: &str = "SELECT p.guild_id, p.schema_version, p.voice_channel_id, p.text_channel_id,
+const SELECT_PLAYERS: &str =
+    "SELECT p.guild_id, p.schema_version, p.voice_channel_id, p.text_channel_id,
         p.position_ms, p.position_at_ms, p.paused, p.volume, p.loop_mode, p.filters, p.taken_at_ms,
         q.guild_id, q.current, q.upcoming, q.history
     FROM players p LEFT JOIN queues q ON q.guild_id = p.guild_id";
@@ -586,10 +642,16 @@ impl StateStore for SqliteStore {
     async fn delete(&self, guild_id: GuildId) -> Result<bool, StoreError> {
         self.blocking(move |conn| {
             let tx = conn.transaction().map_err(map_sqlite)?;
-            tx.execute("DELETE FROM queues WHERE guild_id = ?1", params![guild_id as i64])
-                .map_err(map_sqlite)?;
+            tx.execute(
+                "DELETE FROM queues WHERE guild_id = ?1",
+                params![guild_id as i64],
+            )
+            .map_err(map_sqlite)?;
             let n = tx
-                .execute("DELETE FROM players WHERE guild_id = ?1", params![guild_id as i64])
+                .execute(
+                    "DELETE FROM players WHERE guild_id = ?1",
+                    params![guild_id as i64],
+                )
                 .map_err(map_sqlite)?;
             tx.commit().map_err(map_sqlite)?;
             Ok(n > 0)

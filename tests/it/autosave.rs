@@ -1,0 +1,289 @@
+//! Autosave against a real SQLite file: debounce, ticks, outage and recovery, shutdown flush.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use encore::autosave::{Autosave, AutosaveConfig};
+use encore::domain::{now_ms, PlayerSnapshot};
+use encore::store::{SqliteOptions, SqliteStore, StateStore};
+
+use crate::support::{guild, snapshot};
+
+fn config(interval_ms: u64, debounce_ms: u64) -> AutosaveConfig {
+    AutosaveConfig {
+        interval: Duration::from_millis(interval_ms),
+        debounce: Duration::from_millis(debounce_ms),
+        max_retry_delay: Duration::from_millis(400),
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Arc<SqliteStore>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.db");
+    let mut opts = SqliteOptions::new(&path);
+    opts.busy_timeout = Duration::from_millis(50);
+    let store = Arc::new(SqliteStore::open(opts).unwrap());
+    Fixture {
+        _dir: dir,
+        path,
+        store,
+    }
+}
+
+fn record(a: &Autosave, s: &PlayerSnapshot, queue_changed: bool) {
+    a.record(s.state.clone(), Arc::new(s.queue.clone()), queue_changed);
+}
+
+/// A playing player observed right now.
+fn playing(g: u64, generation: u64) -> PlayerSnapshot {
+    let mut s = snapshot(g, 10, generation);
+    s.state.paused = false;
+    s.state.position_ms = 5_000;
+    s.state.position_at_ms = now_ms();
+    s
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_is_written_once_after_the_debounce() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 300));
+    let task = a.spawn();
+    for generation in 0..20 {
+        let mut s = snapshot(guild(1), 5, generation);
+        s.state.paused = true;
+        record(&a, &s, generation % 5 == 0);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        f.store.load(guild(1)).await.unwrap(),
+        None,
+        "written before the debounce"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let saved = f
+        .store
+        .load(guild(1))
+        .await
+        .unwrap()
+        .expect("written within about a second");
+    assert_eq!(saved.state.volume, 19, "the newest state wins");
+    assert_eq!(a.stats().batches, 1, "one write for the whole burst");
+    task.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tick_writes_playing_positions_but_not_idle_guilds() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 10_000));
+    let play = playing(guild(1), 2);
+    let mut paused = snapshot(guild(2), 10, 3);
+    paused.state.paused = true;
+    record(&a, &play, true);
+    record(&a, &paused, true);
+    let first = a.tick().await.unwrap();
+    assert_eq!(first.ops, 2);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = a.tick().await.unwrap();
+    assert_eq!(second.ops, 1, "only the playing guild counts as changed");
+    assert!(
+        second.bytes < 300,
+        "a position-only tick must not rewrite the queue ({} bytes)",
+        second.bytes
+    );
+    let saved = f.store.load(guild(1)).await.unwrap().unwrap();
+    let advanced = saved.state.position_ms - 5_000;
+    assert!(
+        (280..2_000).contains(&advanced),
+        "position advanced by {advanced} ms"
+    );
+    assert_eq!(saved.queue, play.queue);
+    // The saved position, extrapolated, is where the player is now.
+    let drift = saved
+        .position_at(now_ms())
+        .abs_diff(play.position_at(now_ms()));
+    assert!(drift < 50, "drift {drift} ms");
+}
+
+#[tokio::test]
+async fn the_periodic_task_keeps_positions_fresh() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(200, 50));
+    let task = a.spawn();
+    record(&a, &playing(guild(1), 2), true);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let saved = f.store.load(guild(1)).await.unwrap().unwrap();
+    assert!(
+        now_ms() - saved.state.position_at_ms < 500,
+        "saved position is stale"
+    );
+    assert!(a.stats().batches >= 3, "ticks: {:?}", a.stats());
+    task.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_flushes_what_the_debounce_had_not_written() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 60_000));
+    let task = a.spawn();
+    let s = snapshot(guild(3), 7, 4);
+    record(&a, &s, true);
+    let stats = task.shutdown().await.unwrap();
+    assert!(stats.ops >= 1);
+    assert_eq!(
+        f.store.load(guild(3)).await.unwrap().unwrap().queue,
+        s.queue
+    );
+}
+
+#[tokio::test]
+async fn forget_deletes_and_adopt_writes_nothing_until_changed() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 10_000));
+    let s = snapshot(guild(4), 3, 2);
+    record(&a, &s, true);
+    a.tick().await.unwrap();
+    a.forget(guild(4));
+    a.tick().await.unwrap();
+    assert_eq!(f.store.load(guild(4)).await.unwrap(), None);
+
+    let mut restored = snapshot(guild(5), 3, 4);
+    restored.state.paused = true;
+    a.adopt(restored.clone());
+    assert_eq!(
+        a.tick().await.unwrap().ops,
+        0,
+        "an adopted, unchanged player is not rewritten"
+    );
+    let mut changed = restored.state.clone();
+    changed.volume = 33;
+    f.store
+        .save(&[crate::support::full(&restored)])
+        .await
+        .unwrap();
+    a.record(changed, Arc::new(restored.queue.clone()), false);
+    let stats = a.tick().await.unwrap();
+    assert_eq!(stats.ops, 1);
+    assert!(
+        stats.bytes < 300,
+        "state-only change of an adopted player rewrote {} bytes",
+        stats.bytes
+    );
+    assert_eq!(
+        f.store.load(guild(5)).await.unwrap().unwrap().state.volume,
+        33
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+}
+
+#[tokio::test]
+async fn an_outage_keeps_the_newest_state_and_is_logged_once_each_way() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 10_000));
+    let first = snapshot(guild(6), 4, 2);
+    record(&a, &first, true);
+    a.tick().await.unwrap();
+
+    // Another process holds the write lock: the store is unreachable for writes.
+    let blocker = rusqlite::Connection::open(&f.path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut newest = None;
+    for generation in 3..7 {
+        let s = snapshot(guild(6), 4 + generation as u32, generation);
+        let other = snapshot(guild(7), 2, generation);
+        record(&a, &s, true);
+        record(&a, &other, true);
+        assert!(
+            a.tick().await.is_err(),
+            "the write should fail while locked"
+        );
+        newest = Some((s, other));
+    }
+    assert!(a.stats().in_outage);
+    assert_eq!(a.stats().failures, 4);
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+
+    a.tick().await.unwrap();
+    let (s, other) = newest.unwrap();
+    assert_eq!(
+        f.store.load(guild(6)).await.unwrap().unwrap().queue,
+        s.queue,
+        "newest state wins"
+    );
+    assert_eq!(
+        f.store.load(guild(7)).await.unwrap().unwrap().queue,
+        other.queue,
+        "nothing lost"
+    );
+    assert!(!a.stats().in_outage);
+
+    let text = logs.text();
+    assert_eq!(
+        text.matches("cannot write player state").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(text.matches("reachable again").count(), 1, "{text}");
+    assert!(text.contains("WARN"), "{text}");
+}
+
+#[tokio::test]
+async fn the_background_task_retries_after_an_outage_on_its_own() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 20));
+    let task = a.spawn();
+    let blocker = rusqlite::Connection::open(&f.path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let s = snapshot(guild(8), 3, 5);
+    record(&a, &s, true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(a.stats().failures >= 1);
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    // Retries back off up to max_retry_delay (400 ms here), far sooner than the 60 s interval.
+    let mut saved = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        saved = f.store.load(guild(8)).await.unwrap();
+        if saved.is_some() {
+            break;
+        }
+    }
+    assert_eq!(saved.map(|x| x.queue), Some(s.queue));
+    task.shutdown().await.unwrap();
+}

@@ -1,0 +1,468 @@
+//! The real `encore` binary: start-up errors, `check`, `backup`, `export`/`import`, SIGTERM flush.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use encore::store::{LoadFilter, StateStore};
+
+use crate::support::{full, guild, mongo_uri, snapshot, sqlite_at, unique_db};
+
+const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
+
+/// The binary in an empty folder, with a clean environment holding only `vars`.
+fn encore(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_encore"));
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["--config-dir", "config"])
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    encore(dir, args, vars).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn without_a_token_it_stops_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &[], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.starts_with("error: DISCORD_TOKEN is not set"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+}
+
+#[test]
+fn a_bad_value_names_the_variable_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &["check"],
+        &[("AUTOSAVE_INTERVAL", "sometimes")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("AUTOSAVE_INTERVAL is invalid (from the environment): got `sometimes`"),
+        "{e}"
+    );
+
+    let o = run(
+        dir.path(),
+        &[],
+        &[("MONGODB_URI", "redis://user:s3cretpass@host")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("MONGODB_URI is invalid") && !e.contains("s3cretpass"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dotenv_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "AUTOSAVE_INTERVAL=whenever\nMAX_BACKUPS=zero\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["check"], &[("AUTOSAVE_INTERVAL", "10s")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("MAX_BACKUPS is invalid"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_lists_the_operator_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["--help"], &[]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for cmd in ["run", "check", "backup", "export", "import"] {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} missing in:\n{out}"
+        );
+    }
+}
+
+fn sqlite_vars(path: &Path) -> Vec<(&'static str, String)> {
+    vec![("SQLITE_PATH", path.display().to_string())]
+}
+
+fn vars<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_then_import_moves_players_between_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.db");
+    let players: Vec<_> = (1..=5).map(|i| snapshot(guild(i), 30, i)).collect();
+    sqlite_at(&src)
+        .save(&players.iter().map(full).collect::<Vec<_>>())
+        .await
+        .unwrap();
+
+    let out = dir.path().join("players.json");
+    let v = sqlite_vars(&src);
+    let o = run(
+        dir.path(),
+        &["export", "--output", out.to_str().unwrap()],
+        &vars(&v),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exported 5 saved player(s)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Into a fresh SQLite file.
+    let dst = dir.path().join("dst.db");
+    let v = sqlite_vars(&dst);
+    let o = run(dir.path(), &["import", out.to_str().unwrap()], &vars(&v));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 5 player(s), skipped 0"),
+        "{}",
+        stdout(&o)
+    );
+    let back = sqlite_at(&dst)
+        .load_all(&LoadFilter::All)
+        .await
+        .unwrap()
+        .snapshots;
+    assert_eq!(back, players);
+
+    // Into MongoDB, and out again to standard output.
+    if let Some(uri) = mongo_uri() {
+        let db = unique_db();
+        let v = [
+            ("STORAGE", "mongodb"),
+            ("MONGODB_URI", uri.as_str()),
+            ("MONGODB_DATABASE", db.as_str()),
+        ];
+        let o = run(dir.path(), &["import", out.to_str().unwrap()], &v);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run(dir.path(), &["export"], &v);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let exported: encore::app::Export = serde_json::from_slice(&o.stdout).unwrap();
+        let again: Vec<encore::domain::PlayerSnapshot> = exported
+            .players
+            .into_iter()
+            .map(|p| serde_json::from_value(p).unwrap())
+            .collect();
+        assert_eq!(again, players);
+        assert!(!stderr(&o).contains(&uri) || uri.len() < 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_import_file_is_refused_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("encore.db");
+    let s = snapshot(guild(1), 3, 1);
+    sqlite_at(&db).save(&[full(&s)]).await.unwrap();
+    let v = sqlite_vars(&db);
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{ this is not json").unwrap();
+    let o = run(dir.path(), &["import", bad.to_str().unwrap()], &vars(&v));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not an Encore export"),
+        "{}",
+        stderr(&o)
+    );
+
+    // One good and one broken entry: the good one is imported, the broken one skipped.
+    let mut good = snapshot(guild(2), 2, 2);
+    good.state.volume = 120;
+    let file = serde_json::json!({
+        "format": "encore-players", "version": 1, "exported_at_ms": 1,
+        "players": [serde_json::to_value(&good).unwrap(), {"schema_version": 1, "state": "nope"}]
+    });
+    let mixed = dir.path().join("mixed.json");
+    std::fs::write(&mixed, file.to_string()).unwrap();
+    let o = run(dir.path(), &["import", mixed.to_str().unwrap()], &vars(&v));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 1 player(s), skipped 1"),
+        "{}",
+        stdout(&o)
+    );
+    let all = sqlite_at(&db)
+        .load_all(&LoadFilter::All)
+        .await
+        .unwrap()
+        .snapshots;
+    assert_eq!(all, vec![s, good]);
+}
+
+#[test]
+fn backup_writes_a_file_and_needs_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/encore.db");
+    let v = sqlite_vars(&db);
+    let o = run(dir.path(), &["backup"], &vars(&v));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("backup written to"), "{}", stdout(&o));
+    assert_eq!(
+        encore::store::list_backups(&dir.path().join("data/backups")).len(),
+        1
+    );
+
+    let o = run(dir.path(), &["backup"], &[("STORAGE", "memory")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("works with STORAGE=sqlite only"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A loopback HTTP server answering `GET /v4/info` as Lavalink does (401 without the password).
+fn fake_info_server(
+    password: &'static str,
+    semver: &'static str,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut requests = vec![];
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        requests.push(head.clone());
+        let authorized = head.lines().any(|l| {
+            l.to_ascii_lowercase().starts_with("authorization:") && l.trim_end().ends_with(password)
+        });
+        let (status, body) = if authorized {
+            let body = serde_json::json!({
+                "version": {"semver": semver, "major": 4, "minor": 2, "patch": 0, "preRelease": null, "build": null},
+                "buildTime": 1_700_000_000_000u64, "git": {"branch": "main", "commit": "abc", "commitTime": 1_700_000_000_000u64},
+                "jvm": "21", "lavaplayer": "2.2.4", "sourceManagers": ["youtube"], "filters": ["volume"], "plugins": []
+            });
+            ("200 OK", body.to_string())
+        } else {
+            let body = serde_json::json!({"timestamp": 1, "status": 401, "error": "Unauthorized", "message": "Unauthorized", "path": "/v4/info"});
+            ("401 Unauthorized", body.to_string())
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.flush();
+        requests
+    });
+    (port, handle)
+}
+
+#[test]
+fn check_reports_each_part_and_fails_on_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, server) = fake_info_server("youshallnotpass", "4.2.0");
+    let nodes = format!("127.0.0.1:{port}");
+    let db = dir.path().join("encore.db").display().to_string();
+    let ok_vars = [
+        ("DISCORD_TOKEN", TOKEN),
+        ("LAVALINK_PASSWORD", "youshallnotpass"),
+        ("LAVALINK_NODES", nodes.as_str()),
+        ("SQLITE_PATH", db.as_str()),
+    ];
+    let o = run(dir.path(), &["check"], &ok_vars);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("[ ok ] store (sqlite): reachable, 0 saved player(s)"),
+        "{out}"
+    );
+    assert!(out.contains("reachable, Lavalink 4.2.0"), "{out}");
+    assert!(
+        !out.contains("youshallnotpass") && !out.contains(TOKEN),
+        "{out}"
+    );
+    let requests = server.join().unwrap();
+    assert!(
+        requests[0].starts_with("GET /v4/info HTTP/1.1"),
+        "{requests:?}"
+    );
+
+    // A wrong password, an old Lavalink, a closed port and a missing token all fail the check.
+    let (port, _server) = fake_info_server("other-password", "4.2.0");
+    let nodes = format!("127.0.0.1:{port}");
+    let o = run(
+        dir.path(),
+        &["check"],
+        &[
+            ("LAVALINK_PASSWORD", "youshallnotpass"),
+            ("LAVALINK_NODES", &nodes),
+            ("SQLITE_PATH", &db),
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("[FAIL] credentials: DISCORD_TOKEN is not set"),
+        "{out}"
+    );
+    assert!(out.contains("the password was refused (HTTP 401)"), "{out}");
+
+    let (port, _server) = fake_info_server("pw", "3.7.12");
+    let nodes = format!("127.0.0.1:{port}");
+    let o = run(
+        dir.path(),
+        &["check"],
+        &[
+            ("LAVALINK_PASSWORD", "pw"),
+            ("LAVALINK_NODES", &nodes),
+            ("SQLITE_PATH", &db),
+        ],
+    );
+    assert!(
+        stdout(&o).contains("Encore needs 4.2 or newer"),
+        "{}",
+        stdout(&o)
+    );
+
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nodes = format!("127.0.0.1:{closed}");
+    let o = run(
+        dir.path(),
+        &["check"],
+        &[("LAVALINK_NODES", &nodes), ("SQLITE_PATH", &db)],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("connection refused"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_reports_an_unreachable_mongodb_without_leaking_the_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri =
+        format!("mongodb://encore:pa55word-xyz@127.0.0.1:{closed}/?serverSelectionTimeoutMS=500");
+    let o = run(dir.path(), &["check"], &[("MONGODB_URI", uri.as_str())]);
+    assert_eq!(o.status.code(), Some(1));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("[FAIL] store (mongodb)"), "{all}");
+    assert!(!all.contains("pa55word-xyz"), "{all}");
+}
+
+fn wait_for(
+    stderr_lines: &std::sync::mpsc::Receiver<String>,
+    needle: &str,
+    within: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut seen = vec![];
+    while Instant::now() < deadline {
+        if let Ok(line) = stderr_lines.recv_timeout(Duration::from_millis(100)) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+    panic!(
+        "`{needle}` not seen within {within:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_flushes_the_player_state_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db: PathBuf = dir.path().join("data/encore.db");
+    // Paused (odd generation), so the flush keeps its position as it is.
+    let s = snapshot(guild(1), 10, 3);
+    sqlite_at(&db).save(&[full(&s)]).await.unwrap();
+    let path = db.display().to_string();
+    let mut child = encore(
+        dir.path(),
+        &[],
+        &[
+            ("DISCORD_TOKEN", TOKEN),
+            ("LAVALINK_PASSWORD", "pw"),
+            ("SQLITE_PATH", path.as_str()),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text).map(|_| ());
+        for l in text.lines() {
+            let _ = tx.send(l.to_string());
+        }
+    });
+    // Reading to the end only finishes at exit; give start-up a moment, then terminate.
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let lines = wait_for(&rx, "player state flushed", Duration::from_secs(5));
+    let text = lines.join("\n");
+    assert!(text.contains("\"saved_players\":1"), "{text}");
+    assert!(!text.contains(TOKEN) && !text.contains("\"pw\""), "{text}");
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap_or_else(|_| panic!("LOG_FORMAT=json but: {l}"));
+    }
+    // The start-up backup was made, and the saved player is intact.
+    assert_eq!(
+        encore::store::list_backups(&dir.path().join("data/backups")).len(),
+        1
+    );
+    assert_eq!(sqlite_at(&db).load(guild(1)).await.unwrap(), Some(s));
+}

@@ -1,0 +1,211 @@
+//! Crash safety: a child process saves snapshots in a tight loop and is killed with SIGKILL at
+//! random moments; after every kill the store opens and every guild reads back a complete
+//! snapshot (the previous or the new one, never a mix), and nothing goes back in time.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use encore::store::{LoadFilter, Recovery, SaveOp, StateStore};
+use rand::Rng;
+
+use crate::support::{guild, mongo_store, mongo_uri, snapshot, sqlite_at, unique_db};
+
+const GUILDS: u64 = 20;
+const TRACKS: u32 = 40;
+const KILLS: usize = 50;
+const CHILD_ENV: &str = "ENCORE_CRASH_CHILD";
+
+/// The generation a loaded player is at: (state generation, queue generation).
+fn generations(s: &encore::domain::PlayerSnapshot) -> (u64, u64) {
+    let title = &s.queue.current.as_ref().expect("current track").title;
+    let gq: u64 = title
+        .rsplit("gen ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" ✓")
+        .parse()
+        .unwrap();
+    (s.state.position_ms / 1000, gq)
+}
+
+/// Checks every guild against its generation before the kill (`floors`, updated here).
+/// Returns whether any guild moved on.
+async fn verify(
+    store: &dyn StateStore,
+    whole_batch_atomic: bool,
+    floors: &mut HashMap<u64, u64>,
+) -> bool {
+    let report = store
+        .load_all(&LoadFilter::All)
+        .await
+        .expect("load after kill");
+    assert!(
+        report.skipped.is_empty(),
+        "unreadable after a kill: {:?}",
+        report.skipped
+    );
+    let mut seen = None;
+    let mut moved = false;
+    for s in &report.snapshots {
+        let (gs, gq) = generations(s);
+        let g = s.guild_id();
+        // The queue is exactly the one of generation gq, the state exactly the one of gs.
+        assert_eq!(
+            s.queue,
+            snapshot(g, TRACKS, gq).queue,
+            "guild {g}: mixed queue"
+        );
+        assert_eq!(
+            s.state,
+            snapshot(g, TRACKS, gs).state,
+            "guild {g}: mixed state"
+        );
+        // State-only saves follow the full save of the previous generation.
+        assert!(
+            gs == gq || gs == gq + 1,
+            "guild {g}: state gen {gs} vs queue gen {gq}"
+        );
+        let floor = floors.entry(g).or_insert(0);
+        assert!(gs >= *floor, "guild {g} went back in time: {gs} < {floor}");
+        moved |= gs > *floor;
+        *floor = gs;
+        if whole_batch_atomic {
+            assert_eq!(*seen.get_or_insert(gs), gs, "a batch was applied partly");
+        }
+    }
+    if whole_batch_atomic {
+        assert!(
+            report.snapshots.is_empty() || report.snapshots.len() == GUILDS as usize,
+            "a batch was applied partly: {} guilds",
+            report.snapshots.len()
+        );
+    }
+    moved
+}
+
+async fn child_loop(store: Arc<dyn StateStore>) {
+    let start = store
+        .load_all(&LoadFilter::All)
+        .await
+        .unwrap()
+        .snapshots
+        .iter()
+        .map(|s| generations(s).0)
+        .max();
+    let mut generation = start.map_or(2, |g| g + 1);
+    // The first batch of a run is a full save; then even generations are full saves and odd
+    // ones save only the state.
+    let mut first = true;
+    println!("ready");
+    loop {
+        let batch: Vec<SaveOp> = (0..GUILDS)
+            .map(|i| {
+                let s = snapshot(guild(i), TRACKS, generation);
+                if first || generation % 2 == 0 {
+                    crate::support::full(&s)
+                } else {
+                    SaveOp::State(s.state)
+                }
+            })
+            .collect();
+        store.save(&batch).await.unwrap();
+        first = false;
+        generation += 1;
+    }
+}
+
+/// Not a test of its own: the body of the child process the crash tests start and kill.
+#[tokio::test]
+#[ignore = "runs only as the child process of the crash tests"]
+async fn writer_child() {
+    let Ok(target) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store: Arc<dyn StateStore> = match target.split_once(':') {
+        Some(("sqlite", path)) => Arc::new(sqlite_at(std::path::Path::new(path))),
+        Some(("mongodb", db)) => Arc::new(mongo_store(&mongo_uri().unwrap(), db).await),
+        _ => panic!("bad {CHILD_ENV}"),
+    };
+    child_loop(store).await;
+}
+
+fn kill_loop_once(target: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "crash::writer_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            panic!("child exited before it was ready: {:?}", child.wait());
+        }
+    }
+    std::thread::sleep(Duration::from_micros(
+        rand::thread_rng().gen_range(0..40_000),
+    ));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_survives_sigkill_at_random_moments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.db");
+    let target = format!("sqlite:{}", path.display());
+    let mut floors = HashMap::new();
+    let mut moved = 0;
+    for _ in 0..KILLS {
+        let t = target.clone();
+        tokio::task::spawn_blocking(move || kill_loop_once(&t))
+            .await
+            .unwrap();
+        let store = sqlite_at(&path);
+        assert_eq!(
+            store.recovery(),
+            &Recovery::None,
+            "the database needed recovery after a kill"
+        );
+        moved += usize::from(verify(&store, true, &mut floors).await);
+    }
+    assert!(
+        moved > KILLS / 2,
+        "the child wrote in only {moved} of {KILLS} runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mongodb_survives_sigkill_at_random_moments() {
+    let Some(uri) = mongo_uri() else { return };
+    let db = unique_db();
+    let target = format!("mongodb:{db}");
+    let store = mongo_store(&uri, &db).await;
+    let mut floors = HashMap::new();
+    let mut moved = 0;
+    for _ in 0..KILLS {
+        let t = target.clone();
+        tokio::task::spawn_blocking(move || kill_loop_once(&t))
+            .await
+            .unwrap();
+        // Per-document atomicity: each guild is whole; guilds of one batch may differ.
+        moved += usize::from(verify(&store, false, &mut floors).await);
+    }
+    assert!(
+        moved > KILLS / 2,
+        "the child wrote in only {moved} of {KILLS} runs"
+    );
+}
