@@ -61,15 +61,15 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         store.clone(),
         AutosaveConfig::new(settings.autosave_interval),
     );
+    // Loading checks that every saved player is readable. They are not handed to the autosave:
+    // until the playback engine restores them nothing plays, and their saved positions must stay
+    // exactly as they are.
     let report = store.load_all(&LoadFilter::All).await?;
     tracing::info!(
         saved_players = report.snapshots.len(),
         skipped = report.skipped.len(),
         "saved players loaded"
     );
-    for snapshot in report.snapshots {
-        autosave.adopt(snapshot);
-    }
     let task = autosave.spawn();
     tracing::warn!(
         "the Discord front end and the Lavalink engine are not built yet: Encore keeps its saved players and waits for SIGTERM"

@@ -361,7 +361,13 @@ impl Autosave {
                         _ = stop.changed() => return,
                         _ = tokio::time::sleep(config.debounce) => {}
                     }
-                    Flush::Changes
+                    // A steady stream of changes must not starve the periodic position writes.
+                    if Instant::now() >= next_tick {
+                        next_tick = Instant::now() + config.interval;
+                        Flush::Tick
+                    } else {
+                        Flush::Changes
+                    }
                 }
             };
             match self.flush(kind).await {

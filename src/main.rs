@@ -7,11 +7,27 @@ use encore::app::{self, AppError};
 use encore::cli::{Cli, Command};
 use encore::settings;
 
+/// Describes a `.env` problem without quoting the line, which may hold a secret.
+fn dotenv_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, _) => {
+            let name = line.split('=').next().unwrap_or("").trim();
+            let name = name.strip_prefix("export ").unwrap_or(name).trim();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                format!("the line of {name} is not NAME=value (quote a value that has spaces, quotes or #)")
+            } else {
+                "a line is not NAME=value".to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
-            eprintln!("error: .env could not be read: {e}");
+            eprintln!("error: .env could not be read: {}", dotenv_error(&e));
             return ExitCode::from(2);
         }
     }

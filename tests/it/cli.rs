@@ -96,6 +96,24 @@ fn dotenv_is_read_and_the_environment_wins() {
 }
 
 #[test]
+fn a_broken_dotenv_line_is_named_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "LOG_LEVEL=info\nDISCORD_TOKEN='abc-secret-value\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &[], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(".env could not be read: the line of DISCORD_TOKEN"),
+        "{e}"
+    );
+    assert!(!e.contains("abc-secret-value"), "{e}");
+}
+
+#[test]
 fn help_lists_the_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(dir.path(), &["--help"], &[]);
