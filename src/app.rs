@@ -53,6 +53,14 @@ pub const EXPORT_FORMAT: &str = "encore-players";
 /// Runs the bot until SIGTERM/SIGINT, then flushes the player state.
 pub async fn run(settings: Settings) -> Result<(), AppError> {
     settings.require_bot_credentials()?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        storage = settings.storage.as_str(),
+        lavalink_nodes = settings.lavalink_nodes.len(),
+        autosave_interval = %humantime::format_duration(settings.autosave_interval),
+        music_auto_resume = settings.music_auto_resume,
+        "starting Encore"
+    );
     let store = store::open_from_settings(&settings).await?;
     tracing::info!(backend = store.backend(), "player store opened");
     let backups = start_backups(&settings);

@@ -1,17 +1,24 @@
 //! MongoDB store, for hosts without a persistent disk.
 //!
-//! One document per guild in the `players` collection, `_id` = guild id. A full save replaces the
-//! document (upsert); a state save `$set`s the few small fields, so an unchanged queue is neither
-//! resent nor rewritten. Single-document writes are atomic, so every guild is always at its previous
-//! or its new snapshot. A batch is sent as `update`/`delete` commands of many statements each
-//! (one round trip per chunk), which every MongoDB version since 2.6 accepts.
+//! Two collections, like the SQLite tables: `players` holds one small document per guild
+//! (`_id` = guild id) with the often-changing state and a pointer `queue_id` to its queue;
+//! `queues` holds the queue documents (current track, upcoming tracks, history). A state save
+//! `$set`s a few fields of the small document, so an unchanged queue is neither resent nor
+//! rewritten. A full save is copy-on-write: (1) insert the new queue document, (2) replace the
+//! player document, now pointing at it, (3) delete the guild's other queue documents. Step 2 is a
+//! single-document write, so a crash at any instant leaves every guild at its previous or its new
+//! snapshot, without needing transactions (which a standalone `mongod` lacks); a crash between the
+//! steps leaves only an unreferenced queue document, removed by the guild's next full save.
+//! Statements are sent as `insert`/`update`/`delete` commands of many statements each (one round
+//! trip per chunk), which every MongoDB version accepts.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::bson::{self, doc, oid::ObjectId, Bson, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,7 +31,10 @@ use crate::domain::{
     now_ms, FilterPreset, GuildId, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
 };
 
-const COLLECTION: &str = "players";
+const PLAYERS: &str = "players";
+const QUEUES: &str = "queues";
+/// How many queue ids one `$in` lookup asks for.
+const LOOKUP_CHUNK: usize = 1000;
 /// Keep each command well under MongoDB's 16 MiB document limit.
 const MAX_COMMAND_BYTES: usize = 8 * 1024 * 1024;
 const MAX_STATEMENTS: usize = 10_000;
@@ -32,6 +42,7 @@ const MAX_STATEMENTS: usize = 10_000;
 pub struct MongoStore {
     db: Database,
     players: Collection<Document>,
+    queues: Collection<Document>,
     last_write_at_ms: AtomicU64,
     /// The URI and its password, to scrub from driver error texts.
     secrets: Vec<String>,
@@ -81,16 +92,23 @@ impl MongoStore {
         let client = Client::with_options(options)
             .map_err(|e| StoreError::Open(redact(e.kind.to_string(), &secrets)))?;
         let db = client.database(database);
-        let players = db.collection::<Document>(COLLECTION);
+        let players = db.collection::<Document>(PLAYERS);
+        let queues = db.collection::<Document>(QUEUES);
         let store = MongoStore {
             db,
             players,
+            queues,
             last_write_at_ms: AtomicU64::new(0),
             secrets,
         };
         store
             .players
             .create_index(IndexModel::builder().keys(doc! { "shard_key": 1 }).build())
+            .await
+            .map_err(|e| store.map_err(e))?;
+        store
+            .queues
+            .create_index(IndexModel::builder().keys(doc! { "guild_id": 1 }).build())
             .await
             .map_err(|e| store.map_err(e))?;
         Ok(store)
@@ -133,26 +151,67 @@ impl MongoStore {
         }
         Ok(())
     }
+}
 
-    async fn flush_statements(
-        &self,
-        kind: &str,
-        statements: &mut Vec<Document>,
+/// Collects write statements into as few commands as possible, in order: a statement of another
+/// kind or collection first sends what is pending.
+struct Writer<'a> {
+    store: &'a MongoStore,
+    target: (&'static str, &'static str),
+    statements: Vec<Document>,
+    pending_bytes: usize,
+    bytes: u64,
+}
+
+impl<'a> Writer<'a> {
+    fn new(store: &'a MongoStore) -> Self {
+        Writer {
+            store,
+            target: ("update", PLAYERS),
+            statements: Vec::new(),
+            pending_bytes: 0,
+            bytes: 0,
+        }
+    }
+
+    /// `kind` is `insert`, `update` or `delete`.
+    async fn push(
+        &mut self,
+        kind: &'static str,
+        collection: &'static str,
+        statement: Document,
     ) -> Result<(), StoreError> {
-        if statements.is_empty() {
+        let len = doc_len(&statement);
+        if (kind, collection) != self.target
+            || self.statements.len() >= MAX_STATEMENTS
+            || self.pending_bytes + len > MAX_COMMAND_BYTES
+        {
+            self.send().await?;
+            self.target = (kind, collection);
+        }
+        self.pending_bytes += len;
+        self.bytes += len as u64;
+        self.statements.push(statement);
+        Ok(())
+    }
+
+    async fn send(&mut self) -> Result<(), StoreError> {
+        if self.statements.is_empty() {
             return Ok(());
         }
-        let list_key = if kind == "update" {
-            "updates"
-        } else {
-            "deletes"
+        let (kind, collection) = self.target;
+        let list_key = match kind {
+            "insert" => "documents",
+            "update" => "updates",
+            _ => "deletes",
         };
         let command = doc! {
-            kind: COLLECTION,
-            list_key: std::mem::take(statements),
+            kind: collection,
+            list_key: std::mem::take(&mut self.statements),
             "ordered": true,
         };
-        self.run_write(command).await
+        self.pending_bytes = 0;
+        self.store.run_write(command).await
     }
 }
 
@@ -191,38 +250,28 @@ fn track_doc(t: &Track) -> Document {
     d
 }
 
-fn full_document(state: &PlayerState, queue: &QueueSnapshot) -> Document {
+fn player_document(state: &PlayerState, queue_id: ObjectId) -> Document {
     let mut d = doc! {
         "_id": state.guild_id as i64,
         "v": crate::domain::SNAPSHOT_SCHEMA_VERSION as i32,
         "shard_key": (state.guild_id >> 22) as i64,
     };
     d.extend(state_fields(state));
-    d.insert(
-        "current",
-        queue
-            .current
-            .as_ref()
-            .map(|t| Bson::Document(track_doc(t)))
-            .unwrap_or(Bson::Null),
-    );
-    d.insert(
-        "upcoming",
-        queue
-            .upcoming
-            .iter()
-            .map(|t| Bson::Document(track_doc(t)))
-            .collect::<Vec<_>>(),
-    );
-    d.insert(
-        "history",
-        queue
-            .history
-            .iter()
-            .map(|t| Bson::Document(track_doc(t)))
-            .collect::<Vec<_>>(),
-    );
+    d.insert("queue_id", queue_id);
     d
+}
+
+fn queue_document(guild_id: GuildId, queue_id: ObjectId, queue: &QueueSnapshot) -> Document {
+    let tracks = |list: &[Track]| -> Vec<Bson> {
+        list.iter().map(|t| Bson::Document(track_doc(t))).collect()
+    };
+    doc! {
+        "_id": queue_id,
+        "guild_id": guild_id as i64,
+        "current": queue.current.as_ref().map(|t| Bson::Document(track_doc(t))).unwrap_or(Bson::Null),
+        "upcoming": tracks(&queue.upcoming),
+        "history": tracks(&queue.history),
+    }
 }
 
 fn int(d: &Document, key: &str) -> Result<i64, String> {
@@ -286,7 +335,8 @@ fn decode_tracks(d: &Document, key: &str) -> Result<Vec<Track>, String> {
     }
 }
 
-fn decode_document(d: &Document) -> Result<PlayerSnapshot, Skipped> {
+/// Decodes a player document and its queue document (`None` when it is missing).
+fn decode_document(d: &Document, queue: Option<&Document>) -> Result<PlayerSnapshot, Skipped> {
     let guild_id = int(d, "_id").ok().map(|g| g as u64);
     let skip = |reason: String| Skipped { guild_id, reason };
     let inner = || -> Result<PlayerSnapshot, String> {
@@ -308,17 +358,27 @@ fn decode_document(d: &Document) -> Result<PlayerSnapshot, Skipped> {
                 .ok_or_else(|| format!("unknown filter preset `{filters_text}`"))?,
             taken_at_ms: int(d, "taken_at_ms")?.max(0) as u64,
         };
-        let current = match d.get("current") {
+        let schema_version = u32::try_from(int(d, "v")?).unwrap_or(u32::MAX);
+        if schema_version != crate::domain::SNAPSHOT_SCHEMA_VERSION {
+            // Reported by `validate` with the version; the queue may have another shape.
+            return Ok(PlayerSnapshot {
+                schema_version,
+                state,
+                queue: QueueSnapshot::default(),
+            });
+        }
+        let q = queue.ok_or("its queue is missing")?;
+        let current = match q.get("current") {
             None | Some(Bson::Null) => None,
             Some(b) => Some(decode_track(b)?),
         };
         Ok(PlayerSnapshot {
-            schema_version: u32::try_from(int(d, "v")?).unwrap_or(u32::MAX),
+            schema_version,
             state,
             queue: QueueSnapshot {
                 current,
-                upcoming: decode_tracks(d, "upcoming")?,
-                history: decode_tracks(d, "history")?,
+                upcoming: decode_tracks(q, "upcoming")?,
+                history: decode_tracks(q, "history")?,
             },
         })
     };
@@ -338,50 +398,78 @@ impl StateStore for MongoStore {
     }
 
     async fn save(&self, batch: &[SaveOp]) -> Result<WriteStats, StoreError> {
-        let mut bytes = 0u64;
-        let mut pending_kind = "update";
-        let mut statements: Vec<Document> = Vec::new();
-        let mut pending_bytes = 0usize;
+        if batch.is_empty() {
+            return Ok(WriteStats::default());
+        }
+        let mut w = Writer::new(self);
+        // 1. The new queue documents.
+        let mut queue_ids = Vec::with_capacity(batch.len());
         for op in batch {
-            let (kind, statement) = match op {
-                SaveOp::Full { state, queue } => (
-                    "update",
-                    doc! {
+            let id = match op {
+                SaveOp::Full { state, queue } => {
+                    let id = ObjectId::new();
+                    w.push("insert", QUEUES, queue_document(state.guild_id, id, queue))
+                        .await?;
+                    Some(id)
+                }
+                _ => None,
+            };
+            queue_ids.push(id);
+        }
+        // 2. The player documents, in the batch's order; each is one atomic write.
+        for (op, queue_id) in batch.iter().zip(&queue_ids) {
+            match (op, queue_id) {
+                (SaveOp::Full { state, .. }, Some(id)) => {
+                    let statement = doc! {
                         "q": { "_id": state.guild_id as i64 },
-                        "u": full_document(state, queue),
+                        "u": player_document(state, *id),
                         "upsert": true,
-                    },
-                ),
-                SaveOp::State(state) => (
-                    "update",
-                    doc! {
+                    };
+                    w.push("update", PLAYERS, statement).await?;
+                }
+                (SaveOp::State(state), _) => {
+                    let statement = doc! {
                         "q": { "_id": state.guild_id as i64 },
                         "u": { "$set": state_fields(state) },
-                    },
-                ),
-                SaveOp::Delete(g) => ("delete", doc! { "q": { "_id": *g as i64 }, "limit": 1 }),
-            };
-            let len = doc_len(&statement);
-            // Keep the batch's order: a run of one kind is sent before a statement of the other.
-            if kind != pending_kind
-                || statements.len() >= MAX_STATEMENTS
-                || pending_bytes + len > MAX_COMMAND_BYTES
-            {
-                self.flush_statements(pending_kind, &mut statements).await?;
-                pending_bytes = 0;
-                pending_kind = kind;
+                    };
+                    w.push("update", PLAYERS, statement).await?;
+                }
+                (SaveOp::Delete(g), _) => {
+                    let statement = doc! { "q": { "_id": *g as i64 }, "limit": 1 };
+                    w.push("delete", PLAYERS, statement).await?;
+                }
+                (SaveOp::Full { .. }, None) => {}
             }
-            pending_bytes += len;
-            bytes += len as u64;
-            statements.push(statement);
         }
-        self.flush_statements(pending_kind, &mut statements).await?;
-        if !batch.is_empty() {
-            self.last_write_at_ms.store(now_ms(), Ordering::Relaxed);
+        // 3. Queue documents no player points at any more: per guild, after its last full save
+        //    or delete in this batch.
+        let mut last: HashMap<GuildId, Option<ObjectId>> = HashMap::new();
+        for (op, queue_id) in batch.iter().zip(&queue_ids) {
+            match op {
+                SaveOp::Full { state, .. } => {
+                    last.insert(state.guild_id, *queue_id);
+                }
+                SaveOp::Delete(g) => {
+                    last.insert(*g, None);
+                }
+                SaveOp::State(_) => {}
+            }
         }
+        let mut stale: Vec<(GuildId, Option<ObjectId>)> = last.into_iter().collect();
+        stale.sort_by_key(|(g, _)| *g);
+        for (g, keep) in stale {
+            let q = match keep {
+                Some(id) => doc! { "guild_id": g as i64, "_id": { "$ne": id } },
+                None => doc! { "guild_id": g as i64 },
+            };
+            w.push("delete", QUEUES, doc! { "q": q, "limit": 0 })
+                .await?;
+        }
+        w.send().await?;
+        self.last_write_at_ms.store(now_ms(), Ordering::Relaxed);
         Ok(WriteStats {
             ops: batch.len(),
-            bytes,
+            bytes: w.bytes,
         })
     }
 
@@ -403,15 +491,39 @@ impl StateStore for MongoStore {
                 doc! { "$or": any }
             }
         };
-        let mut cursor = self
+        let players: Vec<Document> = self
             .players
             .find(query)
             .sort(doc! { "_id": 1 })
             .await
+            .map_err(|e| self.map_err(e))?
+            .try_collect()
+            .await
             .map_err(|e| self.map_err(e))?;
+        let ids: Vec<ObjectId> = players
+            .iter()
+            .filter_map(|p| p.get_object_id("queue_id").ok())
+            .collect();
+        let mut queues: HashMap<ObjectId, Document> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let mut cursor = self
+                .queues
+                .find(doc! { "_id": { "$in": chunk.to_vec() } })
+                .await
+                .map_err(|e| self.map_err(e))?;
+            while let Some(q) = cursor.try_next().await.map_err(|e| self.map_err(e))? {
+                if let Ok(id) = q.get_object_id("_id") {
+                    queues.insert(id, q);
+                }
+            }
+        }
         let mut report = LoadReport::default();
-        while let Some(d) = cursor.try_next().await.map_err(|e| self.map_err(e))? {
-            match decode_document(&d) {
+        for p in &players {
+            let queue = p
+                .get_object_id("queue_id")
+                .ok()
+                .and_then(|id| queues.get(&id));
+            match decode_document(p, queue) {
                 Ok(s) => report.snapshots.push(s),
                 Err(s) => {
                     warn_skipped("mongodb", &s);
@@ -423,20 +535,28 @@ impl StateStore for MongoStore {
     }
 
     async fn load(&self, guild_id: GuildId) -> Result<Option<PlayerSnapshot>, StoreError> {
-        let found = self
+        let Some(player) = self
             .players
             .find_one(doc! { "_id": guild_id as i64 })
             .await
-            .map_err(|e| self.map_err(e))?;
-        Ok(match found {
-            None => None,
-            Some(d) => match decode_document(&d) {
-                Ok(s) => Some(s),
-                Err(s) => {
-                    warn_skipped("mongodb", &s);
-                    None
-                }
-            },
+            .map_err(|e| self.map_err(e))?
+        else {
+            return Ok(None);
+        };
+        let queue = match player.get_object_id("queue_id") {
+            Ok(id) => self
+                .queues
+                .find_one(doc! { "_id": id })
+                .await
+                .map_err(|e| self.map_err(e))?,
+            Err(_) => None,
+        };
+        Ok(match decode_document(&player, queue.as_ref()) {
+            Ok(s) => Some(s),
+            Err(s) => {
+                warn_skipped("mongodb", &s);
+                None
+            }
         })
     }
 
@@ -444,6 +564,10 @@ impl StateStore for MongoStore {
         let r = self
             .players
             .delete_one(doc! { "_id": guild_id as i64 })
+            .await
+            .map_err(|e| self.map_err(e))?;
+        self.queues
+            .delete_many(doc! { "guild_id": guild_id as i64 })
             .await
             .map_err(|e| self.map_err(e))?;
         Ok(r.deleted_count > 0)
@@ -504,8 +628,16 @@ mod tests {
             upcoming: vec![t.clone(), t],
             history: vec![],
         };
-        let d = full_document(&state, &queue);
-        let back = decode_document(&d).unwrap();
+        let id = ObjectId::new();
+        let p = player_document(&state, id);
+        let q = queue_document(state.guild_id, id, &queue);
+        let back = decode_document(&p, Some(&q)).unwrap();
         assert_eq!(back, PlayerSnapshot::new(state, queue));
+        let missing = decode_document(&p, None).unwrap_err();
+        assert!(
+            missing.reason.contains("queue is missing"),
+            "{}",
+            missing.reason
+        );
     }
 }

@@ -16,6 +16,8 @@ use crate::support::{guild, mongo_store, mongo_uri, snapshot, sqlite_at, unique_
 const GUILDS: u64 = 20;
 const TRACKS: u32 = 40;
 const KILLS: usize = 50;
+/// Longest wait before the kill, once the child is writing (MongoDB round trips take 10x more).
+const DELAY_US: u64 = 40_000;
 const CHILD_ENV: &str = "ENCORE_CRASH_CHILD";
 
 /// The generation a loaded player is at: (state generation, queue generation).
@@ -132,7 +134,8 @@ async fn writer_child() {
     child_loop(store).await;
 }
 
-fn kill_loop_once(target: &str) {
+/// Starts the child, waits until it writes, and kills it within `max_delay_us`.
+fn kill_loop_once(target: &str, max_delay_us: u64) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -156,7 +159,7 @@ fn kill_loop_once(target: &str) {
         }
     }
     std::thread::sleep(Duration::from_micros(
-        rand::thread_rng().gen_range(0..40_000),
+        rand::thread_rng().gen_range(0..max_delay_us),
     ));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -171,7 +174,7 @@ async fn sqlite_survives_sigkill_at_random_moments() {
     let mut moved = 0;
     for _ in 0..KILLS {
         let t = target.clone();
-        tokio::task::spawn_blocking(move || kill_loop_once(&t))
+        tokio::task::spawn_blocking(move || kill_loop_once(&t, DELAY_US))
             .await
             .unwrap();
         let store = sqlite_at(&path);
@@ -198,7 +201,7 @@ async fn mongodb_survives_sigkill_at_random_moments() {
     let mut moved = 0;
     for _ in 0..KILLS {
         let t = target.clone();
-        tokio::task::spawn_blocking(move || kill_loop_once(&t))
+        tokio::task::spawn_blocking(move || kill_loop_once(&t, 10 * DELAY_US))
             .await
             .unwrap();
         // Per-document atomicity: each guild is whole; guilds of one batch may differ.

@@ -263,12 +263,16 @@ async fn corrupt(b: &Backend) {
         let coll = client
             .database(db)
             .collection::<mongodb::bson::Document>("players");
-        coll.update_one(
-            doc! {"_id": guild(11) as i64},
-            doc! {"$set": {"upcoming": "not a list"}},
-        )
-        .await
-        .unwrap();
+        let queues = client
+            .database(db)
+            .collection::<mongodb::bson::Document>("queues");
+        queues
+            .update_one(
+                doc! {"guild_id": guild(11) as i64},
+                doc! {"$set": {"upcoming": "not a list"}},
+            )
+            .await
+            .unwrap();
         coll.update_one(
             doc! {"_id": guild(12) as i64},
             doc! {"$set": {"loop_mode": "sideways"}},
