@@ -61,9 +61,11 @@ impl Entry {
         is_playing(&self.state, &self.queue)
     }
 
-    /// The state with the position extrapolated to `now` while playing.
+    /// The state as of `now`: the position extrapolated while playing, and the time it was taken
+    /// (what `RESUME_MAX_AGE` is measured from) set to now.
     fn state_at(&self, now: u64) -> PlayerState {
         let mut s = self.state.clone();
+        s.taken_at_ms = now;
         if self.playing() {
             s.position_ms = position_at(&self.state, &self.queue, now);
             s.position_at_ms = now;

@@ -13,7 +13,9 @@ pub use memory::MemoryStore;
 pub use mongo::MongoStore;
 pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
 
-use crate::domain::{shard_of, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::domain::{
+    shard_of, FilterPreset, GuildId, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot,
+};
 use crate::settings::{Settings, StorageKind};
 
 /// One change in a save batch.
@@ -150,6 +152,41 @@ pub async fn open_from_settings(settings: &Settings) -> Result<Arc<dyn StateStor
             Arc::new(MongoStore::connect(uri, &settings.mongodb.database).await?)
         }
     })
+}
+
+/// The small state as a backend reads it back, before the checks every backend shares.
+pub(crate) struct StoredState<'a> {
+    pub guild_id: GuildId,
+    pub voice_channel_id: Option<i64>,
+    pub text_channel_id: Option<i64>,
+    pub position_ms: i64,
+    pub position_at_ms: i64,
+    pub paused: bool,
+    pub volume: i64,
+    pub loop_mode: &'a str,
+    pub filters: &'a str,
+    pub taken_at_ms: i64,
+}
+
+impl StoredState<'_> {
+    /// Checks the values; the error is the reason to skip the guild.
+    pub(crate) fn into_state(self) -> Result<PlayerState, String> {
+        let volume = self.volume;
+        Ok(PlayerState {
+            guild_id: self.guild_id,
+            voice_channel_id: self.voice_channel_id.map(|v| v as u64),
+            text_channel_id: self.text_channel_id.map(|v| v as u64),
+            position_ms: self.position_ms.max(0) as u64,
+            position_at_ms: self.position_at_ms.max(0) as u64,
+            paused: self.paused,
+            volume: u16::try_from(volume).map_err(|_| format!("volume {volume} out of range"))?,
+            loop_mode: LoopMode::parse(self.loop_mode)
+                .ok_or_else(|| format!("unknown loop mode `{}`", self.loop_mode))?,
+            filters: FilterPreset::parse(self.filters)
+                .ok_or_else(|| format!("unknown filter preset `{}`", self.filters))?,
+            taken_at_ms: self.taken_at_ms.max(0) as u64,
+        })
+    }
 }
 
 /// Logs one skipped record as a warning (the rest of a load goes on).

@@ -25,11 +25,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StateStore, StoreError, StoreHealth,
-    WriteStats,
+    StoredState, WriteStats,
 };
-use crate::domain::{
-    now_ms, FilterPreset, GuildId, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
-};
+use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 
 const PLAYERS: &str = "players";
 const QUEUES: &str = "queues";
@@ -341,23 +339,19 @@ fn decode_document(d: &Document, queue: Option<&Document>) -> Result<PlayerSnaps
     let skip = |reason: String| Skipped { guild_id, reason };
     let inner = || -> Result<PlayerSnapshot, String> {
         let guild_id = guild_id.ok_or("`_id` is not a guild id")?;
-        let volume = int(d, "volume")?;
-        let loop_text = string(d, "loop_mode")?;
-        let filters_text = string(d, "filters")?;
-        let state = PlayerState {
+        let state = StoredState {
             guild_id,
-            voice_channel_id: opt_int(d, "voice_channel_id")?,
-            text_channel_id: opt_int(d, "text_channel_id")?,
-            position_ms: int(d, "position_ms")?.max(0) as u64,
-            position_at_ms: int(d, "position_at_ms")?.max(0) as u64,
+            voice_channel_id: opt_int(d, "voice_channel_id")?.map(|v| v as i64),
+            text_channel_id: opt_int(d, "text_channel_id")?.map(|v| v as i64),
+            position_ms: int(d, "position_ms")?,
+            position_at_ms: int(d, "position_at_ms")?,
             paused: boolean(d, "paused")?,
-            volume: u16::try_from(volume).map_err(|_| format!("volume {volume} out of range"))?,
-            loop_mode: LoopMode::parse(loop_text)
-                .ok_or_else(|| format!("unknown loop mode `{loop_text}`"))?,
-            filters: FilterPreset::parse(filters_text)
-                .ok_or_else(|| format!("unknown filter preset `{filters_text}`"))?,
-            taken_at_ms: int(d, "taken_at_ms")?.max(0) as u64,
-        };
+            volume: int(d, "volume")?,
+            loop_mode: string(d, "loop_mode")?,
+            filters: string(d, "filters")?,
+            taken_at_ms: int(d, "taken_at_ms")?,
+        }
+        .into_state()?;
         let schema_version = u32::try_from(int(d, "v")?).unwrap_or(u32::MAX);
         if schema_version != crate::domain::SNAPSHOT_SCHEMA_VERSION {
             // Reported by `validate` with the version; the queue may have another shape.
@@ -597,6 +591,7 @@ impl StateStore for MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::LoopMode;
 
     #[test]
     fn redaction_removes_uri_and_password() {

@@ -15,11 +15,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StateStore, StoreError, StoreHealth,
-    WriteStats,
+    StoredState, WriteStats,
 };
-use crate::domain::{
-    now_ms, FilterPreset, GuildId, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
-};
+use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use crate::settings::SqliteSettings;
 
 /// The newest schema this build knows; `user_version` holds the applied one.
@@ -529,21 +527,20 @@ fn decode_row(row: &rusqlite::Row<'_>) -> Result<PlayerSnapshot, Skipped> {
     let schema_version: i64 = row.get(1).map_err(sql)?;
     let loop_text: String = row.get(8).map_err(sql)?;
     let filters_text: String = row.get(9).map_err(sql)?;
-    let volume: i64 = row.get(7).map_err(sql)?;
-    let state = PlayerState {
+    let state = StoredState {
         guild_id: guild_id_v,
-        voice_channel_id: row.get::<_, Option<i64>>(2).map_err(sql)?.map(|v| v as u64),
-        text_channel_id: row.get::<_, Option<i64>>(3).map_err(sql)?.map(|v| v as u64),
-        position_ms: row.get::<_, i64>(4).map_err(sql)?.max(0) as u64,
-        position_at_ms: row.get::<_, i64>(5).map_err(sql)?.max(0) as u64,
+        voice_channel_id: row.get(2).map_err(sql)?,
+        text_channel_id: row.get(3).map_err(sql)?,
+        position_ms: row.get(4).map_err(sql)?,
+        position_at_ms: row.get(5).map_err(sql)?,
         paused: row.get::<_, i64>(6).map_err(sql)? != 0,
-        volume: u16::try_from(volume).map_err(|_| skip(format!("volume {volume} out of range")))?,
-        loop_mode: LoopMode::parse(&loop_text)
-            .ok_or_else(|| skip(format!("unknown loop mode `{loop_text}`")))?,
-        filters: FilterPreset::parse(&filters_text)
-            .ok_or_else(|| skip(format!("unknown filter preset `{filters_text}`")))?,
-        taken_at_ms: row.get::<_, i64>(10).map_err(sql)?.max(0) as u64,
-    };
+        volume: row.get(7).map_err(sql)?,
+        loop_mode: &loop_text,
+        filters: &filters_text,
+        taken_at_ms: row.get(10).map_err(sql)?,
+    }
+    .into_state()
+    .map_err(skip)?;
     if row.get::<_, Option<i64>>(11).map_err(sql)?.is_none() {
         return Err(skip("its queue is missing".into()));
     }

@@ -105,6 +105,10 @@ async fn a_tick_writes_playing_positions_but_not_idle_guilds() {
         "position advanced by {advanced} ms"
     );
     assert_eq!(saved.queue, play.queue);
+    assert_eq!(
+        saved.state.taken_at_ms, saved.state.position_at_ms,
+        "taken when written"
+    );
     // The saved position, extrapolated, is where the player is now.
     let drift = saved
         .position_at(now_ms())
