@@ -63,6 +63,9 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     );
     let store = store::open_from_settings(&settings).await?;
     tracing::info!(backend = store.backend(), "player store opened");
+    if settings.storage == StorageKind::Memory {
+        tracing::warn!("STORAGE=memory: saved players do not survive a restart");
+    }
     let backups = start_backups(&settings);
 
     let autosave = Autosave::new(
@@ -287,7 +290,8 @@ pub async fn check(settings: &Settings) -> Vec<CheckLine> {
             detail: e.to_string(),
         },
     });
-    lines.push(match store::open_from_settings(settings).await {
+    // A check changes nothing: a damaged SQLite file is reported, not replaced.
+    lines.push(match store::open_with(settings, false).await {
         Err(e) => CheckLine {
             ok: false,
             what: format!("store ({})", settings.storage.as_str()),

@@ -133,10 +133,22 @@ pub trait StateStore: Send + Sync {
 
 /// Opens the store chosen by `STORAGE`.
 pub async fn open_from_settings(settings: &Settings) -> Result<Arc<dyn StateStore>, StoreError> {
+    open_with(settings, true).await
+}
+
+/// Opens the store chosen by `STORAGE`; with `recover` false, a damaged SQLite file is reported
+/// and left alone instead of being replaced by a backup.
+pub async fn open_with(
+    settings: &Settings,
+    recover: bool,
+) -> Result<Arc<dyn StateStore>, StoreError> {
     Ok(match settings.storage {
         StorageKind::Memory => Arc::new(MemoryStore::new()),
         StorageKind::Sqlite => {
-            let opts = SqliteOptions::from_settings(&settings.sqlite);
+            let opts = SqliteOptions {
+                recover,
+                ..SqliteOptions::from_settings(&settings.sqlite)
+            };
             Arc::new(
                 tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                     .await

@@ -56,6 +56,9 @@ pub struct SqliteOptions {
     pub max_backups: usize,
     /// How long a write waits for a lock held by another connection before failing.
     pub busy_timeout: Duration,
+    /// Whether an unreadable file is moved aside and the newest good backup restored (`true`),
+    /// or reported as an error and left as it is (`false`, for `encore check`).
+    pub recover: bool,
 }
 
 impl SqliteOptions {
@@ -70,6 +73,7 @@ impl SqliteOptions {
             backup_dir,
             max_backups: 5,
             busy_timeout: Duration::from_secs(5),
+            recover: true,
         }
     }
 
@@ -79,6 +83,7 @@ impl SqliteOptions {
             backup_dir: s.backup_dir.clone(),
             max_backups: s.max_backups,
             busy_timeout: Duration::from_secs(5),
+            recover: true,
         }
     }
 }
@@ -218,6 +223,12 @@ impl SqliteStore {
                 if !opts.path.exists() {
                     return Err(StoreError::Open(format!(
                         "cannot create {}: {reason}",
+                        opts.path.display()
+                    )));
+                }
+                if !opts.recover {
+                    return Err(StoreError::Open(format!(
+                        "{} is damaged ({reason}); on start-up Encore moves it aside and restores the newest good backup",
                         opts.path.display()
                     )));
                 }

@@ -391,6 +391,26 @@ fn check_reports_each_part_and_fails_on_a_problem() {
 }
 
 #[test]
+fn check_reports_a_damaged_database_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("encore.db");
+    std::fs::write(&db, vec![0x42u8; 4096]).unwrap();
+    let path = db.display().to_string();
+    let o = run(dir.path(), &["check"], &[("SQLITE_PATH", path.as_str())]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("[FAIL] store (sqlite)") && out.contains("is damaged"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        vec![0x42u8; 4096],
+        "check changed the file"
+    );
+}
+
+#[test]
 fn check_reports_an_unreachable_mongodb_without_leaking_the_uri() {
     let dir = tempfile::tempdir().unwrap();
     let closed = TcpListener::bind("127.0.0.1:0")
