@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+COPY fakes ./fakes
 RUN cargo build --release --locked --bin encore
 
 FROM debian:bookworm-slim

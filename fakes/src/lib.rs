@@ -1,0 +1,1 @@
+//! Protocol-faithful fakes of the services Encore talks to, for tests and local runs.
