@@ -3,9 +3,11 @@
 //! The library holds everything; `main.rs` only parses the command line and calls [`app`].
 
 pub mod app;
+pub mod audio;
 pub mod autosave;
 pub mod cli;
 pub mod domain;
+pub mod player;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,771 @@
+//! The real audio backend: Lavalink v4 nodes, spoken to with lavalink-rs's protocol model.
+//!
+//! lavalink-rs 0.15 provides the wire types (events, players, tracks, filters, voice state);
+//! the connection handling is ours, because its client reconnects every 15 s without backoff,
+//! does not rebuild players after a non-resumed `ready`, panics on malformed messages, and
+//! mis-reads Lavalink's `empty` load result. Here each node has one task that keeps its websocket
+//! up with exponential backoff and jitter, enables session resuming, and reports players that were
+//! lost so the player service can rebuild them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use lavalink_rs::model::events;
+use lavalink_rs::model::http::UpdatePlayer;
+use lavalink_rs::model::player::ConnectionInfo;
+use lavalink_rs::model::track::{PlaylistData, TrackData, TrackError};
+use lavalink_rs::model::ChannelId;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::filters::lavalink_filters;
+use super::{AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch};
+use crate::domain::{GuildId, Track};
+use crate::settings::LavalinkNode;
+
+/// How the backend behaves; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct LavalinkOptions {
+    /// The bot's user id (Lavalink's `User-Id`).
+    pub user_id: u64,
+    /// Lavalink keeps a disconnected session's players this long.
+    pub resume_timeout: Duration,
+    /// After a node has been unreachable this long, its players move to another node.
+    pub takeover_after: Duration,
+    /// First reconnect delay; doubles per failure up to `max_backoff`, with ±25 % jitter.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub request_timeout: Duration,
+}
+
+impl LavalinkOptions {
+    pub fn new(user_id: u64, resume_timeout: Duration) -> Self {
+        LavalinkOptions {
+            user_id,
+            resume_timeout,
+            takeover_after: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The reconnect delay after `failures` failed attempts: exponential, capped, with jitter.
+pub fn backoff_delay(failures: u32, min: Duration, max: Duration) -> Duration {
+    let base = min.saturating_mul(1u32 << failures.min(16)).min(max);
+    let jitter = rand::thread_rng().gen_range(0.75..1.25);
+    base.mul_f64(jitter).min(max)
+}
+
+#[derive(Default)]
+struct NodeState {
+    session_id: Option<String>,
+    connected: bool,
+    /// When the node was last seen unreachable (None while connected).
+    down_since: Option<Instant>,
+    /// Players on the node as its last `stats` said.
+    playing: u64,
+    /// Guilds moved to another node while this one was down: removed from it when it is back.
+    moved_away: HashSet<GuildId>,
+}
+
+struct Node {
+    index: usize,
+    name: String,
+    http_base: String,
+    ws_url: String,
+    password: SecretString,
+    state: Mutex<NodeState>,
+}
+
+impl Node {
+    fn state(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Inner {
+    nodes: Vec<Arc<Node>>,
+    /// Which node holds each guild's player.
+    placement: Mutex<HashMap<GuildId, usize>>,
+    events: mpsc::UnboundedSender<BackendEvent>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
+    http: reqwest::Client,
+    options: LavalinkOptions,
+}
+
+/// The Lavalink backend; cheap to clone. Node tasks stop when every clone is dropped.
+#[derive(Clone)]
+pub struct LavalinkBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WsError {
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("closed")]
+    Closed,
+}
+
+impl LavalinkBackend {
+    /// Starts one connection task per node. Nodes without a password use an empty one (and will
+    /// be refused by the server, which is logged).
+    pub fn start(nodes: &[LavalinkNode], options: LavalinkOptions) -> Result<Self, AudioError> {
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .build()
+            .map_err(|e| AudioError::BadResponse(e.to_string()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let nodes = nodes
+            .iter()
+            .enumerate()
+            .map(|(index, n)| {
+                let scheme = if n.tls { "wss" } else { "ws" };
+                let host = if n.host.contains(':') {
+                    format!("[{}]", n.host)
+                } else {
+                    n.host.clone()
+                };
+                Arc::new(Node {
+                    index,
+                    name: n.name.clone(),
+                    http_base: n.http_base(),
+                    ws_url: format!("{scheme}://{host}:{}/v4/websocket", n.port),
+                    password: n
+                        .password
+                        .clone()
+                        .unwrap_or_else(|| SecretString::from(String::new())),
+                    state: Mutex::new(NodeState::default()),
+                })
+            })
+            .collect();
+        let backend = LavalinkBackend {
+            inner: Arc::new(Inner {
+                nodes,
+                placement: Mutex::new(HashMap::new()),
+                events: tx,
+                receiver: Mutex::new(Some(rx)),
+                http,
+                options,
+            }),
+        };
+        for node in &backend.inner.nodes {
+            let weak = Arc::downgrade(&backend.inner);
+            let node = node.clone();
+            tokio::spawn(async move { run_node(weak, node).await });
+        }
+        Ok(backend)
+    }
+
+    fn placement(&self) -> MutexGuard<'_, HashMap<GuildId, usize>> {
+        self.inner
+            .placement
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Names and health of the nodes, for `/status`.
+    pub fn node_status(&self) -> Vec<(String, bool, u64)> {
+        let placement = self.placement();
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let ours = placement.values().filter(|i| **i == n.index).count() as u64;
+                (n.name.clone(), n.state().connected, ours)
+            })
+            .collect()
+    }
+
+    /// The node a guild's player is on, if any.
+    pub fn node_of(&self, guild: GuildId) -> Option<usize> {
+        self.placement().get(&guild).copied()
+    }
+
+    /// The connected node with the fewest players (ours, or as its stats say).
+    fn least_loaded(&self) -> Option<Arc<Node>> {
+        let placement = self.placement();
+        self.inner
+            .nodes
+            .iter()
+            .filter(|n| {
+                let s = n.state();
+                s.connected && s.session_id.is_some()
+            })
+            .min_by_key(|n| {
+                let ours = placement.values().filter(|i| **i == n.index).count() as u64;
+                (ours.max(n.state().playing), n.index)
+            })
+            .cloned()
+    }
+
+    fn session_of(node: &Node) -> Result<String, AudioError> {
+        let s = node.state();
+        match (&s.session_id, s.connected) {
+            (Some(id), true) => Ok(id.clone()),
+            _ => Err(AudioError::Unavailable),
+        }
+    }
+
+    async fn request(
+        &self,
+        node: &Node,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, String), AudioError> {
+        let mut req = self
+            .inner
+            .http
+            .request(method, format!("{}{path}", node.http_base))
+            .header("Authorization", node.password.expose_secret());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            tracing::warn!(node = %node.name, error = %e.without_url(), "Lavalink request failed");
+            AudioError::Unavailable
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|_| AudioError::Unavailable)?;
+        Ok((status, text))
+    }
+}
+
+/// The message of a Lavalink error body, for logs.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+pub(crate) fn track_from(data: &TrackData) -> Track {
+    Track {
+        encoded: data.encoded.clone(),
+        title: data.info.title.clone(),
+        author: data.info.author.clone(),
+        uri: data.info.uri.clone(),
+        length_ms: data.info.length,
+        is_stream: data.info.is_stream,
+        requester: None,
+    }
+}
+
+/// Reads a `/v4/loadtracks` answer by its `loadType` (lavalink-rs's untagged enum cannot read
+/// the `empty` result, `{"loadType":"empty","data":{}}`).
+pub fn parse_load_result(text: &str) -> Result<Loaded, AudioError> {
+    let bad = |e: serde_json::Error| AudioError::BadResponse(e.to_string());
+    let v: serde_json::Value = serde_json::from_str(text).map_err(bad)?;
+    let data = v.get("data").cloned().unwrap_or(serde_json::Value::Null);
+    Ok(match v.get("loadType").and_then(|t| t.as_str()) {
+        Some("track") => Loaded::Track(track_from(
+            &serde_json::from_value::<TrackData>(data).map_err(bad)?,
+        )),
+        Some("playlist") => {
+            let p: PlaylistData = serde_json::from_value(data).map_err(bad)?;
+            Loaded::Playlist {
+                name: p.info.name,
+                tracks: p.tracks.iter().map(track_from).collect(),
+            }
+        }
+        Some("search") => {
+            let list: Vec<TrackData> = serde_json::from_value(data).map_err(bad)?;
+            if list.is_empty() {
+                Loaded::Empty
+            } else {
+                Loaded::Search(list.iter().map(track_from).collect())
+            }
+        }
+        Some("empty") => Loaded::Empty,
+        Some("error") => {
+            let e: TrackError = serde_json::from_value(data).map_err(bad)?;
+            Loaded::Failed { message: e.message }
+        }
+        other => {
+            return Err(AudioError::BadResponse(format!(
+                "unknown loadType {other:?}"
+            )))
+        }
+    })
+}
+
+/// The JSON body of a player PATCH.
+pub fn patch_body(patch: &PlayerPatch) -> serde_json::Value {
+    let update = UpdatePlayer {
+        track: None,
+        end_time: None,
+        volume: patch.volume,
+        position: patch.position_ms,
+        paused: patch.paused,
+        filters: patch.filters.map(lavalink_filters),
+        voice: patch.voice.as_ref().map(|v| ConnectionInfo {
+            endpoint: v.endpoint.clone(),
+            token: v.token.clone(),
+            session_id: v.session_id.clone(),
+            channel_id: Some(ChannelId(v.channel_id)),
+        }),
+    };
+    let mut body = serde_json::to_value(update).unwrap_or_else(|_| serde_json::json!({}));
+    if let (Some(track), Some(map)) = (&patch.track, body.as_object_mut()) {
+        map.insert("track".into(), serde_json::json!({ "encoded": track }));
+    }
+    body
+}
+
+#[async_trait]
+impl AudioBackend for LavalinkBackend {
+    #[tracing::instrument(skip_all)]
+    async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
+        let node = self.least_loaded().ok_or(AudioError::Unavailable)?;
+        let path = format!("/v4/loadtracks?identifier={}", urlencode(identifier));
+        let (status, text) = self
+            .request(&node, reqwest::Method::GET, &path, None)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(AudioError::Rejected(error_message(&text)));
+        }
+        parse_load_result(&text)
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn update(&self, guild: GuildId, patch: PlayerPatch) -> Result<(), AudioError> {
+        let placed = self
+            .node_of(guild)
+            .and_then(|i| self.inner.nodes.get(i).cloned());
+        let node = match placed {
+            Some(n) => n,
+            None => self.least_loaded().ok_or(AudioError::Unavailable)?,
+        };
+        let session = Self::session_of(&node)?;
+        let path = format!(
+            "/v4/sessions/{session}/players/{guild}{}",
+            if patch.no_replace {
+                "?noReplace=true"
+            } else {
+                ""
+            }
+        );
+        let body = patch_body(&patch);
+        let (status, text) = self
+            .request(&node, reqwest::Method::PATCH, &path, Some(&body))
+            .await?;
+        match status {
+            200..=299 => {
+                self.placement().insert(guild, node.index);
+                Ok(())
+            }
+            404 => {
+                tracing::warn!(node = %node.name, "Lavalink does not know our session");
+                Err(AudioError::Unavailable)
+            }
+            _ => {
+                let message = error_message(&text);
+                tracing::warn!(node = %node.name, status, message, "Lavalink refused a player update");
+                Err(AudioError::Rejected(message))
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn destroy(&self, guild: GuildId) -> Result<(), AudioError> {
+        let Some(index) = self.placement().remove(&guild) else {
+            return Ok(());
+        };
+        let Some(node) = self.inner.nodes.get(index).cloned() else {
+            return Ok(());
+        };
+        let Ok(session) = Self::session_of(&node) else {
+            // Down: the player goes with the session, or is removed when the node is back.
+            node.state().moved_away.insert(guild);
+            return Ok(());
+        };
+        let path = format!("/v4/sessions/{session}/players/{guild}");
+        let (status, text) = self
+            .request(&node, reqwest::Method::DELETE, &path, None)
+            .await?;
+        if (200..300).contains(&status) || status == 404 {
+            Ok(())
+        } else {
+            Err(AudioError::Rejected(error_message(&text)))
+        }
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
+        self.inner
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Keeps one node connected for as long as the backend lives.
+async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
+    let mut failures: u32 = 0;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let backend = LavalinkBackend { inner };
+        let result = connect_and_serve(&backend, &node).await;
+        {
+            let mut s = node.state();
+            s.connected = false;
+            if s.down_since.is_none() {
+                s.down_since = Some(Instant::now());
+            }
+        }
+        match result {
+            Err(WsError::Connect(e)) => {
+                if failures == 0 {
+                    tracing::warn!(node = %node.name, error = %e, "cannot reach Lavalink; retrying with backoff");
+                }
+                failures = failures.saturating_add(1);
+            }
+            Err(WsError::Closed) | Ok(()) => {
+                tracing::warn!(node = %node.name, "Lavalink connection closed; reconnecting");
+                failures = 0;
+            }
+        }
+        backend.take_over_if_down(&node);
+        let opts = &backend.inner.options;
+        let delay = if failures == 0 {
+            opts.min_backoff
+                .mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+        } else {
+            backoff_delay(failures - 1, opts.min_backoff, opts.max_backoff)
+        };
+        drop(backend);
+        // Wake up early to move players off a node that stays down.
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250).min(delay)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            LavalinkBackend { inner }.take_over_if_down(&node);
+        }
+    }
+}
+
+impl LavalinkBackend {
+    /// When `node` has been down for `takeover_after` and another node is up, its players are
+    /// reported lost so they are rebuilt elsewhere.
+    fn take_over_if_down(&self, node: &Node) {
+        let down_long = node
+            .state()
+            .down_since
+            .is_some_and(|t| t.elapsed() >= self.inner.options.takeover_after);
+        if !down_long {
+            return;
+        }
+        let other_up = self
+            .inner
+            .nodes
+            .iter()
+            .any(|n| n.index != node.index && n.state().connected);
+        if !other_up {
+            return;
+        }
+        let guilds: Vec<GuildId> = {
+            let mut placement = self.placement();
+            let gs: Vec<GuildId> = placement
+                .iter()
+                .filter(|(_, i)| **i == node.index)
+                .map(|(g, _)| *g)
+                .collect();
+            for g in &gs {
+                placement.remove(g);
+            }
+            gs
+        };
+        if guilds.is_empty() {
+            return;
+        }
+        node.state().moved_away.extend(guilds.iter().copied());
+        tracing::warn!(node = %node.name, players = guilds.len(), "Lavalink node is down; moving its players to another node");
+        let _ = self.inner.events.send(BackendEvent::PlayersLost { guilds });
+    }
+
+    fn emit(&self, event: BackendEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    async fn on_ready(&self, node: &Node, session_id: String, resumed: bool) {
+        let (previous, moved_away) = {
+            let mut s = node.state();
+            let previous = s.session_id.replace(session_id.clone());
+            s.connected = true;
+            s.down_since = None;
+            (previous, std::mem::take(&mut s.moved_away))
+        };
+        tracing::info!(node = %node.name, resumed, "Lavalink session ready");
+        // Keep players alive across our own reconnects.
+        let body = serde_json::json!({
+            "resuming": true,
+            "timeout": self.inner.options.resume_timeout.as_secs(),
+        });
+        let path = format!("/v4/sessions/{session_id}");
+        match self
+            .request(node, reqwest::Method::PATCH, &path, Some(&body))
+            .await
+        {
+            Ok((200..=299, _)) => {}
+            Ok((status, text)) => {
+                tracing::warn!(node = %node.name, status, message = %error_message(&text), "could not enable session resuming");
+            }
+            Err(_) => {}
+        }
+        if resumed {
+            // Players moved elsewhere while this node was away must not play twice.
+            for guild in moved_away {
+                if self.node_of(guild) != Some(node.index) {
+                    let path = format!("/v4/sessions/{session_id}/players/{guild}");
+                    let _ = self
+                        .request(node, reqwest::Method::DELETE, &path, None)
+                        .await;
+                }
+            }
+            return;
+        }
+        let _ = previous;
+        let lost: Vec<GuildId> = {
+            let mut placement = self.placement();
+            let gs: Vec<GuildId> = placement
+                .iter()
+                .filter(|(_, i)| **i == node.index)
+                .map(|(g, _)| *g)
+                .collect();
+            for g in &gs {
+                placement.remove(g);
+            }
+            gs
+        };
+        if !lost.is_empty() {
+            tracing::warn!(node = %node.name, players = lost.len(), "Lavalink lost its session; rebuilding its players");
+            self.emit(BackendEvent::PlayersLost { guilds: lost });
+        }
+    }
+
+    fn on_message(&self, node: &Node, text: &str) -> Option<(String, bool)> {
+        let v: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(node = %node.name, error = %e, "ignoring a malformed Lavalink message");
+                return None;
+            }
+        };
+        macro_rules! parse {
+            ($t:ty) => {
+                match serde_json::from_value::<$t>(v.clone()) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(node = %node.name, error = %e, "ignoring an unreadable Lavalink message");
+                        return None;
+                    }
+                }
+            };
+        }
+        match v.get("op").and_then(|o| o.as_str()) {
+            Some("ready") => {
+                let r = parse!(events::Ready);
+                return Some((r.session_id, r.resumed));
+            }
+            Some("playerUpdate") => {
+                let u = parse!(events::PlayerUpdate);
+                self.emit(BackendEvent::PlayerUpdate {
+                    guild: u.guild_id.0,
+                    time_ms: u.state.time,
+                    position_ms: u.state.position,
+                    connected: u.state.connected,
+                });
+            }
+            Some("stats") => {
+                let s = parse!(events::Stats);
+                node.state().playing = s.playing_players;
+            }
+            Some("event") => match v.get("type").and_then(|t| t.as_str()) {
+                Some("TrackStartEvent") => {
+                    let e = parse!(events::TrackStart);
+                    self.emit(BackendEvent::TrackStarted {
+                        guild: e.guild_id.0,
+                        encoded: e.track.encoded,
+                    });
+                }
+                Some("TrackEndEvent") => {
+                    let e = parse!(events::TrackEnd);
+                    use events::TrackEndReason as R;
+                    let reason = match e.reason {
+                        R::Finished => EndKind::Finished,
+                        R::LoadFailed => EndKind::LoadFailed,
+                        R::Stopped => EndKind::Stopped,
+                        R::Replaced => EndKind::Replaced,
+                        R::Cleanup => EndKind::Cleanup,
+                    };
+                    self.emit(BackendEvent::TrackEnded {
+                        guild: e.guild_id.0,
+                        encoded: e.track.encoded,
+                        reason,
+                    });
+                }
+                Some("TrackExceptionEvent") => {
+                    let e = parse!(events::TrackException);
+                    self.emit(BackendEvent::TrackException {
+                        guild: e.guild_id.0,
+                        encoded: e.track.encoded,
+                        message: e.exception.message,
+                    });
+                }
+                Some("TrackStuckEvent") => {
+                    let e = parse!(events::TrackStuck);
+                    self.emit(BackendEvent::TrackStuck {
+                        guild: e.guild_id.0,
+                        encoded: e.track.encoded,
+                        threshold_ms: e.threshold_ms,
+                    });
+                }
+                Some("WebSocketClosedEvent") => {
+                    let e = parse!(events::WebSocketClosed);
+                    self.emit(BackendEvent::VoiceClosed {
+                        guild: e.guild_id.0,
+                        code: e.code,
+                        reason: e.reason,
+                    });
+                }
+                other => {
+                    tracing::debug!(node = %node.name, kind = ?other, "ignoring an unknown Lavalink event");
+                }
+            },
+            other => {
+                tracing::debug!(node = %node.name, op = ?other, "ignoring an unknown Lavalink message");
+            }
+        }
+        None
+    }
+}
+
+async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
+    let opts = &backend.inner.options;
+    let mut request = node
+        .ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| WsError::Connect(e.to_string()))?;
+    let headers = request.headers_mut();
+    let header = |v: &str| {
+        v.parse::<tokio_tungstenite::tungstenite::http::HeaderValue>()
+            .map_err(|_| WsError::Connect("a header value is not valid".into()))
+    };
+    headers.insert("Authorization", header(node.password.expose_secret())?);
+    headers.insert("User-Id", header(&opts.user_id.to_string())?);
+    headers.insert(
+        "Client-Name",
+        header(&format!("Encore/{}", env!("CARGO_PKG_VERSION")))?,
+    );
+    if let Some(session) = node.state().session_id.clone() {
+        headers.insert("Session-Id", header(&session)?);
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| WsError::Connect(e.to_string()))?;
+    while let Some(message) = ws.next().await {
+        match message {
+            Ok(Message::Text(text)) => {
+                if let Some((session, resumed)) = backend.on_message(node, text.as_str()) {
+                    backend.on_ready(node, session, resumed).await;
+                }
+            }
+            Ok(Message::Close(_)) => return Err(WsError::Closed),
+            Ok(_) => {}
+            Err(_) => return Err(WsError::Closed),
+        }
+    }
+    Err(WsError::Closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::VoiceConnection;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let min = Duration::from_millis(500);
+        let max = Duration::from_secs(30);
+        for failures in 0..20 {
+            let d = backoff_delay(failures, min, max);
+            let base = min.saturating_mul(1 << failures.min(16)).min(max);
+            assert!(d <= max);
+            assert!(d >= base.mul_f64(0.74), "{failures}: {d:?} vs {base:?}");
+        }
+        assert!(backoff_delay(10, min, max) >= Duration::from_secs(22));
+    }
+
+    #[test]
+    fn empty_and_error_results_are_read_by_load_type() {
+        assert_eq!(
+            parse_load_result(r#"{"loadType":"empty","data":{}}"#).unwrap(),
+            Loaded::Empty
+        );
+        let failed = parse_load_result(
+            r#"{"loadType":"error","data":{"message":"This video is unavailable","severity":"common","cause":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            failed,
+            Loaded::Failed {
+                message: "This video is unavailable".into()
+            }
+        );
+        assert!(parse_load_result(r#"{"loadType":"weird","data":{}}"#).is_err());
+    }
+
+    #[test]
+    fn a_patch_carries_the_four_voice_fields_and_a_stop_is_a_null_track() {
+        let patch = PlayerPatch {
+            track: Some(None),
+            voice: Some(VoiceConnection {
+                token: "t".into(),
+                endpoint: "e".into(),
+                session_id: "s".into(),
+                channel_id: 42,
+            }),
+            volume: Some(150),
+            ..PlayerPatch::default()
+        };
+        let body = patch_body(&patch);
+        assert_eq!(body["track"], serde_json::json!({"encoded": null}));
+        assert_eq!(body["voice"]["channelId"], "42");
+        assert_eq!(body["voice"]["sessionId"], "s");
+        assert_eq!(body["volume"], 150);
+        assert!(body.get("position").is_none());
+    }
+
+    #[test]
+    fn identifiers_are_url_encoded() {
+        assert_eq!(urlencode("ytsearch:a b&c"), "ytsearch%3Aa%20b%26c");
+    }
+}

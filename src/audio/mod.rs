@@ -1,0 +1,128 @@
+//! The audio backend: what the player service needs from Lavalink, in our own terms.
+//!
+//! [`AudioBackend`] is the seam: the real one ([`lavalink::LavalinkBackend`]) speaks Lavalink v4
+//! to one or more nodes; the player service only sees tracks, patches and events.
+
+pub mod filters;
+pub mod lavalink;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::domain::{FilterPreset, GuildId, Track};
+
+/// What Discord told us about a guild's voice connection; Lavalink needs all four.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceConnection {
+    pub token: String,
+    pub endpoint: String,
+    pub session_id: String,
+    pub channel_id: u64,
+}
+
+/// The result of loading a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// One track (a URL of a track).
+    Track(Track),
+    /// A whole playlist (a URL of a playlist).
+    Playlist { name: String, tracks: Vec<Track> },
+    /// Search results, best first.
+    Search(Vec<Track>),
+    /// Nothing matched.
+    Empty,
+    /// The source could not load it; the message is safe to show.
+    Failed { message: String },
+}
+
+/// A change to a guild's player on the audio server. `None` fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlayerPatch {
+    /// `Some(Some(t))` plays `t`, `Some(None)` stops.
+    pub track: Option<Option<String>>,
+    pub position_ms: Option<u64>,
+    pub paused: Option<bool>,
+    /// Lavalink's volume: 100 leaves the audio unchanged.
+    pub volume: Option<u16>,
+    pub filters: Option<FilterPreset>,
+    pub voice: Option<VoiceConnection>,
+    /// Keep a playing track instead of replacing it.
+    pub no_replace: bool,
+}
+
+/// Why a track ended, as the audio server says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndKind {
+    Finished,
+    LoadFailed,
+    Stopped,
+    Replaced,
+    Cleanup,
+}
+
+/// Something that happened on the audio server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendEvent {
+    TrackStarted {
+        guild: GuildId,
+        encoded: String,
+    },
+    TrackEnded {
+        guild: GuildId,
+        encoded: String,
+        reason: EndKind,
+    },
+    TrackException {
+        guild: GuildId,
+        encoded: String,
+        message: String,
+    },
+    TrackStuck {
+        guild: GuildId,
+        encoded: String,
+        threshold_ms: u64,
+    },
+    /// Position observed by the server at its wall-clock `time_ms`.
+    PlayerUpdate {
+        guild: GuildId,
+        time_ms: u64,
+        position_ms: u64,
+        connected: bool,
+    },
+    VoiceClosed {
+        guild: GuildId,
+        code: u16,
+        reason: String,
+    },
+    /// These guilds' players are gone from the audio server (it restarted, or its node is down
+    /// and another must take over): rebuild them from our own state.
+    PlayersLost {
+        guilds: Vec<GuildId>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AudioError {
+    #[error("The audio server is unavailable right now; retrying. Your queue is kept.")]
+    Unavailable,
+    #[error("The audio server refused the request: {0}")]
+    Rejected(String),
+    #[error("The audio server sent an answer Encore could not read.")]
+    BadResponse(String),
+}
+
+/// What the player service needs from the audio server.
+#[async_trait]
+pub trait AudioBackend: Send + Sync {
+    /// Resolves a URL or a prefixed search (`ytsearch:…`).
+    async fn load(&self, identifier: &str) -> Result<Loaded, AudioError>;
+
+    /// Creates or changes a guild's player (placing a new one on the least-loaded healthy node).
+    async fn update(&self, guild: GuildId, patch: PlayerPatch) -> Result<(), AudioError>;
+
+    /// Removes a guild's player from the audio server.
+    async fn destroy(&self, guild: GuildId) -> Result<(), AudioError>;
+
+    /// The events of every node; call once.
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>>;
+}

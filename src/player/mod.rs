@@ -1,0 +1,931 @@
+//! The player service: the one place that decides what plays next.
+//!
+//! It owns each guild's state (the domain [`Queue`] and the small [`PlayerState`]), drives the
+//! [`AudioBackend`], turns backend events into actions, and records every change with the
+//! autosave. lavalink-rs/Lavalink are only the transport: their own queue is never used.
+
+mod error;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+
+use tokio::sync::Mutex;
+
+pub use error::PlayerError;
+
+use crate::audio::{
+    AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, VoiceConnection,
+};
+use crate::autosave::Autosave;
+use crate::domain::{
+    extrapolate_position, now_ms, EndReason, FilterPreset, GuildId, LoopMode, PlayerSnapshot,
+    PlayerState, Queue, QueueSnapshot, Track,
+};
+
+/// Longest query a user may send.
+pub const MAX_QUERY_LEN: usize = 500;
+/// Volume bounds in percent (100 leaves the audio unchanged).
+pub const MAX_VOLUME: u16 = 200;
+
+#[derive(Debug, Clone)]
+pub struct PlayerConfig {
+    pub queue_max: usize,
+    pub history_max: usize,
+    /// Prefix for plain-text searches, e.g. `ytsearch`.
+    pub search_prefix: String,
+}
+
+impl Default for PlayerConfig {
+    fn default() -> Self {
+        PlayerConfig {
+            queue_max: 1000,
+            history_max: 50,
+            search_prefix: "ytsearch".into(),
+        }
+    }
+}
+
+/// What the player tells a guild's text channel (the Discord layer renders and sends it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    NowPlaying(Track),
+    /// A track could not be played and was skipped.
+    TrackFailed {
+        track: Track,
+        reason: String,
+    },
+    QueueEnded,
+}
+
+/// Receives announcements for a guild's text channel.
+pub trait Announcer: Send + Sync {
+    fn announce(&self, guild: GuildId, text_channel: Option<u64>, announcement: Announcement);
+}
+
+/// An announcer that only logs (until a Discord layer provides one).
+pub struct LogAnnouncer;
+
+impl Announcer for LogAnnouncer {
+    fn announce(&self, guild: GuildId, _text_channel: Option<u64>, announcement: Announcement) {
+        tracing::info!(guild, ?announcement, "announcement");
+    }
+}
+
+/// What `/play` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayOutcome {
+    /// The first track added.
+    pub first: Track,
+    pub added: usize,
+    /// Tracks that did not fit in the queue.
+    pub dropped: usize,
+    pub playlist: Option<String>,
+    /// It started playing at once (nothing was playing).
+    pub started: bool,
+    /// 1-based position in the queue of the first track, when queued behind others.
+    pub position: Option<usize>,
+}
+
+/// A read-only view of a guild's player, for rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayerView {
+    pub current: Option<Track>,
+    pub position_ms: u64,
+    pub paused: bool,
+    pub volume: u16,
+    pub loop_mode: LoopMode,
+    pub filters: FilterPreset,
+    pub upcoming: Vec<Track>,
+    pub text_channel_id: Option<u64>,
+    pub voice_channel_id: Option<u64>,
+}
+
+struct GuildPlayer {
+    queue: Queue,
+    state: PlayerState,
+    voice: Option<VoiceConnection>,
+    /// The audio server has this voice state already.
+    voice_sent: bool,
+    snapshot: Arc<QueueSnapshot>,
+}
+
+impl GuildPlayer {
+    fn new(guild: GuildId, config: &PlayerConfig) -> Self {
+        let queue = Queue::new(config.queue_max, config.history_max);
+        GuildPlayer {
+            snapshot: Arc::new(QueueSnapshot::of(&queue)),
+            queue,
+            state: PlayerState::new(guild),
+            voice: None,
+            voice_sent: false,
+        }
+    }
+
+    fn position_now(&self) -> u64 {
+        extrapolate_position(
+            self.state.position_ms,
+            self.state.position_at_ms,
+            now_ms(),
+            self.state.paused,
+            self.queue
+                .current()
+                .filter(|t| t.has_length())
+                .map(|t| t.length_ms),
+        )
+    }
+
+    /// Pins the position at `position` as of now.
+    fn set_position(&mut self, position: u64) {
+        self.state.position_ms = position;
+        self.state.position_at_ms = now_ms();
+    }
+
+    /// The patch that (re)starts the current track from our own state, at `position`.
+    fn play_patch(&self, position: u64, include_voice: bool) -> PlayerPatch {
+        PlayerPatch {
+            track: Some(self.queue.current().map(|t| t.encoded.clone())),
+            position_ms: Some(position),
+            paused: Some(self.state.paused),
+            volume: Some(self.state.volume),
+            filters: Some(self.state.filters),
+            voice: if include_voice {
+                self.voice.clone()
+            } else {
+                None
+            },
+            no_replace: false,
+        }
+    }
+}
+
+struct Inner {
+    backend: Arc<dyn AudioBackend>,
+    autosave: Option<Autosave>,
+    announcer: Arc<dyn Announcer>,
+    config: PlayerConfig,
+    guilds: StdMutex<HashMap<GuildId, Arc<Mutex<GuildPlayer>>>>,
+}
+
+/// The player service; cheap to clone.
+#[derive(Clone)]
+pub struct PlayerService {
+    inner: Arc<Inner>,
+}
+
+impl PlayerService {
+    pub fn new(
+        backend: Arc<dyn AudioBackend>,
+        autosave: Option<Autosave>,
+        announcer: Arc<dyn Announcer>,
+        config: PlayerConfig,
+    ) -> Self {
+        PlayerService {
+            inner: Arc::new(Inner {
+                backend,
+                autosave,
+                announcer,
+                config,
+                guilds: StdMutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Handles the backend's events until it closes. Spawn it once.
+    pub fn spawn_event_loop(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let mut events = self.inner.backend.take_events()?;
+        let me = self.clone();
+        Some(tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                me.handle_event(event).await;
+            }
+        }))
+    }
+
+    fn guild(&self, guild: GuildId) -> Arc<Mutex<GuildPlayer>> {
+        let mut map = self.inner.guilds.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(guild)
+            .or_insert_with(|| Arc::new(Mutex::new(GuildPlayer::new(guild, &self.inner.config))))
+            .clone()
+    }
+
+    fn existing(&self, guild: GuildId) -> Option<Arc<Mutex<GuildPlayer>>> {
+        self.inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&guild)
+            .cloned()
+    }
+
+    /// Guilds with a player.
+    pub fn guilds(&self) -> Vec<GuildId> {
+        let mut v: Vec<GuildId> = self
+            .inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Records the guild's state with the autosave; `queue_changed` rebuilds the saved queue.
+    fn save(&self, g: &mut GuildPlayer, queue_changed: bool) {
+        if queue_changed {
+            g.snapshot = Arc::new(QueueSnapshot::of(&g.queue));
+        }
+        g.state.taken_at_ms = now_ms();
+        if let Some(a) = &self.inner.autosave {
+            a.record(g.state.clone(), g.snapshot.clone(), queue_changed);
+        }
+    }
+
+    async fn send(&self, g: &mut GuildPlayer, mut patch: PlayerPatch) -> Result<(), PlayerError> {
+        if !g.voice_sent {
+            patch.voice = g.voice.clone();
+        }
+        let had_voice = patch.voice.is_some();
+        self.inner
+            .backend
+            .update(g.state.guild_id, patch)
+            .await
+            .map_err(PlayerError::Audio)?;
+        if had_voice {
+            g.voice_sent = true;
+        }
+        Ok(())
+    }
+
+    /// Starts the current track of `g` from `position` (or stops when there is none).
+    async fn start_current(&self, g: &mut GuildPlayer, position: u64) -> Result<(), PlayerError> {
+        let patch = g.play_patch(position, !g.voice_sent);
+        self.send(g, patch).await?;
+        g.set_position(position);
+        if let Some(t) = g.queue.current().cloned() {
+            self.inner.announcer.announce(
+                g.state.guild_id,
+                g.state.text_channel_id,
+                Announcement::NowPlaying(t),
+            );
+        }
+        Ok(())
+    }
+
+    /// The voice connection Discord gave us (and the text channel commands come from).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn connect(
+        &self,
+        guild: GuildId,
+        voice: VoiceConnection,
+        text_channel: Option<u64>,
+    ) -> Result<(), PlayerError> {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        let changed = g.voice.as_ref() != Some(&voice);
+        g.state.voice_channel_id = Some(voice.channel_id);
+        if text_channel.is_some() {
+            g.state.text_channel_id = text_channel;
+        }
+        g.voice = Some(voice.clone());
+        if changed {
+            g.voice_sent = false;
+            if g.queue.current().is_some() {
+                // A new voice server: hand it to the audio server right away.
+                let patch = PlayerPatch {
+                    voice: Some(voice),
+                    ..PlayerPatch::default()
+                };
+                self.send(&mut g, patch).await?;
+            }
+        }
+        self.save(&mut g, false);
+        Ok(())
+    }
+
+    /// Sets the text channel announcements go to.
+    pub async fn set_text_channel(&self, guild: GuildId, channel: u64) {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.state.text_channel_id != Some(channel) {
+            g.state.text_channel_id = Some(channel);
+            self.save(&mut g, false);
+        }
+    }
+
+    fn identifier(&self, query: &str) -> String {
+        let q = query.trim();
+        let has_prefix = q.split_once(':').is_some_and(|(p, _)| {
+            p.ends_with("search") && p.chars().all(|c| c.is_ascii_lowercase())
+        });
+        if q.starts_with("http://") || q.starts_with("https://") || has_prefix {
+            q.to_string()
+        } else {
+            format!("{}:{q}", self.inner.config.search_prefix)
+        }
+    }
+
+    /// Resolves a query into tracks (a URL loads a track or a whole playlist; other text searches
+    /// and takes the first hit).
+    pub async fn resolve(&self, query: &str) -> Result<(Vec<Track>, Option<String>), PlayerError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(PlayerError::EmptyQuery);
+        }
+        if query.chars().count() > MAX_QUERY_LEN {
+            return Err(PlayerError::QueryTooLong { max: MAX_QUERY_LEN });
+        }
+        match self
+            .inner
+            .backend
+            .load(&self.identifier(query))
+            .await
+            .map_err(PlayerError::Audio)?
+        {
+            Loaded::Track(t) => Ok((vec![t], None)),
+            Loaded::Playlist { name, tracks } if !tracks.is_empty() => Ok((tracks, Some(name))),
+            Loaded::Search(mut list) if !list.is_empty() => {
+                list.truncate(1);
+                Ok((list, None))
+            }
+            Loaded::Failed { message } => Err(PlayerError::LoadFailed(message)),
+            _ => Err(PlayerError::NoResults(query.to_string())),
+        }
+    }
+
+    /// Plays a query: appends (or inserts next) what it finds; starts playing if idle.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn play(
+        &self,
+        guild: GuildId,
+        query: &str,
+        requester: Option<u64>,
+        next: bool,
+    ) -> Result<PlayOutcome, PlayerError> {
+        let (mut tracks, playlist) = self.resolve(query).await?;
+        for t in &mut tracks {
+            t.requester = requester;
+        }
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.voice.is_none() {
+            return Err(PlayerError::NotConnected);
+        }
+        let total = tracks.len();
+        let first = tracks[0].clone();
+        let mut queue = g.queue.clone();
+        let added = if next {
+            queue.insert_next(tracks)
+        } else {
+            queue.append(tracks)
+        }
+        .map_err(PlayerError::Queue)?;
+        let idle = queue.current().is_none();
+        let position = if idle {
+            None
+        } else if next {
+            Some(1)
+        } else {
+            Some(queue.len() + 1 - added)
+        };
+        if idle {
+            queue.start();
+            let previous = std::mem::replace(&mut g.queue, queue);
+            g.state.paused = false;
+            if let Err(e) = self.start_current(&mut g, 0).await {
+                g.queue = previous;
+                return Err(e);
+            }
+        } else {
+            g.queue = queue;
+        }
+        self.save(&mut g, true);
+        Ok(PlayOutcome {
+            first,
+            added,
+            dropped: total - added,
+            playlist,
+            started: idle,
+            position,
+        })
+    }
+
+    async fn with_player<T>(
+        &self,
+        guild: GuildId,
+        f: impl AsyncFnOnce(&Self, &mut GuildPlayer) -> Result<T, PlayerError>,
+    ) -> Result<T, PlayerError> {
+        let g = self.existing(guild).ok_or(PlayerError::NothingPlaying)?;
+        let mut g = g.lock().await;
+        f(self, &mut g).await
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn pause(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.set_paused(guild, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn resume(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.set_paused(guild, false).await
+    }
+
+    async fn set_paused(&self, guild: GuildId, paused: bool) -> Result<(), PlayerError> {
+        self.with_player(guild, async |me, g| {
+            if g.queue.current().is_none() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            if g.state.paused == paused {
+                return Err(if paused {
+                    PlayerError::AlreadyPaused
+                } else {
+                    PlayerError::NotPaused
+                });
+            }
+            let position = g.position_now();
+            me.send(
+                g,
+                PlayerPatch {
+                    paused: Some(paused),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.set_position(position);
+            g.state.paused = paused;
+            me.save(g, false);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Skips to the next track (or the `to`-th upcoming one). Returns the new current track.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn skip(
+        &self,
+        guild: GuildId,
+        to: Option<usize>,
+    ) -> Result<Option<Track>, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            if g.queue.current().is_none() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            let mut queue = g.queue.clone();
+            match to {
+                Some(n) => {
+                    queue
+                        .skip_to(n, g.state.loop_mode)
+                        .map_err(PlayerError::Queue)?;
+                }
+                None => {
+                    queue.skip(g.state.loop_mode);
+                }
+            }
+            me.switch_to(g, queue).await
+        })
+        .await
+    }
+
+    /// Goes back to the previous track.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn previous(&self, guild: GuildId) -> Result<Track, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            let mut queue = g.queue.clone();
+            queue
+                .previous(g.state.loop_mode)
+                .map_err(PlayerError::Queue)?;
+            me.switch_to(g, queue)
+                .await?
+                .ok_or(PlayerError::NothingPlaying)
+        })
+        .await
+    }
+
+    /// Makes `queue` the guild's queue and plays its current track (or stops if none).
+    async fn switch_to(
+        &self,
+        g: &mut GuildPlayer,
+        queue: Queue,
+    ) -> Result<Option<Track>, PlayerError> {
+        let previous = std::mem::replace(&mut g.queue, queue);
+        let was_paused = g.state.paused;
+        g.state.paused = false;
+        if let Err(e) = self.start_current(g, 0).await {
+            g.queue = previous;
+            g.state.paused = was_paused;
+            return Err(e);
+        }
+        if g.queue.current().is_none() {
+            self.inner.announcer.announce(
+                g.state.guild_id,
+                g.state.text_channel_id,
+                Announcement::QueueEnded,
+            );
+        }
+        self.save(g, true);
+        Ok(g.queue.current().cloned())
+    }
+
+    /// Stops playback, clears the queue and forgets the saved state.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn stop(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.with_player(guild, async |me, g| {
+            me.send(
+                g,
+                PlayerPatch {
+                    track: Some(None),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.queue.stop();
+            g.state.paused = false;
+            g.set_position(0);
+            g.snapshot = Arc::new(QueueSnapshot::of(&g.queue));
+            if let Some(a) = &me.inner.autosave {
+                a.forget(g.state.guild_id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Leaves: stops, forgets the saved state and removes the player from the audio server.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn leave(&self, guild: GuildId) -> Result<(), PlayerError> {
+        let removed = self
+            .inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&guild);
+        if let Some(a) = &self.inner.autosave {
+            a.forget(guild);
+        }
+        if removed.is_some() {
+            self.inner
+                .backend
+                .destroy(guild)
+                .await
+                .map_err(PlayerError::Audio)?;
+        }
+        Ok(())
+    }
+
+    /// Seeks to an absolute position (ms).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn seek(&self, guild: GuildId, position_ms: u64) -> Result<u64, PlayerError> {
+        self.seek_with(guild, |_| Some(position_ms as i64)).await
+    }
+
+    /// Seeks forward (positive) or back (negative) by `delta_ms`.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn seek_by(&self, guild: GuildId, delta_ms: i64) -> Result<u64, PlayerError> {
+        self.seek_with(guild, |now| Some(now as i64 + delta_ms))
+            .await
+    }
+
+    async fn seek_with(
+        &self,
+        guild: GuildId,
+        target: impl FnOnce(u64) -> Option<i64>,
+    ) -> Result<u64, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            let current = g
+                .queue
+                .current()
+                .cloned()
+                .ok_or(PlayerError::NothingPlaying)?;
+            if !current.has_length() {
+                return Err(PlayerError::NotSeekable);
+            }
+            let wanted = target(g.position_now()).unwrap_or(-1);
+            if wanted < 0 || wanted as u64 > current.length_ms {
+                return Err(PlayerError::SeekOutOfRange {
+                    length_ms: current.length_ms,
+                });
+            }
+            let position = wanted as u64;
+            me.send(
+                g,
+                PlayerPatch {
+                    position_ms: Some(position),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.set_position(position);
+            me.save(g, false);
+            Ok(position)
+        })
+        .await
+    }
+
+    /// Sets the volume in percent (0–200).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn set_volume(&self, guild: GuildId, volume: u16) -> Result<(), PlayerError> {
+        if volume > MAX_VOLUME {
+            return Err(PlayerError::VolumeOutOfRange { max: MAX_VOLUME });
+        }
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.queue.current().is_some() {
+            self.send(
+                &mut g,
+                PlayerPatch {
+                    volume: Some(volume),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+        }
+        g.state.volume = volume;
+        self.save(&mut g, false);
+        Ok(())
+    }
+
+    /// Sets the filter preset.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn set_filters(
+        &self,
+        guild: GuildId,
+        preset: FilterPreset,
+    ) -> Result<(), PlayerError> {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.queue.current().is_some() {
+            self.send(
+                &mut g,
+                PlayerPatch {
+                    filters: Some(preset),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+        }
+        g.state.filters = preset;
+        self.save(&mut g, false);
+        Ok(())
+    }
+
+    pub async fn set_loop(&self, guild: GuildId, mode: LoopMode) {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        g.state.loop_mode = mode;
+        self.save(&mut g, false);
+    }
+
+    pub async fn shuffle(&self, guild: GuildId) -> Result<usize, PlayerError> {
+        self.edit_queue(guild, |q| {
+            if q.is_empty() {
+                return Err(PlayerError::Queue(crate::domain::QueueError::Empty));
+            }
+            q.shuffle(&mut rand::thread_rng());
+            Ok(q.len())
+        })
+        .await
+    }
+
+    /// Removes the upcoming track at `position` (1-based).
+    pub async fn remove(&self, guild: GuildId, position: usize) -> Result<Track, PlayerError> {
+        self.edit_queue(guild, |q| q.remove(position).map_err(PlayerError::Queue))
+            .await
+    }
+
+    /// Moves an upcoming track.
+    pub async fn move_track(
+        &self,
+        guild: GuildId,
+        from: usize,
+        to: usize,
+    ) -> Result<(), PlayerError> {
+        self.edit_queue(guild, |q| {
+            q.move_track(from, to).map_err(PlayerError::Queue)
+        })
+        .await
+    }
+
+    /// Empties the upcoming tracks; the current one keeps playing.
+    pub async fn clear(&self, guild: GuildId) -> Result<usize, PlayerError> {
+        self.edit_queue(guild, |q| Ok(q.clear())).await
+    }
+
+    async fn edit_queue<T>(
+        &self,
+        guild: GuildId,
+        f: impl FnOnce(&mut Queue) -> Result<T, PlayerError>,
+    ) -> Result<T, PlayerError> {
+        let g = self
+            .existing(guild)
+            .ok_or(PlayerError::Queue(crate::domain::QueueError::Empty))?;
+        let mut g = g.lock().await;
+        let out = f(&mut g.queue)?;
+        self.save(&mut g, true);
+        Ok(out)
+    }
+
+    /// The guild's player as it is now (position extrapolated).
+    pub async fn view(&self, guild: GuildId) -> Option<PlayerView> {
+        let g = self.existing(guild)?;
+        let g = g.lock().await;
+        Some(PlayerView {
+            current: g.queue.current().cloned(),
+            position_ms: g.position_now(),
+            paused: g.state.paused,
+            volume: g.state.volume,
+            loop_mode: g.state.loop_mode,
+            filters: g.state.filters,
+            upcoming: g.queue.upcoming().cloned().collect(),
+            text_channel_id: g.state.text_channel_id,
+            voice_channel_id: g.state.voice_channel_id,
+        })
+    }
+
+    /// The snapshot the store would save now.
+    pub async fn snapshot(&self, guild: GuildId) -> Option<PlayerSnapshot> {
+        let g = self.existing(guild)?;
+        let g = g.lock().await;
+        let mut state = g.state.clone();
+        state.position_ms = g.position_now();
+        state.position_at_ms = now_ms();
+        Some(PlayerSnapshot::new(state, QueueSnapshot::of(&g.queue)))
+    }
+
+    /// Reacts to what the audio server reports.
+    pub async fn handle_event(&self, event: BackendEvent) {
+        match event {
+            BackendEvent::PlayerUpdate {
+                guild,
+                time_ms,
+                position_ms,
+                ..
+            } => {
+                if let Some(g) = self.existing(guild) {
+                    let mut g = g.lock().await;
+                    if g.queue.current().is_some() {
+                        g.state.position_ms = position_ms;
+                        g.state.position_at_ms = time_ms;
+                        self.save(&mut g, false);
+                    }
+                }
+            }
+            BackendEvent::TrackEnded {
+                guild,
+                encoded,
+                reason,
+            } => {
+                let reason = match reason {
+                    EndKind::Finished => EndReason::Finished,
+                    EndKind::LoadFailed => EndReason::Failed,
+                    _ => return,
+                };
+                self.advance(guild, &encoded, reason, None).await;
+            }
+            BackendEvent::TrackException {
+                guild,
+                encoded,
+                message,
+            } => {
+                self.advance(guild, &encoded, EndReason::Failed, Some(message))
+                    .await;
+            }
+            BackendEvent::TrackStuck {
+                guild,
+                encoded,
+                threshold_ms,
+            } => {
+                let reason = format!("it stopped sending audio for {} s", threshold_ms / 1000);
+                self.advance(guild, &encoded, EndReason::Failed, Some(reason))
+                    .await;
+            }
+            BackendEvent::PlayersLost { guilds } => {
+                for guild in guilds {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.rebuild(guild).await });
+                }
+            }
+            BackendEvent::VoiceClosed {
+                guild,
+                code,
+                reason,
+            } => {
+                tracing::warn!(
+                    guild,
+                    code,
+                    reason,
+                    "the audio server's voice connection closed"
+                );
+            }
+            BackendEvent::TrackStarted { .. } => {}
+        }
+    }
+
+    /// Moves on after the current track (`encoded`) ended or failed.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn advance(
+        &self,
+        guild: GuildId,
+        encoded: &str,
+        reason: EndReason,
+        failure: Option<String>,
+    ) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        let Some(current) = g.queue.current().cloned() else {
+            return;
+        };
+        if current.encoded != encoded {
+            return; // An event about a track we already moved past.
+        }
+        if let Some(reason) = failure {
+            tracing::warn!(title = %current.title, reason, "track failed; skipping");
+            self.inner.announcer.announce(
+                guild,
+                g.state.text_channel_id,
+                Announcement::TrackFailed {
+                    track: current.clone(),
+                    reason,
+                },
+            );
+        }
+        let mode = g.state.loop_mode;
+        let mut queue = g.queue.clone();
+        queue.on_track_end(mode, reason);
+        if queue.current().is_none() {
+            g.queue = queue;
+            g.set_position(0);
+            self.inner
+                .announcer
+                .announce(guild, g.state.text_channel_id, Announcement::QueueEnded);
+            self.save(&mut g, true);
+            return;
+        }
+        if let Err(e) = self.switch_to(&mut g, queue).await {
+            tracing::warn!(error = %e, "could not start the next track");
+        }
+    }
+
+    /// Rebuilds a guild's player on the audio server from our own state, at its extrapolated
+    /// position, with a single player update.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn rebuild(&self, guild: GuildId) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        if g.queue.current().is_none() || g.voice.is_none() {
+            g.voice_sent = false;
+            return;
+        }
+        let position = g.position_now();
+        let patch = g.play_patch(position, true);
+        match self.inner.backend.update(guild, patch).await {
+            Ok(()) => {
+                g.voice_sent = true;
+                g.set_position(position);
+                tracing::info!(position, "player rebuilt on the audio server");
+            }
+            Err(e) => {
+                g.voice_sent = false;
+                tracing::warn!(error = %e, "could not rebuild the player; will retry when a node is back");
+            }
+        }
+    }
+
+    /// Restores a saved player (used after a restart): its state, queue and voice.
+    pub async fn restore(
+        &self,
+        snapshot: PlayerSnapshot,
+        voice: VoiceConnection,
+    ) -> Result<(), PlayerError> {
+        let guild = snapshot.guild_id();
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        g.queue = snapshot
+            .queue
+            .clone()
+            .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
+        g.state = snapshot.state.clone();
+        g.voice = Some(voice);
+        g.voice_sent = false;
+        let position = snapshot.position_at(now_ms());
+        if g.queue.current().is_some() {
+            let patch = g.play_patch(position, true);
+            self.send(&mut g, patch).await?;
+            g.set_position(position);
+        }
+        self.save(&mut g, true);
+        Ok(())
+    }
+
+    /// Whether an audio error means "try again later".
+    pub fn is_unavailable(e: &PlayerError) -> bool {
+        matches!(e, PlayerError::Audio(AudioError::Unavailable))
+    }
+}
+
+#[cfg(test)]
+mod tests;

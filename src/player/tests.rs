@@ -1,0 +1,364 @@
+//! Pure service logic against a recording backend (the Lavalink adapter itself is tested against
+//! the fake Lavalink server in tests/it).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex as StdMutex;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::*;
+
+#[derive(Default)]
+struct Recording {
+    patches: StdMutex<Vec<(GuildId, PlayerPatch)>>,
+    destroyed: StdMutex<Vec<GuildId>>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl AudioBackend for Recording {
+    async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AudioError::Unavailable);
+        }
+        Ok(match identifier {
+            "ytsearch:nothing" => Loaded::Empty,
+            "https://example.com/broken" => Loaded::Failed {
+                message: "This video is unavailable".into(),
+            },
+            "https://example.com/list" => Loaded::Playlist {
+                name: "Mix".into(),
+                tracks: (1..=3)
+                    .map(|i| track(&format!("list{i}"), 60_000))
+                    .collect(),
+            },
+            other => Loaded::Search(vec![
+                track(other.trim_start_matches("ytsearch:"), 120_000),
+                track("second hit", 1000),
+            ]),
+        })
+    }
+
+    async fn update(&self, guild: GuildId, patch: PlayerPatch) -> Result<(), AudioError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AudioError::Unavailable);
+        }
+        self.patches.lock().unwrap().push((guild, patch));
+        Ok(())
+    }
+
+    async fn destroy(&self, guild: GuildId) -> Result<(), AudioError> {
+        self.destroyed.lock().unwrap().push(guild);
+        Ok(())
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
+        None
+    }
+}
+
+#[derive(Default)]
+struct Said(StdMutex<Vec<Announcement>>);
+
+impl Announcer for Said {
+    fn announce(&self, _guild: GuildId, _text: Option<u64>, a: Announcement) {
+        self.0.lock().unwrap().push(a);
+    }
+}
+
+fn track(title: &str, length_ms: u64) -> Track {
+    Track {
+        encoded: format!("enc:{title}"),
+        title: title.into(),
+        author: "a".into(),
+        uri: None,
+        length_ms,
+        is_stream: false,
+        requester: None,
+    }
+}
+
+const G: GuildId = 7 << 22;
+
+fn voice() -> VoiceConnection {
+    VoiceConnection {
+        token: "tok".into(),
+        endpoint: "ep".into(),
+        session_id: "sess".into(),
+        channel_id: 99,
+    }
+}
+
+async fn service() -> (PlayerService, Arc<Recording>, Arc<Said>) {
+    let backend = Arc::new(Recording::default());
+    let said = Arc::new(Said::default());
+    let s = PlayerService::new(backend.clone(), None, said.clone(), PlayerConfig::default());
+    s.connect(G, voice(), Some(5)).await.unwrap();
+    (s, backend, said)
+}
+
+fn last_patch(b: &Recording) -> PlayerPatch {
+    b.patches.lock().unwrap().last().unwrap().1.clone()
+}
+
+#[tokio::test]
+async fn play_searches_takes_the_first_hit_and_starts_with_the_voice_state() {
+    let (s, b, said) = service().await;
+    let out = s.play(G, "never gonna", Some(1), false).await.unwrap();
+    assert!(out.started);
+    assert_eq!(out.first.title, "never gonna");
+    assert_eq!(out.first.requester, Some(1));
+    let p = last_patch(&b);
+    assert_eq!(p.track, Some(Some("enc:never gonna".into())));
+    assert_eq!(p.voice, Some(voice()));
+    assert_eq!(p.position_ms, Some(0));
+    assert!(matches!(
+        said.0.lock().unwrap()[0],
+        Announcement::NowPlaying(_)
+    ));
+    // The second play queues behind, without a new voice state.
+    let out = s
+        .play(G, "https://example.com/list", None, false)
+        .await
+        .unwrap();
+    assert_eq!((out.added, out.position, out.started), (3, Some(1), false));
+    assert_eq!(out.playlist.as_deref(), Some("Mix"));
+    assert_eq!(b.patches.lock().unwrap().len(), 1);
+    let next = s.play(G, "urgent", None, true).await.unwrap();
+    assert_eq!(next.position, Some(1));
+    let view = s.view(G).await.unwrap();
+    let titles: Vec<_> = view.upcoming.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles, ["urgent", "list1", "list2", "list3"]);
+}
+
+#[tokio::test]
+async fn bad_queries_get_clear_errors() {
+    let (s, _, _) = service().await;
+    assert_eq!(
+        s.play(G, "   ", None, false).await,
+        Err(PlayerError::EmptyQuery)
+    );
+    assert_eq!(
+        s.play(G, "nothing", None, false).await,
+        Err(PlayerError::NoResults("nothing".into()))
+    );
+    assert_eq!(
+        s.play(G, "https://example.com/broken", None, false).await,
+        Err(PlayerError::LoadFailed("This video is unavailable".into()))
+    );
+    let long = "x".repeat(MAX_QUERY_LEN + 1);
+    assert_eq!(
+        s.play(G, &long, None, false).await,
+        Err(PlayerError::QueryTooLong { max: MAX_QUERY_LEN })
+    );
+    let other = PlayerService::new(
+        Arc::new(Recording::default()),
+        None,
+        Arc::new(LogAnnouncer),
+        PlayerConfig::default(),
+    );
+    assert_eq!(
+        other.play(G, "x", None, false).await,
+        Err(PlayerError::NotConnected)
+    );
+}
+
+#[tokio::test]
+async fn finished_tracks_follow_the_loop_mode() {
+    let (s, b, said) = service().await;
+    s.play(G, "one", None, false).await.unwrap();
+    s.play(G, "two", None, false).await.unwrap();
+    s.set_loop(G, LoopMode::Track).await;
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:one".into(),
+        reason: EndKind::Finished,
+    })
+    .await;
+    assert_eq!(last_patch(&b).track, Some(Some("enc:one".into())));
+    s.set_loop(G, LoopMode::Off).await;
+    // A stale event about another track changes nothing.
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:zzz".into(),
+        reason: EndKind::Finished,
+    })
+    .await;
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "one");
+    // Replaced/stopped never move the queue.
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:one".into(),
+        reason: EndKind::Replaced,
+    })
+    .await;
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "one");
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:one".into(),
+        reason: EndKind::Finished,
+    })
+    .await;
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "two");
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:two".into(),
+        reason: EndKind::Finished,
+    })
+    .await;
+    assert!(s.view(G).await.unwrap().current.is_none());
+    assert!(said.0.lock().unwrap().contains(&Announcement::QueueEnded));
+}
+
+#[tokio::test]
+async fn an_exception_or_stuck_track_skips_and_is_reported() {
+    let (s, b, said) = service().await;
+    s.play(G, "bad", None, false).await.unwrap();
+    s.play(G, "good", None, false).await.unwrap();
+    s.set_loop(G, LoopMode::Track).await;
+    s.handle_event(BackendEvent::TrackException {
+        guild: G,
+        encoded: "enc:bad".into(),
+        message: "Something broke".into(),
+    })
+    .await;
+    assert_eq!(last_patch(&b).track, Some(Some("enc:good".into())));
+    let failed = said.0.lock().unwrap().iter().any(
+        |a| matches!(a, Announcement::TrackFailed { reason, .. } if reason == "Something broke"),
+    );
+    assert!(failed);
+    // The load-failed end that follows the exception is about a track we left: ignored.
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        encoded: "enc:bad".into(),
+        reason: EndKind::LoadFailed,
+    })
+    .await;
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "good");
+    s.handle_event(BackendEvent::TrackStuck {
+        guild: G,
+        encoded: "enc:good".into(),
+        threshold_ms: 10_000,
+    })
+    .await;
+    assert!(s.view(G).await.unwrap().current.is_none());
+}
+
+#[tokio::test]
+async fn volume_and_seek_are_bounded() {
+    let (s, b, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    assert_eq!(
+        s.set_volume(G, 201).await,
+        Err(PlayerError::VolumeOutOfRange { max: 200 })
+    );
+    s.set_volume(G, 150).await.unwrap();
+    assert_eq!(last_patch(&b).volume, Some(150));
+    assert_eq!(
+        s.seek(G, 120_001).await,
+        Err(PlayerError::SeekOutOfRange { length_ms: 120_000 })
+    );
+    assert_eq!(s.seek(G, 60_000).await, Ok(60_000));
+    assert_eq!(last_patch(&b).position_ms, Some(60_000));
+    let back = s.seek_by(G, -15_000).await.unwrap();
+    assert!((45_000..46_000).contains(&back), "{back}");
+    assert!(matches!(
+        s.seek_by(G, -90_000).await,
+        Err(PlayerError::SeekOutOfRange { .. })
+    ));
+}
+
+#[tokio::test]
+async fn pause_freezes_the_position_and_resume_continues() {
+    let (s, b, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    s.seek(G, 10_000).await.unwrap();
+    s.pause(G).await.unwrap();
+    assert_eq!(last_patch(&b).paused, Some(true));
+    assert_eq!(s.pause(G).await, Err(PlayerError::AlreadyPaused));
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let v = s.view(G).await.unwrap();
+    assert!(v.paused);
+    assert!(
+        (10_000..10_050).contains(&v.position_ms),
+        "{}",
+        v.position_ms
+    );
+    s.resume(G).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert!(s.view(G).await.unwrap().position_ms >= 10_100);
+}
+
+#[tokio::test]
+async fn skip_previous_stop_and_queue_edits() {
+    let (s, b, _) = service().await;
+    for q in ["a", "b", "c", "d"] {
+        s.play(G, q, None, false).await.unwrap();
+    }
+    assert_eq!(s.skip(G, Some(2)).await.unwrap().unwrap().title, "c");
+    assert_eq!(s.previous(G).await.unwrap().title, "b");
+    assert_eq!(s.remove(G, 1).await.unwrap().title, "c");
+    s.move_track(G, 1, 1).await.unwrap();
+    assert_eq!(s.clear(G).await.unwrap(), 1);
+    assert!(matches!(
+        s.skip(G, Some(5)).await,
+        Err(PlayerError::Queue(_))
+    ));
+    s.stop(G).await.unwrap();
+    assert_eq!(last_patch(&b).track, Some(None));
+    assert!(s.view(G).await.unwrap().current.is_none());
+    s.leave(G).await.unwrap();
+    assert_eq!(*b.destroyed.lock().unwrap(), vec![G]);
+    assert!(s.view(G).await.is_none());
+}
+
+#[tokio::test]
+async fn filters_are_sent_and_kept() {
+    let (s, b, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    s.set_filters(G, FilterPreset::Nightcore).await.unwrap();
+    assert_eq!(last_patch(&b).filters, Some(FilterPreset::Nightcore));
+    assert_eq!(s.view(G).await.unwrap().filters, FilterPreset::Nightcore);
+}
+
+#[tokio::test]
+async fn when_the_audio_server_is_down_commands_say_so_and_state_is_kept() {
+    let (s, b, _) = service().await;
+    s.play(G, "a", None, false).await.unwrap();
+    s.play(G, "b", None, false).await.unwrap();
+    b.down.store(true, Ordering::SeqCst);
+    let e = s.skip(G, None).await.unwrap_err();
+    assert!(PlayerService::is_unavailable(&e));
+    assert_eq!(
+        e.to_string(),
+        "The audio server is unavailable right now; retrying. Your queue is kept."
+    );
+    let v = s.view(G).await.unwrap();
+    assert_eq!(v.current.unwrap().title, "a", "nothing moved");
+    assert_eq!(v.upcoming.len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_player_is_rebuilt_at_its_position_with_one_update() {
+    let (s, b, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    s.set_volume(G, 80).await.unwrap();
+    s.handle_event(BackendEvent::PlayerUpdate {
+        guild: G,
+        time_ms: now_ms() - 1_000,
+        position_ms: 30_000,
+        connected: true,
+    })
+    .await;
+    let before = b.patches.lock().unwrap().len();
+    s.rebuild(G).await;
+    let patches = b.patches.lock().unwrap();
+    assert_eq!(patches.len(), before + 1, "one update");
+    let p = &patches.last().unwrap().1;
+    assert_eq!(p.track, Some(Some("enc:song".into())));
+    assert_eq!(p.voice, Some(voice()));
+    assert_eq!(p.volume, Some(80));
+    let pos = p.position_ms.unwrap();
+    assert!((31_000..31_200).contains(&pos), "{pos}");
+}
