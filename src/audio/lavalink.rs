@@ -571,52 +571,93 @@ impl LavalinkBackend {
     }
 
     fn on_message(&self, node: &Node, text: &str) -> Option<(String, bool)> {
-        let v: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
+        match decode_message(text) {
+            Ok(Inbound::Ready {
+                session_id,
+                resumed,
+            }) => return Some((session_id, resumed)),
+            Ok(Inbound::Event(e)) => self.emit(e),
+            Ok(Inbound::Stats { playing_players }) => node.state().playing = playing_players,
+            Ok(Inbound::Ignored(what)) => {
+                tracing::debug!(node = %node.name, what, "ignoring an unknown Lavalink message");
+            }
             Err(e) => {
-                tracing::warn!(node = %node.name, error = %e, "ignoring a malformed Lavalink message");
-                return None;
+                tracing::warn!(node = %node.name, error = %e, "ignoring an unreadable Lavalink message");
             }
-        };
-        macro_rules! parse {
-            ($t:ty) => {
-                match serde_json::from_value::<$t>(v.clone()) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(node = %node.name, error = %e, "ignoring an unreadable Lavalink message");
-                        return None;
-                    }
-                }
-            };
         }
-        match v.get("op").and_then(|o| o.as_str()) {
-            Some("ready") => {
-                let r = parse!(events::Ready);
-                return Some((r.session_id, r.resumed));
+        None
+    }
+}
+
+/// One message from a Lavalink websocket, read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    Ready {
+        session_id: String,
+        resumed: bool,
+    },
+    Event(BackendEvent),
+    Stats {
+        playing_players: u64,
+    },
+    /// A message or event type this client does not use.
+    Ignored(String),
+}
+
+/// Reads one websocket message with lavalink-rs's wire types. Malformed input is an error for
+/// the caller to log, never a panic.
+pub fn decode_message(text: &str) -> Result<Inbound, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !v.is_object() {
+        return Err("not a JSON object".into());
+    }
+    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+    let op = v
+        .get("op")
+        .and_then(|o| o.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok(match op.as_str() {
+        "ready" => {
+            let r: events::Ready = parse(v)?;
+            Inbound::Ready {
+                session_id: r.session_id,
+                resumed: r.resumed,
             }
-            Some("playerUpdate") => {
-                let u = parse!(events::PlayerUpdate);
-                self.emit(BackendEvent::PlayerUpdate {
-                    guild: u.guild_id.0,
-                    time_ms: u.state.time,
-                    position_ms: u.state.position,
-                    connected: u.state.connected,
-                });
+        }
+        "playerUpdate" => {
+            let u: events::PlayerUpdate = parse(v)?;
+            Inbound::Event(BackendEvent::PlayerUpdate {
+                guild: u.guild_id.0,
+                time_ms: u.state.time,
+                position_ms: u.state.position,
+                connected: u.state.connected,
+            })
+        }
+        "stats" => {
+            let s: events::Stats = parse(v)?;
+            Inbound::Stats {
+                playing_players: s.playing_players,
             }
-            Some("stats") => {
-                let s = parse!(events::Stats);
-                node.state().playing = s.playing_players;
-            }
-            Some("event") => match v.get("type").and_then(|t| t.as_str()) {
-                Some("TrackStartEvent") => {
-                    let e = parse!(events::TrackStart);
-                    self.emit(BackendEvent::TrackStarted {
+        }
+        "event" => {
+            let kind = v
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string();
+            match kind.as_str() {
+                "TrackStartEvent" => {
+                    let e: events::TrackStart = parse(v)?;
+                    Inbound::Event(BackendEvent::TrackStarted {
                         guild: e.guild_id.0,
                         encoded: e.track.encoded,
-                    });
+                    })
                 }
-                Some("TrackEndEvent") => {
-                    let e = parse!(events::TrackEnd);
+                "TrackEndEvent" => {
+                    let e: events::TrackEnd = parse(v)?;
                     use events::TrackEndReason as R;
                     let reason = match e.reason {
                         R::Finished => EndKind::Finished,
@@ -625,46 +666,41 @@ impl LavalinkBackend {
                         R::Replaced => EndKind::Replaced,
                         R::Cleanup => EndKind::Cleanup,
                     };
-                    self.emit(BackendEvent::TrackEnded {
+                    Inbound::Event(BackendEvent::TrackEnded {
                         guild: e.guild_id.0,
                         encoded: e.track.encoded,
                         reason,
-                    });
+                    })
                 }
-                Some("TrackExceptionEvent") => {
-                    let e = parse!(events::TrackException);
-                    self.emit(BackendEvent::TrackException {
+                "TrackExceptionEvent" => {
+                    let e: events::TrackException = parse(v)?;
+                    Inbound::Event(BackendEvent::TrackException {
                         guild: e.guild_id.0,
                         encoded: e.track.encoded,
                         message: e.exception.message,
-                    });
+                    })
                 }
-                Some("TrackStuckEvent") => {
-                    let e = parse!(events::TrackStuck);
-                    self.emit(BackendEvent::TrackStuck {
+                "TrackStuckEvent" => {
+                    let e: events::TrackStuck = parse(v)?;
+                    Inbound::Event(BackendEvent::TrackStuck {
                         guild: e.guild_id.0,
                         encoded: e.track.encoded,
                         threshold_ms: e.threshold_ms,
-                    });
+                    })
                 }
-                Some("WebSocketClosedEvent") => {
-                    let e = parse!(events::WebSocketClosed);
-                    self.emit(BackendEvent::VoiceClosed {
+                "WebSocketClosedEvent" => {
+                    let e: events::WebSocketClosed = parse(v)?;
+                    Inbound::Event(BackendEvent::VoiceClosed {
                         guild: e.guild_id.0,
                         code: e.code,
                         reason: e.reason,
-                    });
+                    })
                 }
-                other => {
-                    tracing::debug!(node = %node.name, kind = ?other, "ignoring an unknown Lavalink event");
-                }
-            },
-            other => {
-                tracing::debug!(node = %node.name, op = ?other, "ignoring an unknown Lavalink message");
+                _ => Inbound::Ignored(format!("event {kind}")),
             }
         }
-        None
-    }
+        _ => Inbound::Ignored(format!("op {op}")),
+    })
 }
 
 async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
@@ -762,6 +798,49 @@ mod tests {
         assert_eq!(body["voice"]["sessionId"], "s");
         assert_eq!(body["volume"], 150);
         assert!(body.get("position").is_none());
+    }
+
+    #[test]
+    fn messages_are_read_and_malformed_ones_are_errors_not_panics() {
+        let ready = decode_message(r#"{"op":"ready","resumed":false,"sessionId":"abc"}"#).unwrap();
+        assert_eq!(
+            ready,
+            Inbound::Ready {
+                session_id: "abc".into(),
+                resumed: false
+            }
+        );
+        let update = decode_message(
+            r#"{"op":"playerUpdate","guildId":"123","state":{"time":1500,"position":6000,"connected":true,"ping":12}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            update,
+            Inbound::Event(BackendEvent::PlayerUpdate {
+                guild: 123,
+                time_ms: 1500,
+                position_ms: 6000,
+                connected: true
+            })
+        );
+        for bad in [
+            "",
+            "not json",
+            "[]",
+            r#"{"op":"playerUpdate","guildId":"x"}"#,
+            r#"{"op":"event","type":"TrackEndEvent","guildId":"1"}"#,
+            r#"{"op":"ready"}"#,
+        ] {
+            assert!(decode_message(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            decode_message(r#"{"op":"somethingNew"}"#),
+            Ok(Inbound::Ignored(_))
+        ));
+        assert!(matches!(
+            decode_message(r#"{"op":"event","type":"FutureEvent","guildId":"1"}"#),
+            Ok(Inbound::Ignored(_))
+        ));
     }
 
     #[test]
