@@ -60,7 +60,7 @@ fn players(guilds: usize, tracks: usize) -> Vec<Player> {
             let queue = QueueSnapshot {
                 current: Some(track(g, 0)),
                 upcoming: (1..=tracks).map(|i| track(g, i)).collect(),
-                history: vec![],
+                history: Default::default(),
             };
             Player {
                 state,

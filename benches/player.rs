@@ -130,7 +130,7 @@ async fn main() {
     let after = ALLOCATED.load(Ordering::Relaxed);
     let per_guild = (after - before) as f64 / guilds as f64;
     println!(
-        "memory: {:.1} KiB per guild (player + autosave copy), {:.1} MiB for {guilds} guilds",
+        "memory: {:.1} KiB per guild (one copy of the queue, shared by the player and the autosave), {:.1} MiB for {guilds} guilds",
         per_guild / 1024.0,
         (after - before) as f64 / (1 << 20) as f64
     );

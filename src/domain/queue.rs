@@ -1,10 +1,11 @@
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::Track;
+use super::{QueueSnapshot, Track};
 
 /// What happens when a track ends by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,22 +64,32 @@ pub enum QueueError {
 
 /// The queue: the current track, what comes next, and a bounded history for `previous`.
 /// Positions given to and returned by its methods are 1-based, as users see them.
+///
+/// The tracks live in one shared [`QueueSnapshot`]: handing the queue to the autosave
+/// ([`Queue::shared`]) or cloning it costs nothing, and a change copies the tracks only while
+/// someone else still holds the previous version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {
-    current: Option<Track>,
-    upcoming: VecDeque<Track>,
-    history: VecDeque<Track>,
+    parts: Arc<QueueSnapshot>,
     max_len: usize,
     max_history: usize,
+}
+
+fn remember(history: &mut VecDeque<Track>, max_history: usize, track: Track) {
+    if max_history == 0 {
+        return;
+    }
+    while history.len() >= max_history {
+        history.pop_front();
+    }
+    history.push_back(track);
 }
 
 impl Queue {
     /// A queue holding at most `max_len` upcoming tracks and remembering `max_history` played ones.
     pub fn new(max_len: usize, max_history: usize) -> Self {
         Queue {
-            current: None,
-            upcoming: VecDeque::new(),
-            history: VecDeque::new(),
+            parts: Arc::new(QueueSnapshot::default()),
             max_len: max_len.max(1),
             max_history,
         }
@@ -88,39 +99,50 @@ impl Queue {
     /// the end of the queue for upcoming tracks).
     pub fn from_parts(
         current: Option<Track>,
-        upcoming: Vec<Track>,
-        history: Vec<Track>,
+        upcoming: impl IntoIterator<Item = Track>,
+        history: impl IntoIterator<Item = Track>,
         max_len: usize,
         max_history: usize,
     ) -> Self {
         let mut q = Queue::new(max_len, max_history);
-        q.current = current;
-        q.upcoming = upcoming.into_iter().take(q.max_len).collect();
+        let (cap, keep) = (q.max_len, q.max_history);
+        let p = q.parts_mut();
+        p.current = current;
+        p.upcoming = upcoming.into_iter().take(cap).collect();
         for t in history {
-            q.remember(t);
+            remember(&mut p.history, keep, t);
         }
         q
     }
 
+    fn parts_mut(&mut self) -> &mut QueueSnapshot {
+        Arc::make_mut(&mut self.parts)
+    }
+
+    /// The tracks as they are now, shared (no copy).
+    pub fn shared(&self) -> Arc<QueueSnapshot> {
+        self.parts.clone()
+    }
+
     pub fn current(&self) -> Option<&Track> {
-        self.current.as_ref()
+        self.parts.current.as_ref()
     }
 
     pub fn upcoming(&self) -> impl ExactSizeIterator<Item = &Track> {
-        self.upcoming.iter()
+        self.parts.upcoming.iter()
     }
 
     pub fn history(&self) -> impl ExactSizeIterator<Item = &Track> {
-        self.history.iter()
+        self.parts.history.iter()
     }
 
     /// Number of upcoming tracks (the current one is not counted).
     pub fn len(&self) -> usize {
-        self.upcoming.len()
+        self.parts.upcoming.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.upcoming.is_empty()
+        self.parts.upcoming.is_empty()
     }
 
     pub fn max_len(&self) -> usize {
@@ -129,7 +151,7 @@ impl Queue {
 
     /// Room left for more tracks.
     pub fn room(&self) -> usize {
-        self.max_len.saturating_sub(self.upcoming.len())
+        self.max_len.saturating_sub(self.len())
     }
 
     fn take_room(&self, wanted: usize) -> Result<usize, QueueError> {
@@ -143,24 +165,25 @@ impl Queue {
     /// the first ones that fit are added; when it is already full, nothing is and this is an error.
     pub fn append(&mut self, tracks: Vec<Track>) -> Result<usize, QueueError> {
         let n = self.take_room(tracks.len())?;
-        self.upcoming.extend(tracks.into_iter().take(n));
+        self.parts_mut().upcoming.extend(tracks.into_iter().take(n));
         Ok(n)
     }
 
     /// Adds tracks right after the current one, keeping their order. Same limits as `append`.
     pub fn insert_next(&mut self, tracks: Vec<Track>) -> Result<usize, QueueError> {
         let n = self.take_room(tracks.len())?;
+        let p = self.parts_mut();
         for t in tracks.into_iter().take(n).rev() {
-            self.upcoming.push_front(t);
+            p.upcoming.push_front(t);
         }
         Ok(n)
     }
 
     fn check_position(&self, position: usize) -> Result<usize, QueueError> {
-        if position == 0 || position > self.upcoming.len() {
+        if position == 0 || position > self.len() {
             return Err(QueueError::NoSuchPosition {
                 position,
-                len: self.upcoming.len(),
+                len: self.len(),
             });
         }
         Ok(position - 1)
@@ -169,78 +192,77 @@ impl Queue {
     /// Removes the upcoming track at `position` (1-based).
     pub fn remove(&mut self, position: usize) -> Result<Track, QueueError> {
         let i = self.check_position(position)?;
-        self.upcoming.remove(i).ok_or(QueueError::NoSuchPosition {
-            position,
-            len: self.upcoming.len(),
-        })
+        let len = self.len();
+        self.parts_mut()
+            .upcoming
+            .remove(i)
+            .ok_or(QueueError::NoSuchPosition { position, len })
     }
 
     /// Moves the upcoming track at `from` so that it ends up at `to` (both 1-based).
     pub fn move_track(&mut self, from: usize, to: usize) -> Result<(), QueueError> {
         let i = self.check_position(from)?;
         let j = self.check_position(to)?;
-        if let Some(t) = self.upcoming.remove(i) {
-            self.upcoming.insert(j, t);
+        let p = self.parts_mut();
+        if let Some(t) = p.upcoming.remove(i) {
+            p.upcoming.insert(j, t);
         }
         Ok(())
     }
 
     /// Shuffles the upcoming tracks (the current one keeps playing).
     pub fn shuffle<R: Rng + ?Sized>(&mut self, rng: &mut R) {
-        self.upcoming.make_contiguous().shuffle(rng);
+        self.parts_mut().upcoming.make_contiguous().shuffle(rng);
     }
 
     /// Empties the upcoming tracks; returns how many there were.
     pub fn clear(&mut self) -> usize {
-        let n = self.upcoming.len();
-        self.upcoming.clear();
+        let n = self.len();
+        if n > 0 {
+            self.parts_mut().upcoming.clear();
+        }
         n
     }
 
     /// Stops everything: no current track and nothing upcoming (history is kept).
     pub fn stop(&mut self) {
-        if let Some(t) = self.current.take() {
-            self.remember(t);
+        let keep = self.max_history;
+        let p = self.parts_mut();
+        if let Some(t) = p.current.take() {
+            remember(&mut p.history, keep, t);
         }
-        self.upcoming.clear();
+        p.upcoming.clear();
     }
 
     /// Starts the next track when nothing is current. Returns the current track.
     pub fn start(&mut self) -> Option<&Track> {
-        if self.current.is_none() {
-            self.current = self.upcoming.pop_front();
+        if self.parts.current.is_none() && !self.parts.upcoming.is_empty() {
+            let p = self.parts_mut();
+            p.current = p.upcoming.pop_front();
         }
-        self.current.as_ref()
-    }
-
-    fn remember(&mut self, track: Track) {
-        if self.max_history == 0 {
-            return;
-        }
-        if self.history.len() >= self.max_history {
-            self.history.pop_front();
-        }
-        self.history.push_back(track);
+        self.current()
     }
 
     /// A user skip: the next track plays even when the current one is on repeat. When the queue
     /// loops, the skipped track goes to the back. Returns the new current track, `None` when the
     /// queue ran out.
     pub fn skip(&mut self, mode: LoopMode) -> Option<&Track> {
-        let next = self.upcoming.pop_front();
-        if let Some(t) = self.current.take() {
+        let keep = self.max_history;
+        let p = self.parts_mut();
+        let next = p.upcoming.pop_front();
+        if let Some(t) = p.current.take() {
             if mode == LoopMode::Queue {
                 // One track was just taken off, so this never exceeds the cap.
-                self.upcoming.push_back(t.clone());
+                p.upcoming.push_back(t.clone());
             }
-            self.remember(t);
+            remember(&mut p.history, keep, t);
         }
-        self.current = match next {
+        p.current = match next {
             Some(t) => Some(t),
-            None if mode == LoopMode::Queue => self.upcoming.pop_front(),
+            None if mode == LoopMode::Queue => p.upcoming.pop_front(),
             None => None,
         };
-        self.current.as_ref()
+        self.current()
     }
 
     /// Skips straight to the upcoming track at `position` (1-based); the ones before it are
@@ -256,17 +278,22 @@ impl Queue {
     /// Goes back to the previously played track; the current one becomes the next. When the
     /// queue loops, the previous track is also the last one queued, and is taken from there.
     pub fn previous(&mut self, mode: LoopMode) -> Result<&Track, QueueError> {
-        let prev = self.history.pop_back().ok_or(QueueError::NoPrevious)?;
-        if mode == LoopMode::Queue && self.upcoming.back() == Some(&prev) {
-            self.upcoming.pop_back();
+        if self.parts.history.is_empty() {
+            return Err(QueueError::NoPrevious);
         }
-        if let Some(cur) = self.current.take() {
-            self.upcoming.push_front(cur);
-            if self.upcoming.len() > self.max_len {
-                self.upcoming.pop_back();
+        let cap = self.max_len;
+        let p = self.parts_mut();
+        let prev = p.history.pop_back().ok_or(QueueError::NoPrevious)?;
+        if mode == LoopMode::Queue && p.upcoming.back() == Some(&prev) {
+            p.upcoming.pop_back();
+        }
+        if let Some(cur) = p.current.take() {
+            p.upcoming.push_front(cur);
+            if p.upcoming.len() > cap {
+                p.upcoming.pop_back();
             }
         }
-        Ok(self.current.insert(prev))
+        Ok(p.current.insert(prev))
     }
 
     /// The rule for what plays after a track ends. Returns the track to play now, if any:
@@ -276,10 +303,8 @@ impl Queue {
     /// - replaced: nothing moves, the current track stays current.
     pub fn on_track_end(&mut self, mode: LoopMode, reason: EndReason) -> Option<&Track> {
         match (reason, mode) {
-            (EndReason::Replaced, _) => self.current.as_ref(),
-            (EndReason::Finished, LoopMode::Track) if self.current.is_some() => {
-                self.current.as_ref()
-            }
+            (EndReason::Replaced, _) => self.current(),
+            (EndReason::Finished, LoopMode::Track) if self.current().is_some() => self.current(),
             // A broken track is neither repeated nor put back in the loop.
             (EndReason::Failed, _) => self.skip(LoopMode::Off),
             _ => self.skip(mode),

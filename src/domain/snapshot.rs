@@ -1,3 +1,5 @@
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use super::{extrapolate_position, GuildId, LoopMode, Queue, Track};
@@ -87,18 +89,15 @@ impl PlayerState {
 pub struct QueueSnapshot {
     pub current: Option<Track>,
     #[serde(default)]
-    pub upcoming: Vec<Track>,
+    pub upcoming: VecDeque<Track>,
     #[serde(default)]
-    pub history: Vec<Track>,
+    pub history: VecDeque<Track>,
 }
 
 impl QueueSnapshot {
+    /// A copy of the queue's tracks (see [`Queue::shared`] to share them instead).
     pub fn of(queue: &Queue) -> Self {
-        QueueSnapshot {
-            current: queue.current().cloned(),
-            upcoming: queue.upcoming().cloned().collect(),
-            history: queue.history().cloned().collect(),
-        }
+        (*queue.shared()).clone()
     }
 
     pub fn into_queue(self, max_len: usize, max_history: usize) -> Queue {
@@ -228,8 +227,8 @@ mod tests {
             state,
             QueueSnapshot {
                 current: Some(track(5_000)),
-                upcoming: vec![track(1)],
-                history: vec![],
+                upcoming: VecDeque::from([track(1)]),
+                history: VecDeque::new(),
             },
         )
     }

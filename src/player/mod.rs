@@ -113,7 +113,7 @@ impl GuildPlayer {
     fn new(guild: GuildId, config: &PlayerConfig) -> Self {
         let queue = Queue::new(config.queue_max, config.history_max);
         GuildPlayer {
-            snapshot: Arc::new(QueueSnapshot::of(&queue)),
+            snapshot: queue.shared(),
             queue,
             state: PlayerState::new(guild),
             voice: None,
@@ -234,7 +234,7 @@ impl PlayerService {
     /// Records the guild's state with the autosave; `queue_changed` rebuilds the saved queue.
     fn save(&self, g: &mut GuildPlayer, queue_changed: bool) {
         if queue_changed {
-            g.snapshot = Arc::new(QueueSnapshot::of(&g.queue));
+            g.snapshot = g.queue.shared();
         }
         g.state.taken_at_ms = now_ms();
         if let Some(a) = &self.inner.autosave {
@@ -542,7 +542,7 @@ impl PlayerService {
             g.queue.stop();
             g.state.paused = false;
             g.set_position(0);
-            g.snapshot = Arc::new(QueueSnapshot::of(&g.queue));
+            g.snapshot = g.queue.shared();
             if let Some(a) = &me.inner.autosave {
                 a.forget(g.state.guild_id);
             }

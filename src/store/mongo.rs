@@ -12,7 +12,7 @@
 //! Statements are sent as `insert`/`update`/`delete` commands of many statements each (one round
 //! trip per chunk), which every MongoDB version accepts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -260,7 +260,7 @@ fn player_document(state: &PlayerState, queue_id: ObjectId) -> Document {
 }
 
 fn queue_document(guild_id: GuildId, queue_id: ObjectId, queue: &QueueSnapshot) -> Document {
-    let tracks = |list: &[Track]| -> Vec<Bson> {
+    let tracks = |list: &VecDeque<Track>| -> Vec<Bson> {
         list.iter().map(|t| Bson::Document(track_doc(t))).collect()
     };
     doc! {
@@ -325,9 +325,9 @@ fn decode_track(b: &Bson) -> Result<Track, String> {
     })
 }
 
-fn decode_tracks(d: &Document, key: &str) -> Result<Vec<Track>, String> {
+fn decode_tracks(d: &Document, key: &str) -> Result<VecDeque<Track>, String> {
     match d.get(key) {
-        None | Some(Bson::Null) => Ok(vec![]),
+        None | Some(Bson::Null) => Ok(VecDeque::new()),
         Some(Bson::Array(items)) => items.iter().map(decode_track).collect(),
         Some(_) => Err(format!("`{key}` is not a list")),
     }
@@ -620,8 +620,8 @@ mod tests {
         };
         let queue = QueueSnapshot {
             current: Some(t.clone()),
-            upcoming: vec![t.clone(), t],
-            history: vec![],
+            upcoming: VecDeque::from([t.clone(), t]),
+            history: VecDeque::new(),
         };
         let id = ObjectId::new();
         let p = player_document(&state, id);

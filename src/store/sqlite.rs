@@ -5,6 +5,7 @@
 //! when the queue changes. Every save batch is one transaction, so a crash leaves every guild at
 //! its previous or its new snapshot. Migrations are keyed on `PRAGMA user_version`.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -560,9 +561,9 @@ fn decode_row(row: &rusqlite::Row<'_>) -> Result<PlayerSnapshot, Skipped> {
         .map(|t| serde_json::from_str(&t))
         .transpose()
         .map_err(|e| skip(format!("current track: {e}")))?;
-    let upcoming: Vec<Track> = serde_json::from_str(&json(13)?.unwrap_or_default())
+    let upcoming: VecDeque<Track> = serde_json::from_str(&json(13)?.unwrap_or_default())
         .map_err(|e| skip(format!("queue: {e}")))?;
-    let history: Vec<Track> = serde_json::from_str(&json(14)?.unwrap_or_default())
+    let history: VecDeque<Track> = serde_json::from_str(&json(14)?.unwrap_or_default())
         .map_err(|e| skip(format!("history: {e}")))?;
     let snapshot = PlayerSnapshot {
         schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
