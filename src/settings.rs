@@ -114,6 +114,8 @@ pub struct Settings {
     pub discord_api_base: Option<String>,
     pub lavalink_nodes: Vec<LavalinkNode>,
     pub lavalink_resume_timeout: Duration,
+    /// Lavalink search prefix for plain-text queries (`ytsearch`, `scsearch`, …).
+    pub search_prefix: String,
     pub storage: StorageKind,
     pub sqlite: SqliteSettings,
     pub mongodb: MongoSettings,
@@ -134,6 +136,7 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("LAVALINK_NODES", Some("127.0.0.1:2333"), false),
     ("LAVALINK_PASSWORD", None, true),
     ("LAVALINK_RESUME_TIMEOUT", Some("60s"), false),
+    ("SEARCH_PREFIX", Some("ytsearch"), false),
     ("STORAGE", None, false),
     ("SQLITE_PATH", Some("data/encore.db"), false),
     ("BACKUP_DIR", None, false),
@@ -463,6 +466,17 @@ impl Settings {
             bounded_duration(Duration::from_secs(5), Duration::from_secs(600)),
         )?;
 
+        let search_prefix = r.required(
+            "SEARCH_PREFIX",
+            "a Lavalink search prefix such as ytsearch, ytmsearch or scsearch",
+            |t| {
+                let ok = t.len() > "search".len()
+                    && t.ends_with("search")
+                    && t.chars().all(|c| c.is_ascii_lowercase());
+                ok.then(|| t.to_string())
+            },
+        )?;
+
         let mongodb_uri = r.secret("MONGODB_URI");
         if let Some((v, source)) = r.value("MONGODB_URI") {
             if !(v.starts_with("mongodb://") || v.starts_with("mongodb+srv://")) {
@@ -580,6 +594,7 @@ impl Settings {
             discord_api_base,
             lavalink_nodes,
             lavalink_resume_timeout,
+            search_prefix,
             storage,
             sqlite: SqliteSettings {
                 path: sqlite_path,

@@ -131,6 +131,7 @@ fn each_malformed_value_is_named_with_what_was_given_and_expected() {
         ),
         ("MONGODB_DATABASE", "my db", "database name"),
         ("SQLITE_PATH", "data/", "file path"),
+        ("SEARCH_PREFIX", "youtube", "search prefix"),
     ];
     for (var, value, expected) in cases {
         let e = from_env(&[(var, value)]).unwrap_err();
