@@ -539,6 +539,10 @@ impl LavalinkBackend {
             }
             Err(_) => {}
         }
+        self.emit(BackendEvent::NodeReady {
+            node: node.index,
+            resumed,
+        });
         if resumed {
             // Players moved elsewhere while this node was away must not play twice.
             for guild in moved_away {

@@ -94,6 +94,11 @@ pub enum BackendEvent {
         code: u16,
         reason: String,
     },
+    /// A node (re)connected; `resumed` when its session, and so its players, survived.
+    NodeReady {
+        node: usize,
+        resumed: bool,
+    },
     /// These guilds' players are gone from the audio server (it restarted, or its node is down
     /// and another must take over): rebuild them from our own state.
     PlayersLost {

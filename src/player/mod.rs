@@ -164,6 +164,8 @@ struct Inner {
     announcer: Arc<dyn Announcer>,
     config: PlayerConfig,
     guilds: StdMutex<HashMap<GuildId, Arc<Mutex<GuildPlayer>>>>,
+    /// Players that could not be rebuilt (no node was up): retried when a node is ready.
+    pending_rebuild: StdMutex<std::collections::HashSet<GuildId>>,
 }
 
 /// The player service; cheap to clone.
@@ -186,6 +188,7 @@ impl PlayerService {
                 announcer,
                 config,
                 guilds: StdMutex::new(HashMap::new()),
+                pending_rebuild: StdMutex::new(Default::default()),
             }),
         }
     }
@@ -805,6 +808,19 @@ impl PlayerService {
                     tokio::spawn(async move { me.rebuild(guild).await });
                 }
             }
+            BackendEvent::NodeReady { .. } => {
+                let pending: Vec<GuildId> = self
+                    .inner
+                    .pending_rebuild
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .drain()
+                    .collect();
+                for guild in pending {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.rebuild(guild).await });
+                }
+            }
             BackendEvent::VoiceClosed {
                 guild,
                 code,
@@ -884,12 +900,22 @@ impl PlayerService {
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
             Ok(()) => {
+                self.inner
+                    .pending_rebuild
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&guild);
                 g.voice_sent = true;
                 g.set_position(position);
                 tracing::info!(position, "player rebuilt on the audio server");
             }
             Err(e) => {
                 g.voice_sent = false;
+                self.inner
+                    .pending_rebuild
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(guild);
                 tracing::warn!(error = %e, "could not rebuild the player; will retry when a node is back");
             }
         }

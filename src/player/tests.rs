@@ -362,3 +362,27 @@ async fn a_lost_player_is_rebuilt_at_its_position_with_one_update() {
     let pos = p.position_ms.unwrap();
     assert!((31_000..31_200).contains(&pos), "{pos}");
 }
+
+#[tokio::test]
+async fn a_rebuild_that_finds_no_node_is_retried_when_a_node_is_ready() {
+    let (s, b, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    b.down.store(true, Ordering::SeqCst);
+    s.rebuild(G).await;
+    let before = b.patches.lock().unwrap().len();
+    b.down.store(false, Ordering::SeqCst);
+    s.handle_event(BackendEvent::NodeReady {
+        node: 0,
+        resumed: false,
+    })
+    .await;
+    for _ in 0..50 {
+        if b.patches.lock().unwrap().len() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let patches = b.patches.lock().unwrap();
+    assert_eq!(patches.len(), before + 1);
+    assert_eq!(patches.last().unwrap().1.voice, Some(voice()));
+}
