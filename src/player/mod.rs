@@ -193,13 +193,33 @@ impl PlayerService {
         }
     }
 
-    /// Handles the backend's events until it closes. Spawn it once.
+    /// Handles the backend's events until it closes. Spawn it once. Each guild's events are
+    /// handled in order by a task of its own, so a slow request for one guild never holds up
+    /// the others.
     pub fn spawn_event_loop(&self) -> Option<tokio::task::JoinHandle<()>> {
         let mut events = self.inner.backend.take_events()?;
         let me = self.clone();
         Some(tokio::spawn(async move {
+            let mut workers: HashMap<GuildId, tokio::sync::mpsc::UnboundedSender<BackendEvent>> =
+                HashMap::new();
             while let Some(event) = events.recv().await {
-                me.handle_event(event).await;
+                let Some(guild) = event_guild(&event) else {
+                    me.handle_event(event).await;
+                    continue;
+                };
+                let worker = workers.entry(guild).or_insert_with(|| {
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                    let me = me.clone();
+                    tokio::spawn(async move {
+                        while let Some(e) = rx.recv().await {
+                            me.handle_event(e).await;
+                        }
+                    });
+                    tx
+                });
+                if let Err(unsent) = worker.send(event) {
+                    me.handle_event(unsent.0).await;
+                }
             }
         }))
     }
@@ -950,6 +970,19 @@ impl PlayerService {
     /// Whether an audio error means "try again later".
     pub fn is_unavailable(e: &PlayerError) -> bool {
         matches!(e, PlayerError::Audio(AudioError::Unavailable))
+    }
+}
+
+/// The guild an event is about, if it is about one.
+fn event_guild(event: &BackendEvent) -> Option<GuildId> {
+    match event {
+        BackendEvent::TrackStarted { guild, .. }
+        | BackendEvent::TrackEnded { guild, .. }
+        | BackendEvent::TrackException { guild, .. }
+        | BackendEvent::TrackStuck { guild, .. }
+        | BackendEvent::PlayerUpdate { guild, .. }
+        | BackendEvent::VoiceClosed { guild, .. } => Some(*guild),
+        BackendEvent::NodeReady { .. } | BackendEvent::PlayersLost { .. } => None,
     }
 }
 
