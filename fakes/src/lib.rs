@@ -1,1 +1,3 @@
 //! Protocol-faithful fakes of the services Encore talks to, for tests and local runs.
+
+pub mod lavalink;

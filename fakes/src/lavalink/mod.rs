@@ -1,0 +1,286 @@
+//! A fake Lavalink v4 node (Lavalink >= 4.2 behaviour) on loopback.
+//!
+//! It speaks the published protocol: the `/v4/websocket` handshake and its `ready`,
+//! `playerUpdate`, `stats` and `event` messages, the REST API (tracks, players,
+//! sessions, info, stats, version) with Lavalink's status codes and error bodies, and
+//! lavaplayer's track encoding. Playback is a clock: a player with a track and a full
+//! voice state advances in real time and ends its track at its length or `endTime`.
+//!
+//! Tests drive failures through the methods of [`FakeLavalink`]; other processes use
+//! the same hooks over HTTP under `/control/` (see `docs/testing.md`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), std::io::Error> {
+//! use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
+//! let fake = FakeLavalink::start(FakeLavalinkConfig::default()).await?;
+//! println!("Lavalink at {}", fake.base_url());
+//! # Ok(()) }
+//! ```
+
+pub mod catalogue;
+pub mod codec;
+mod server;
+mod state;
+pub mod types;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use state::ControlError;
+pub use types::{
+    NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity, Track,
+    TrackInfo, VoiceState,
+};
+
+use server::Shared;
+use state::State;
+
+/// Default password of a Lavalink node.
+pub const DEFAULT_PASSWORD: &str = "youshallnotpass";
+
+/// How the fake is started.
+#[derive(Debug, Clone)]
+pub struct FakeLavalinkConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// `Authorization` value required on the websocket and REST API.
+    pub password: String,
+    /// How often a player with a track sends `playerUpdate` (Lavalink: 5 s).
+    pub player_update_interval: Duration,
+    /// How often `stats` is sent (Lavalink: 60 s); once right after `ready` too.
+    pub stats_interval: Duration,
+    /// What `/version` and `/v4/info` report.
+    pub version: String,
+}
+
+impl Default for FakeLavalinkConfig {
+    fn default() -> Self {
+        FakeLavalinkConfig {
+            port: 0,
+            password: DEFAULT_PASSWORD.to_string(),
+            player_update_interval: Duration::from_secs(5),
+            stats_interval: Duration::from_secs(60),
+            version: "4.2.0".to_string(),
+        }
+    }
+}
+
+/// A running fake Lavalink node; stops when dropped or on [`FakeLavalink::shutdown`].
+pub struct FakeLavalink {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeLavalink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeLavalink")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolution of the playback clock.
+const TICK: Duration = Duration::from_millis(10);
+
+impl FakeLavalink {
+    /// Binds 127.0.0.1:`config.port` and serves until dropped.
+    pub async fn start(config: FakeLavalinkConfig) -> Result<FakeLavalink, std::io::Error> {
+        let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(
+                config.player_update_interval,
+                config.stats_interval,
+            )),
+            password: config.password,
+            version: config.version,
+            build_time: state::unix_ms(),
+        });
+        let (stop, mut stopped) = watch::channel(false);
+
+        let app = server::router(shared.clone());
+        let mut stopped_serve = stopped.clone();
+        let serve = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped_serve.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+
+        let ticker_shared = shared.clone();
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => ticker_shared.lock().tick(Instant::now()),
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+        });
+
+        Ok(FakeLavalink {
+            addr,
+            shared,
+            stop,
+            tasks: vec![serve, ticker],
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/v4/websocket`
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/v4/websocket", self.addr)
+    }
+
+    pub fn password(&self) -> &str {
+        &self.shared.password
+    }
+
+    /// Stops serving: closes every websocket abruptly and the listener.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    fn stop_now(&self) {
+        self.shared.lock().drop_sockets();
+        let _ = self.stop.send(true);
+    }
+
+    /// Like a node restart: every session and player is lost, every websocket is closed
+    /// (close code 1001); clients get new session ids and resuming fails.
+    pub fn restart(&self) {
+        self.shared.lock().restart();
+    }
+
+    /// Closes every websocket without a close frame. Sessions with resuming enabled are
+    /// kept (their players keep playing, events are queued) for their timeout.
+    pub fn drop_sockets(&self) -> usize {
+        self.shared.lock().drop_sockets()
+    }
+
+    /// For `d`, every websocket upgrade and REST request (not `/control`) gets a 503.
+    /// Connected websockets are left alone (combine with [`Self::drop_sockets`]).
+    pub fn refuse_connections_for(&self, d: Duration) {
+        self.shared.lock().refuse_until = Some(Instant::now() + d);
+    }
+
+    /// The guild's playing track throws: TrackExceptionEvent then TrackEndEvent
+    /// `loadFailed`, as lavaplayer does for a playback exception.
+    pub fn inject_exception(
+        &self,
+        guild_id: &str,
+        message: &str,
+        severity: Severity,
+    ) -> Result<(), ControlError> {
+        self.shared
+            .lock()
+            .inject_exception(guild_id, message, severity, None)
+    }
+
+    /// TrackStuckEvent for the guild's playing track. Like Lavalink, the track is not
+    /// ended: the client decides.
+    pub fn inject_stuck(&self, guild_id: &str, threshold_ms: u64) -> Result<(), ControlError> {
+        self.shared.lock().inject_stuck(guild_id, threshold_ms)
+    }
+
+    /// WebSocketClosedEvent for the guild (Discord voice connection closed): the player
+    /// reports `connected: false` and stops advancing until its next voice update.
+    pub fn inject_websocket_closed(
+        &self,
+        guild_id: &str,
+        code: u16,
+        reason: &str,
+        by_remote: bool,
+    ) -> Result<(), ControlError> {
+        self.shared
+            .lock()
+            .inject_voice_closed(guild_id, code, reason, by_remote)
+    }
+
+    /// Sends `text` verbatim on every connected websocket; returns how many.
+    pub fn send_raw(&self, text: &str) -> usize {
+        self.shared.lock().send_raw(text)
+    }
+
+    /// Every request received (REST and websocket handshakes, not `/control`), in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// Every player of every session, positions computed now.
+    pub fn players(&self) -> Vec<PlayerSnapshot> {
+        self.shared.lock().players()
+    }
+
+    /// The player of `guild_id` (first session that has one).
+    pub fn player(&self, guild_id: &str) -> Option<PlayerSnapshot> {
+        self.players().into_iter().find(|p| p.guild_id == guild_id)
+    }
+
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.lock().sessions()
+    }
+
+    /// Adds a track to the catalogue (replacing one with the same identifier).
+    pub fn add_track(&self, track: NewTrack) -> Track {
+        self.shared.lock().catalogue.add(track)
+    }
+
+    /// The catalogue's tracks.
+    pub fn tracks(&self) -> Vec<Track> {
+        self.shared
+            .lock()
+            .catalogue
+            .entries()
+            .iter()
+            .map(|e| e.track())
+            .collect()
+    }
+
+    /// The catalogue track with this identifier.
+    pub fn track(&self, identifier: &str) -> Option<Track> {
+        self.shared
+            .lock()
+            .catalogue
+            .by_identifier(identifier)
+            .map(|e| e.track())
+    }
+
+    pub fn set_player_update_interval(&self, d: Duration) {
+        self.shared.lock().player_update_interval = d;
+    }
+}
+
+impl Drop for FakeLavalink {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
