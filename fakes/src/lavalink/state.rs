@@ -693,6 +693,8 @@ impl State {
         }
     }
 
+    /// The stats object; with `frames_for` (a session id) the websocket `stats` message
+    /// with that session's `frameStats`, without it the `/v4/stats` body.
     pub fn stats_json(&self, now: Instant, frames_for: Option<&str>) -> Value {
         let players = self
             .sessions
@@ -727,6 +729,7 @@ impl State {
                 _ => Value::Null,
             };
             m.insert("frameStats".into(), frame_stats);
+            m.insert("op".into(), Value::String("stats".into()));
         }
         stats
     }
