@@ -562,7 +562,13 @@ async fn player_update_validation() {
     assert_eq!(p["guildId"], GUILD);
     assert!(p["track"].is_null());
     assert_eq!(p["paused"], true);
-    assert_eq!(p["voice"], voice());
+    let mut echoed = voice();
+    echoed["channelId"] = Value::Null;
+    assert_eq!(p["voice"], echoed);
+    assert_eq!(
+        fake.player(GUILD).unwrap().voice.unwrap().channel_id,
+        "1234567890"
+    );
     assert_eq!(p["filters"], filters);
     assert_eq!(p["state"]["connected"], true);
     for k in ["time", "position", "ping"] {
@@ -572,7 +578,7 @@ async fn player_update_validation() {
         .get(&format!("/v4/sessions/{sid}/players/{GUILD}"))
         .await;
     assert_eq!(s, 200);
-    assert_eq!(got["voice"], voice());
+    assert_eq!(got["voice"], echoed);
 
     let (s, session) = rest
         .send(

@@ -169,10 +169,13 @@ impl Player {
     }
 
     pub fn to_json(&self, now: Instant) -> Value {
+        // Lavalink answers the voice state it holds for the Discord voice connection,
+        // which does not keep the channel: `channelId` is null in player objects (as
+        // lavalink-rs documents: "will be none on get players"). Control snapshots keep it.
         let voice = match &self.voice {
             Some(v) => json!({
                 "token": v.token, "endpoint": v.endpoint,
-                "sessionId": v.session_id, "channelId": v.channel_id,
+                "sessionId": v.session_id, "channelId": null,
             }),
             None => json!({"token": "", "endpoint": "", "sessionId": "", "channelId": null}),
         };
