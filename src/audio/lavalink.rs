@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::filters::lavalink_filters;
-use super::{AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch};
+use super::{AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, TrackRef};
 use crate::domain::{GuildId, Track};
 use crate::settings::LavalinkNode;
 
@@ -303,6 +303,20 @@ pub fn parse_load_result(text: &str) -> Result<Loaded, AudioError> {
     })
 }
 
+/// The `userData` key carrying our play id.
+const USER_DATA_PLAY_ID: &str = "encorePlayId";
+
+fn track_ref(t: &TrackData) -> TrackRef {
+    TrackRef {
+        encoded: t.encoded.clone(),
+        play_id: t
+            .user_data
+            .as_ref()
+            .and_then(|u| u.get(USER_DATA_PLAY_ID))
+            .and_then(|v| v.as_u64()),
+    }
+}
+
 /// The JSON body of a player PATCH.
 pub fn patch_body(patch: &PlayerPatch) -> serde_json::Value {
     let update = UpdatePlayer {
@@ -321,7 +335,11 @@ pub fn patch_body(patch: &PlayerPatch) -> serde_json::Value {
     };
     let mut body = serde_json::to_value(update).unwrap_or_else(|_| serde_json::json!({}));
     if let (Some(track), Some(map)) = (&patch.track, body.as_object_mut()) {
-        map.insert("track".into(), serde_json::json!({ "encoded": track }));
+        let mut t = serde_json::json!({ "encoded": track });
+        if let (Some(id), Some(_)) = (patch.play_id, track) {
+            t["userData"] = serde_json::json!({ USER_DATA_PLAY_ID: id });
+        }
+        map.insert("track".into(), t);
     }
     body
 }
@@ -657,7 +675,7 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
                     let e: events::TrackStart = parse(v)?;
                     Inbound::Event(BackendEvent::TrackStarted {
                         guild: e.guild_id.0,
-                        encoded: e.track.encoded,
+                        track: track_ref(&e.track),
                     })
                 }
                 "TrackEndEvent" => {
@@ -672,7 +690,7 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
                     };
                     Inbound::Event(BackendEvent::TrackEnded {
                         guild: e.guild_id.0,
-                        encoded: e.track.encoded,
+                        track: track_ref(&e.track),
                         reason,
                     })
                 }
@@ -680,7 +698,7 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
                     let e: events::TrackException = parse(v)?;
                     Inbound::Event(BackendEvent::TrackException {
                         guild: e.guild_id.0,
-                        encoded: e.track.encoded,
+                        track: track_ref(&e.track),
                         message: e.exception.message,
                     })
                 }
@@ -688,7 +706,7 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
                     let e: events::TrackStuck = parse(v)?;
                     Inbound::Event(BackendEvent::TrackStuck {
                         guild: e.guild_id.0,
-                        encoded: e.track.encoded,
+                        track: track_ref(&e.track),
                         threshold_ms: e.threshold_ms,
                     })
                 }
@@ -798,6 +816,15 @@ mod tests {
         };
         let body = patch_body(&patch);
         assert_eq!(body["track"], serde_json::json!({"encoded": null}));
+        let play = patch_body(&PlayerPatch {
+            track: Some(Some("QAAA".into())),
+            play_id: Some(7),
+            ..PlayerPatch::default()
+        });
+        assert_eq!(
+            play["track"],
+            serde_json::json!({"encoded": "QAAA", "userData": {"encorePlayId": 7}})
+        );
         assert_eq!(body["voice"]["channelId"], "42");
         assert_eq!(body["voice"]["sessionId"], "s");
         assert_eq!(body["volume"], 150);

@@ -48,6 +48,38 @@ pub struct PlayerPatch {
     pub voice: Option<VoiceConnection>,
     /// Keep a playing track instead of replacing it.
     pub no_replace: bool,
+    /// Sent with the track as `userData`, and echoed in its events.
+    pub play_id: Option<u64>,
+}
+
+/// Which play of which track an event is about. Lavalink re-encodes a track with its current
+/// position in events, so the encoded string alone does not match the one we sent; the play id we
+/// send as `userData` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackRef {
+    pub encoded: String,
+    pub play_id: Option<u64>,
+}
+
+impl TrackRef {
+    /// Whether this is the play `play_id` of the track `encoded`.
+    pub fn is(&self, encoded: &str, play_id: u64) -> bool {
+        match self.play_id {
+            Some(id) => id == play_id,
+            None => same_track(&self.encoded, encoded),
+        }
+    }
+}
+
+/// Whether two encoded tracks are the same track, whatever position each carries (lavaplayer's
+/// message ends with the position as 8 bytes).
+pub fn same_track(a: &str, b: &str) -> bool {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match (engine.decode(a), engine.decode(b)) {
+        (Ok(x), Ok(y)) if x.len() == y.len() && x.len() > 8 => x[..x.len() - 8] == y[..y.len() - 8],
+        _ => a == b,
+    }
 }
 
 /// Why a track ended, as the audio server says.
@@ -65,21 +97,21 @@ pub enum EndKind {
 pub enum BackendEvent {
     TrackStarted {
         guild: GuildId,
-        encoded: String,
+        track: TrackRef,
     },
     TrackEnded {
         guild: GuildId,
-        encoded: String,
+        track: TrackRef,
         reason: EndKind,
     },
     TrackException {
         guild: GuildId,
-        encoded: String,
+        track: TrackRef,
         message: String,
     },
     TrackStuck {
         guild: GuildId,
-        encoded: String,
+        track: TrackRef,
         threshold_ms: u64,
     },
     /// Position observed by the server at its wall-clock `time_ms`.

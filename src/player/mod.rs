@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 pub use error::PlayerError;
 
 use crate::audio::{
-    AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, VoiceConnection,
+    AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, TrackRef, VoiceConnection,
 };
 use crate::autosave::Autosave;
 use crate::domain::{
@@ -106,6 +106,8 @@ struct GuildPlayer {
     voice: Option<VoiceConnection>,
     /// The audio server has this voice state already.
     voice_sent: bool,
+    /// Identifies the current play of the current track in backend events.
+    play_id: u64,
     snapshot: Arc<QueueSnapshot>,
 }
 
@@ -118,6 +120,7 @@ impl GuildPlayer {
             state: PlayerState::new(guild),
             voice: None,
             voice_sent: false,
+            play_id: 0,
         }
     }
 
@@ -154,6 +157,7 @@ impl GuildPlayer {
                 None
             },
             no_replace: false,
+            play_id: Some(self.play_id),
         }
     }
 }
@@ -283,6 +287,7 @@ impl PlayerService {
 
     /// Starts the current track of `g` from `position` (or stops when there is none).
     async fn start_current(&self, g: &mut GuildPlayer, position: u64) -> Result<(), PlayerError> {
+        g.play_id = next_play_id();
         let patch = g.play_patch(position, !g.voice_sent);
         self.send(g, patch).await?;
         g.set_position(position);
@@ -795,7 +800,7 @@ impl PlayerService {
             }
             BackendEvent::TrackEnded {
                 guild,
-                encoded,
+                track,
                 reason,
             } => {
                 let reason = match reason {
@@ -803,23 +808,23 @@ impl PlayerService {
                     EndKind::LoadFailed => EndReason::Failed,
                     _ => return,
                 };
-                self.advance(guild, &encoded, reason, None).await;
+                self.advance(guild, &track, reason, None).await;
             }
             BackendEvent::TrackException {
                 guild,
-                encoded,
+                track,
                 message,
             } => {
-                self.advance(guild, &encoded, EndReason::Failed, Some(message))
+                self.advance(guild, &track, EndReason::Failed, Some(message))
                     .await;
             }
             BackendEvent::TrackStuck {
                 guild,
-                encoded,
+                track,
                 threshold_ms,
             } => {
                 let reason = format!("it stopped sending audio for {} s", threshold_ms / 1000);
-                self.advance(guild, &encoded, EndReason::Failed, Some(reason))
+                self.advance(guild, &track, EndReason::Failed, Some(reason))
                     .await;
             }
             BackendEvent::PlayersLost { guilds } => {
@@ -862,7 +867,7 @@ impl PlayerService {
     async fn advance(
         &self,
         guild: GuildId,
-        encoded: &str,
+        track: &TrackRef,
         reason: EndReason,
         failure: Option<String>,
     ) {
@@ -873,7 +878,7 @@ impl PlayerService {
         let Some(current) = g.queue.current().cloned() else {
             return;
         };
-        if current.encoded != encoded {
+        if !track.is(&current.encoded, g.play_id) {
             return; // An event about a track we already moved past.
         }
         if let Some(reason) = failure {
@@ -917,6 +922,7 @@ impl PlayerService {
             return;
         }
         let position = g.position_now();
+        g.play_id = next_play_id();
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
             Ok(()) => {
@@ -959,6 +965,7 @@ impl PlayerService {
         g.voice_sent = false;
         let position = snapshot.position_at(now_ms());
         if g.queue.current().is_some() {
+            g.play_id = next_play_id();
             let patch = g.play_patch(position, true);
             self.send(&mut g, patch).await?;
             g.set_position(position);
@@ -971,6 +978,12 @@ impl PlayerService {
     pub fn is_unavailable(e: &PlayerError) -> bool {
         matches!(e, PlayerError::Audio(AudioError::Unavailable))
     }
+}
+
+/// A new id for one play of a track (unique in this process).
+fn next_play_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The guild an event is about, if it is about one.

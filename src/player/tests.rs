@@ -81,6 +81,14 @@ fn track(title: &str, length_ms: u64) -> Track {
 
 const G: GuildId = 7 << 22;
 
+/// An event's track without our play id (as after a restart): matched by the encoded track.
+fn tr(encoded: &str) -> TrackRef {
+    TrackRef {
+        encoded: encoded.into(),
+        play_id: None,
+    }
+}
+
 fn voice() -> VoiceConnection {
     VoiceConnection {
         token: "tok".into(),
@@ -172,7 +180,7 @@ async fn finished_tracks_follow_the_loop_mode() {
     s.set_loop(G, LoopMode::Track).await;
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:one".into(),
+        track: tr("enc:one"),
         reason: EndKind::Finished,
     })
     .await;
@@ -181,7 +189,7 @@ async fn finished_tracks_follow_the_loop_mode() {
     // A stale event about another track changes nothing.
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:zzz".into(),
+        track: tr("enc:zzz"),
         reason: EndKind::Finished,
     })
     .await;
@@ -189,21 +197,21 @@ async fn finished_tracks_follow_the_loop_mode() {
     // Replaced/stopped never move the queue.
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:one".into(),
+        track: tr("enc:one"),
         reason: EndKind::Replaced,
     })
     .await;
     assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "one");
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:one".into(),
+        track: tr("enc:one"),
         reason: EndKind::Finished,
     })
     .await;
     assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "two");
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:two".into(),
+        track: tr("enc:two"),
         reason: EndKind::Finished,
     })
     .await;
@@ -219,7 +227,7 @@ async fn an_exception_or_stuck_track_skips_and_is_reported() {
     s.set_loop(G, LoopMode::Track).await;
     s.handle_event(BackendEvent::TrackException {
         guild: G,
-        encoded: "enc:bad".into(),
+        track: tr("enc:bad"),
         message: "Something broke".into(),
     })
     .await;
@@ -231,14 +239,14 @@ async fn an_exception_or_stuck_track_skips_and_is_reported() {
     // The load-failed end that follows the exception is about a track we left: ignored.
     s.handle_event(BackendEvent::TrackEnded {
         guild: G,
-        encoded: "enc:bad".into(),
+        track: tr("enc:bad"),
         reason: EndKind::LoadFailed,
     })
     .await;
     assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "good");
     s.handle_event(BackendEvent::TrackStuck {
         guild: G,
-        encoded: "enc:good".into(),
+        track: tr("enc:good"),
         threshold_ms: 10_000,
     })
     .await;
