@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: installs and starts a MongoDB-protocol server
-# (nx-27017, in a local venv) unless MONGODB_URI already points at a MongoDB, then `cargo test`.
-# Extra arguments go to `cargo test`.
+# Runs the whole test suite on a fresh machine: the independent Lavalink.py probe of the fake
+# Lavalink (scripts/lavalink_probe.sh), then installs and starts a MongoDB-protocol server
+# (nx-27017, in a local venv) unless MONGODB_URI already points at a MongoDB, then
+# `cargo test --workspace` (the bot and the fakes). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# A published third-party Lavalink client checks the fake Lavalink against the protocol.
+if [ "$#" -eq 0 ]; then
+  bash scripts/lavalink_probe.sh
+fi
 
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
@@ -32,4 +38,4 @@ fi
 
 # The MongoDB tests must run here, not be skipped.
 export ENCORE_REQUIRE_MONGODB=1
-cargo test "$@"
+cargo test --workspace "$@"
