@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use encore::audio::lavalink::{LavalinkBackend, LavalinkOptions};
 use encore::audio::{AudioError, VoiceConnection};
+use encore::autosave::{Autosave, AutosaveConfig};
 use encore::domain::{FilterPreset, GuildId, LoopMode};
 use encore::player::{Announcement, Announcer, PlayerConfig, PlayerError, PlayerService};
 use encore::settings::LavalinkNode;
+use encore::store::{MemoryStore, StateStore};
 use encore_fakes::lavalink::catalogue::{
     FAILING_IDENTIFIER, LOAD_ERROR_IDENTIFIER, PLAYLIST_ID, SHORT_1S, SHORT_2S,
 };
@@ -76,11 +78,19 @@ fn options() -> LavalinkOptions {
 }
 
 async fn engine_on(nodes: Vec<LavalinkNode>, wait_connected: bool) -> Engine {
+    engine_with(nodes, wait_connected, None).await
+}
+
+async fn engine_with(
+    nodes: Vec<LavalinkNode>,
+    wait_connected: bool,
+    autosave: Option<Autosave>,
+) -> Engine {
     let backend = LavalinkBackend::start(&nodes, options()).unwrap();
     let said = Arc::new(Said::default());
     let service = PlayerService::new(
         Arc::new(backend.clone()),
-        None,
+        autosave,
         said.clone(),
         PlayerConfig::default(),
     );
@@ -517,4 +527,85 @@ async fn without_a_node_commands_say_the_audio_server_is_unavailable() {
     let err = e.service.play(G, RICK, None, false).await.unwrap_err();
     assert_eq!(err, PlayerError::Audio(AudioError::Unavailable));
     assert!(err.to_string().contains("unavailable right now; retrying"));
+}
+
+/// The identifier of the track the fake is playing for `guild`.
+fn playing_id(f: &FakeLavalink, guild: GuildId) -> Option<String> {
+    f.player(&guild.to_string())
+        .and_then(|p| p.track)
+        .map(|t| t.info.identifier)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_operations_end_to_end_and_the_saved_snapshot_follows() {
+    let f = fake().await;
+    let store = Arc::new(MemoryStore::new());
+    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(60)));
+    let e = engine_with(
+        vec![node(0, f.port(), f.password())],
+        true,
+        Some(autosave.clone()),
+    )
+    .await;
+    let ids = ["dQw4w9WgXcQ", "fJ9rUzIMcZQ", "9bZkp7q19f0", "kJQP7kiw5Fk"];
+    start(&e, G, &url(ids[0])).await;
+    for id in &ids[1..] {
+        e.service.play(G, &url(id), None, false).await.unwrap();
+    }
+    let out = e
+        .service
+        .play(G, &url(SHORT_5S_ID), None, true)
+        .await
+        .unwrap();
+    assert_eq!(out.position, Some(1), "inserted next");
+    assert_eq!(playing_id(&f, G).as_deref(), Some(ids[0]));
+
+    e.service.skip(G, None).await.unwrap();
+    assert_eq!(playing_id(&f, G).as_deref(), Some(SHORT_5S_ID));
+    e.service.skip(G, Some(2)).await.unwrap();
+    assert_eq!(playing_id(&f, G).as_deref(), Some(ids[2]));
+    e.service.previous(G).await.unwrap();
+    assert_eq!(playing_id(&f, G).as_deref(), Some(ids[1]));
+
+    // Queue edits: [ids[2], ids[3]] upcoming now.
+    e.service.move_track(G, 2, 1).await.unwrap();
+    assert_eq!(
+        e.service.remove(G, 1).await.unwrap().title,
+        "Luis Fonsi - Despacito ft. Daddy Yankee"
+    );
+    assert!(matches!(
+        e.service.remove(G, 5).await,
+        Err(PlayerError::Queue(_))
+    ));
+    assert_eq!(e.service.shuffle(G).await.unwrap(), 1);
+    e.service.seek(G, 42_000).await.unwrap();
+
+    // The autosave's snapshot is the live player.
+    autosave.tick().await.unwrap();
+    let saved = store.load(G).await.unwrap().unwrap();
+    let live = f.player(&G.to_string()).unwrap();
+    assert_eq!(
+        saved.queue.current.as_ref().unwrap().title,
+        live.track.unwrap().info.title
+    );
+    assert_eq!(saved.queue.upcoming.len(), 1);
+    let saved_pos = saved.position_at(encore::domain::now_ms());
+    let live_pos = f.player(&G.to_string()).unwrap().position;
+    assert!(
+        saved_pos.abs_diff(live_pos) < 300,
+        "saved {saved_pos} vs live {live_pos}"
+    );
+    assert_eq!(saved.state.voice_channel_id, Some(77));
+    assert_eq!(saved.state.text_channel_id, Some(5));
+
+    assert_eq!(e.service.clear(G).await.unwrap(), 1);
+    e.service.stop(G).await.unwrap();
+    let p = f.player(&G.to_string()).unwrap();
+    assert!(p.track.is_none() && !p.playing, "{p:?}");
+    autosave.tick().await.unwrap();
+    assert_eq!(
+        store.load(G).await.unwrap(),
+        None,
+        "a stopped player is forgotten"
+    );
 }
