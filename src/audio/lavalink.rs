@@ -508,18 +508,7 @@ impl LavalinkBackend {
         if !other_up {
             return;
         }
-        let guilds: Vec<GuildId> = {
-            let mut placement = self.placement();
-            let gs: Vec<GuildId> = placement
-                .iter()
-                .filter(|(_, i)| **i == node.index)
-                .map(|(g, _)| *g)
-                .collect();
-            for g in &gs {
-                placement.remove(g);
-            }
-            gs
-        };
+        let guilds = self.release_node(node.index);
         if guilds.is_empty() {
             return;
         }
@@ -528,17 +517,31 @@ impl LavalinkBackend {
         let _ = self.inner.events.send(BackendEvent::PlayersLost { guilds });
     }
 
+    /// Forgets which guilds were placed on node `index`, and returns them.
+    fn release_node(&self, index: usize) -> Vec<GuildId> {
+        let mut placement = self.placement();
+        let guilds: Vec<GuildId> = placement
+            .iter()
+            .filter(|(_, i)| **i == index)
+            .map(|(g, _)| *g)
+            .collect();
+        for g in &guilds {
+            placement.remove(g);
+        }
+        guilds
+    }
+
     fn emit(&self, event: BackendEvent) {
         let _ = self.inner.events.send(event);
     }
 
     async fn on_ready(&self, node: &Node, session_id: String, resumed: bool) {
-        let (previous, moved_away) = {
+        let moved_away = {
             let mut s = node.state();
-            let previous = s.session_id.replace(session_id.clone());
+            s.session_id = Some(session_id.clone());
             s.connected = true;
             s.down_since = None;
-            (previous, std::mem::take(&mut s.moved_away))
+            std::mem::take(&mut s.moved_away)
         };
         tracing::info!(node = %node.name, resumed, "Lavalink session ready");
         // Keep players alive across our own reconnects.
@@ -573,19 +576,7 @@ impl LavalinkBackend {
             }
             return;
         }
-        let _ = previous;
-        let lost: Vec<GuildId> = {
-            let mut placement = self.placement();
-            let gs: Vec<GuildId> = placement
-                .iter()
-                .filter(|(_, i)| **i == node.index)
-                .map(|(g, _)| *g)
-                .collect();
-            for g in &gs {
-                placement.remove(g);
-            }
-            gs
-        };
+        let lost = self.release_node(node.index);
         if !lost.is_empty() {
             tracing::warn!(node = %node.name, players = lost.len(), "Lavalink lost its session; rebuilding its players");
             self.emit(BackendEvent::PlayersLost { guilds: lost });

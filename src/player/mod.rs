@@ -656,21 +656,11 @@ impl PlayerService {
         if volume > MAX_VOLUME {
             return Err(PlayerError::VolumeOutOfRange { max: MAX_VOLUME });
         }
-        let g = self.guild(guild);
-        let mut g = g.lock().await;
-        if g.queue.current().is_some() {
-            self.send(
-                &mut g,
-                PlayerPatch {
-                    volume: Some(volume),
-                    ..PlayerPatch::default()
-                },
-            )
-            .await?;
-        }
-        g.state.volume = volume;
-        self.save(&mut g, false);
-        Ok(())
+        let patch = PlayerPatch {
+            volume: Some(volume),
+            ..PlayerPatch::default()
+        };
+        self.apply(guild, patch, |s| s.volume = volume).await
     }
 
     /// Sets the filter preset.
@@ -680,19 +670,26 @@ impl PlayerService {
         guild: GuildId,
         preset: FilterPreset,
     ) -> Result<(), PlayerError> {
+        let patch = PlayerPatch {
+            filters: Some(preset),
+            ..PlayerPatch::default()
+        };
+        self.apply(guild, patch, |s| s.filters = preset).await
+    }
+
+    /// A setting kept in our state and, while a track is loaded, sent to the audio server first.
+    async fn apply(
+        &self,
+        guild: GuildId,
+        patch: PlayerPatch,
+        set: impl FnOnce(&mut PlayerState),
+    ) -> Result<(), PlayerError> {
         let g = self.guild(guild);
         let mut g = g.lock().await;
         if g.queue.current().is_some() {
-            self.send(
-                &mut g,
-                PlayerPatch {
-                    filters: Some(preset),
-                    ..PlayerPatch::default()
-                },
-            )
-            .await?;
+            self.send(&mut g, patch).await?;
         }
-        g.state.filters = preset;
+        set(&mut g.state);
         self.save(&mut g, false);
         Ok(())
     }
