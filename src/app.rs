@@ -83,7 +83,7 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     );
     let task = autosave.spawn();
     tracing::warn!(
-        "the Discord front end and the Lavalink engine are not built yet: Encore keeps its saved players and waits for SIGTERM"
+        "the Discord front end is not built yet, so nothing plays: Encore keeps its saved players and waits for SIGTERM"
     );
 
     wait_for_shutdown().await;
