@@ -1,3 +1,4 @@
 //! Protocol-faithful fakes of the services Encore talks to, for tests and local runs.
 
+pub mod discord;
 pub mod lavalink;
