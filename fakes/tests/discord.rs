@@ -1036,3 +1036,89 @@ async fn control_api_drives_a_scenario_over_http() {
         .iter()
         .any(|r| r["method"] == "PUT" && r["status"] == 200));
 }
+
+type PoiseError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Replies "Pong!".
+#[poise::command(slash_command)]
+async fn ping(ctx: poise::Context<'_, (), PoiseError>) -> Result<(), PoiseError> {
+    ctx.say("Pong!").await?;
+    Ok(())
+}
+
+/// Polls `check` until it returns Some (generous deadline, no fixed sleeps).
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_serenity_and_poise_connect_register_and_answer() {
+    use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
+
+    let fake = fake().await;
+    fake.add_guild(guild(GUILD, "Encore HQ")).unwrap();
+    let http = HttpBuilder::new(TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let framework = poise::Framework::<(), PoiseError>::builder()
+        .options(poise::FrameworkOptions {
+            commands: vec![ping()],
+            initialize_owners: false,
+            ..Default::default()
+        })
+        .setup(|ctx, _ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_globally(ctx, &framework.options().commands).await?;
+                Ok(())
+            })
+        })
+        .build();
+    let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_VOICE_STATES;
+    let mut client = ClientBuilder::new_with_http(http, intents)
+        .framework(framework)
+        .await
+        .unwrap();
+    let shards = client.shard_manager.clone();
+    let run = tokio::spawn(async move { client.start().await });
+
+    let cmds = eventually("/ping registered", || {
+        let c = fake.registered_commands();
+        (c["global"].as_array().is_some_and(|a| !a.is_empty())).then_some(c)
+    })
+    .await;
+    assert_eq!(cmds["global"][0]["name"], "ping");
+    assert_eq!(cmds["global"][0]["description"], "Replies \"Pong!\".");
+
+    let inj = fake
+        .inject_command(GUILD, ch(TEXT, GUILD), BOB, "ping", json!([]))
+        .unwrap();
+    let rec = eventually("the bot answered", || {
+        fake.interaction_responses(&inj.id)
+            .filter(|r| r.callback.is_some())
+    })
+    .await;
+    assert_eq!(rec.callback.as_ref().unwrap()["type"], 4);
+    assert_eq!(rec.original.as_ref().unwrap()["content"], "Pong!");
+    assert_eq!(fake.messages(ch(TEXT, GUILD))[0]["content"], "Pong!");
+
+    let sent = fake.gateway_sent();
+    let identify = sent.iter().find(|s| s.payload["op"] == 2).unwrap();
+    assert_eq!(identify.payload["d"]["intents"], intents.bits());
+    assert_eq!(identify.payload["d"]["shard"], json!([0, 1]));
+    let reqs = fake.requests();
+    assert!(reqs
+        .iter()
+        .any(|r| r.method == "PUT" && r.path == format!("/api/v10/applications/{APP}/commands")));
+    assert!(reqs.iter().all(|r| r.status < 400), "{reqs:#?}");
+
+    shards.shutdown_all().await;
+    let _ = tokio::time::timeout(WAIT, run).await;
+}
