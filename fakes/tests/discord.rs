@@ -577,6 +577,18 @@ async fn interactions_callback_double_ack_followup_and_edits() {
         json!({"code": 40060, "message": "Interaction has already been acknowledged."})
     );
 
+    let r = c
+        .get(format!(
+            "{api}/webhooks/{APP}/not-a-token/messages/@original"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"code": 50027, "message": "Invalid Webhook Token"})
+    );
     let hook = format!("{api}/webhooks/{APP}/{}", inj.token);
     let original: Value = c
         .patch(format!("{hook}/messages/@original"))

@@ -31,7 +31,7 @@ pub(crate) async fn upgrade(
     // decode here; `compress` is ignored (payloads are sent uncompressed).
     let close = match (query.get("v").map(String::as_str), query.get("encoding")) {
         (Some(v), _) if v != "10" && v != "9" => Some((4012, "Invalid API version")),
-        (_, Some(e)) if e != "json" => Some((4002, "Error while decoding payload.")),
+        (_, Some(e)) if e != "json" => Some((4002, "Error while decoding payload")),
         _ => None,
     };
     ws.on_upgrade(move |socket| run(app, socket, close))
@@ -100,7 +100,7 @@ async fn run(app: App, mut socket: WebSocket, close: Option<(u16, &'static str)>
                 }
                 Some(Ok(Message::Binary(_))) => {
                     if !conn.closing {
-                        conn.close(4002, "Error while decoding payload.");
+                        conn.close(4002, "Error while decoding payload");
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -136,15 +136,15 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
     }
     conn.sent.push_back(now);
     if conn.sent.len() > SEND_LIMIT {
-        conn.close(4008, "Rate limited.");
+        conn.close(4008, "Rate limited");
         return;
     }
     let Some(payload) = payload.filter(Value::is_object) else {
-        conn.close(4002, "Error while decoding payload.");
+        conn.close(4002, "Error while decoding payload");
         return;
     };
     let Some(op) = payload.get("op").and_then(Value::as_u64) else {
-        conn.close(4002, "Error while decoding payload.");
+        conn.close(4002, "Error while decoding payload");
         return;
     };
     let d = payload.get("d").cloned().unwrap_or(Value::Null);
@@ -156,7 +156,7 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
         }
         2 => identify(app, conn, &d),
         6 => resume(app, conn, &d),
-        3 | 4 | 8 | 31 if conn.session.is_none() => conn.close(4003, "Not authenticated."),
+        3 | 4 | 8 | 31 if conn.session.is_none() => conn.close(4003, "Not authenticated"),
         3 | 31 => {}
         4 => {
             // Discord ignores updates for guilds the bot is not in.
@@ -167,7 +167,7 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
                 app.lock().request_members(s, &d);
             }
         }
-        _ => conn.close(4001, "Unknown opcode."),
+        _ => conn.close(4001, "Unknown opcode"),
     }
 }
 
@@ -179,15 +179,15 @@ fn token_ok(app: &App, d: &Value) -> bool {
 
 fn identify(app: &App, conn: &mut Conn, d: &Value) {
     if conn.session.is_some() {
-        conn.close(4005, "Already authenticated.");
+        conn.close(4005, "Already authenticated");
         return;
     }
     if !d.is_object() {
-        conn.close(4002, "Error while decoding payload.");
+        conn.close(4002, "Error while decoding payload");
         return;
     }
     if !token_ok(app, d) {
-        conn.close(4004, "Authentication failed.");
+        conn.close(4004, "Authentication failed");
         return;
     }
     let shard = match d.get("shard") {
@@ -199,15 +199,15 @@ fn identify(app: &App, conn: &mut Conn, d: &Value) {
         _ => None,
     };
     let Some(shard) = shard else {
-        conn.close(4010, "Invalid shard.");
+        conn.close(4010, "Invalid shard");
         return;
     };
     let Some(intents) = d.get("intents").and_then(Value::as_u64) else {
-        conn.close(4013, "Invalid intent(s).");
+        conn.close(4013, "Invalid intent(s)");
         return;
     };
     if intents >= 1 << 26 {
-        conn.close(4013, "Invalid intent(s).");
+        conn.close(4013, "Invalid intent(s)");
         return;
     }
     let session = app
@@ -219,11 +219,11 @@ fn identify(app: &App, conn: &mut Conn, d: &Value) {
 
 fn resume(app: &App, conn: &mut Conn, d: &Value) {
     if conn.session.is_some() {
-        conn.close(4005, "Already authenticated.");
+        conn.close(4005, "Already authenticated");
         return;
     }
     if !token_ok(app, d) {
-        conn.close(4004, "Authentication failed.");
+        conn.close(4004, "Authentication failed");
         return;
     }
     let session_id = d.get("session_id").and_then(Value::as_str).unwrap_or("");

@@ -91,6 +91,9 @@ impl ApiError {
     pub fn unknown_webhook() -> ApiError {
         ApiError::new(404, 10015, "Unknown Webhook")
     }
+    pub fn invalid_webhook_token() -> ApiError {
+        ApiError::new(401, 50027, "Invalid Webhook Token")
+    }
     pub fn unknown_interaction() -> ApiError {
         ApiError::new(404, 10062, "Unknown interaction")
     }
@@ -1894,7 +1897,7 @@ impl State {
             .values()
             .find(|i| i.rec.token == token)
             .map(|i| i.rec.id.clone())
-            .ok_or_else(ApiError::unknown_webhook)
+            .ok_or_else(ApiError::invalid_webhook_token)
     }
 
     fn original_id(&self, id: &str) -> Option<u64> {
