@@ -719,14 +719,20 @@ async fn interactions_callback_double_ack_followup_and_edits() {
         .unwrap();
     let r = c
         .post(format!(
-            "{api}/interactions/{}/{}/callback",
+            "{api}/interactions/{}/{}/callback?with_response=true",
             eph.id, eph.token
         ))
         .json(&json!({"type": 4, "data": {"content": "secret", "flags": 64}}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200);
+    let cr: Value = r.json().await.unwrap();
+    assert_eq!(cr["interaction"]["id"], eph.id);
+    assert_eq!(cr["interaction"]["type"], 2);
+    assert_eq!(cr["interaction"]["response_message_ephemeral"], true);
+    assert_eq!(cr["resource"]["type"], 4);
+    assert_eq!(cr["resource"]["message"]["content"], "secret");
     let rec = fake.interaction_responses(&eph.id).unwrap();
     assert_eq!(
         rec.original.unwrap()["flags"].as_u64().unwrap() & EPHEMERAL,
@@ -1133,4 +1139,36 @@ async fn real_serenity_and_poise_connect_register_and_answer() {
 
     shards.shutdown_all().await;
     let _ = tokio::time::timeout(WAIT, run).await;
+}
+
+#[tokio::test]
+async fn op4_without_connect_permission_is_ignored() {
+    let fake = fake().await;
+    let mut spec = guild(GUILD, "Encore HQ");
+    spec.channels[1].permission_overwrites.push(Overwrite {
+        id: BOT,
+        kind: 1,
+        allow: "0".into(),
+        deny: (1u64 << 20).to_string(),
+    });
+    fake.add_guild(spec).unwrap();
+    let (mut ws, _) = ready(&fake, [0, 1]).await;
+    recv_event(&mut ws, "GUILD_CREATE").await;
+    send(
+        &mut ws,
+        json!({"op": 4, "d": {"guild_id": GUILD.to_string(), "channel_id": ch(VOICE, GUILD).to_string(), "self_mute": false, "self_deaf": false}}),
+    )
+    .await;
+    // Nothing is dispatched: the heartbeat ACK is the next payload.
+    send(&mut ws, json!({"op": 1, "d": 3})).await;
+    assert_eq!(recv(&mut ws).await["op"], 11);
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+    // The other voice channel is allowed.
+    send(
+        &mut ws,
+        json!({"op": 4, "d": {"guild_id": GUILD.to_string(), "channel_id": ch(VOICE_2, GUILD).to_string(), "self_mute": false, "self_deaf": false}}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(recv(&mut ws).await["t"], "VOICE_SERVER_UPDATE");
 }

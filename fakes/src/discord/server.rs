@@ -3,11 +3,11 @@
 
 #![allow(clippy::result_large_err)] // handlers return ready-made responses
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State as AxState};
+use axum::extract::{Path, Query, Request, State as AxState};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -306,9 +306,15 @@ async fn post_guild(
 async fn callback(
     AxState(app): AxState<App>,
     Path((id, token)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    no_content(app.lock().callback(&id, &token, &body_json(&body)))
+    let with_response = query.get("with_response").is_some_and(|v| v == "true");
+    match app.lock().callback(&id, &token, &body_json(&body)) {
+        Ok(v) if with_response => Json(v).into_response(),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
 }
 
 async fn followup(

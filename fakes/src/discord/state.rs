@@ -693,6 +693,14 @@ impl State {
         let self_mute = d.get("self_mute").and_then(Value::as_bool).unwrap_or(false);
         let self_deaf = d.get("self_deaf").and_then(Value::as_bool).unwrap_or(false);
         let bot = self.cfg.bot_user_id;
+        // Without VIEW_CHANNEL and CONNECT Discord silently ignores the request.
+        if let Some(c) = channel {
+            let g = self.guild(guild)?;
+            let p = Self::channel_permissions(g, c, bot);
+            if p & (VIEW_CHANNEL | CONNECT) != (VIEW_CHANNEL | CONNECT) {
+                return Err(ControlError(format!("the bot may not connect to {c}")));
+            }
+        }
         let was_in = self
             .guilds
             .get(&guild)
@@ -1797,7 +1805,8 @@ impl State {
     }
 
     /// POST /interactions/{id}/{token}/callback
-    pub fn callback(&mut self, id: &str, token: &str, body: &Value) -> Result<(), ApiError> {
+    /// Returns the interaction callback response object (`?with_response=true`).
+    pub fn callback(&mut self, id: &str, token: &str, body: &Value) -> Result<Value, ApiError> {
         let Some(i) = self.interactions.get(id) else {
             return Err(ApiError::unknown_interaction());
         };
@@ -1886,7 +1895,33 @@ impl State {
                 }
             }
         }
-        Ok(())
+        let message_id = original.or(if rtype == 6 || rtype == 7 {
+            component_message
+        } else {
+            None
+        });
+        let message = message_id.and_then(|m| self.messages.get(&m).cloned());
+        let mut interaction = json!({"id": id, "type": kind, "activity_instance_id": null});
+        if let (Some(m), Some(o)) = (&message, interaction.as_object_mut()) {
+            let mflags = m.get("flags").and_then(Value::as_u64).unwrap_or(0);
+            o.insert(
+                "response_message_id".into(),
+                m.get("id").cloned().unwrap_or(Value::Null),
+            );
+            o.insert(
+                "response_message_loading".into(),
+                json!(mflags & LOADING != 0),
+            );
+            o.insert(
+                "response_message_ephemeral".into(),
+                json!(mflags & EPHEMERAL != 0),
+            );
+        }
+        let mut resource = json!({"type": rtype});
+        if let (Some(m), Some(o)) = (message, resource.as_object_mut()) {
+            o.insert("message".into(), m);
+        }
+        Ok(json!({"interaction": interaction, "resource": resource}))
     }
 
     fn by_token(&self, app: u64, token: &str) -> Result<String, ApiError> {
