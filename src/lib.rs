@@ -6,6 +6,7 @@ pub mod app;
 pub mod audio;
 pub mod autosave;
 pub mod cli;
+pub mod discord;
 pub mod domain;
 pub mod player;
 pub mod settings;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use tokio::sync::Mutex;
 
-pub use error::PlayerError;
+pub use error::{format_ms, PlayerError};
 
 use crate::audio::{
     AudioBackend, AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, TrackRef, VoiceConnection,
@@ -291,13 +291,6 @@ impl PlayerService {
         let patch = g.play_patch(position, !g.voice_sent);
         self.send(g, patch).await?;
         g.set_position(position);
-        if let Some(t) = g.queue.current().cloned() {
-            self.inner.announcer.announce(
-                g.state.guild_id,
-                g.state.text_channel_id,
-                Announcement::NowPlaying(t),
-            );
-        }
         Ok(())
     }
 
@@ -330,6 +323,22 @@ impl PlayerService {
         }
         self.save(&mut g, false);
         Ok(())
+    }
+
+    /// Changes part of a guild's known voice connection (a new voice server or session) and hands
+    /// it to the audio server. Nothing happens for a guild without a voice connection.
+    pub async fn update_voice(&self, guild: GuildId, change: impl FnOnce(&mut VoiceConnection)) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let current = g.lock().await.voice.clone();
+        let Some(mut voice) = current else {
+            return;
+        };
+        change(&mut voice);
+        if let Err(e) = self.connect(guild, voice, None).await {
+            tracing::warn!(guild, error = %e, "could not hand the new voice state to the audio server");
+        }
     }
 
     /// Sets the text channel announcements go to.
@@ -901,8 +910,15 @@ impl PlayerService {
             self.save(&mut g, true);
             return;
         }
-        if let Err(e) = self.switch_to(&mut g, queue).await {
-            tracing::warn!(error = %e, "could not start the next track");
+        match self.switch_to(&mut g, queue).await {
+            // Started by itself: tell the channel (a command's own reply says it otherwise).
+            Ok(Some(t)) => self.inner.announcer.announce(
+                guild,
+                g.state.text_channel_id,
+                Announcement::NowPlaying(t),
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not start the next track"),
         }
     }
 

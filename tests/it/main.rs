@@ -6,6 +6,7 @@ mod autosave;
 mod backup;
 mod cli;
 mod crash;
+mod discord;
 mod engine;
 mod settings;
 mod store_contract;

@@ -1,0 +1,42 @@
+//! Posts the player's announcements to the guild's text channel.
+
+use std::sync::Arc;
+
+use serenity::all::{ChannelId, CreateAllowedMentions, CreateMessage, Http};
+
+use super::texts;
+use crate::domain::GuildId;
+use crate::player::{Announcement, Announcer};
+
+/// Sends announcements as channel messages; a channel the bot may not post in is skipped quietly.
+pub struct ChannelAnnouncer {
+    http: Arc<Http>,
+}
+
+impl ChannelAnnouncer {
+    pub fn new(http: Arc<Http>) -> Self {
+        ChannelAnnouncer { http }
+    }
+}
+
+impl Announcer for ChannelAnnouncer {
+    fn announce(&self, guild: GuildId, text_channel: Option<u64>, announcement: Announcement) {
+        let Some(channel) = text_channel.filter(|c| *c != 0) else {
+            return;
+        };
+        let content = match &announcement {
+            Announcement::NowPlaying(t) => texts::now_playing_announcement(t),
+            Announcement::TrackFailed { track, reason } => texts::track_failed(track, reason),
+            Announcement::QueueEnded => texts::QUEUE_ENDED.to_string(),
+        };
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let message = CreateMessage::new()
+                .content(content)
+                .allowed_mentions(CreateAllowedMentions::new());
+            if let Err(e) = ChannelId::new(channel).send_message(&http, message).await {
+                tracing::debug!(guild, channel, error = %e, "announcement not posted");
+            }
+        });
+    }
+}

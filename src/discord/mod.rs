@@ -1,0 +1,259 @@
+//! The Discord front end: serenity + poise slash commands, songbird as the voice gateway only.
+//!
+//! Commands are thin (parse → call the [`PlayerService`] → render with [`texts`]). Voice: the
+//! bot joins with songbird's `join_gateway` and hands Lavalink the four voice values plus the
+//! channel id; later voice server/state changes are forwarded to the player service.
+
+mod announcer;
+mod commands;
+pub mod texts;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poise::serenity_prelude as serenity;
+use secrecy::ExposeSecret;
+use serenity::{ClientBuilder, FullEvent, GatewayIntents, HttpBuilder};
+use songbird::serenity::SerenityInit;
+use songbird::Songbird;
+
+use crate::audio::lavalink::{LavalinkBackend, LavalinkOptions};
+use crate::audio::VoiceConnection;
+use crate::autosave::Autosave;
+use crate::player::{PlayerConfig, PlayerError, PlayerService};
+use crate::settings::Settings;
+use crate::store::StateStore;
+
+pub use announcer::ChannelAnnouncer;
+
+/// What a command can fail with; the text is what the user sees (ephemerally).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Player(#[from] PlayerError),
+    #[error("{0}")]
+    Refused(String),
+    /// Details go to the log with the guild id, not to the user.
+    #[error("{}", texts::INTERNAL)]
+    Internal(String),
+}
+
+pub type Error = CommandError;
+pub type Context<'a> = poise::Context<'a, Data, Error>;
+
+/// Shared state of the bot, available to every command.
+pub struct Data {
+    pub service: PlayerService,
+    pub backend: LavalinkBackend,
+    pub songbird: Arc<Songbird>,
+    pub store: Arc<dyn StateStore>,
+    pub autosave: Autosave,
+    pub bot_id: u64,
+    pub started: Instant,
+}
+
+/// The running bot.
+pub struct Bot {
+    pub shard_manager: Arc<serenity::ShardManager>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Bot {
+    /// Closes the gateway connections.
+    pub async fn shutdown(self) {
+        self.shard_manager.shutdown_all().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("DISCORD_TOKEN is not set")]
+    NoToken,
+    #[error("cannot start the Discord client: {0}")]
+    Client(String),
+}
+
+/// Connects to Discord and serves the slash commands until shut down.
+pub async fn start(
+    settings: &Settings,
+    store: Arc<dyn StateStore>,
+    autosave: Autosave,
+) -> Result<Bot, StartError> {
+    let token = settings
+        .discord_token
+        .as_ref()
+        .ok_or(StartError::NoToken)?
+        .expose_secret()
+        .to_string();
+    let mut http = HttpBuilder::new(&token);
+    if let Some(base) = &settings.discord_api_base {
+        http = http.proxy(base.clone()).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+    let songbird = Songbird::serenity();
+    let nodes = settings.lavalink_nodes.clone();
+    let resume_timeout = settings.lavalink_resume_timeout;
+    let player_config = PlayerConfig {
+        queue_max: settings.queue_max_length,
+        history_max: settings.history_max_length,
+        search_prefix: settings.search_prefix.clone(),
+    };
+    let songbird_for_setup = songbird.clone();
+    let framework = poise::Framework::<Data, Error>::builder()
+        .options(poise::FrameworkOptions {
+            commands: commands::all(),
+            on_error: |e| Box::pin(on_error(e)),
+            event_handler: |ctx, event| Box::pin(on_event(ctx, event)),
+            initialize_owners: false,
+            ..Default::default()
+        })
+        .setup(move |ctx, ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_globally(ctx, &framework.options().commands)
+                    .await
+                    .map_err(|e| CommandError::Internal(e.to_string()))?;
+                let bot_id = ready.user.id.get();
+                let backend =
+                    LavalinkBackend::start(&nodes, LavalinkOptions::new(bot_id, resume_timeout))
+                        .map_err(|e| CommandError::Internal(e.to_string()))?;
+                let service = PlayerService::new(
+                    Arc::new(backend.clone()),
+                    Some(autosave.clone()),
+                    Arc::new(ChannelAnnouncer::new(ctx.http.clone())),
+                    player_config,
+                );
+                service.spawn_event_loop();
+                tracing::info!(bot = bot_id, user = %ready.user.name, "connected to Discord");
+                Ok(Data {
+                    service,
+                    backend,
+                    songbird: songbird_for_setup,
+                    store,
+                    autosave,
+                    bot_id,
+                    started: Instant::now(),
+                })
+            })
+        })
+        .build();
+    let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_VOICE_STATES;
+    let mut client = ClientBuilder::new_with_http(http, intents)
+        .framework(framework)
+        .register_songbird_with(songbird)
+        .await
+        .map_err(|e| StartError::Client(e.to_string()))?;
+    let shard_manager = client.shard_manager.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = client.start_autosharded().await {
+            tracing::error!(error = %e, "the Discord client stopped");
+        }
+    });
+    Ok(Bot {
+        shard_manager,
+        task,
+    })
+}
+
+async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
+    match error {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            if let CommandError::Internal(detail) = &error {
+                tracing::error!(
+                    guild = ctx.guild_id().map(|g| g.get()),
+                    command = %ctx.command().name,
+                    detail,
+                    "command failed"
+                );
+            }
+            commands::reply_ephemeral(ctx, error.to_string()).await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            commands::reply_ephemeral(ctx, texts::NOT_IN_GUILD.to_string()).await;
+        }
+        poise::FrameworkError::ArgumentParse { ctx, input, .. } => {
+            let text = match input {
+                Some(i) => format!("I could not read `{}`.", texts::escape(&i)),
+                None => "Some options were missing or invalid.".to_string(),
+            };
+            commands::reply_ephemeral(ctx, text).await;
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                tracing::warn!(error = %e, "error while handling an error");
+            }
+        }
+    }
+}
+
+/// Voice changes of the bot itself, forwarded to the player service.
+async fn on_event(
+    ctx: poise::FrameworkContext<'_, Data, Error>,
+    event: &FullEvent,
+) -> Result<(), Error> {
+    let data = ctx.user_data;
+    match event {
+        FullEvent::VoiceStateUpdate { new, .. } if new.user_id.get() == data.bot_id => {
+            let Some(guild) = new.guild_id.map(|g| g.get()) else {
+                return Ok(());
+            };
+            match new.channel_id {
+                None => {
+                    // Disconnected by a moderator (or by /leave): stop and forget.
+                    tracing::info!(guild, "the bot left its voice channel");
+                    let _ = data.songbird.remove(serenity::GuildId::new(guild)).await;
+                    if let Err(e) = data.service.leave(guild).await {
+                        tracing::warn!(guild, error = %e, "could not remove the player");
+                    }
+                }
+                Some(channel) => {
+                    data.service
+                        .update_voice(guild, |v| {
+                            v.channel_id = channel.get();
+                            v.session_id = new.session_id.clone();
+                        })
+                        .await;
+                }
+            }
+        }
+        FullEvent::VoiceServerUpdate { event } => {
+            let (Some(guild), Some(endpoint)) = (event.guild_id, event.endpoint.clone()) else {
+                return Ok(());
+            };
+            data.service
+                .update_voice(guild.get(), |v| {
+                    v.endpoint = endpoint;
+                    v.token = event.token.clone();
+                })
+                .await;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Joins `channel` through songbird and hands the voice state to the player service.
+pub(crate) async fn join(
+    data: &Data,
+    guild: u64,
+    channel: u64,
+    text_channel: u64,
+) -> Result<(), CommandError> {
+    let guild_id = serenity::GuildId::new(guild);
+    let channel_id = serenity::ChannelId::new(channel);
+    let (info, _call) = data
+        .songbird
+        .join_gateway(guild_id, channel_id)
+        .await
+        .map_err(|e| CommandError::Internal(format!("joining voice failed: {e}")))?;
+    let voice = VoiceConnection {
+        token: info.token,
+        endpoint: info.endpoint,
+        session_id: info.session_id,
+        channel_id: info.channel_id.0.get(),
+    };
+    data.service
+        .connect(guild, voice, Some(text_channel))
+        .await?;
+    Ok(())
+}

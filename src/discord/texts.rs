@@ -1,0 +1,244 @@
+//! Every user-facing string of the Discord front end, and the rendering of tracks and players.
+
+use crate::domain::{FilterPreset, LoopMode, Track};
+use crate::player::{format_ms, PlayOutcome, PlayerView};
+
+pub const NOT_IN_GUILD: &str = "This command works in a server only.";
+pub const JOIN_VOICE_FIRST: &str = "Join a voice channel first, then ask again.";
+pub const INTERNAL: &str = "Something went wrong on my side; please try again.";
+pub const NOTHING_PLAYING: &str = "Nothing is playing.";
+pub const STOPPED: &str = "Stopped, cleared the queue and forgot this server's player.";
+pub const LEFT: &str = "Left the voice channel.";
+pub const PAUSED: &str = "Paused.";
+pub const RESUMED: &str = "Resumed.";
+pub const QUEUE_ENDED: &str = "The queue has ended.";
+
+pub fn join_my_channel(channel: u64) -> String {
+    format!("Join my voice channel <#{channel}> to control the music.")
+}
+
+pub fn joined(channel: u64) -> String {
+    format!("Joined <#{channel}>.")
+}
+
+/// `Title` by Author, linked when there is a link.
+pub fn track_line(t: &Track) -> String {
+    let title = escape(&t.title);
+    let shown = match &t.uri {
+        Some(uri) => format!("[{title}](<{uri}>)"),
+        None => format!("**{title}**"),
+    };
+    let length = if t.has_length() {
+        format!(" `{}`", format_ms(t.length_ms))
+    } else {
+        " `live`".to_string()
+    };
+    format!("{shown} by {}{length}", escape(&t.author))
+}
+
+/// Escapes Discord markdown in text that comes from track metadata.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '_' | '`' | '~' | '|' | '[' | ']' | '>' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn played(out: &PlayOutcome) -> String {
+    let what = match (&out.playlist, out.added) {
+        (Some(name), n) => format!("playlist **{}** ({n} tracks)", escape(name)),
+        (None, _) => track_line(&out.first),
+    };
+    let mut text = if out.started {
+        format!("Now playing {what}.")
+    } else {
+        match out.position {
+            Some(p) => format!("Queued {what} at position {p}."),
+            None => format!("Queued {what}."),
+        }
+    };
+    if out.dropped > 0 {
+        text.push_str(&format!(
+            " The queue is full: {} track(s) were not added.",
+            out.dropped
+        ));
+    }
+    text
+}
+
+pub fn now_playing_announcement(t: &Track) -> String {
+    let who = t
+        .requester
+        .map(|r| format!(" (asked for by <@{r}>)"))
+        .unwrap_or_default();
+    format!("Now playing {}{who}.", track_line(t))
+}
+
+pub fn track_failed(t: &Track, reason: &str) -> String {
+    format!(
+        "Skipped {} because it could not be played: {}",
+        track_line(t),
+        escape(reason)
+    )
+}
+
+pub fn loop_mode(mode: LoopMode) -> &'static str {
+    match mode {
+        LoopMode::Off => "Loop is off.",
+        LoopMode::Track => "Looping the current track.",
+        LoopMode::Queue => "Looping the queue.",
+    }
+}
+
+pub fn filter_set(preset: FilterPreset) -> String {
+    match preset {
+        FilterPreset::Off => "Filters are off.".into(),
+        p => format!("Filter set to **{}**.", p.as_str()),
+    }
+}
+
+/// A 20-step progress bar: `▬▬▬🔘▬▬▬`.
+pub fn progress_bar(position_ms: u64, length_ms: u64) -> String {
+    const STEPS: u64 = 20;
+    let at = (position_ms.min(length_ms) * STEPS)
+        .checked_div(length_ms)
+        .unwrap_or(0)
+        .min(STEPS - 1);
+    (0..STEPS)
+        .map(|i| if i == at { "🔘" } else { "▬" })
+        .collect()
+}
+
+pub fn now_playing(v: &PlayerView) -> String {
+    let Some(t) = &v.current else {
+        return NOTHING_PLAYING.to_string();
+    };
+    let time = if t.has_length() {
+        format!(
+            "{} `{} / {}`",
+            progress_bar(v.position_ms, t.length_ms),
+            format_ms(v.position_ms),
+            format_ms(t.length_ms)
+        )
+    } else {
+        format!("`{}` (live)", format_ms(v.position_ms))
+    };
+    let who = t
+        .requester
+        .map(|r| format!("Asked for by <@{r}>\n"))
+        .unwrap_or_default();
+    format!(
+        "{}{}\n{time}\n{who}Volume {}% · Loop {} · Filter {}",
+        if v.paused { "⏸ " } else { "▶ " },
+        track_line(t),
+        v.volume,
+        v.loop_mode.as_str(),
+        v.filters.as_str()
+    )
+}
+
+/// Tracks per queue page.
+pub const PAGE_SIZE: usize = 10;
+
+pub fn pages(upcoming: usize) -> usize {
+    upcoming.div_ceil(PAGE_SIZE).max(1)
+}
+
+pub fn queue_page(v: &PlayerView, page: usize) -> String {
+    let mut text = match &v.current {
+        Some(t) => format!("Now: {}\n", track_line(t)),
+        None => format!("{NOTHING_PLAYING}\n"),
+    };
+    if v.upcoming.is_empty() {
+        text.push_str("The queue is empty.");
+        return text;
+    }
+    let start = (page - 1) * PAGE_SIZE;
+    for (i, t) in v.upcoming.iter().enumerate().skip(start).take(PAGE_SIZE) {
+        text.push_str(&format!("`{}.` {}\n", i + 1, track_line(t)));
+    }
+    text.push_str(&format!(
+        "Page {page} of {} · {} track(s) queued",
+        pages(v.upcoming.len()),
+        v.upcoming.len()
+    ));
+    text
+}
+
+pub fn page_out_of_range(pages: usize) -> String {
+    format!("There is no such page: pick a page from 1 to {pages}.")
+}
+
+/// Parses `1:23`, `1:02:03`, `83` (seconds), `+10`, `-15`. Returns (relative, milliseconds).
+pub fn parse_seek(text: &str) -> Option<(bool, i64)> {
+    let t = text.trim();
+    let (sign, rest) = match t.chars().next()? {
+        '+' => (1, &t[1..]),
+        '-' => (-1, &t[1..]),
+        _ => (0, t),
+    };
+    let mut secs: i64 = 0;
+    let parts: Vec<&str> = rest.split(':').collect();
+    if parts.is_empty() || parts.len() > 3 {
+        return None;
+    }
+    for p in &parts {
+        if p.is_empty() || p.len() > 6 || !p.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        secs = secs.checked_mul(60)?.checked_add(p.parse::<i64>().ok()?)?;
+    }
+    let ms = secs.checked_mul(1000)?;
+    Some(if sign == 0 {
+        (false, ms)
+    } else {
+        (true, sign * ms)
+    })
+}
+
+pub const BAD_SEEK: &str = "Give a time like `1:23`, `83` (seconds), `+10` or `-15`.";
+
+pub fn help() -> String {
+    [
+        "**Encore** keeps playing through restarts.",
+        "`/play <query> [next]` play or queue a link or a search",
+        "`/pause` `/resume` `/skip [to]` `/previous` `/stop` `/leave` `/join`",
+        "`/queue [page]` `/nowplaying` `/seek <time>` `/volume <0-200>`",
+        "`/loop <off|track|queue>` `/shuffle` `/remove <position>` `/move <from> <to>` `/clear`",
+        "`/filter <preset>` `/status` `/help`",
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seek_times() {
+        assert_eq!(parse_seek("1:23"), Some((false, 83_000)));
+        assert_eq!(parse_seek("83"), Some((false, 83_000)));
+        assert_eq!(parse_seek("1:02:03"), Some((false, 3_723_000)));
+        assert_eq!(parse_seek("+10"), Some((true, 10_000)));
+        assert_eq!(parse_seek("-15"), Some((true, -15_000)));
+        for bad in ["", "abc", "1:", ":5", "1:2:3:4", "+", "1.5", "99999999999"] {
+            assert_eq!(parse_seek(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn progress_bar_marks_the_position() {
+        assert!(progress_bar(0, 1000).starts_with("🔘"));
+        assert!(progress_bar(1000, 1000).ends_with("🔘"));
+        assert_eq!(progress_bar(500, 1000).matches('🔘').count(), 1);
+    }
+
+    #[test]
+    fn markdown_in_titles_is_escaped() {
+        assert_eq!(escape("a*b_c`d"), "a\\*b\\_c\\`d");
+    }
+}

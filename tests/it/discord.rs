@@ -1,0 +1,272 @@
+//! The Discord front end end to end: the real serenity/poise/songbird bot code, configured only
+//! through its settings, against the fake Discord and the fake Lavalink on loopback.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use encore::autosave::{Autosave, AutosaveConfig};
+use encore::settings::{RawSettings, Settings};
+use encore::store::{MemoryStore, StateStore};
+use encore_fakes::discord::{
+    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec,
+};
+use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-tests";
+const BOT: u64 = 1_100_000_000_000_000_001;
+const GUILD: u64 = 817_327_181_659_111_454;
+const TEXT: u64 = 900_000_000_000_000_001;
+const VOICE: u64 = 900_000_000_000_000_002;
+const OTHER_VOICE: u64 = 900_000_000_000_000_004;
+const ALICE: u64 = 500_000_000_000_000_001;
+const BOB: u64 = 500_000_000_000_000_002;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct World {
+    discord: FakeDiscord,
+    lavalink: FakeLavalink,
+    bot: Option<encore::discord::Bot>,
+    store: Arc<MemoryStore>,
+}
+
+impl World {
+    async fn stop(mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await;
+        }
+    }
+}
+
+fn guild_spec() -> GuildSpec {
+    let channel = |id, name: &str, kind| ChannelSpec {
+        id,
+        name: name.into(),
+        kind,
+        permission_overwrites: vec![],
+    };
+    GuildSpec {
+        id: GUILD,
+        name: "Encore HQ".into(),
+        owner_id: ALICE,
+        channels: vec![
+            channel(TEXT, "general", ChannelKind::Text),
+            channel(VOICE, "Music", ChannelKind::Voice),
+            channel(OTHER_VOICE, "Lounge", ChannelKind::Voice),
+        ],
+        roles: vec![],
+        members: vec![
+            MemberSpec {
+                user_id: ALICE,
+                username: "alice".into(),
+                roles: vec![],
+            },
+            MemberSpec {
+                user_id: BOB,
+                username: "bob".into(),
+                roles: vec![],
+            },
+        ],
+        voice_states: vec![(BOB, VOICE)],
+    }
+}
+
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn world() -> World {
+    let discord = FakeDiscord::start(FakeDiscordConfig {
+        token: TOKEN.into(),
+        bot_user_id: BOT,
+        application_id: BOT,
+        ..FakeDiscordConfig::default()
+    })
+    .await
+    .unwrap();
+    discord.add_guild(guild_spec()).unwrap();
+    let lavalink = FakeLavalink::start(FakeLavalinkConfig {
+        player_update_interval: Duration::from_millis(200),
+        ..FakeLavalinkConfig::default()
+    })
+    .await
+    .unwrap();
+    // Configured only through the ordinary settings.
+    let mut raw = RawSettings::default();
+    let nodes = format!("127.0.0.1:{}", lavalink.port());
+    let base = discord.base_url();
+    raw.layer_env([
+        ("DISCORD_TOKEN", TOKEN),
+        ("DISCORD_API_BASE", base.as_str()),
+        ("LAVALINK_NODES", nodes.as_str()),
+        ("LAVALINK_PASSWORD", lavalink.password()),
+        ("STORAGE", "memory"),
+    ]);
+    let settings = Settings::from_raw(&raw).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(60)));
+    let bot = encore::discord::start(&settings, store.clone(), autosave)
+        .await
+        .unwrap();
+    eventually("commands registered", || {
+        let c = discord.registered_commands();
+        c["global"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 20)
+            .then_some(())
+    })
+    .await;
+    eventually("the Lavalink node is connected", || {
+        lavalink
+            .sessions()
+            .iter()
+            .any(|s| s.connected)
+            .then_some(())
+    })
+    .await;
+    World {
+        discord,
+        lavalink,
+        bot: Some(bot),
+        store,
+    }
+}
+
+/// Injects a command as `user` and returns the reply's content (ephemeral flag included).
+async fn command(w: &World, user: u64, name: &str, options: Value) -> (String, bool) {
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, user, name, options)
+        .unwrap();
+    let answered = |m: &Value| {
+        m["content"].as_str().is_some_and(|c| !c.is_empty())
+            || m["embeds"].as_array().is_some_and(|e| !e.is_empty())
+    };
+    // The original response, or (after a deferral that ended in a refusal) a follow-up.
+    let message = eventually(&format!("/{name} answered"), || {
+        let r = w.discord.interaction_responses(&inj.id)?;
+        r.original
+            .filter(answered)
+            .or_else(|| r.followups.last().cloned().filter(answered))
+    })
+    .await;
+    let flags = message["flags"].as_u64().unwrap_or(0);
+    let content = match message["content"].as_str() {
+        Some(c) if !c.is_empty() => c.to_string(),
+        _ => message["embeds"][0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    (content, flags & 64 != 0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn play_joins_the_members_channel_and_the_fake_lavalink_plays() {
+    let w = world().await;
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(!ephemeral);
+    assert!(reply.starts_with("Now playing"), "{reply}");
+    assert!(reply.contains("Rick Astley"), "{reply}");
+    // The bot joined Bob's channel (op 4) and Lavalink got all four voice values.
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
+    let player = w.lavalink.player(&GUILD.to_string()).expect("a player");
+    assert!(player.playing, "{player:?}");
+    let voice = player.voice.unwrap();
+    assert_eq!(voice.channel_id, VOICE.to_string());
+    assert!(!voice.token.is_empty() && !voice.endpoint.is_empty() && !voice.session_id.is_empty());
+
+    let (reply, _) = command(&w, BOB, "pause", json!({})).await;
+    assert_eq!(reply, "Paused.");
+    assert!(w.lavalink.player(&GUILD.to_string()).unwrap().paused);
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert!(
+        reply.contains("Rick Astley") && reply.contains("🔘"),
+        "{reply}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_and_wrong_channel_get_short_ephemeral_answers() {
+    let w = world().await;
+    // Alice is not in voice.
+    let (reply, ephemeral) = command(&w, ALICE, "play", json!({"query": "despacito"})).await;
+    assert!(ephemeral, "{reply}");
+    assert!(reply.contains("Join a voice channel first"), "{reply}");
+    command(&w, BOB, "play", json!({"query": "despacito"})).await;
+    // Alice joins another channel than the bot's.
+    w.discord
+        .set_user_voice(GUILD, ALICE, Some(OTHER_VOICE))
+        .unwrap();
+    // The VOICE_STATE_UPDATE reaches the bot's cache over the gateway.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (reply, ephemeral) = command(&w, ALICE, "pause", json!({})).await;
+    assert!(
+        ephemeral && reply.contains(&format!("<#{VOICE}>")),
+        "{reply}"
+    );
+    // Bounded inputs.
+    let (reply, ephemeral) = command(&w, BOB, "seek", json!({"time": "soon"})).await;
+    assert!(ephemeral && reply.contains("1:23"), "{reply}");
+    let (reply, ephemeral) = command(&w, BOB, "remove", json!({"position": 9})).await;
+    assert!(
+        ephemeral && reply.contains("no track at position 9"),
+        "{reply}"
+    );
+    let (reply, ephemeral) = command(&w, BOB, "queue", json!({"page": 5})).await;
+    assert!(ephemeral && reply.contains("from 1 to 1"), "{reply}");
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "zzqqxx nothing"})).await;
+    assert!(ephemeral && reply.starts_with("No results"), "{reply}");
+    assert!(!reply.contains("Error") && !reply.contains("panicked"));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moderator_disconnect_stops_and_forgets_the_player() {
+    let w = world().await;
+    command(&w, BOB, "play", json!({"query": "bohemian"})).await;
+    assert!(w.lavalink.player(&GUILD.to_string()).is_some());
+    w.discord.move_bot(GUILD, None).unwrap();
+    eventually("the player is removed", || {
+        w.lavalink
+            .player(&GUILD.to_string())
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(w.store.load(GUILD).await.unwrap(), None);
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert_eq!(reply, "Nothing is playing.");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn announcements_go_to_the_text_channel_of_the_last_command() {
+    let w = world().await;
+    command(
+        &w,
+        BOB,
+        "play",
+        json!({"query": format!("https://www.youtube.com/watch?v={}", encore_fakes::lavalink::catalogue::SHORT_1S)}),
+    )
+    .await;
+    command(&w, BOB, "play", json!({"query": "despacito"})).await;
+    let text = eventually("the next track is announced", || {
+        w.discord
+            .messages(TEXT)
+            .into_iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .find(|c| c.starts_with("Now playing") && c.contains("Despacito"))
+    })
+    .await;
+    assert!(text.contains(&format!("<@{BOB}>")), "{text}");
+    w.stop().await;
+}
