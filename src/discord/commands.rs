@@ -89,11 +89,40 @@ fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), 
         (Some(b), Some(u)) if b == u => Ok((guild, None)),
         (Some(b), _) => Err(CommandError::Refused(texts::join_my_channel(b))),
         (None, None) => Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into())),
-        (None, Some(u)) if may_join => Ok((guild, Some(u))),
+        (None, Some(u)) if may_join => {
+            check_can_join(ctx, u)?;
+            Ok((guild, Some(u)))
+        }
         (None, Some(_)) => Err(CommandError::Player(
             crate::player::PlayerError::NothingPlaying,
         )),
     }
+}
+
+/// The bot's own Connect and Speak permissions in `channel`, from the cache.
+fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
+    let Some(guild) = ctx.guild() else {
+        return Ok(());
+    };
+    let bot = serenity::UserId::new(ctx.data().bot_id);
+    let (Some(member), Some(ch)) = (
+        guild.members.get(&bot),
+        guild.channels.get(&serenity::ChannelId::new(channel)),
+    ) else {
+        return Ok(()); // Not cached: let Discord decide.
+    };
+    let perms = guild.user_permissions_in(ch, member);
+    if !perms.connect() {
+        return Err(CommandError::Refused(texts::missing_permission(
+            channel, "Connect",
+        )));
+    }
+    if !perms.speak() {
+        return Err(CommandError::Refused(texts::missing_permission(
+            channel, "Speak",
+        )));
+    }
+    Ok(())
 }
 
 async fn enter_voice(
@@ -219,6 +248,7 @@ async fn join_cmd(ctx: Context<'_>) -> Result<(), Error> {
     let Some(channel) = voice_channel_of(ctx, ctx.author().id) else {
         return Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into()));
     };
+    check_can_join(ctx, channel)?;
     join(ctx.data(), guild, channel, ctx.channel_id().get()).await?;
     say(ctx, texts::joined(channel)).await
 }

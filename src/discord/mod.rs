@@ -6,6 +6,7 @@
 
 mod announcer;
 mod commands;
+pub mod limits;
 pub mod texts;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub struct Data {
     pub autosave: Autosave,
     pub bot_id: u64,
     pub started: Instant,
+    pub limiter: limits::RateLimiter,
 }
 
 /// The running bot.
@@ -105,6 +107,7 @@ pub async fn start(
             commands: commands::all(),
             on_error: |e| Box::pin(on_error(e)),
             event_handler: |ctx, event| Box::pin(on_event(ctx, event)),
+            command_check: Some(|ctx| Box::pin(rate_limit(ctx))),
             initialize_owners: false,
             ..Default::default()
         })
@@ -133,6 +136,10 @@ pub async fn start(
                     autosave,
                     bot_id,
                     started: Instant::now(),
+                    limiter: limits::RateLimiter::new(
+                        COMMANDS_PER_WINDOW,
+                        std::time::Duration::from_secs(10),
+                    ),
                 })
             })
         })
@@ -155,6 +162,20 @@ pub async fn start(
     })
 }
 
+/// Commands a user may run per 10 seconds.
+pub const COMMANDS_PER_WINDOW: usize = 5;
+
+async fn rate_limit(ctx: Context<'_>) -> Result<bool, Error> {
+    match ctx
+        .data()
+        .limiter
+        .check(ctx.author().id.get(), Instant::now())
+    {
+        Ok(()) => Ok(true),
+        Err(wait) => Err(CommandError::Refused(texts::slow_down(wait))),
+    }
+}
+
 async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
     match error {
         poise::FrameworkError::Command { error, ctx, .. } => {
@@ -167,6 +188,12 @@ async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
                 );
             }
             commands::reply_ephemeral(ctx, error.to_string()).await;
+        }
+        poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
+            let text = error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| texts::NOT_ALLOWED.to_string());
+            commands::reply_ephemeral(ctx, text).await;
         }
         poise::FrameworkError::GuildOnly { ctx, .. } => {
             commands::reply_ephemeral(ctx, texts::NOT_IN_GUILD.to_string()).await;

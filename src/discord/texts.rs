@@ -13,6 +13,17 @@ pub const PAUSED: &str = "Paused.";
 pub const RESUMED: &str = "Resumed.";
 pub const QUEUE_ENDED: &str = "The queue has ended.";
 
+pub const NOT_ALLOWED: &str = "You are not allowed to do that here.";
+
+pub fn slow_down(wait: std::time::Duration) -> String {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    format!("Slow down a little: try again in {secs} s.")
+}
+
+pub fn missing_permission(channel: u64, permission: &str) -> String {
+    format!("I can't join <#{channel}>: I'm missing the {permission} permission there.")
+}
+
 pub fn join_my_channel(channel: u64) -> String {
     format!("Join my voice channel <#{channel}> to control the music.")
 }

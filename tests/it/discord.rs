@@ -8,7 +8,7 @@ use encore::autosave::{Autosave, AutosaveConfig};
 use encore::settings::{RawSettings, Settings};
 use encore::store::{MemoryStore, StateStore};
 use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec,
+    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
 };
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ const GUILD: u64 = 817_327_181_659_111_454;
 const TEXT: u64 = 900_000_000_000_000_001;
 const VOICE: u64 = 900_000_000_000_000_002;
 const OTHER_VOICE: u64 = 900_000_000_000_000_004;
+/// A voice channel where the bot is denied Connect.
+const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
 const ALICE: u64 = 500_000_000_000_000_001;
 const BOB: u64 = 500_000_000_000_000_002;
 const WAIT: Duration = Duration::from_secs(30);
@@ -53,6 +55,15 @@ fn guild_spec() -> GuildSpec {
             channel(TEXT, "general", ChannelKind::Text),
             channel(VOICE, "Music", ChannelKind::Voice),
             channel(OTHER_VOICE, "Lounge", ChannelKind::Voice),
+            ChannelSpec {
+                permission_overwrites: vec![Overwrite {
+                    id: BOT,
+                    kind: 1,
+                    allow: "0".into(),
+                    deny: (1u64 << 20).to_string(),
+                }],
+                ..channel(LOCKED_VOICE, "Staff", ChannelKind::Voice)
+            },
         ],
         roles: vec![],
         members: vec![
@@ -268,5 +279,51 @@ async fn announcements_go_to_the_text_channel_of_the_last_command() {
     })
     .await;
     assert!(text.contains(&format!("<@{BOB}>")), "{text}");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_checks_its_own_connect_permission_before_joining() {
+    let w = world().await;
+    w.discord
+        .set_user_voice(GUILD, ALICE, Some(LOCKED_VOICE))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (reply, ephemeral) = command(&w, ALICE, "play", json!({"query": "despacito"})).await;
+    assert!(ephemeral, "{reply}");
+    assert!(reply.contains("missing the Connect permission"), "{reply}");
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), None);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_who_sends_too_many_commands_is_told_how_long_to_wait() {
+    let w = world().await;
+    for _ in 0..encore::discord::COMMANDS_PER_WINDOW {
+        let (reply, _) = command(&w, BOB, "help", json!({})).await;
+        assert!(reply.contains("/play"), "{reply}");
+    }
+    let (reply, ephemeral) = command(&w, BOB, "help", json!({})).await;
+    assert!(ephemeral && reply.starts_with("Slow down"), "{reply}");
+    assert!(reply.contains("try again in"), "{reply}");
+    // Others are not affected.
+    let (reply, _) = command(&w, ALICE, "help", json!({})).await;
+    assert!(reply.contains("/play"), "{reply}");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_moved_the_bot_follows_and_lavalink_gets_the_new_channel() {
+    let w = world().await;
+    command(&w, BOB, "play", json!({"query": "gangnam"})).await;
+    w.discord.move_bot(GUILD, Some(OTHER_VOICE)).unwrap();
+    eventually("Lavalink has the new channel", || {
+        w.lavalink
+            .player(&GUILD.to_string())
+            .and_then(|p| p.voice)
+            .filter(|v| v.channel_id == OTHER_VOICE.to_string())
+    })
+    .await;
+    assert!(w.lavalink.player(&GUILD.to_string()).unwrap().playing);
     w.stop().await;
 }
