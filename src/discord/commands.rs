@@ -3,7 +3,7 @@
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::{join, texts, CommandError, Context, Data, Error};
+use super::{buttons, join, texts, CommandError, Context, Data, Error};
 use crate::domain::{FilterPreset, LoopMode};
 use crate::player::MAX_QUERY_LEN;
 
@@ -270,10 +270,10 @@ async fn queue(
     if page > pages {
         return Err(CommandError::Refused(texts::page_out_of_range(pages)));
     }
-    let embed = serenity::CreateEmbed::new()
-        .title("Queue")
-        .description(texts::queue_page(&view, page));
-    ctx.send(CreateReply::default().embed(embed))
+    let reply = CreateReply::default()
+        .embed(buttons::queue_embed(&view, page))
+        .components(buttons::queue_buttons(page, pages));
+    ctx.send(reply)
         .await
         .map_err(|e| CommandError::Internal(e.to_string()))?;
     Ok(())
@@ -287,10 +287,10 @@ async fn nowplaying(ctx: Context<'_>) -> Result<(), Error> {
     let Some(view) = view.filter(|v| v.current.is_some()) else {
         return say(ctx, texts::NOTHING_PLAYING).await;
     };
-    let embed = serenity::CreateEmbed::new()
-        .title("Now playing")
-        .description(texts::now_playing(&view));
-    ctx.send(CreateReply::default().embed(embed))
+    let reply = CreateReply::default()
+        .embed(buttons::now_playing_embed(&view))
+        .components(buttons::now_playing_buttons(&view));
+    ctx.send(reply)
         .await
         .map_err(|e| CommandError::Internal(e.to_string()))?;
     Ok(())

@@ -5,6 +5,7 @@
 //! channel id; later voice server/state changes are forwarded to the player service.
 
 mod announcer;
+mod buttons;
 mod commands;
 pub mod limits;
 pub mod texts;
@@ -242,6 +243,11 @@ async fn on_event(
                         .await;
                 }
             }
+        }
+        FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Component(click),
+        } => {
+            buttons::handle(ctx.serenity_context, data, click).await;
         }
         FullEvent::VoiceServerUpdate { event } => {
             let (Some(guild), Some(endpoint)) = (event.guild_id, event.endpoint.clone()) else {

@@ -327,3 +327,109 @@ async fn when_moved_the_bot_follows_and_lavalink_gets_the_new_channel() {
     assert!(w.lavalink.player(&GUILD.to_string()).unwrap().playing);
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
+    let w = world().await;
+    let playlist = format!(
+        "https://www.youtube.com/playlist?list={}",
+        encore_fakes::lavalink::catalogue::PLAYLIST_ID
+    );
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
+        .unwrap();
+    let message = eventually("/nowplaying answered", || {
+        w.discord
+            .interaction_responses(&inj.id)
+            .and_then(|r| r.original)
+    })
+    .await;
+    let message_id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    let ids: Vec<&str> = message["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["custom_id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["encore:pause", "encore:skip", "encore:stop", "encore:loop"]
+    );
+
+    let click = w
+        .discord
+        .inject_component(GUILD, TEXT, BOB, message_id, "encore:pause")
+        .unwrap();
+    eventually("the click is answered", || {
+        w.discord
+            .interaction_responses(&click.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    assert!(w.lavalink.player(&GUILD.to_string()).unwrap().paused);
+    let updated = w.discord.message(message_id).unwrap();
+    assert_eq!(
+        updated["components"][0]["components"][0]["custom_id"],
+        "encore:resume"
+    );
+    // Someone outside the bot's channel is refused, ephemerally.
+    let click = w
+        .discord
+        .inject_component(GUILD, TEXT, ALICE, message_id, "encore:stop")
+        .unwrap();
+    let answer = eventually("the refusal", || {
+        w.discord
+            .interaction_responses(&click.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    assert_eq!(answer["type"], 4);
+    assert_eq!(answer["data"]["flags"], 64);
+    assert!(w
+        .lavalink
+        .player(&GUILD.to_string())
+        .unwrap()
+        .track
+        .is_some());
+
+    // Queue pages: Alice joins and queues the 3-track playlist four times (12 tracks, two
+    // pages; the first track is paused, so nothing moves on), then Bob turns the page.
+    w.discord.set_user_voice(GUILD, ALICE, Some(VOICE)).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..4 {
+        let (reply, _) = command(&w, ALICE, "play", json!({"query": playlist})).await;
+        assert!(reply.starts_with("Queued playlist"), "{reply}");
+    }
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "queue", json!({}))
+        .unwrap();
+    let message = eventually("/queue answered", || {
+        w.discord
+            .interaction_responses(&inj.id)
+            .and_then(|r| r.original)
+    })
+    .await;
+    let description = message["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.contains("Page 1 of 2"), "{description}");
+    let message_id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    let click = w
+        .discord
+        .inject_component(GUILD, TEXT, BOB, message_id, "encore:queue:2")
+        .unwrap();
+    eventually("page 2", || {
+        w.discord
+            .interaction_responses(&click.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    let page = w.discord.message(message_id).unwrap();
+    let text = page["embeds"][0]["description"].as_str().unwrap();
+    assert!(
+        text.contains("Page 2 of 2") && text.contains("`11.`"),
+        "{text}"
+    );
+    w.stop().await;
+}

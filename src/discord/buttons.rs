@@ -1,0 +1,177 @@
+//! Buttons under `/nowplaying` (pause/resume, skip, stop, loop) and `/queue` (pages).
+
+use poise::serenity_prelude as serenity;
+use serenity::{
+    ButtonStyle, ComponentInteraction, CreateActionRow, CreateButton, CreateEmbed,
+    CreateInteractionResponse, CreateInteractionResponseMessage,
+};
+
+use super::{texts, CommandError, Data};
+use crate::domain::LoopMode;
+use crate::player::PlayerView;
+
+const PREFIX: &str = "encore:";
+
+pub fn now_playing_embed(view: &PlayerView) -> CreateEmbed {
+    CreateEmbed::new()
+        .title("Now playing")
+        .description(texts::now_playing(view))
+}
+
+pub fn now_playing_buttons(view: &PlayerView) -> Vec<CreateActionRow> {
+    let pause = if view.paused {
+        CreateButton::new(format!("{PREFIX}resume")).label("Resume")
+    } else {
+        CreateButton::new(format!("{PREFIX}pause")).label("Pause")
+    };
+    vec![CreateActionRow::Buttons(vec![
+        pause.style(ButtonStyle::Primary),
+        CreateButton::new(format!("{PREFIX}skip"))
+            .label("Skip")
+            .style(ButtonStyle::Secondary),
+        CreateButton::new(format!("{PREFIX}stop"))
+            .label("Stop")
+            .style(ButtonStyle::Danger),
+        CreateButton::new(format!("{PREFIX}loop"))
+            .label(format!("Loop: {}", view.loop_mode.as_str()))
+            .style(ButtonStyle::Secondary),
+    ])]
+}
+
+pub fn queue_embed(view: &PlayerView, page: usize) -> CreateEmbed {
+    CreateEmbed::new()
+        .title("Queue")
+        .description(texts::queue_page(view, page))
+}
+
+pub fn queue_buttons(page: usize, pages: usize) -> Vec<CreateActionRow> {
+    if pages <= 1 {
+        return vec![];
+    }
+    vec![CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{PREFIX}queue:{}", page.saturating_sub(1).max(1)))
+            .label("Previous page")
+            .style(ButtonStyle::Secondary)
+            .disabled(page <= 1),
+        CreateButton::new(format!("{PREFIX}queue:{}", (page + 1).min(pages)))
+            .label("Next page")
+            .style(ButtonStyle::Secondary)
+            .disabled(page >= pages),
+    ])]
+}
+
+fn next_loop(mode: LoopMode) -> LoopMode {
+    match mode {
+        LoopMode::Off => LoopMode::Track,
+        LoopMode::Track => LoopMode::Queue,
+        LoopMode::Queue => LoopMode::Off,
+    }
+}
+
+/// The voice channel a member is in, from the cache.
+fn voice_channel(
+    ctx: &serenity::Context,
+    guild: serenity::GuildId,
+    user: serenity::UserId,
+) -> Option<u64> {
+    ctx.cache
+        .guild(guild)?
+        .voice_states
+        .get(&user)
+        .and_then(|v| v.channel_id)
+        .map(|c| c.get())
+}
+
+/// Handles a click on one of our buttons; others are ignored.
+pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInteraction) {
+    let Some(action) = click.data.custom_id.strip_prefix(PREFIX) else {
+        return;
+    };
+    let Some(guild_id) = click.guild_id else {
+        return;
+    };
+    let guild = guild_id.get();
+    let response = match run(ctx, data, click, guild_id, action).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let CommandError::Internal(detail) = &e {
+                tracing::error!(guild, detail, "button failed");
+            }
+            CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new()
+                    .content(e.to_string())
+                    .ephemeral(true),
+            )
+        }
+    };
+    if let Err(e) = click.create_response(&ctx.http, response).await {
+        tracing::warn!(guild, error = %e, "could not answer a button");
+    }
+}
+
+async fn run(
+    ctx: &serenity::Context,
+    data: &Data,
+    click: &ComponentInteraction,
+    guild_id: serenity::GuildId,
+    action: &str,
+) -> Result<CreateInteractionResponse, CommandError> {
+    let guild = guild_id.get();
+    if let Err(wait) = data
+        .limiter
+        .check(click.user.id.get(), std::time::Instant::now())
+    {
+        return Err(CommandError::Refused(texts::slow_down(wait)));
+    }
+    if let Some(page) = action.strip_prefix("queue:") {
+        let page: usize = page.parse().unwrap_or(1);
+        let view = data
+            .service
+            .view(guild)
+            .await
+            .ok_or(CommandError::Refused(texts::NOTHING_PLAYING.into()))?;
+        let pages = texts::pages(view.upcoming.len());
+        let page = page.clamp(1, pages);
+        return Ok(CreateInteractionResponse::UpdateMessage(
+            CreateInteractionResponseMessage::new()
+                .embed(queue_embed(&view, page))
+                .components(queue_buttons(page, pages)),
+        ));
+    }
+    // Player buttons: the member must be in the bot's voice channel.
+    let bot = voice_channel(ctx, guild_id, serenity::UserId::new(data.bot_id));
+    let user = voice_channel(ctx, guild_id, click.user.id);
+    match (bot, user) {
+        (Some(b), Some(u)) if b == u => {}
+        (Some(b), _) => return Err(CommandError::Refused(texts::join_my_channel(b))),
+        (None, _) => return Err(CommandError::Refused(texts::NOTHING_PLAYING.into())),
+    }
+    let service = &data.service;
+    match action {
+        "pause" => service.pause(guild).await?,
+        "resume" => service.resume(guild).await?,
+        "skip" => {
+            service.skip(guild, None).await?;
+        }
+        "stop" => service.stop(guild).await?,
+        "loop" => {
+            let mode = service
+                .view(guild)
+                .await
+                .map(|v| next_loop(v.loop_mode))
+                .unwrap_or(LoopMode::Off);
+            service.set_loop(guild, mode).await;
+        }
+        _ => return Err(CommandError::Refused(texts::NOT_ALLOWED.into())),
+    }
+    let view = service.view(guild).await;
+    Ok(CreateInteractionResponse::UpdateMessage(match view {
+        Some(v) if v.current.is_some() => CreateInteractionResponseMessage::new()
+            .embed(now_playing_embed(&v))
+            .components(now_playing_buttons(&v)),
+        _ => CreateInteractionResponseMessage::new()
+            .content(texts::NOTHING_PLAYING)
+            .embeds(vec![])
+            .components(vec![]),
+    }))
+}
