@@ -1,11 +1,13 @@
 //! The player domain: tracks, the queue, loop modes and the saved snapshot.
 //! Nothing here knows about Discord or Lavalink, so all of it is unit-tested in place.
 
+mod guild_config;
 mod position;
 mod queue;
 mod snapshot;
 mod track;
 
+pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{EndReason, LoopMode, Queue, QueueError};
 pub(crate) use snapshot::{is_playing, position_at};

@@ -3,12 +3,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats};
-use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use super::{
+    check_config, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
+};
+use crate::domain::{now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
 
 #[derive(Default)]
 struct Inner {
     players: HashMap<GuildId, (PlayerState, Arc<QueueSnapshot>)>,
+    guild_configs: HashMap<GuildId, GuildConfig>,
     last_write_at_ms: Option<u64>,
 }
 
@@ -97,5 +100,26 @@ impl StateStore for MemoryStore {
             saved_players: Some(inner.players.len() as u64),
             error: None,
         }
+    }
+
+    async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError> {
+        check_config(config)?;
+        let mut inner = self.lock();
+        inner.guild_configs.insert(config.guild_id, config.clone());
+        inner.last_write_at_ms = Some(now_ms());
+        Ok(())
+    }
+
+    async fn load_guild_config(
+        &self,
+        guild_id: GuildId,
+    ) -> Result<Option<GuildConfig>, StoreError> {
+        Ok(self.lock().guild_configs.get(&guild_id).cloned())
+    }
+
+    async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
+        let mut configs: Vec<GuildConfig> = self.lock().guild_configs.values().cloned().collect();
+        configs.sort_by_key(|c| c.guild_id);
+        Ok(configs)
     }
 }

@@ -14,7 +14,8 @@ pub use mongo::MongoStore;
 pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
 
 use crate::domain::{
-    shard_of, FilterPreset, GuildId, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot,
+    shard_of, FilterPreset, GuildConfig, GuildId, LoopMode, PlayerSnapshot, PlayerState,
+    QueueSnapshot,
 };
 use crate::settings::{Settings, StorageKind};
 
@@ -107,6 +108,8 @@ pub enum StoreError {
     Backend(String),
     #[error("the player store could not be opened: {0}")]
     Open(String),
+    #[error("refused to store an invalid value: {0}")]
+    Invalid(String),
 }
 
 /// Durable storage of player snapshots. Failures are returned, never panicked on, so the caller
@@ -129,6 +132,19 @@ pub trait StateStore: Send + Sync {
     async fn delete(&self, guild_id: GuildId) -> Result<bool, StoreError>;
 
     async fn health(&self) -> StoreHealth;
+
+    /// Saves a guild's settings, replacing any saved before. An invalid config (see
+    /// [`GuildConfig::validate`]) is refused with [`StoreError::Invalid`].
+    async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError>;
+
+    /// Loads one guild's settings; `Ok(None)` when nothing (readable) is saved. An unreadable
+    /// record is logged as a warning and reads as `None`.
+    async fn load_guild_config(&self, guild_id: GuildId)
+        -> Result<Option<GuildConfig>, StoreError>;
+
+    /// Loads every readable guild config, sorted by guild id; unreadable ones are logged and
+    /// skipped. Guild configs are independent of saved players: deleting a player keeps them.
+    async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError>;
 }
 
 /// Opens the store chosen by `STORAGE`.
@@ -198,6 +214,67 @@ impl StoredState<'_> {
                 .ok_or_else(|| format!("unknown filter preset `{}`", self.filters))?,
             taken_at_ms: self.taken_at_ms.max(0) as u64,
         })
+    }
+}
+
+/// A guild config as a backend reads it back, before the checks every backend shares.
+pub(crate) struct StoredGuildConfig {
+    pub guild_id: i64,
+    pub dj_role_id: Option<i64>,
+    pub always_on: bool,
+    pub default_volume: i64,
+    pub announce_now_playing: bool,
+    pub auto_resume: Option<bool>,
+    pub updated_at_ms: i64,
+}
+
+impl StoredGuildConfig {
+    pub(crate) fn from_config(c: &GuildConfig) -> Self {
+        StoredGuildConfig {
+            guild_id: c.guild_id as i64,
+            dj_role_id: c.dj_role_id.map(|r| r as i64),
+            always_on: c.always_on,
+            default_volume: i64::from(c.default_volume),
+            announce_now_playing: c.announce_now_playing,
+            auto_resume: c.auto_resume,
+            updated_at_ms: c.updated_at_ms as i64,
+        }
+    }
+
+    /// Checks the values; the error is the reason to skip the guild's config.
+    pub(crate) fn into_config(self) -> Result<GuildConfig, String> {
+        let volume = self.default_volume;
+        let config = GuildConfig {
+            guild_id: self.guild_id as u64,
+            dj_role_id: self.dj_role_id.map(|r| r as u64),
+            always_on: self.always_on,
+            default_volume: u16::try_from(volume)
+                .map_err(|_| format!("default volume {volume} out of range"))?,
+            announce_now_playing: self.announce_now_playing,
+            auto_resume: self.auto_resume,
+            updated_at_ms: self.updated_at_ms.max(0) as u64,
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+/// Refuses to store a config that could not be read back.
+pub(crate) fn check_config(config: &GuildConfig) -> Result<(), StoreError> {
+    config
+        .validate()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Logs one unreadable guild config as a warning (the rest of a load goes on).
+pub(crate) fn warn_skipped_config(backend: &str, skipped: &Skipped) {
+    match skipped.guild_id {
+        Some(guild) => {
+            tracing::warn!(backend, guild, reason = %skipped.reason, "skipping an unreadable guild config")
+        }
+        None => {
+            tracing::warn!(backend, reason = %skipped.reason, "skipping an unreadable guild config")
+        }
     }
 }
 

@@ -24,13 +24,17 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StateStore, StoreError, StoreHealth,
-    StoredState, WriteStats,
+    check_config, warn_skipped, warn_skipped_config, LoadFilter, LoadReport, SaveOp, Skipped,
+    StateStore, StoreError, StoreHealth, StoredGuildConfig, StoredState, WriteStats,
 };
-use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::domain::{
+    now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
+};
 
 const PLAYERS: &str = "players";
 const QUEUES: &str = "queues";
+/// Per-guild settings, `_id` = guild id; independent of `players`.
+const GUILD_CONFIGS: &str = "guild_configs";
 /// How many queue ids one `$in` lookup asks for.
 const LOOKUP_CHUNK: usize = 1000;
 /// Keep each command well under MongoDB's 16 MiB document limit.
@@ -41,6 +45,7 @@ pub struct MongoStore {
     db: Database,
     players: Collection<Document>,
     queues: Collection<Document>,
+    guild_configs: Collection<Document>,
     last_write_at_ms: AtomicU64,
     /// The URI and its password, to scrub from driver error texts.
     secrets: Vec<String>,
@@ -92,10 +97,12 @@ impl MongoStore {
         let db = client.database(database);
         let players = db.collection::<Document>(PLAYERS);
         let queues = db.collection::<Document>(QUEUES);
+        let guild_configs = db.collection::<Document>(GUILD_CONFIGS);
         let store = MongoStore {
             db,
             players,
             queues,
+            guild_configs,
             last_write_at_ms: AtomicU64::new(0),
             secrets,
         };
@@ -381,6 +388,45 @@ fn decode_document(d: &Document, queue: Option<&Document>) -> Result<PlayerSnaps
     Ok(snapshot)
 }
 
+fn guild_config_document(c: &GuildConfig) -> Document {
+    let c = StoredGuildConfig::from_config(c);
+    doc! {
+        "_id": c.guild_id,
+        "dj_role_id": c.dj_role_id.map(Bson::Int64).unwrap_or(Bson::Null),
+        "always_on": c.always_on,
+        "default_volume": c.default_volume as i32,
+        "announce_now_playing": c.announce_now_playing,
+        "auto_resume": c.auto_resume.map(Bson::Boolean).unwrap_or(Bson::Null),
+        "updated_at_ms": c.updated_at_ms,
+    }
+}
+
+/// Decodes a guild config document; booleans may be stored as 0/1 integers, numbers as any
+/// integer type.
+fn decode_guild_config(d: &Document) -> Result<GuildConfig, Skipped> {
+    let guild_id = int(d, "_id").ok();
+    let skip = |reason: String| Skipped {
+        guild_id: guild_id.map(|g| g as u64),
+        reason,
+    };
+    let inner = || -> Result<GuildConfig, String> {
+        StoredGuildConfig {
+            guild_id: guild_id.ok_or("`_id` is not a guild id")?,
+            dj_role_id: opt_int(d, "dj_role_id")?.map(|r| r as i64),
+            always_on: boolean(d, "always_on")?,
+            default_volume: int(d, "default_volume")?,
+            announce_now_playing: boolean(d, "announce_now_playing")?,
+            auto_resume: match d.get("auto_resume") {
+                None | Some(Bson::Null) => None,
+                Some(_) => Some(boolean(d, "auto_resume")?),
+            },
+            updated_at_ms: int(d, "updated_at_ms")?,
+        }
+        .into_config()
+    };
+    inner().map_err(skip)
+}
+
 fn doc_len(d: &Document) -> usize {
     bson::to_vec(d).map(|v| v.len()).unwrap_or(0)
 }
@@ -586,6 +632,60 @@ impl StateStore for MongoStore {
             error,
         }
     }
+
+    async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError> {
+        check_config(config)?;
+        let command = doc! {
+            "update": GUILD_CONFIGS,
+            "updates": [{
+                "q": { "_id": config.guild_id as i64 },
+                "u": guild_config_document(config),
+                "upsert": true,
+            }],
+            "ordered": true,
+        };
+        self.run_write(command).await?;
+        self.last_write_at_ms.store(now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn load_guild_config(
+        &self,
+        guild_id: GuildId,
+    ) -> Result<Option<GuildConfig>, StoreError> {
+        let Some(d) = self
+            .guild_configs
+            .find_one(doc! { "_id": guild_id as i64 })
+            .await
+            .map_err(|e| self.map_err(e))?
+        else {
+            return Ok(None);
+        };
+        Ok(match decode_guild_config(&d) {
+            Ok(c) => Some(c),
+            Err(s) => {
+                warn_skipped_config("mongodb", &s);
+                None
+            }
+        })
+    }
+
+    async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
+        let mut cursor = self
+            .guild_configs
+            .find(doc! {})
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let mut configs = Vec::new();
+        while let Some(d) = cursor.try_next().await.map_err(|e| self.map_err(e))? {
+            match decode_guild_config(&d) {
+                Ok(c) => configs.push(c),
+                Err(s) => warn_skipped_config("mongodb", &s),
+            }
+        }
+        configs.sort_by_key(|c| c.guild_id);
+        Ok(configs)
+    }
 }
 
 #[cfg(test)]
@@ -634,5 +734,46 @@ mod tests {
             "{}",
             missing.reason
         );
+    }
+
+    #[test]
+    fn guild_config_documents_round_trip_and_accept_integer_booleans() {
+        let mut c = GuildConfig::new(u64::MAX - 5);
+        c.dj_role_id = Some(u64::MAX - 1);
+        c.auto_resume = Some(false);
+        c.always_on = true;
+        c.updated_at_ms = 1_700_000_000_000;
+        let d = guild_config_document(&c);
+        assert_eq!(decode_guild_config(&d).unwrap(), c);
+        assert_eq!(
+            decode_guild_config(&guild_config_document(&GuildConfig::new(3))).unwrap(),
+            GuildConfig::new(3)
+        );
+        let mut ints = d.clone();
+        ints.insert("always_on", 0i32);
+        ints.insert("announce_now_playing", 1i64);
+        ints.insert("auto_resume", 1i32);
+        ints.insert("default_volume", 150i64);
+        ints.remove("dj_role_id");
+        let back = decode_guild_config(&ints).unwrap();
+        assert!(!back.always_on && back.announce_now_playing);
+        assert_eq!(back.auto_resume, Some(true));
+        assert_eq!((back.default_volume, back.dj_role_id), (150, None));
+        let mut bad = d;
+        bad.insert("default_volume", "loud");
+        let skipped = decode_guild_config(&bad).unwrap_err();
+        assert_eq!(skipped.guild_id, Some(c.guild_id));
+        assert!(
+            skipped.reason.contains("default_volume"),
+            "{}",
+            skipped.reason
+        );
+        let mut loud = guild_config_document(&c);
+        loud.insert("default_volume", 201i32);
+        assert!(decode_guild_config(&loud).is_err());
+        let mut missing = guild_config_document(&c);
+        missing.remove("always_on");
+        let skipped = decode_guild_config(&missing).unwrap_err();
+        assert!(skipped.reason.contains("always_on"), "{}", skipped.reason);
     }
 }

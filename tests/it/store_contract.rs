@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use encore::domain::{FilterPreset, LoopMode, QueueSnapshot};
-use encore::store::{LoadFilter, SaveOp};
+use encore::domain::{FilterPreset, GuildConfig, LoopMode, QueueSnapshot};
+use encore::store::{LoadFilter, SaveOp, SqliteStore, StateStore, StoreError};
 use mongodb::bson::doc;
 
-use crate::support::{backends, full, guild, snapshot, Backend};
+use crate::support::{backends, full, guild, guild_config, snapshot, sqlite_at, Backend};
 
 #[tokio::test]
 async fn full_save_round_trips() {
@@ -370,4 +370,338 @@ async fn full_save_carries_arc_queues_without_copying_semantics() {
             b.name
         );
     }
+}
+
+#[tokio::test]
+async fn guild_configs_round_trip_defaults_and_every_field() {
+    for b in backends().await {
+        let defaults = GuildConfig::new(guild(30));
+        b.store.save_guild_config(&defaults).await.unwrap();
+        assert_eq!(
+            b.store.load_guild_config(guild(30)).await.unwrap(),
+            Some(defaults),
+            "backend {}",
+            b.name
+        );
+        let mut set = guild_config(guild(31), 7);
+        set.default_volume = 200;
+        set.auto_resume = Some(false);
+        b.store.save_guild_config(&set).await.unwrap();
+        assert_eq!(
+            b.store.load_guild_config(guild(31)).await.unwrap(),
+            Some(set.clone()),
+            "backend {}",
+            b.name
+        );
+        // The extremes of every id survive the signed storage of SQLite and MongoDB.
+        let mut big = guild_config(u64::MAX, 8);
+        big.dj_role_id = Some(u64::MAX - 1);
+        big.default_volume = 0;
+        big.auto_resume = Some(true);
+        b.store.save_guild_config(&big).await.unwrap();
+        assert_eq!(
+            b.store.load_guild_config(u64::MAX).await.unwrap(),
+            Some(big),
+            "backend {}",
+            b.name
+        );
+        assert_eq!(
+            b.store.load_guild_config(guild(32)).await.unwrap(),
+            None,
+            "backend {}",
+            b.name
+        );
+        // Settings are not players.
+        assert_eq!(b.store.load(guild(31)).await.unwrap(), None);
+        assert_eq!(b.store.health().await.saved_players, Some(0));
+    }
+}
+
+#[tokio::test]
+async fn saving_a_guild_config_again_replaces_it() {
+    for b in backends().await {
+        let first = guild_config(guild(33), 1);
+        b.store.save_guild_config(&first).await.unwrap();
+        let mut second = GuildConfig::new(guild(33));
+        second.updated_at_ms = first.updated_at_ms + 1;
+        b.store.save_guild_config(&second).await.unwrap();
+        assert_eq!(
+            b.store.load_guild_config(guild(33)).await.unwrap(),
+            Some(second.clone()),
+            "backend {}",
+            b.name
+        );
+        assert_eq!(
+            b.store.load_guild_configs().await.unwrap(),
+            vec![second],
+            "backend {}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_guild_config_is_refused() {
+    for b in backends().await {
+        let mut loud = GuildConfig::new(guild(34));
+        loud.default_volume = 201;
+        assert!(
+            matches!(
+                b.store.save_guild_config(&loud).await,
+                Err(StoreError::Invalid(_))
+            ),
+            "backend {}",
+            b.name
+        );
+        assert!(matches!(
+            b.store.save_guild_config(&GuildConfig::new(0)).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(b.store.load_guild_config(guild(34)).await.unwrap(), None);
+        assert!(b.store.load_guild_configs().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn load_guild_configs_returns_all_sorted_by_guild() {
+    for b in backends().await {
+        assert!(b.store.load_guild_configs().await.unwrap().is_empty());
+        for i in (0..25).rev() {
+            b.store
+                .save_guild_config(&guild_config(guild(40 + i), i))
+                .await
+                .unwrap();
+        }
+        let expected: Vec<GuildConfig> = (0..25).map(|i| guild_config(guild(40 + i), i)).collect();
+        assert_eq!(
+            b.store.load_guild_configs().await.unwrap(),
+            expected,
+            "backend {}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_player_keeps_its_guild_config() {
+    for b in backends().await {
+        let config = guild_config(guild(70), 3);
+        b.store.save_guild_config(&config).await.unwrap();
+        b.store
+            .save(&[
+                full(&snapshot(guild(70), 3, 1)),
+                full(&snapshot(guild(71), 3, 2)),
+            ])
+            .await
+            .unwrap();
+        assert!(b.store.delete(guild(70)).await.unwrap());
+        b.store.save(&[SaveOp::Delete(guild(71))]).await.unwrap();
+        assert_eq!(b.store.load(guild(70)).await.unwrap(), None);
+        assert_eq!(
+            b.store.load_guild_config(guild(70)).await.unwrap(),
+            Some(config.clone()),
+            "backend {}",
+            b.name
+        );
+        assert_eq!(b.store.load_guild_configs().await.unwrap(), vec![config]);
+        // And saving settings leaves the saved players alone.
+        let s = snapshot(guild(72), 2, 4);
+        b.store.save(&[full(&s)]).await.unwrap();
+        b.store
+            .save_guild_config(&GuildConfig::new(guild(72)))
+            .await
+            .unwrap();
+        assert_eq!(b.store.load(guild(72)).await.unwrap(), Some(s));
+    }
+}
+
+/// Writes bad guild configs straight into the backend's storage: guild(81), guild(82) and
+/// guild(83) become unreadable; guild(84) is stored with integer booleans, which must still load.
+async fn corrupt_guild_configs(b: &Backend) {
+    if let Some(path) = &b.sqlite_path {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE guild_configs SET default_volume = 'loud' WHERE guild_id = {g1};
+             UPDATE guild_configs SET always_on = 7 WHERE guild_id = {g2};
+             UPDATE guild_configs SET default_volume = 999 WHERE guild_id = {g3};",
+            g1 = guild(81) as i64,
+            g2 = guild(82) as i64,
+            g3 = guild(83) as i64,
+        ))
+        .unwrap();
+    }
+    if let Some(db) = &b.mongo_db {
+        let uri = crate::support::mongo_uri().unwrap();
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        let coll = client
+            .database(db)
+            .collection::<mongodb::bson::Document>("guild_configs");
+        coll.update_one(
+            doc! {"_id": guild(81) as i64},
+            doc! {"$set": {"default_volume": "loud"}},
+        )
+        .await
+        .unwrap();
+        coll.update_one(
+            doc! {"_id": guild(82) as i64},
+            doc! {"$set": {"always_on": "yes"}},
+        )
+        .await
+        .unwrap();
+        coll.update_one(
+            doc! {"_id": guild(83) as i64},
+            doc! {"$unset": {"announce_now_playing": ""}},
+        )
+        .await
+        .unwrap();
+        coll.update_one(
+            doc! {"_id": guild(84) as i64},
+            doc! {"$set": {"always_on": 0, "announce_now_playing": 1, "auto_resume": 1}},
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn unreadable_guild_configs_are_skipped_and_the_rest_load() {
+    for b in backends().await {
+        if b.name == "memory" {
+            continue; // Holds typed values only: nothing in it can be corrupt.
+        }
+        for i in 80..=85 {
+            b.store
+                .save_guild_config(&guild_config(guild(i), i))
+                .await
+                .unwrap();
+        }
+        corrupt_guild_configs(&b).await;
+        let loaded = b.store.load_guild_configs().await.unwrap();
+        let ids: Vec<u64> = loaded.iter().map(|c| c.guild_id).collect();
+        assert_eq!(
+            ids,
+            vec![guild(80), guild(84), guild(85)],
+            "backend {}",
+            b.name
+        );
+        if b.name == "mongodb" {
+            // Stored with 0/1 integers for its booleans: still readable.
+            let tolerant = &loaded[1];
+            assert!(!tolerant.always_on && tolerant.announce_now_playing);
+            assert_eq!(tolerant.auto_resume, Some(true));
+        }
+        assert_eq!(loaded[0], guild_config(guild(80), 80));
+        // Loading one unreadable config is "nothing saved", not an error.
+        for i in 81..=83 {
+            assert_eq!(
+                b.store.load_guild_config(guild(i)).await.unwrap(),
+                None,
+                "backend {} guild {i}",
+                b.name
+            );
+        }
+        // Saving again repairs it.
+        let fixed = GuildConfig::new(guild(81));
+        b.store.save_guild_config(&fixed).await.unwrap();
+        assert_eq!(
+            b.store.load_guild_config(guild(81)).await.unwrap(),
+            Some(fixed),
+            "backend {}",
+            b.name
+        );
+    }
+}
+
+/// Migration 1 exactly as the first released schema created it.
+const SCHEMA_1: &str = "CREATE TABLE players (
+        guild_id          INTEGER PRIMARY KEY,
+        schema_version    INTEGER NOT NULL,
+        voice_channel_id  INTEGER,
+        text_channel_id   INTEGER,
+        position_ms       INTEGER NOT NULL,
+        position_at_ms    INTEGER NOT NULL,
+        paused            INTEGER NOT NULL,
+        volume            INTEGER NOT NULL,
+        loop_mode         TEXT NOT NULL,
+        filters           TEXT NOT NULL,
+        taken_at_ms       INTEGER NOT NULL
+    );
+    CREATE TABLE queues (
+        guild_id  INTEGER PRIMARY KEY REFERENCES players(guild_id) ON DELETE CASCADE,
+        current   TEXT,
+        upcoming  TEXT NOT NULL,
+        history   TEXT NOT NULL
+    );";
+
+#[tokio::test]
+async fn a_schema_1_sqlite_database_migrates_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.db");
+    let s = snapshot(guild(90), 12, 5);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; BEGIN; {SCHEMA_1}; PRAGMA user_version = 1; COMMIT;"
+        ))
+        .unwrap();
+        let st = &s.state;
+        conn.execute(
+            "INSERT INTO players VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                st.guild_id as i64,
+                st.voice_channel_id.map(|v| v as i64),
+                st.text_channel_id.map(|v| v as i64),
+                st.position_ms as i64,
+                st.position_at_ms as i64,
+                i64::from(st.paused),
+                i64::from(st.volume),
+                st.loop_mode.as_str(),
+                st.filters.as_str(),
+                st.taken_at_ms as i64,
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO queues VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                st.guild_id as i64,
+                serde_json::to_string(&s.queue.current).unwrap(),
+                serde_json::to_string(&s.queue.upcoming).unwrap(),
+                serde_json::to_string(&s.queue.history).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    let store = sqlite_at(&path);
+    assert_eq!(store.load(guild(90)).await.unwrap(), Some(s.clone()));
+    assert!(store.load_guild_configs().await.unwrap().is_empty());
+    let config = guild_config(guild(90), 2);
+    store.save_guild_config(&config).await.unwrap();
+    assert_eq!(
+        store.load_guild_config(guild(90)).await.unwrap(),
+        Some(config.clone())
+    );
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    drop(store);
+    // Reopening applies nothing twice; a backup of the migrated file opens too.
+    let store = sqlite_at(&path);
+    assert_eq!(store.load(guild(90)).await.unwrap(), Some(s.clone()));
+    assert_eq!(
+        store.load_guild_configs().await.unwrap(),
+        vec![config.clone()]
+    );
+    let backup = store.backup_now().await.unwrap();
+    drop(store);
+    let restored = dir.path().join("restored.db");
+    std::fs::copy(&backup, &restored).unwrap();
+    let store: SqliteStore = sqlite_at(&restored);
+    assert_eq!(store.load(guild(90)).await.unwrap(), Some(s));
+    assert_eq!(
+        store.load_guild_config(guild(90)).await.unwrap(),
+        Some(config)
+    );
 }

@@ -128,3 +128,16 @@ pub async fn backends() -> Vec<Backend> {
     }
     out
 }
+
+/// A guild config with every field away from its default, derived from `n`.
+pub fn guild_config(guild_id: u64, n: u64) -> encore::domain::GuildConfig {
+    encore::domain::GuildConfig {
+        guild_id,
+        dj_role_id: Some(700_000_000_000_000_000 + n),
+        always_on: true,
+        default_volume: (n % 201) as u16,
+        announce_now_playing: false,
+        auto_resume: Some(n.is_multiple_of(2)),
+        updated_at_ms: 1_700_000_000_000 + n,
+    }
+}
