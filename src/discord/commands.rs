@@ -140,12 +140,39 @@ async fn in_voice(ctx: Context<'_>, may_join: bool) -> Result<u64, Error> {
     enter_voice(ctx, target).await
 }
 
+/// The top search results while typing a `/play` query: each choice plays that exact track.
+async fn autocomplete_query(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let choices = if partial.starts_with("http://") || partial.starts_with("https://") {
+        vec![]
+    } else {
+        ctx.data()
+            .service
+            .search(partial, 5)
+            .await
+            .into_iter()
+            .filter_map(|t| {
+                let value = t.uri.clone().filter(|u| u.chars().count() <= 100)?;
+                let name: String = format!("{} — {}", t.title, t.author)
+                    .chars()
+                    .take(100)
+                    .collect();
+                Some(serenity::AutocompleteChoice::new(name, value))
+            })
+            .collect()
+    };
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
 /// Plays a song or playlist, or adds it to the queue.
 #[poise::command(slash_command, guild_only)]
 async fn play(
     ctx: Context<'_>,
     #[description = "A link, or words to search for"]
     #[max_length = 500]
+    #[autocomplete = "autocomplete_query"]
     query: String,
     #[description = "Play it right after the current track"] next: Option<bool>,
 ) -> Result<(), Error> {

@@ -391,6 +391,20 @@ impl PlayerService {
         }
     }
 
+    /// The top search results for a partial query (for autocomplete); empty on any problem.
+    pub async fn search(&self, query: &str, limit: usize) -> Vec<Track> {
+        let query = query.trim();
+        if query.chars().count() < 2 || query.chars().count() > MAX_QUERY_LEN {
+            return vec![];
+        }
+        match self.inner.backend.load(&self.identifier(query)).await {
+            Ok(Loaded::Search(list)) => list.into_iter().take(limit).collect(),
+            Ok(Loaded::Track(t)) => vec![t],
+            Ok(Loaded::Playlist { tracks, .. }) => tracks.into_iter().take(limit).collect(),
+            _ => vec![],
+        }
+    }
+
     /// Plays a query: appends (or inserts next) what it finds; starts playing if idle.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn play(

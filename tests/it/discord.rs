@@ -433,3 +433,30 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
     );
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn play_autocomplete_offers_the_top_search_results() {
+    let w = world().await;
+    let inj = w
+        .discord
+        .inject_autocomplete(GUILD, TEXT, BOB, "play", json!({"query": "rick astley"}))
+        .unwrap();
+    let answer = eventually("autocomplete answered", || {
+        w.discord
+            .interaction_responses(&inj.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    assert_eq!(answer["type"], 8);
+    let choices = answer["data"]["choices"].as_array().unwrap();
+    assert!(!choices.is_empty(), "{answer}");
+    assert!(choices[0]["name"]
+        .as_str()
+        .unwrap()
+        .contains("Never Gonna Give You Up"));
+    assert_eq!(
+        choices[0]["value"],
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    );
+    w.stop().await;
+}
