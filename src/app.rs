@@ -46,6 +46,9 @@ pub struct Export {
     pub version: u32,
     pub exported_at_ms: u64,
     pub players: Vec<serde_json::Value>,
+    /// Per-guild settings; absent in exports made before they existed.
+    #[serde(default)]
+    pub guild_configs: Vec<serde_json::Value>,
 }
 
 pub const EXPORT_FORMAT: &str = "encore-players";
@@ -170,11 +173,20 @@ pub async fn export(settings: &Settings, output: Option<&Path>) -> Result<usize,
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AppError::Io(e.to_string()))?;
     let count = players.len();
+    // The guild configs ride along; the returned count stays the players'.
+    let guild_configs = store
+        .load_guild_configs()
+        .await?
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::Io(e.to_string()))?;
     let export = Export {
         format: EXPORT_FORMAT.into(),
         version: 1,
         exported_at_ms: now_ms(),
         players,
+        guild_configs,
     };
     let text = serde_json::to_string_pretty(&export).map_err(|e| AppError::Io(e.to_string()))?;
     match output {
@@ -248,9 +260,33 @@ pub async fn import(settings: &Settings, file: &Path) -> Result<ImportReport, Ap
             }
         }
     }
+    // Guild configs too (an export made before them has none); invalid ones count as skipped.
+    let mut configs = Vec::with_capacity(export.guild_configs.len());
+    for (i, value) in export.guild_configs.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<crate::domain::GuildConfig>(value)
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.validate().map(|_| c).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(c) => configs.push(c),
+            Err(reason) => {
+                skipped += 1;
+                tracing::warn!(
+                    entry = i + 1,
+                    reason,
+                    "skipping an unreadable guild config in the import"
+                );
+            }
+        }
+    }
     let store = store::open_from_settings(settings).await?;
     for chunk in ops.chunks(500) {
         store.save(chunk).await?;
+    }
+    for config in &configs {
+        store.save_guild_config(config).await?;
+    }
+    if !configs.is_empty() {
+        tracing::info!(guild_configs = configs.len(), "guild configs imported");
     }
     Ok(ImportReport {
         imported: ops.len(),

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use encore::store::{LoadFilter, StateStore};
 
-use crate::support::{full, guild, mongo_uri, snapshot, sqlite_at, unique_db};
+use crate::support::{
+    full, guild, guild_config, mongo_store, mongo_uri, snapshot, sqlite_at, unique_db,
+};
 
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
 
@@ -140,10 +142,21 @@ async fn export_then_import_moves_players_between_stores() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.db");
     let players: Vec<_> = (1..=5).map(|i| snapshot(guild(i), 30, i)).collect();
-    sqlite_at(&src)
+    // Two guild configs: one with every field set (guild 2 also has a player), one with the
+    // defaults for a guild without a player.
+    let configs = vec![
+        guild_config(guild(2), 9),
+        encore::domain::GuildConfig::new(guild(40)),
+    ];
+    let source = sqlite_at(&src);
+    source
         .save(&players.iter().map(full).collect::<Vec<_>>())
         .await
         .unwrap();
+    for c in &configs {
+        source.save_guild_config(c).await.unwrap();
+    }
+    drop(source);
 
     let out = dir.path().join("players.json");
     let v = sqlite_vars(&src);
@@ -158,6 +171,13 @@ async fn export_then_import_moves_players_between_stores() {
         "{}",
         stderr(&o)
     );
+    let written: encore::app::Export =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        (written.format.as_str(), written.version),
+        ("encore-players", 1)
+    );
+    assert_eq!(written.guild_configs.len(), 2);
 
     // Into a fresh SQLite file.
     let dst = dir.path().join("dst.db");
@@ -169,12 +189,11 @@ async fn export_then_import_moves_players_between_stores() {
         "{}",
         stdout(&o)
     );
-    let back = sqlite_at(&dst)
-        .load_all(&LoadFilter::All)
-        .await
-        .unwrap()
-        .snapshots;
+    let imported = sqlite_at(&dst);
+    let back = imported.load_all(&LoadFilter::All).await.unwrap().snapshots;
     assert_eq!(back, players);
+    assert_eq!(imported.load_guild_configs().await.unwrap(), configs);
+    drop(imported);
 
     // Into MongoDB, and out again to standard output.
     if let Some(uri) = mongo_uri() {
@@ -195,6 +214,20 @@ async fn export_then_import_moves_players_between_stores() {
             .map(|p| serde_json::from_value(p).unwrap())
             .collect();
         assert_eq!(again, players);
+        let configs_again: Vec<encore::domain::GuildConfig> = exported
+            .guild_configs
+            .into_iter()
+            .map(|c| serde_json::from_value(c).unwrap())
+            .collect();
+        assert_eq!(configs_again, configs);
+        assert_eq!(
+            mongo_store(&uri, &db)
+                .await
+                .load_guild_config(guild(2))
+                .await
+                .unwrap(),
+            Some(configs[0].clone())
+        );
         assert!(!stderr(&o).contains(&uri) || uri.len() < 3);
     }
 }
@@ -239,6 +272,32 @@ async fn a_bad_import_file_is_refused_and_loses_nothing() {
         .unwrap()
         .snapshots;
     assert_eq!(all, vec![s, good]);
+    // That file had no `guild_configs` (as exports made before them): none were imported.
+    let store = sqlite_at(&db);
+    assert!(store.load_guild_configs().await.unwrap().is_empty());
+
+    // Guild configs: the valid one is imported, the unreadable ones are skipped and counted.
+    let mut loud = guild_config(guild(3), 1);
+    loud.default_volume = 500;
+    let ok = guild_config(guild(4), 2);
+    let file = serde_json::json!({
+        "format": "encore-players", "version": 1, "exported_at_ms": 1, "players": [],
+        "guild_configs": [serde_json::to_value(&loud).unwrap(), serde_json::to_value(&ok).unwrap(), {"guild_id": "x"}]
+    });
+    let configs = dir.path().join("configs.json");
+    std::fs::write(&configs, file.to_string()).unwrap();
+    let o = run(
+        dir.path(),
+        &["import", configs.to_str().unwrap()],
+        &vars(&v),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 0 player(s), skipped 2"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(store.load_guild_configs().await.unwrap(), vec![ok]);
 }
 
 #[test]
