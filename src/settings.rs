@@ -116,6 +116,8 @@ pub struct Settings {
     pub lavalink_resume_timeout: Duration,
     /// Lavalink search prefix for plain-text queries (`ytsearch`, `scsearch`, …).
     pub search_prefix: String,
+    /// Leave a voice channel that has had no listeners this long (unless 24/7 is on).
+    pub idle_timeout: Duration,
     pub storage: StorageKind,
     pub sqlite: SqliteSettings,
     pub mongodb: MongoSettings,
@@ -137,6 +139,7 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("LAVALINK_PASSWORD", None, true),
     ("LAVALINK_RESUME_TIMEOUT", Some("60s"), false),
     ("SEARCH_PREFIX", Some("ytsearch"), false),
+    ("IDLE_TIMEOUT", Some("5m"), false),
     ("STORAGE", None, false),
     ("SQLITE_PATH", Some("data/encore.db"), false),
     ("BACKUP_DIR", None, false),
@@ -477,6 +480,12 @@ impl Settings {
             },
         )?;
 
+        let idle_timeout = r.required(
+            "IDLE_TIMEOUT",
+            "a duration between 10s and 1d, such as 5m",
+            bounded_duration(Duration::from_secs(10), Duration::from_secs(86_400)),
+        )?;
+
         let mongodb_uri = r.secret("MONGODB_URI");
         if let Some((v, source)) = r.value("MONGODB_URI") {
             if !(v.starts_with("mongodb://") || v.starts_with("mongodb+srv://")) {
@@ -595,6 +604,7 @@ impl Settings {
             lavalink_nodes,
             lavalink_resume_timeout,
             search_prefix,
+            idle_timeout,
             storage,
             sqlite: SqliteSettings {
                 path: sqlite_path,

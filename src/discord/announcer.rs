@@ -4,18 +4,19 @@ use std::sync::Arc;
 
 use serenity::all::{ChannelId, CreateAllowedMentions, CreateMessage, Http};
 
-use super::texts;
+use super::{texts, Configs};
 use crate::domain::GuildId;
 use crate::player::{Announcement, Announcer};
 
 /// Sends announcements as channel messages; a channel the bot may not post in is skipped quietly.
 pub struct ChannelAnnouncer {
     http: Arc<Http>,
+    configs: Configs,
 }
 
 impl ChannelAnnouncer {
-    pub fn new(http: Arc<Http>) -> Self {
-        ChannelAnnouncer { http }
+    pub fn new(http: Arc<Http>, configs: Configs) -> Self {
+        ChannelAnnouncer { http, configs }
     }
 }
 
@@ -24,6 +25,13 @@ impl Announcer for ChannelAnnouncer {
         let Some(channel) = text_channel.filter(|c| *c != 0) else {
             return;
         };
+        let announce_now_playing = self
+            .configs
+            .cached(guild)
+            .is_none_or(|c| c.announce_now_playing);
+        if matches!(announcement, Announcement::NowPlaying(_)) && !announce_now_playing {
+            return;
+        }
         let content = match &announcement {
             Announcement::NowPlaying(t) => texts::now_playing_announcement(t),
             Announcement::TrackFailed { track, reason } => texts::track_failed(track, reason),

@@ -146,6 +146,24 @@ async fn run(
         (Some(b), _) => return Err(CommandError::Refused(texts::join_my_channel(b))),
         (None, _) => return Err(CommandError::Refused(texts::NOTHING_PLAYING.into())),
     }
+    // DJ-only buttons (skip of one's own track is allowed).
+    let config = data.config(guild).await;
+    if let Some(role) = config.dj_role_id {
+        let owner = data
+            .service
+            .view(guild)
+            .await
+            .and_then(|v| v.current)
+            .and_then(|t| t.requester);
+        let own_skip = action == "skip" && owner == Some(click.user.id.get());
+        let is_dj = click.member.as_ref().is_some_and(|m| {
+            m.roles.iter().any(|r| r.get() == role)
+                || m.permissions.is_some_and(|p| p.manage_guild())
+        });
+        if matches!(action, "skip" | "stop" | "loop") && !own_skip && !is_dj {
+            return Err(CommandError::Refused(texts::dj_only(role)));
+        }
+    }
     let service = &data.service;
     match action {
         "pause" => service.pause(guild).await?,

@@ -27,9 +27,42 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         move_cmd(),
         clear(),
         filter(),
+        settings(),
         status(),
         help(),
     ]
+}
+
+/// When the server set a DJ role, the command needs that role or Manage Server; a member may
+/// always act on their own track (`owner`).
+async fn require_dj(ctx: Context<'_>, owner: Option<u64>) -> Result<(), Error> {
+    let guild = guild_of(ctx)?;
+    let Some(role) = ctx.data().config(guild).await.dj_role_id else {
+        return Ok(());
+    };
+    if owner == Some(ctx.author().id.get()) {
+        return Ok(());
+    }
+    if let Some(member) = ctx.author_member().await {
+        if member.roles.iter().any(|r| r.get() == role)
+            || member.permissions.is_some_and(|p| p.manage_guild())
+        {
+            return Ok(());
+        }
+    }
+    Err(CommandError::Refused(texts::dj_only(role)))
+}
+
+/// Who asked for the current track, or for the upcoming one at `position`.
+async fn requester_of(ctx: Context<'_>, guild: u64, position: Option<usize>) -> Option<u64> {
+    let view = ctx.data().service.view(guild).await?;
+    match position {
+        None => view.current.and_then(|t| t.requester),
+        Some(p) => view
+            .upcoming
+            .get(p.checked_sub(1)?)
+            .and_then(|t| t.requester),
+    }
 }
 
 /// Replies only to the person who asked; failures to reply are logged.
@@ -227,6 +260,11 @@ async fn skip(
     to: Option<usize>,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    let owner = match to {
+        None => requester_of(ctx, guild, None).await,
+        Some(_) => None,
+    };
+    require_dj(ctx, owner).await?;
     match ctx.data().service.skip(guild, to).await? {
         Some(t) => {
             say(
@@ -251,6 +289,7 @@ async fn previous(ctx: Context<'_>) -> Result<(), Error> {
 #[poise::command(slash_command, guild_only)]
 async fn stop(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     ctx.data().service.stop(guild).await?;
     say(ctx, texts::STOPPED).await
 }
@@ -353,6 +392,7 @@ async fn volume(
     level: u16,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     ctx.data().service.set_volume(guild, level).await?;
     say(ctx, format!("Volume set to {level}%.")).await
 }
@@ -374,6 +414,7 @@ async fn loop_cmd(
     #[description = "off, track or queue"] mode: LoopChoice,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     let mode = match mode {
         LoopChoice::Off => LoopMode::Off,
         LoopChoice::Track => LoopMode::Track,
@@ -400,6 +441,7 @@ async fn remove(
     position: usize,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, requester_of(ctx, guild, Some(position)).await).await?;
     let t = ctx.data().service.remove(guild, position).await?;
     say(ctx, format!("Removed {}.", texts::track_line(&t))).await
 }
@@ -416,6 +458,7 @@ async fn move_cmd(
     to: usize,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     ctx.data().service.move_track(guild, from, to).await?;
     say(ctx, format!("Moved the track at {from} to {to}.")).await
 }
@@ -424,6 +467,7 @@ async fn move_cmd(
 #[poise::command(slash_command, guild_only)]
 async fn clear(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     let n = ctx.data().service.clear(guild).await?;
     say(ctx, format!("Cleared {n} track(s) from the queue.")).await
 }
@@ -451,6 +495,7 @@ async fn filter(
     #[description = "The filter"] preset: FilterChoice,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
     let preset = match preset {
         FilterChoice::Off => FilterPreset::Off,
         FilterChoice::Bassboost => FilterPreset::Bassboost,
@@ -461,6 +506,79 @@ async fn filter(
     };
     ctx.data().service.set_filters(guild, preset).await?;
     say(ctx, texts::filter_set(preset)).await
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+enum ResumeChoice {
+    #[name = "as the bot's default"]
+    Default,
+    #[name = "on"]
+    On,
+    #[name = "off"]
+    Off,
+}
+
+/// Server settings: DJ role, 24/7, default volume, now-playing messages, resume after restarts.
+#[poise::command(
+    slash_command,
+    guild_only,
+    required_permissions = "MANAGE_GUILD",
+    default_member_permissions = "MANAGE_GUILD"
+)]
+#[allow(clippy::too_many_arguments)]
+async fn settings(
+    ctx: Context<'_>,
+    #[description = "Role that may stop, clear, skip others' tracks, set volume, loop and filters"]
+    dj_role: Option<serenity::Role>,
+    #[description = "Remove the DJ role: everyone controls the music"] clear_dj_role: Option<bool>,
+    #[description = "24/7: stay in voice when nobody listens"] always_on: Option<bool>,
+    #[description = "Volume a new player starts at"]
+    #[min = 0]
+    #[max = 200]
+    default_volume: Option<u16>,
+    #[description = "Post a message when a new track starts"] announce: Option<bool>,
+    #[description = "Resume the music after a restart"] auto_resume: Option<ResumeChoice>,
+) -> Result<(), Error> {
+    let guild = guild_of(ctx)?;
+    let data = ctx.data();
+    let mut config = data.config(guild).await;
+    let before = config.clone();
+    if let Some(role) = dj_role {
+        config.dj_role_id = Some(role.id.get());
+    }
+    if clear_dj_role == Some(true) {
+        config.dj_role_id = None;
+    }
+    if let Some(b) = always_on {
+        config.always_on = b;
+    }
+    if let Some(v) = default_volume {
+        config.default_volume = v;
+    }
+    if let Some(b) = announce {
+        config.announce_now_playing = b;
+    }
+    if let Some(r) = auto_resume {
+        config.auto_resume = match r {
+            ResumeChoice::Default => None,
+            ResumeChoice::On => Some(true),
+            ResumeChoice::Off => Some(false),
+        };
+    }
+    if config != before {
+        config.updated_at_ms = crate::domain::now_ms();
+        data.store
+            .save_guild_config(&config)
+            .await
+            .map_err(|e| CommandError::Internal(format!("saving settings: {e}")))?;
+        data.configs.put(config.clone());
+    }
+    let title = if config != before {
+        "Settings saved."
+    } else {
+        "Settings:"
+    };
+    say(ctx, format!("{title}\n{}", texts::guild_settings(&config))).await
 }
 
 /// Shows the bot's health: store, last save, saved players, audio nodes, uptime, version.

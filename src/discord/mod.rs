@@ -7,11 +7,13 @@
 mod announcer;
 mod buttons;
 mod commands;
+mod idle;
 pub mod limits;
 pub mod texts;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use poise::serenity_prelude as serenity;
 use secrecy::ExposeSecret;
@@ -22,6 +24,7 @@ use songbird::Songbird;
 use crate::audio::lavalink::{LavalinkBackend, LavalinkOptions};
 use crate::audio::VoiceConnection;
 use crate::autosave::Autosave;
+use crate::domain::{GuildConfig, GuildId};
 use crate::player::{PlayerConfig, PlayerError, PlayerService};
 use crate::settings::Settings;
 use crate::store::StateStore;
@@ -53,6 +56,52 @@ pub struct Data {
     pub bot_id: u64,
     pub started: Instant,
     pub limiter: limits::RateLimiter,
+    /// Each guild's settings, loaded from the store on first use.
+    pub configs: Configs,
+}
+
+/// The per-guild settings cache, shared with the announcer and the idle watch.
+#[derive(Clone, Default)]
+pub struct Configs(Arc<RwLock<HashMap<GuildId, GuildConfig>>>);
+
+impl Configs {
+    pub fn cached(&self, guild: GuildId) -> Option<GuildConfig> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&guild)
+            .cloned()
+    }
+
+    pub fn put(&self, config: GuildConfig) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(config.guild_id, config);
+    }
+
+    /// The guild's settings: cached, else loaded from the store, else the defaults.
+    pub async fn get(&self, store: &dyn StateStore, guild: GuildId) -> GuildConfig {
+        if let Some(c) = self.cached(guild) {
+            return c;
+        }
+        let config = match store.load_guild_config(guild).await {
+            Ok(Some(c)) => c,
+            Ok(None) => GuildConfig::new(guild),
+            Err(e) => {
+                tracing::warn!(guild, error = %e, "could not load the server's settings; using the defaults");
+                return GuildConfig::new(guild);
+            }
+        };
+        self.put(config.clone());
+        config
+    }
+}
+
+impl Data {
+    pub async fn config(&self, guild: GuildId) -> GuildConfig {
+        self.configs.get(self.store.as_ref(), guild).await
+    }
 }
 
 /// The running bot.
@@ -103,6 +152,7 @@ pub async fn start(
         search_prefix: settings.search_prefix.clone(),
     };
     let songbird_for_setup = songbird.clone();
+    let idle_timeout = settings.idle_timeout;
     let framework = poise::Framework::<Data, Error>::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
@@ -121,13 +171,24 @@ pub async fn start(
                 let backend =
                     LavalinkBackend::start(&nodes, LavalinkOptions::new(bot_id, resume_timeout))
                         .map_err(|e| CommandError::Internal(e.to_string()))?;
+                let configs = Configs::default();
                 let service = PlayerService::new(
                     Arc::new(backend.clone()),
                     Some(autosave.clone()),
-                    Arc::new(ChannelAnnouncer::new(ctx.http.clone())),
+                    Arc::new(ChannelAnnouncer::new(ctx.http.clone(), configs.clone())),
                     player_config,
                 );
                 service.spawn_event_loop();
+                idle::spawn(idle::IdleWatch {
+                    cache: ctx.cache.clone(),
+                    http: ctx.http.clone(),
+                    service: service.clone(),
+                    songbird: songbird_for_setup.clone(),
+                    configs: configs.clone(),
+                    store: store.clone(),
+                    bot_id,
+                    timeout: idle_timeout,
+                });
                 tracing::info!(bot = bot_id, user = %ready.user.name, "connected to Discord");
                 Ok(Data {
                     service,
@@ -137,10 +198,8 @@ pub async fn start(
                     autosave,
                     bot_id,
                     started: Instant::now(),
-                    limiter: limits::RateLimiter::new(
-                        COMMANDS_PER_WINDOW,
-                        std::time::Duration::from_secs(10),
-                    ),
+                    limiter: limits::RateLimiter::new(COMMANDS_PER_WINDOW, Duration::from_secs(10)),
+                    configs,
                 })
             })
         })
@@ -196,6 +255,9 @@ async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
                 .unwrap_or_else(|| texts::NOT_ALLOWED.to_string());
             commands::reply_ephemeral(ctx, text).await;
         }
+        poise::FrameworkError::MissingUserPermissions { ctx, .. } => {
+            commands::reply_ephemeral(ctx, texts::NEEDS_MANAGE_SERVER.to_string()).await;
+        }
         poise::FrameworkError::GuildOnly { ctx, .. } => {
             commands::reply_ephemeral(ctx, texts::NOT_IN_GUILD.to_string()).await;
         }
@@ -207,7 +269,16 @@ async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
             commands::reply_ephemeral(ctx, text).await;
         }
         other => {
-            if let Err(e) = poise::builtins::on_error(other).await {
+            // Whatever else went wrong, the person who asked still gets an answer.
+            if let Some(ctx) = other.ctx() {
+                tracing::error!(
+                    guild = ctx.guild_id().map(|g| g.get()),
+                    command = %ctx.command().name,
+                    error = %other,
+                    "command could not run"
+                );
+                commands::reply_ephemeral(ctx, texts::INTERNAL.to_string()).await;
+            } else if let Err(e) = poise::builtins::on_error(other).await {
                 tracing::warn!(error = %e, "error while handling an error");
             }
         }
@@ -279,6 +350,7 @@ pub(crate) async fn join(
         .join_gateway(guild_id, channel_id)
         .await
         .map_err(|e| CommandError::Internal(format!("joining voice failed: {e}")))?;
+    let fresh = data.service.view(guild).await.is_none();
     let voice = VoiceConnection {
         token: info.token,
         endpoint: info.endpoint,
@@ -288,5 +360,9 @@ pub(crate) async fn join(
     data.service
         .connect(guild, voice, Some(text_channel))
         .await?;
+    if fresh {
+        let volume = data.config(guild).await.default_volume;
+        data.service.set_volume(guild, volume).await?;
+    }
     Ok(())
 }

@@ -14,6 +14,35 @@ pub const RESUMED: &str = "Resumed.";
 pub const QUEUE_ENDED: &str = "The queue has ended.";
 
 pub const NOT_ALLOWED: &str = "You are not allowed to do that here.";
+pub const NEEDS_MANAGE_SERVER: &str = "You need the Manage Server permission for that.";
+
+pub fn dj_only(role: u64) -> String {
+    format!("Only members with the <@&{role}> role or Manage Server can do that here.")
+}
+
+pub fn left_idle(channel: u64, idle: std::time::Duration) -> String {
+    format!(
+        "Left <#{channel}>: nobody was listening for {}.",
+        humantime::format_duration(idle)
+    )
+}
+
+pub fn guild_settings(c: &crate::domain::GuildConfig) -> String {
+    let on = |b: bool| if b { "on" } else { "off" };
+    format!(
+        "DJ role: {}\n24/7: {}\nDefault volume: {}%\nNow-playing messages: {}\nResume after restarts: {}",
+        c.dj_role_id
+            .map(|r| format!("<@&{r}>"))
+            .unwrap_or_else(|| "none (everyone may control the music)".into()),
+        on(c.always_on),
+        c.default_volume,
+        on(c.announce_now_playing),
+        match c.auto_resume {
+            None => "as the bot's default".to_string(),
+            Some(b) => on(b).to_string(),
+        }
+    )
+}
 
 pub fn slow_down(wait: std::time::Duration) -> String {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;

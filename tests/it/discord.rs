@@ -9,6 +9,7 @@ use encore::settings::{RawSettings, Settings};
 use encore::store::{MemoryStore, StateStore};
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
+    RoleSpec,
 };
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
@@ -21,8 +22,12 @@ const VOICE: u64 = 900_000_000_000_000_002;
 const OTHER_VOICE: u64 = 900_000_000_000_000_004;
 /// A voice channel where the bot is denied Connect.
 const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
+/// The owner (Manage Server).
 const ALICE: u64 = 500_000_000_000_000_001;
 const BOB: u64 = 500_000_000_000_000_002;
+/// Has the DJ role.
+const CAROL: u64 = 500_000_000_000_000_003;
+const DJ_ROLE: u64 = 600_000_000_000_000_001;
 const WAIT: Duration = Duration::from_secs(30);
 
 struct World {
@@ -65,7 +70,11 @@ fn guild_spec() -> GuildSpec {
                 ..channel(LOCKED_VOICE, "Staff", ChannelKind::Voice)
             },
         ],
-        roles: vec![],
+        roles: vec![RoleSpec {
+            id: DJ_ROLE,
+            name: "DJ".into(),
+            permissions: "0".into(),
+        }],
         members: vec![
             MemberSpec {
                 user_id: ALICE,
@@ -77,8 +86,13 @@ fn guild_spec() -> GuildSpec {
                 username: "bob".into(),
                 roles: vec![],
             },
+            MemberSpec {
+                user_id: CAROL,
+                username: "carol".into(),
+                roles: vec![DJ_ROLE],
+            },
         ],
-        voice_states: vec![(BOB, VOICE)],
+        voice_states: vec![(BOB, VOICE), (CAROL, VOICE)],
     }
 }
 
@@ -94,6 +108,10 @@ async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 }
 
 async fn world() -> World {
+    world_with(&[]).await
+}
+
+async fn world_with(extra: &[(&str, &str)]) -> World {
     let discord = FakeDiscord::start(FakeDiscordConfig {
         token: TOKEN.into(),
         bot_user_id: BOT,
@@ -120,6 +138,7 @@ async fn world() -> World {
         ("LAVALINK_PASSWORD", lavalink.password()),
         ("STORAGE", "memory"),
     ]);
+    raw.layer_env(extra.iter().copied());
     let settings = Settings::from_raw(&raw).unwrap();
     let store = Arc::new(MemoryStore::new());
     let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(60)));
@@ -458,5 +477,101 @@ async fn play_autocomplete_offers_the_top_search_results() {
         choices[0]["value"],
         "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_settings_a_dj_role_and_the_default_volume() {
+    let w = world().await;
+    let (reply, ephemeral) = command(&w, BOB, "settings", json!({"always_on": true})).await;
+    assert!(ephemeral && reply.contains("Manage Server"), "{reply}");
+    let (reply, ephemeral) = command(
+        &w,
+        ALICE,
+        "settings",
+        json!([
+            {"name": "dj_role", "type": 8, "value": DJ_ROLE.to_string()},
+            {"name": "default_volume", "type": 4, "value": 50}
+        ]),
+    )
+    .await;
+    assert!(
+        !ephemeral && reply.starts_with("Settings saved."),
+        "{reply}"
+    );
+    assert!(reply.contains(&format!("<@&{DJ_ROLE}>")), "{reply}");
+    let saved = w.store.load_guild_config(GUILD).await.unwrap().unwrap();
+    assert_eq!(
+        (saved.dj_role_id, saved.default_volume),
+        (Some(DJ_ROLE), 50)
+    );
+
+    // A new player starts at the server's default volume.
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert_eq!(w.lavalink.player(&GUILD.to_string()).unwrap().volume, 50);
+    command(&w, CAROL, "play", json!({"query": "despacito"})).await;
+    command(&w, CAROL, "play", json!({"query": "gangnam"})).await;
+    // Bob may skip his own track, not Carol's; DJ-only commands are refused.
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(reply.starts_with("Skipped"), "{reply}");
+    let (reply, ephemeral) = command(&w, BOB, "skip", json!({})).await;
+    assert!(
+        ephemeral && reply.contains("DJ") || reply.contains(&format!("<@&{DJ_ROLE}>")),
+        "{reply}"
+    );
+    let (reply, ephemeral) = command(&w, BOB, "volume", json!({"level": 120})).await;
+    assert!(
+        ephemeral && reply.contains(&format!("<@&{DJ_ROLE}>")),
+        "{reply}"
+    );
+    let (reply, _) = command(&w, CAROL, "volume", json!({"level": 120})).await;
+    assert_eq!(reply, "Volume set to 120%.");
+    assert_eq!(w.lavalink.player(&GUILD.to_string()).unwrap().volume, 120);
+    let (reply, _) = command(&w, ALICE, "settings", json!({})).await;
+    assert!(
+        reply.starts_with("Settings:") && reply.contains("Default volume: 50%"),
+        "{reply}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_channel_is_left_after_the_idle_timeout() {
+    let w = world_with(&[("IDLE_TIMEOUT", "10s")]).await;
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    w.discord.set_user_voice(GUILD, BOB, None).unwrap();
+    w.discord.set_user_voice(GUILD, CAROL, None).unwrap();
+    let left = Instant::now();
+    eventually("the bot leaves", || {
+        w.discord
+            .voice_channel_of(GUILD, BOT)
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(left.elapsed() >= Duration::from_secs(9), "left too early");
+    assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    let notice = eventually("the notice", || {
+        w.discord
+            .messages(TEXT)
+            .into_iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .find(|c| c.starts_with("Left"))
+    })
+    .await;
+    assert!(notice.contains("nobody was listening"), "{notice}");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_24_7_on_the_bot_stays_in_an_empty_channel() {
+    let w = world_with(&[("IDLE_TIMEOUT", "10s")]).await;
+    command(&w, ALICE, "settings", json!({"always_on": true})).await;
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    w.discord.set_user_voice(GUILD, BOB, None).unwrap();
+    w.discord.set_user_voice(GUILD, CAROL, None).unwrap();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
+    assert!(w.lavalink.player(&GUILD.to_string()).unwrap().playing);
     w.stop().await;
 }
