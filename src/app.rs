@@ -27,6 +27,8 @@ pub enum AppError {
     BackupNeedsSqlite(&'static str),
     #[error("the check found problems")]
     CheckFailed,
+    #[error("{0}")]
+    Discord(String),
 }
 
 impl AppError {
@@ -75,9 +77,8 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         store.clone(),
         AutosaveConfig::new(settings.autosave_interval),
     );
-    // Loading checks that every saved player is readable. They are not handed to the autosave:
-    // until the playback engine restores them nothing plays, and their saved positions must stay
-    // exactly as they are.
+    // Loading checks that every saved player is readable. Restoring them after a restart is not
+    // built yet: they stay saved, untouched, until a player of that guild changes.
     let report = store.load_all(&LoadFilter::All).await?;
     tracing::info!(
         saved_players = report.snapshots.len(),
@@ -85,19 +86,22 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         "saved players loaded"
     );
     let task = autosave.spawn();
-    tracing::warn!(
-        "the Discord front end is not built yet, so nothing plays: Encore keeps its saved players and waits for SIGTERM"
-    );
+    let bot = crate::discord::start(&settings, store.clone(), autosave.clone())
+        .await
+        .map_err(|e| AppError::Discord(e.to_string()))?;
+    tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
 
     wait_for_shutdown().await;
     tracing::info!("shutting down: flushing player state");
     if let Some(b) = backups {
         b.abort();
     }
+    // Save first (SIGKILL follows within the platform's deadline), then close the gateway.
     match task.shutdown().await {
         Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),
         Err(e) => tracing::error!(error = %e, "could not flush player state before exit"),
     }
+    bot.shutdown().await;
     Ok(())
 }
 

@@ -509,20 +509,45 @@ fn wait_for(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_flushes_the_player_state_and_exits_cleanly() {
+async fn the_binary_plays_through_the_fakes_and_sigterm_flushes_the_position() {
+    use crate::discord::{guild_spec, BOB, GUILD, TEXT, TOKEN as DISCORD_TOKEN};
+    use encore_fakes::discord::{FakeDiscord, FakeDiscordConfig};
+    use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
+
+    let discord = FakeDiscord::start(FakeDiscordConfig {
+        token: DISCORD_TOKEN.into(),
+        bot_user_id: crate::discord::BOT,
+        application_id: crate::discord::BOT,
+        ..FakeDiscordConfig::default()
+    })
+    .await
+    .unwrap();
+    discord.add_guild(guild_spec()).unwrap();
+    let lavalink = FakeLavalink::start(FakeLavalinkConfig {
+        player_update_interval: Duration::from_millis(500),
+        ..FakeLavalinkConfig::default()
+    })
+    .await
+    .unwrap();
+
     let dir = tempfile::tempdir().unwrap();
     let db: PathBuf = dir.path().join("data/encore.db");
-    // Paused (odd generation), so the flush keeps its position as it is.
+    // Another guild's saved player (paused): it must come through untouched.
     let s = snapshot(guild(1), 10, 3);
     sqlite_at(&db).save(&[full(&s)]).await.unwrap();
     let path = db.display().to_string();
+    let base = discord.base_url();
+    let nodes = format!("127.0.0.1:{}", lavalink.port());
     let mut child = encore(
         dir.path(),
         &[],
         &[
-            ("DISCORD_TOKEN", TOKEN),
-            ("LAVALINK_PASSWORD", "pw"),
+            ("DISCORD_TOKEN", DISCORD_TOKEN),
+            ("DISCORD_API_BASE", base.as_str()),
+            ("LAVALINK_NODES", nodes.as_str()),
+            ("LAVALINK_PASSWORD", lavalink.password()),
             ("SQLITE_PATH", path.as_str()),
+            ("AUTOSAVE_INTERVAL", "1m"),
             ("LOG_FORMAT", "json"),
         ],
     )
@@ -539,27 +564,72 @@ async fn sigterm_flushes_the_player_state_and_exits_cleanly() {
             let _ = tx.send(l.to_string());
         }
     });
-    // Reading to the end only finishes at exit; give start-up a moment, then terminate.
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while discord.registered_commands()["global"]
+        .as_array()
+        .is_none_or(|a| a.is_empty())
+        || !lavalink.sessions().iter().any(|s| s.connected)
+    {
+        assert!(Instant::now() < deadline, "the bot did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let inj = discord
+        .inject_command(
+            GUILD,
+            TEXT,
+            BOB,
+            "play",
+            serde_json::json!({"query": "never gonna give"}),
+        )
+        .unwrap();
+    while lavalink
+        .player(&GUILD.to_string())
+        .is_none_or(|p| !p.playing)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing played: {:?}",
+            discord.interaction_responses(&inj.id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    let live = lavalink.player(&GUILD.to_string()).unwrap().position;
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
     let lines = wait_for(&rx, "player state flushed", Duration::from_secs(5));
     let text = lines.join("\n");
     assert!(text.contains("\"saved_players\":1"), "{text}");
-    assert!(!text.contains(TOKEN) && !text.contains("\"pw\""), "{text}");
+    assert!(
+        !text.contains(DISCORD_TOKEN) && !text.contains(lavalink.password()),
+        "{text}"
+    );
     for l in &lines {
         serde_json::from_str::<serde_json::Value>(l)
             .unwrap_or_else(|_| panic!("LOG_FORMAT=json but: {l}"));
     }
-    // The start-up backup was made, and the saved player is intact.
+    // The playing guild was saved at SIGTERM with its position; the other one is intact.
+    let store = sqlite_at(&db);
+    let saved = store.load(GUILD).await.unwrap().expect("saved on SIGTERM");
+    assert_eq!(
+        saved.queue.current.as_ref().unwrap().title,
+        "Rick Astley - Never Gonna Give You Up"
+    );
+    assert!(
+        saved.state.position_ms.abs_diff(live) < 1000,
+        "saved {} vs live {live}",
+        saved.state.position_ms
+    );
+    assert!(saved.state.position_ms >= 1000);
+    assert_eq!(store.load(guild(1)).await.unwrap(), Some(s));
     assert_eq!(
         encore::store::list_backups(&dir.path().join("data/backups")).len(),
         1
     );
-    assert_eq!(sqlite_at(&db).load(guild(1)).await.unwrap(), Some(s));
 }

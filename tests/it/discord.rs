@@ -14,17 +14,17 @@ use encore_fakes::discord::{
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-tests";
-const BOT: u64 = 1_100_000_000_000_000_001;
-const GUILD: u64 = 817_327_181_659_111_454;
-const TEXT: u64 = 900_000_000_000_000_001;
-const VOICE: u64 = 900_000_000_000_000_002;
+pub(crate) const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-tests";
+pub(crate) const BOT: u64 = 1_100_000_000_000_000_001;
+pub(crate) const GUILD: u64 = 817_327_181_659_111_454;
+pub(crate) const TEXT: u64 = 900_000_000_000_000_001;
+pub(crate) const VOICE: u64 = 900_000_000_000_000_002;
 const OTHER_VOICE: u64 = 900_000_000_000_000_004;
 /// A voice channel where the bot is denied Connect.
 const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
 /// The owner (Manage Server).
 const ALICE: u64 = 500_000_000_000_000_001;
-const BOB: u64 = 500_000_000_000_000_002;
+pub(crate) const BOB: u64 = 500_000_000_000_000_002;
 /// Has the DJ role.
 const CAROL: u64 = 500_000_000_000_000_003;
 const DJ_ROLE: u64 = 600_000_000_000_000_001;
@@ -45,7 +45,7 @@ impl World {
     }
 }
 
-fn guild_spec() -> GuildSpec {
+pub(crate) fn guild_spec() -> GuildSpec {
     let channel = |id, name: &str, kind| ChannelSpec {
         id,
         name: name.into(),
