@@ -118,6 +118,9 @@ pub struct Settings {
     pub search_prefix: String,
     /// Leave a voice channel that has had no listeners this long (unless 24/7 is on).
     pub idle_timeout: Duration,
+    /// Each user may run this many commands per `rate_limit_window`.
+    pub rate_limit_commands: usize,
+    pub rate_limit_window: Duration,
     pub storage: StorageKind,
     pub sqlite: SqliteSettings,
     pub mongodb: MongoSettings,
@@ -140,6 +143,8 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("LAVALINK_RESUME_TIMEOUT", Some("60s"), false),
     ("SEARCH_PREFIX", Some("ytsearch"), false),
     ("IDLE_TIMEOUT", Some("5m"), false),
+    ("RATE_LIMIT_COMMANDS", Some("5"), false),
+    ("RATE_LIMIT_WINDOW", Some("10s"), false),
     ("STORAGE", None, false),
     ("SQLITE_PATH", Some("data/encore.db"), false),
     ("BACKUP_DIR", None, false),
@@ -486,6 +491,17 @@ impl Settings {
             bounded_duration(Duration::from_secs(10), Duration::from_secs(86_400)),
         )?;
 
+        let rate_limit_commands = r.required(
+            "RATE_LIMIT_COMMANDS",
+            "a whole number from 1 to 10000",
+            bounded_usize(1, 10_000),
+        )?;
+        let rate_limit_window = r.required(
+            "RATE_LIMIT_WINDOW",
+            "a duration between 1s and 1h, such as 10s",
+            bounded_duration(Duration::from_secs(1), Duration::from_secs(3600)),
+        )?;
+
         let mongodb_uri = r.secret("MONGODB_URI");
         if let Some((v, source)) = r.value("MONGODB_URI") {
             if !(v.starts_with("mongodb://") || v.starts_with("mongodb+srv://")) {
@@ -605,6 +621,8 @@ impl Settings {
             lavalink_resume_timeout,
             search_prefix,
             idle_timeout,
+            rate_limit_commands,
+            rate_limit_window,
             storage,
             sqlite: SqliteSettings {
                 path: sqlite_path,

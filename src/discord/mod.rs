@@ -13,7 +13,7 @@ pub mod texts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use poise::serenity_prelude as serenity;
 use secrecy::ExposeSecret;
@@ -153,6 +153,7 @@ pub async fn start(
     };
     let songbird_for_setup = songbird.clone();
     let idle_timeout = settings.idle_timeout;
+    let (rate_max, rate_window) = (settings.rate_limit_commands, settings.rate_limit_window);
     let framework = poise::Framework::<Data, Error>::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
@@ -198,7 +199,7 @@ pub async fn start(
                     autosave,
                     bot_id,
                     started: Instant::now(),
-                    limiter: limits::RateLimiter::new(COMMANDS_PER_WINDOW, Duration::from_secs(10)),
+                    limiter: limits::RateLimiter::new(rate_max, rate_window),
                     configs,
                 })
             })
@@ -221,9 +222,6 @@ pub async fn start(
         task,
     })
 }
-
-/// Commands a user may run per 10 seconds.
-pub const COMMANDS_PER_WINDOW: usize = 5;
 
 async fn rate_limit(ctx: Context<'_>) -> Result<bool, Error> {
     match ctx
