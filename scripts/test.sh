@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 # A published third-party Lavalink client checks the fake Lavalink against the protocol.
 if [ "$#" -eq 0 ]; then
   bash scripts/lavalink_probe.sh
+  # The README's no-Discord demo must keep working.
+  cargo run --quiet --example demo >target/demo.out 2>&1 || { cat target/demo.out >&2; exit 1; }
+  grep -q "^done.$" target/demo.out || { echo "the demo did not finish" >&2; cat target/demo.out >&2; exit 1; }
+  echo "demo passed (cargo run --example demo)"
 fi
 
 server_pid=""
