@@ -20,6 +20,8 @@ pub(crate) const GUILD: u64 = 817_327_181_659_111_454;
 pub(crate) const TEXT: u64 = 900_000_000_000_000_001;
 pub(crate) const VOICE: u64 = 900_000_000_000_000_002;
 const OTHER_VOICE: u64 = 900_000_000_000_000_004;
+/// A text channel where the bot may not send messages.
+const LOCKED_TEXT: u64 = 900_000_000_000_000_006;
 /// A voice channel where the bot is denied Connect.
 const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
 /// The owner (Manage Server).
@@ -68,6 +70,15 @@ pub(crate) fn guild_spec() -> GuildSpec {
                     deny: (1u64 << 20).to_string(),
                 }],
                 ..channel(LOCKED_VOICE, "Staff", ChannelKind::Voice)
+            },
+            ChannelSpec {
+                permission_overwrites: vec![Overwrite {
+                    id: BOT,
+                    kind: 1,
+                    allow: "0".into(),
+                    deny: (1u64 << 11).to_string(),
+                }],
+                ..channel(LOCKED_TEXT, "read-only", ChannelKind::Text)
             },
         ],
         roles: vec![RoleSpec {
@@ -171,9 +182,20 @@ async fn world_with(extra: &[(&str, &str)]) -> World {
 
 /// Injects a command as `user` and returns the reply's content (ephemeral flag included).
 async fn command(w: &World, user: u64, name: &str, options: Value) -> (String, bool) {
+    command_in(w, TEXT, user, name, options).await
+}
+
+/// Like [`command`], from the text channel `channel`.
+async fn command_in(
+    w: &World,
+    channel: u64,
+    user: u64,
+    name: &str,
+    options: Value,
+) -> (String, bool) {
     let inj = w
         .discord
-        .inject_command(GUILD, TEXT, user, name, options)
+        .inject_command(GUILD, channel, user, name, options)
         .unwrap();
     let answered = |m: &Value| {
         m["content"].as_str().is_some_and(|c| !c.is_empty())
@@ -797,5 +819,43 @@ async fn a_thousand_random_argument_sets_are_all_answered_without_a_panic() {
     assert!(reply.contains("Store: memory"), "{reply}");
     let sent = w.discord.gateway_sent().len();
     assert!(sent < 60, "the bot sent {sent} gateway payloads");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn announcements_are_skipped_quietly_where_the_bot_may_not_post() {
+    let w = world().await;
+    let short = format!(
+        "https://www.youtube.com/watch?v={}",
+        encore_fakes::lavalink::catalogue::SHORT_1S
+    );
+    // Commands from the read-only channel: replies work (they are interaction responses).
+    let (reply, _) = command_in(&w, LOCKED_TEXT, BOB, "play", json!({ "query": short })).await;
+    assert!(reply.starts_with("Now playing"), "{reply}");
+    let (reply, _) = command_in(&w, LOCKED_TEXT, BOB, "play", json!({"query": "despacito"})).await;
+    assert!(reply.starts_with("Queued"), "{reply}");
+    // The 1 s track ends; the next one starts; its announcement cannot be posted there.
+    eventually("the next track plays", || {
+        w.lavalink
+            .player(&GUILD.to_string())
+            .and_then(|p| p.track)
+            .filter(|t| t.info.title.contains("Despacito"))
+    })
+    .await;
+    // The bot tried, Discord said 403 Missing Permissions, and nothing else happened.
+    let path = format!("/api/v10/channels/{LOCKED_TEXT}/messages");
+    let refused = eventually("the announcement attempt", || {
+        w.discord
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == path)
+    })
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(!w.discord.messages(LOCKED_TEXT).iter().any(|m| m["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("Now playing") && c.contains("Despacito"))));
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert!(reply.contains("Despacito"), "{reply}");
     w.stop().await;
 }
