@@ -859,3 +859,25 @@ async fn announcements_are_skipped_quietly_where_the_bot_may_not_post() {
     assert!(reply.contains("Despacito"), "{reply}");
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_voice_server_is_handed_to_lavalink() {
+    let w = world().await;
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    w.discord.dispatch(
+        Some(GUILD),
+        "VOICE_SERVER_UPDATE",
+        json!({"token": "fresh-voice-token", "guild_id": GUILD.to_string(), "endpoint": "c-ams3.discord.media:443"}),
+    );
+    let voice = eventually("Lavalink got the new voice server", || {
+        w.lavalink
+            .player(&GUILD.to_string())
+            .and_then(|p| p.voice)
+            .filter(|v| v.token == "fresh-voice-token")
+    })
+    .await;
+    assert_eq!(voice.endpoint, "c-ams3.discord.media:443");
+    assert_eq!(voice.channel_id, VOICE.to_string());
+    assert!(!voice.session_id.is_empty());
+    w.stop().await;
+}
