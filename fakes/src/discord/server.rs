@@ -3,7 +3,7 @@
 
 #![allow(clippy::result_large_err)] // handlers return ready-made responses
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::{Body, Bytes};
@@ -113,20 +113,7 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
     if !path.starts_with("/api/") {
         return next.run(req).await;
     }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let headers: BTreeMap<String, String> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let (parts, bytes, headers) = crate::http::read_request(req).await;
     let index = {
         let mut st = app.lock();
         st.requests.push(RecordedRequest {

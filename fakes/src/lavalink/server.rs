@@ -1,6 +1,6 @@
 //! HTTP side of the fake: Lavalink's REST API, its websocket, and the `/control` hooks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -109,20 +109,7 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
     if path.starts_with("/control/") {
         return next.run(req).await;
     }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let headers: BTreeMap<String, String> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let (parts, bytes, headers) = crate::http::read_request(req).await;
     let trace = wants_trace(&parts.uri);
     {
         let mut st = app.lock();
