@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
 use crate::settings::{LavalinkNode, Settings, SettingsError, StorageKind};
-use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
+use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -426,11 +426,6 @@ pub fn print_check(lines: &[CheckLine]) -> bool {
         );
     }
     lines.iter().all(|l| l.ok)
-}
-
-/// Convenience for tests and tools: the configured store.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn StateStore>, AppError> {
-    Ok(store::open_from_settings(settings).await?)
 }
 
 #[cfg(test)]

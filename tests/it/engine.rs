@@ -620,3 +620,58 @@ async fn queue_operations_end_to_end_and_the_saved_snapshot_follows() {
         "a stopped player is forgotten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_gives_lavalink_the_whole_player_in_one_update() {
+    use encore::domain::{now_ms, PlayerSnapshot, PlayerState, QueueSnapshot};
+    let f = fake().await;
+    let e = engine(&[&f]).await;
+    // A saved player: paused at 42 s on the track, volume 70, nightcore, two tracks queued.
+    let load = |q: &str| {
+        let svc = e.service.clone();
+        let q = q.to_string();
+        async move { svc.resolve(&q).await.unwrap().0.remove(0) }
+    };
+    let current = load(RICK).await;
+    let next = load(&url(SHORT_2S)).await;
+    let mut state = PlayerState::new(G);
+    state.voice_channel_id = Some(77);
+    state.text_channel_id = Some(5);
+    state.position_ms = 42_000;
+    state.position_at_ms = now_ms() - 60_000;
+    state.paused = true;
+    state.volume = 70;
+    state.loop_mode = LoopMode::Queue;
+    state.filters = FilterPreset::Nightcore;
+    let snapshot = PlayerSnapshot::new(
+        state,
+        QueueSnapshot {
+            current: Some(current.clone()),
+            upcoming: [next.clone(), next].into(),
+            history: Default::default(),
+        },
+    );
+    f.clear_requests();
+    e.service.restore(snapshot, voice(77)).await.unwrap();
+    let patches: Vec<_> = f
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/players/"))
+        .collect();
+    assert_eq!(patches.len(), 1, "one player update");
+    let body = patches[0].body.clone().unwrap();
+    assert_eq!(body["track"]["encoded"], current.encoded.as_str());
+    assert_eq!(
+        body["position"], 42_000,
+        "paused: the saved position as it was"
+    );
+    assert_eq!(body["paused"], true);
+    assert_eq!(body["volume"], 70);
+    assert_eq!(body["filters"]["timescale"]["speed"], 1.2);
+    assert_eq!(body["voice"]["channelId"], "77");
+    let p = f.player(&G.to_string()).unwrap();
+    assert!(p.paused && p.position == 42_000, "{p:?}");
+    let view = e.service.view(G).await.unwrap();
+    assert_eq!(view.upcoming.len(), 2);
+    assert_eq!(view.loop_mode, LoopMode::Queue);
+}
