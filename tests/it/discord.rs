@@ -20,6 +20,8 @@ pub(crate) const GUILD: u64 = 817_327_181_659_111_454;
 pub(crate) const TEXT: u64 = 900_000_000_000_000_001;
 pub(crate) const VOICE: u64 = 900_000_000_000_000_002;
 const OTHER_VOICE: u64 = 900_000_000_000_000_004;
+/// A voice channel where the bot may connect but not speak.
+const MUTED_VOICE: u64 = 900_000_000_000_000_007;
 /// A text channel where the bot may not send messages.
 const LOCKED_TEXT: u64 = 900_000_000_000_000_006;
 /// A voice channel where the bot is denied Connect.
@@ -79,6 +81,15 @@ pub(crate) fn guild_spec() -> GuildSpec {
                     deny: (1u64 << 11).to_string(),
                 }],
                 ..channel(LOCKED_TEXT, "read-only", ChannelKind::Text)
+            },
+            ChannelSpec {
+                permission_overwrites: vec![Overwrite {
+                    id: BOT,
+                    kind: 1,
+                    allow: "0".into(),
+                    deny: (1u64 << 21).to_string(),
+                }],
+                ..channel(MUTED_VOICE, "Stage-ish", ChannelKind::Voice)
             },
         ],
         roles: vec![RoleSpec {
@@ -324,7 +335,7 @@ async fn announcements_go_to_the_text_channel_of_the_last_command() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_bot_checks_its_own_connect_permission_before_joining() {
+async fn the_bot_checks_its_own_connect_and_speak_permissions_before_joining() {
     let w = world().await;
     w.discord
         .set_user_voice(GUILD, ALICE, Some(LOCKED_VOICE))
@@ -333,6 +344,14 @@ async fn the_bot_checks_its_own_connect_permission_before_joining() {
     let (reply, ephemeral) = command(&w, ALICE, "play", json!({"query": "despacito"})).await;
     assert!(ephemeral, "{reply}");
     assert!(reply.contains("missing the Connect permission"), "{reply}");
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), None);
+    w.discord
+        .set_user_voice(GUILD, ALICE, Some(MUTED_VOICE))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (reply, ephemeral) = command(&w, ALICE, "join", json!({})).await;
+    assert!(ephemeral, "{reply}");
+    assert!(reply.contains("missing the Speak permission"), "{reply}");
     assert_eq!(w.discord.voice_channel_of(GUILD, BOT), None);
     w.stop().await;
 }
@@ -511,10 +530,7 @@ async fn server_settings_a_dj_role_and_the_default_volume() {
         &w,
         ALICE,
         "settings",
-        json!([
-            {"name": "dj_role", "type": 8, "value": DJ_ROLE.to_string()},
-            {"name": "default_volume", "type": 4, "value": 50}
-        ]),
+        json!({"dj_role": DJ_ROLE.to_string(), "default_volume": 50}),
     )
     .await;
     assert!(

@@ -1560,18 +1560,27 @@ impl State {
 
     /// Options as Discord sends them: an array passes through; an object
     /// `{"name": value}` becomes typed options (string 3, integer 4, boolean 5, number 10).
-    fn normalise_options(options: &Value, focus_first: bool) -> Value {
+    /// Discord's option array from either that array or the shorthand `{"name": value}`; the
+    /// shorthand takes each option's type from the registered command (`cmd`), as Discord would.
+    fn normalise_options(options: &Value, focus_first: bool, cmd: &Value) -> Value {
+        let registered_type = |name: &str| {
+            cmd.get("options")
+                .and_then(Value::as_array)
+                .and_then(|opts| opts.iter().find(|o| o["name"] == name))
+                .and_then(|o| o.get("type"))
+                .and_then(Value::as_u64)
+        };
         let mut list: Vec<Value> = match options {
             Value::Array(a) => a.clone(),
             Value::Object(o) => o
                 .iter()
                 .map(|(k, v)| {
-                    let kind = match v {
+                    let kind = registered_type(k).unwrap_or(match v {
                         Value::Bool(_) => 5,
                         Value::Number(n) if n.is_i64() || n.is_u64() => 4,
                         Value::Number(_) => 10,
                         _ => 3,
-                    };
+                    });
                     json!({"name": k, "type": kind, "value": v})
                 })
                 .collect(),
@@ -1707,7 +1716,7 @@ impl State {
         })?;
         let kind = if autocomplete { 4 } else { 2 };
         let (mut payload, id, token) = self.interaction_base(guild, channel, user, kind)?;
-        let options = Self::normalise_options(options, autocomplete);
+        let options = Self::normalise_options(options, autocomplete, &cmd);
         let mut data = json!({
             "id": cmd.get("id").cloned().unwrap_or(Value::Null),
             "name": name,
