@@ -897,3 +897,24 @@ async fn a_new_voice_server_is_handed_to_lavalink() {
     assert!(!voice.session_id.is_empty());
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_outside_a_server_are_refused() {
+    let w = world().await;
+    let inj = w
+        .discord
+        .inject_dm_command(BOB, "play", json!({"query": "despacito"}))
+        .unwrap();
+    let answer = eventually("the DM command answered", || {
+        w.discord.interaction_responses(&inj.id)?.callback
+    })
+    .await;
+    assert_eq!(answer["type"], 4);
+    assert_eq!(answer["data"]["flags"], 64);
+    assert_eq!(
+        answer["data"]["content"],
+        "This command works in a server only."
+    );
+    assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    w.stop().await;
+}

@@ -221,6 +221,19 @@ impl FakeDiscord {
             .map(|(id, token)| Injected { id, token })
     }
 
+    /// INTERACTION_CREATE for a global slash command used in a DM with the bot.
+    pub fn inject_dm_command(
+        &self,
+        user: u64,
+        name: &str,
+        options: Value,
+    ) -> Result<Injected, ControlError> {
+        self.shared
+            .lock()
+            .inject_dm_command(user, name, &options)
+            .map(|(id, token)| Injected { id, token })
+    }
+
     /// INTERACTION_CREATE type 4; the first option is `focused` unless one is.
     pub fn inject_autocomplete(
         &self,

@@ -1674,6 +1674,7 @@ impl State {
         let user = payload
             .get("member")
             .and_then(|m| m.get("user"))
+            .or_else(|| payload.get("user"))
             .cloned()
             .unwrap_or(Value::Null);
         self.interactions.insert(
@@ -1697,7 +1698,63 @@ impl State {
                 component_message,
             },
         );
-        self.dispatch(Some(guild), "INTERACTION_CREATE", payload, None);
+        let target = (guild != 0).then_some(guild);
+        self.dispatch(target, "INTERACTION_CREATE", payload, None);
+    }
+
+    /// INTERACTION_CREATE for a global chat input command used in a DM with the bot (no guild:
+    /// `user` instead of `member`, a DM channel, context 1).
+    pub fn inject_dm_command(
+        &mut self,
+        user: u64,
+        name: &str,
+        options: &Value,
+    ) -> Result<(String, String), ControlError> {
+        let hit = |c: &&Value| {
+            c.get("name").and_then(Value::as_str) == Some(name)
+                && c.get("type").and_then(Value::as_u64) == Some(1)
+        };
+        let cmd = self
+            .global_commands
+            .iter()
+            .find(hit)
+            .cloned()
+            .ok_or_else(|| ControlError(format!("no global command named {name:?}")))?;
+        let username = self
+            .guilds
+            .values()
+            .flat_map(|g| g.spec.members.iter())
+            .find(|m| m.user_id == user)
+            .map(|m| m.username.clone())
+            .unwrap_or_else(|| format!("user{user}"));
+        let user_v = self.user_json(user, &username);
+        let channel = self.snowflake();
+        let id = self.snowflake().to_string();
+        let token = format!("aW50ZXJhY3Rpb246{}:{}", id, random_token(64));
+        let payload = json!({
+            "id": id,
+            "application_id": self.cfg.application_id.to_string(),
+            "type": 2,
+            "channel_id": channel.to_string(),
+            "channel": {"id": channel.to_string(), "type": 1, "recipients": [user_v.clone()]},
+            "user": user_v,
+            "token": token,
+            "version": 1,
+            "app_permissions": "0",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": "0"},
+            "context": 1,
+            "attachment_size_limit": 10_485_760,
+            "data": {
+                "id": cmd.get("id").cloned().unwrap_or(Value::Null),
+                "name": name,
+                "type": 1,
+                "options": Self::normalise_options(options, false, &cmd),
+            },
+        });
+        self.record_interaction(payload, id.clone(), token.clone(), 2, 0, channel, None);
+        Ok((id, token))
     }
 
     pub fn inject_command(
