@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::codec;
-use super::state::{unix_ms, ApiError, Outgoing, PlayerUpdate, State};
+use super::state::{unix_ms, ApiError, ControlError, Outgoing, PlayerUpdate, State};
 use super::types::{NewTrack, RecordedRequest, Severity, Track};
 
 pub(crate) struct Shared {
@@ -435,6 +435,21 @@ fn control_body(body: &Bytes) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
+/// The JSON body of a guild hook and its `guildId` (an error is a 400).
+fn guild_request(body: &Bytes) -> Result<(Value, String), String> {
+    let v = control_body(body)?;
+    let guild = guild_of(&v)?;
+    Ok((v, guild))
+}
+
+/// `{"ok": true}`, or 404 when the hook names no such player.
+fn injected(result: Result<(), ControlError>) -> Response {
+    match result {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => control_error(StatusCode::NOT_FOUND, e),
+    }
+}
+
 fn guild_of(v: &Value) -> Result<String, String> {
     match v.get("guildId") {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -465,12 +480,8 @@ async fn c_refuse(AxState(app): AxState<App>, body: Bytes) -> Response {
 }
 
 async fn c_exception(AxState(app): AxState<App>, body: Bytes) -> Response {
-    let v = match control_body(&body) {
-        Ok(v) => v,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
-    };
-    let guild = match guild_of(&v) {
-        Ok(g) => g,
+    let (v, guild) = match guild_request(&body) {
+        Ok(x) => x,
         Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
     };
     let message = v
@@ -486,41 +497,27 @@ async fn c_exception(AxState(app): AxState<App>, body: Bytes) -> Response {
         }
     };
     let cause = v.get("cause").and_then(Value::as_str);
-    match app
-        .lock()
-        .inject_exception(&guild, message, severity, cause)
-    {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => control_error(StatusCode::NOT_FOUND, e),
-    }
+    injected(
+        app.lock()
+            .inject_exception(&guild, message, severity, cause),
+    )
 }
 
 async fn c_stuck(AxState(app): AxState<App>, body: Bytes) -> Response {
-    let v = match control_body(&body) {
-        Ok(v) => v,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
-    };
-    let guild = match guild_of(&v) {
-        Ok(g) => g,
+    let (v, guild) = match guild_request(&body) {
+        Ok(x) => x,
         Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
     };
     let threshold = v
         .get("thresholdMs")
         .and_then(Value::as_u64)
         .unwrap_or(10_000);
-    match app.lock().inject_stuck(&guild, threshold) {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => control_error(StatusCode::NOT_FOUND, e),
-    }
+    injected(app.lock().inject_stuck(&guild, threshold))
 }
 
 async fn c_ws_closed(AxState(app): AxState<App>, body: Bytes) -> Response {
-    let v = match control_body(&body) {
-        Ok(v) => v,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
-    };
-    let guild = match guild_of(&v) {
-        Ok(g) => g,
+    let (v, guild) = match guild_request(&body) {
+        Ok(x) => x,
         Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
     };
     let code = v.get("code").and_then(Value::as_u64).unwrap_or(4006) as u16;
@@ -529,13 +526,10 @@ async fn c_ws_closed(AxState(app): AxState<App>, body: Bytes) -> Response {
         .and_then(Value::as_str)
         .unwrap_or("Your session is no longer valid.");
     let by_remote = v.get("byRemote").and_then(Value::as_bool).unwrap_or(true);
-    match app
-        .lock()
-        .inject_voice_closed(&guild, code, reason, by_remote)
-    {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
-        Err(e) => control_error(StatusCode::NOT_FOUND, e),
-    }
+    injected(
+        app.lock()
+            .inject_voice_closed(&guild, code, reason, by_remote),
+    )
 }
 
 async fn c_interval(AxState(app): AxState<App>, body: Bytes) -> Response {
