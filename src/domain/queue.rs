@@ -145,10 +145,6 @@ impl Queue {
         self.parts.upcoming.is_empty()
     }
 
-    pub fn max_len(&self) -> usize {
-        self.max_len
-    }
-
     /// Room left for more tracks.
     pub fn room(&self) -> usize {
         self.max_len.saturating_sub(self.len())

@@ -790,16 +790,6 @@ impl PlayerService {
         })
     }
 
-    /// The snapshot the store would save now.
-    pub async fn snapshot(&self, guild: GuildId) -> Option<PlayerSnapshot> {
-        let g = self.existing(guild)?;
-        let g = g.lock().await;
-        let mut state = g.state.clone();
-        state.position_ms = g.position_now();
-        state.position_at_ms = now_ms();
-        Some(PlayerSnapshot::new(state, QueueSnapshot::of(&g.queue)))
-    }
-
     /// Reacts to what the audio server reports.
     pub async fn handle_event(&self, event: BackendEvent) {
         match event {
