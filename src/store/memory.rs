@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    check_config, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
+    check_config, LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth,
+    WriteStats,
 };
 use crate::domain::{now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
 
@@ -12,6 +13,7 @@ use crate::domain::{now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, Q
 struct Inner {
     players: HashMap<GuildId, (PlayerState, Arc<QueueSnapshot>)>,
     guild_configs: HashMap<GuildId, GuildConfig>,
+    leases: HashMap<String, LeaseRecord>,
     last_write_at_ms: Option<u64>,
 }
 
@@ -121,5 +123,28 @@ impl StateStore for MemoryStore {
         let mut configs: Vec<GuildConfig> = self.lock().guild_configs.values().cloned().collect();
         configs.sort_by_key(|c| c.guild_id);
         Ok(configs)
+    }
+
+    async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {
+        Ok(self.lock().leases.get(name).cloned())
+    }
+
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let current = inner.leases.get(name).map(|l| l.version);
+        if current != expected {
+            return Ok(false);
+        }
+        let record = LeaseRecord {
+            version: expected.unwrap_or(0) + 1,
+            body: body.to_string(),
+        };
+        inner.leases.insert(name.to_string(), record);
+        Ok(true)
     }
 }

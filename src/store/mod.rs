@@ -145,6 +145,26 @@ pub trait StateStore: Send + Sync {
     /// Loads every readable guild config, sorted by guild id; unreadable ones are logged and
     /// skipped. Guild configs are independent of saved players: deleting a player keeps them.
     async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError>;
+
+    /// The lease called `name` (who owns voice, autosave and replies; see [`crate::lease`]).
+    async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError>;
+
+    /// Writes `body` as the lease `name` if its stored version is still `expected` (`None`: no
+    /// lease is stored yet). Returns whether it was written; the new version is `expected + 1`
+    /// (or 1). Atomic: of two instances swapping from the same version, exactly one wins.
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A stored lease: an opaque body and the version it is compared and swapped on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub version: u64,
+    pub body: String,
 }
 
 /// Opens the store chosen by `STORAGE`.

@@ -24,8 +24,8 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    check_config, warn_skipped, warn_skipped_config, LoadFilter, LoadReport, SaveOp, Skipped,
-    StateStore, StoreError, StoreHealth, StoredGuildConfig, StoredState, WriteStats,
+    check_config, warn_skipped, warn_skipped_config, LeaseRecord, LoadFilter, LoadReport, SaveOp,
+    Skipped, StateStore, StoreError, StoreHealth, StoredGuildConfig, StoredState, WriteStats,
 };
 use crate::domain::{
     now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
@@ -35,6 +35,8 @@ const PLAYERS: &str = "players";
 const QUEUES: &str = "queues";
 /// Per-guild settings, `_id` = guild id; independent of `players`.
 const GUILD_CONFIGS: &str = "guild_configs";
+/// One document per lease name: `{_id: name, version, body}`.
+const LEASES: &str = "leases";
 /// How many queue ids one `$in` lookup asks for.
 const LOOKUP_CHUNK: usize = 1000;
 /// Keep each command well under MongoDB's 16 MiB document limit.
@@ -685,6 +687,70 @@ impl StateStore for MongoStore {
         }
         configs.sort_by_key(|c| c.guild_id);
         Ok(configs)
+    }
+
+    async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {
+        let found = self
+            .db
+            .collection::<Document>(LEASES)
+            .find_one(doc! { "_id": name })
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let Some(d) = found else { return Ok(None) };
+        let version = match d.get("version") {
+            Some(Bson::Int64(v)) => *v as u64,
+            Some(Bson::Int32(v)) => *v as u64,
+            _ => return Err(StoreError::Backend(format!("lease {name} has no version"))),
+        };
+        let body = d
+            .get_str("body")
+            .map_err(|_| StoreError::Backend(format!("lease {name} has no body")))?
+            .to_string();
+        Ok(Some(LeaseRecord { version, body }))
+    }
+
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let command = match expected {
+            None => doc! {
+                "insert": LEASES,
+                "documents": [{ "_id": name, "version": 1_i64, "body": body }],
+                "ordered": true,
+            },
+            Some(v) => doc! {
+                "update": LEASES,
+                "updates": [{
+                    "q": { "_id": name, "version": v as i64 },
+                    "u": { "$set": { "version": v as i64 + 1, "body": body } },
+                    "upsert": false,
+                }],
+                "ordered": true,
+            },
+        };
+        let reply = self
+            .db
+            .run_command(command)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            let duplicate = errors.iter().all(|e| {
+                matches!(e, Bson::Document(d) if matches!(d.get("code"), Some(Bson::Int32(11000)) | Some(Bson::Int64(11000))))
+            });
+            if duplicate && expected.is_none() {
+                return Ok(false); // Another instance created it first.
+            }
+            return Err(StoreError::Backend("the lease could not be written".into()));
+        }
+        let n = match reply.get("n") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            _ => 0,
+        };
+        Ok(n == 1)
     }
 }
 

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    check_config, warn_skipped, warn_skipped_config, LoadFilter, LoadReport, SaveOp, Skipped,
-    StateStore, StoreError, StoreHealth, StoredGuildConfig, StoredState, WriteStats,
+    check_config, warn_skipped, warn_skipped_config, LeaseRecord, LoadFilter, LoadReport, SaveOp,
+    Skipped, StateStore, StoreError, StoreHealth, StoredGuildConfig, StoredState, WriteStats,
 };
 use crate::domain::{
     now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::settings::SqliteSettings;
 
 /// The newest schema this build knows; `user_version` holds the applied one.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 1: players + queues.
@@ -57,6 +57,12 @@ const MIGRATIONS: &[&str] = &[
         announce_now_playing  INTEGER NOT NULL,
         auto_resume           INTEGER,
         updated_at_ms         INTEGER NOT NULL
+    );",
+    // 3: leases: which instance owns voice, autosave and replies (compare-and-swap on version).
+    "CREATE TABLE leases (
+        name     TEXT PRIMARY KEY,
+        version  INTEGER NOT NULL,
+        body     TEXT NOT NULL
     );",
 ];
 
@@ -816,5 +822,53 @@ impl StateStore for SqliteStore {
         }
         configs.sort_by_key(|c| c.guild_id);
         Ok(configs)
+    }
+
+    async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {
+        let name = name.to_string();
+        self.blocking(move |conn| {
+            conn.query_row(
+                "SELECT version, body FROM leases WHERE name = ?1",
+                params![name],
+                |row| {
+                    Ok(LeaseRecord {
+                        version: row.get::<_, i64>(0)? as u64,
+                        body: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(map_sqlite)
+        })
+        .await
+    }
+
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let (name, body) = (name.to_string(), body.to_string());
+        self.blocking(move |conn| {
+            let changed = match expected {
+                None => conn
+                    .execute(
+                        "INSERT INTO leases (name, version, body) VALUES (?1, 1, ?2)
+                         ON CONFLICT(name) DO NOTHING",
+                        params![name, body],
+                    )
+                    .map_err(map_sqlite)?,
+                Some(v) => conn
+                    .execute(
+                        "UPDATE leases SET version = version + 1, body = ?3
+                         WHERE name = ?1 AND version = ?2",
+                        params![name, v as i64, body],
+                    )
+                    .map_err(map_sqlite)?,
+            };
+            Ok(changed == 1)
+        })
+        .await
     }
 }

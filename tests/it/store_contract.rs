@@ -685,7 +685,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     drop(store);
     // Reopening applies nothing twice; a backup of the migrated file opens too.
     let store = sqlite_at(&path);
@@ -704,4 +704,76 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         store.load_guild_config(guild(90)).await.unwrap(),
         Some(config)
     );
+}
+
+#[tokio::test]
+async fn a_lease_is_compared_and_swapped_on_its_version() {
+    for b in backends().await {
+        let s = &b.store;
+        assert_eq!(s.load_lease("main").await.unwrap(), None, "{}", b.name);
+        assert!(
+            s.swap_lease("main", None, "first").await.unwrap(),
+            "{}",
+            b.name
+        );
+        // Creating it again, or swapping from a version that is gone, changes nothing.
+        assert!(
+            !s.swap_lease("main", None, "again").await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            !s.swap_lease("main", Some(7), "stale").await.unwrap(),
+            "{}",
+            b.name
+        );
+        let got = s.load_lease("main").await.unwrap().unwrap();
+        assert_eq!((got.version, got.body.as_str()), (1, "first"), "{}", b.name);
+        assert!(
+            s.swap_lease("main", Some(1), "second").await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            !s.swap_lease("main", Some(1), "lost").await.unwrap(),
+            "{}",
+            b.name
+        );
+        let got = s.load_lease("main").await.unwrap().unwrap();
+        assert_eq!(
+            (got.version, got.body.as_str()),
+            (2, "second"),
+            "{}",
+            b.name
+        );
+        // Leases are independent of each other.
+        assert_eq!(s.load_lease("other").await.unwrap(), None, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn of_many_concurrent_swaps_from_one_version_exactly_one_wins() {
+    for b in backends().await {
+        let s = b.store.clone();
+        assert!(s.swap_lease("race", None, "0").await.unwrap());
+        for round in 1..=5u64 {
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move {
+                        s.swap_lease("race", Some(round), &format!("{round}-{i}"))
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut wins = 0;
+            for t in tasks {
+                wins += usize::from(t.await.unwrap());
+            }
+            assert_eq!(wins, 1, "backend {} round {round}", b.name);
+        }
+        let got = s.load_lease("race").await.unwrap().unwrap();
+        assert_eq!(got.version, 6, "backend {}", b.name);
+    }
 }
