@@ -8,6 +8,7 @@ pub mod autosave;
 pub mod cli;
 pub mod discord;
 pub mod domain;
+pub mod lease;
 pub mod player;
 pub mod settings;
 pub mod store;
