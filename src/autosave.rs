@@ -214,6 +214,15 @@ impl Autosave {
         self.inner.changed.notify_one();
     }
 
+    /// Stops tracking every guild without writing or deleting anything (another instance took
+    /// them over). Waits for a write in flight, so nothing is written after this returns.
+    pub async fn release_all(&self) {
+        let _guard = self.inner.write_lock.lock().await;
+        let mut p = self.pending();
+        p.entries.clear();
+        p.deletes.clear();
+    }
+
     /// Number of guilds tracked.
     pub fn len(&self) -> usize {
         self.pending().entries.len()

@@ -127,6 +127,11 @@ pub struct Settings {
     pub autosave_interval: Duration,
     pub music_auto_resume: bool,
     pub resume_max_age: Duration,
+    /// A graceful stop (SIGTERM/SIGINT) exits within this, whatever is still pending.
+    pub shutdown_timeout: Duration,
+    /// How long an instance's lease lasts without renewal: a crashed instance is replaced after
+    /// this; a graceful stop or a hand-over is immediate.
+    pub lease_ttl: Duration,
     pub queue_max_length: usize,
     pub history_max_length: usize,
     pub log_format: LogFormat,
@@ -155,6 +160,8 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("AUTOSAVE_INTERVAL", Some("10s"), false),
     ("MUSIC_AUTO_RESUME", Some("true"), false),
     ("RESUME_MAX_AGE", Some("1h"), false),
+    ("SHUTDOWN_TIMEOUT", Some("20s"), false),
+    ("LEASE_TTL", Some("15s"), false),
     ("QUEUE_MAX_LENGTH", Some("1000"), false),
     ("HISTORY_MAX_LENGTH", Some("50"), false),
     ("LOG_FORMAT", Some("pretty"), false),
@@ -587,6 +594,16 @@ impl Settings {
             "a duration between 1m and 30d, such as 1h",
             bounded_duration(Duration::from_secs(60), Duration::from_secs(30 * 86_400)),
         )?;
+        let shutdown_timeout = r.required(
+            "SHUTDOWN_TIMEOUT",
+            "a duration between 1s and 5m, such as 20s (keep it under the host's kill delay)",
+            bounded_duration(Duration::from_secs(1), Duration::from_secs(300)),
+        )?;
+        let lease_ttl = r.required(
+            "LEASE_TTL",
+            "a duration between 2s and 5m, such as 15s",
+            bounded_duration(Duration::from_secs(2), Duration::from_secs(300)),
+        )?;
         let queue_max_length = r.required(
             "QUEUE_MAX_LENGTH",
             "a whole number from 1 to 100000",
@@ -637,6 +654,8 @@ impl Settings {
             autosave_interval,
             music_auto_resume,
             resume_max_age,
+            shutdown_timeout,
+            lease_ttl,
             queue_max_length,
             history_max_length,
             log_format,

@@ -7,7 +7,7 @@
 //! up with exponential backoff and jitter, enables session resuming, and reports players that were
 //! lost so the player service can rebuild them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -100,6 +100,8 @@ struct Inner {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
     http: reqwest::Client,
     options: LavalinkOptions,
+    /// Whether the node tasks were started.
+    connected: std::sync::atomic::AtomicBool,
 }
 
 /// The Lavalink backend; cheap to clone. Node tasks stop when every clone is dropped.
@@ -120,6 +122,15 @@ impl LavalinkBackend {
     /// Starts one connection task per node. Nodes without a password use an empty one (and will
     /// be refused by the server, which is logged).
     pub fn start(nodes: &[LavalinkNode], options: LavalinkOptions) -> Result<Self, AudioError> {
+        let backend = Self::new(nodes, options)?;
+        backend.connect(&BTreeMap::new());
+        Ok(backend)
+    }
+
+    /// The backend, not yet connected: every request answers `Unavailable` until [`connect`].
+    ///
+    /// [`connect`]: LavalinkBackend::connect
+    pub fn new(nodes: &[LavalinkNode], options: LavalinkOptions) -> Result<Self, AudioError> {
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
             .build()
@@ -156,14 +167,62 @@ impl LavalinkBackend {
                 receiver: Mutex::new(Some(rx)),
                 http,
                 options,
+                connected: std::sync::atomic::AtomicBool::new(false),
             }),
         };
-        for node in &backend.inner.nodes {
-            let weak = Arc::downgrade(&backend.inner);
+        Ok(backend)
+    }
+
+    /// Connects every node (once; later calls do nothing), resuming the Lavalink session named
+    /// for it in `sessions` (node name → session id) if the node still keeps it.
+    pub fn connect(&self, sessions: &BTreeMap<String, String>) {
+        if self
+            .inner
+            .connected
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        for node in &self.inner.nodes {
+            if let Some(id) = sessions.get(&node.name) {
+                node.state().session_id = Some(id.clone());
+            }
+            let weak = Arc::downgrade(&self.inner);
             let node = node.clone();
             tokio::spawn(async move { run_node(weak, node).await });
         }
-        Ok(backend)
+    }
+
+    /// The name of node `index` (as in `LAVALINK_NODES`).
+    pub fn node_name(&self, index: usize) -> Option<String> {
+        self.inner.nodes.get(index).map(|n| n.name.clone())
+    }
+
+    /// The players node `index` holds right now (after a resumed session: the ones that kept
+    /// playing while we were away).
+    pub async fn live_players(&self, index: usize) -> Result<Vec<LivePlayer>, AudioError> {
+        let node = self
+            .inner
+            .nodes
+            .get(index)
+            .cloned()
+            .ok_or(AudioError::Unavailable)?;
+        let session = Self::session_of(&node)?;
+        let path = format!("/v4/sessions/{session}/players");
+        let (status, text) = self
+            .request(&node, reqwest::Method::GET, &path, None)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(AudioError::Rejected(error_message(&text)));
+        }
+        parse_live_players(&text, index)
+    }
+
+    /// Takes over a live player on node `index` (found with [`live_players`]) as this guild's.
+    ///
+    /// [`live_players`]: LavalinkBackend::live_players
+    pub fn adopt(&self, guild: GuildId, index: usize) {
+        self.placement().insert(guild, index);
     }
 
     fn placement(&self) -> MutexGuard<'_, HashMap<GuildId, usize>> {
@@ -315,6 +374,59 @@ fn track_ref(t: &TrackData) -> TrackRef {
             .and_then(|u| u.get(USER_DATA_PLAY_ID))
             .and_then(|v| v.as_u64()),
     }
+}
+
+/// A player the audio server holds, as `GET /v4/sessions/{id}/players` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePlayer {
+    pub guild: GuildId,
+    pub node: usize,
+    /// The playing track (encoded) and the play id we gave it, if any.
+    pub track: Option<TrackRef>,
+    pub position_ms: u64,
+    /// The server's clock when `position_ms` was observed.
+    pub time_ms: u64,
+    pub paused: bool,
+    pub volume: u16,
+}
+
+/// Reads a `GET /v4/sessions/{id}/players` answer.
+pub fn parse_live_players(text: &str, node: usize) -> Result<Vec<LivePlayer>, AudioError> {
+    let bad = |e: String| AudioError::BadResponse(e);
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let list = v
+        .as_array()
+        .ok_or_else(|| bad("not a list of players".into()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for p in list {
+        let Some(guild) = p
+            .get("guildId")
+            .and_then(|g| g.as_str())
+            .and_then(|g| g.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let track = p.get("track").filter(|t| !t.is_null()).and_then(|t| {
+            let encoded = t.get("encoded")?.as_str()?.to_string();
+            let play_id = t
+                .get("userData")
+                .and_then(|u| u.get(USER_DATA_PLAY_ID))
+                .and_then(|id| id.as_u64());
+            Some(TrackRef { encoded, play_id })
+        });
+        let state = p.get("state");
+        let num = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_u64()).unwrap_or(0);
+        out.push(LivePlayer {
+            guild,
+            node,
+            track,
+            position_ms: num(state.and_then(|s| s.get("position"))),
+            time_ms: num(state.and_then(|s| s.get("time"))),
+            paused: p.get("paused").and_then(|x| x.as_bool()).unwrap_or(false),
+            volume: num(p.get("volume")).min(1000) as u16,
+        });
+    }
+    Ok(out)
 }
 
 /// The JSON body of a player PATCH.
@@ -563,6 +675,7 @@ impl LavalinkBackend {
         self.emit(BackendEvent::NodeReady {
             node: node.index,
             resumed,
+            session_id: session_id.clone(),
         });
         if resumed {
             // Players moved elsewhere while this node was away must not play twice.

@@ -130,6 +130,7 @@ pub enum BackendEvent {
     NodeReady {
         node: usize,
         resumed: bool,
+        session_id: String,
     },
     /// These guilds' players are gone from the audio server (it restarted, or its node is down
     /// and another must take over): rebuild them from our own state.

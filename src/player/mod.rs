@@ -100,6 +100,28 @@ pub struct PlayerView {
     pub voice_channel_id: Option<u64>,
 }
 
+/// How one saved player comes back (see [`PlayerService::restore`]).
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub snapshot: PlayerSnapshot,
+    pub voice: VoiceConnection,
+    /// Where the current track goes on from.
+    pub position_ms: u64,
+    /// Whether it comes back paused.
+    pub paused: bool,
+    /// The audio server kept this player running (a resumed Lavalink session).
+    pub live: Option<LiveTrack>,
+}
+
+/// A player the audio server kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveTrack {
+    /// The play id it carries, so its events match.
+    pub play_id: Option<u64>,
+    /// Also move it to `position_ms` (voice stopped earlier than the server's clock says).
+    pub seek: bool,
+}
+
 struct GuildPlayer {
     queue: Queue,
     state: PlayerState,
@@ -964,31 +986,71 @@ impl PlayerService {
         }
     }
 
-    /// Restores a saved player (used after a restart): its state, queue and voice.
-    pub async fn restore(
-        &self,
-        snapshot: PlayerSnapshot,
-        voice: VoiceConnection,
-    ) -> Result<(), PlayerError> {
+    /// Restores a saved player after a restart: its queue, loop mode, volume and filters, and
+    /// the current track at `plan.position_ms`, playing or paused, in one player update. With
+    /// `plan.live`, the audio server kept the player running: it keeps its track and gets the
+    /// new voice state (and, if asked, the position) instead.
+    #[tracing::instrument(skip_all, fields(guild = plan.snapshot.guild_id()))]
+    pub async fn restore(&self, plan: RestorePlan) -> Result<(), PlayerError> {
+        let RestorePlan {
+            snapshot,
+            voice,
+            position_ms,
+            paused,
+            live,
+        } = plan;
         let guild = snapshot.guild_id();
         let g = self.guild(guild);
         let mut g = g.lock().await;
         g.queue = snapshot
             .queue
-            .clone()
             .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
-        g.state = snapshot.state.clone();
+        g.state = snapshot.state;
+        g.state.paused = paused;
+        g.state.voice_channel_id = Some(voice.channel_id);
         g.voice = Some(voice);
         g.voice_sent = false;
-        let position = snapshot.position_at(now_ms());
         if g.queue.current().is_some() {
-            g.play_id = next_play_id();
-            let patch = g.play_patch(position, true);
+            let patch = match live {
+                Some(live) => {
+                    g.play_id = live.play_id.unwrap_or_else(next_play_id);
+                    PlayerPatch {
+                        position_ms: live.seek.then_some(position_ms),
+                        paused: Some(paused),
+                        voice: g.voice.clone(),
+                        ..Default::default()
+                    }
+                }
+                None => {
+                    g.play_id = next_play_id();
+                    g.play_patch(position_ms, true)
+                }
+            };
             self.send(&mut g, patch).await?;
-            g.set_position(position);
+            g.set_position(position_ms);
+        } else if let Some(voice) = g.voice.clone() {
+            // Nothing to play: the audio server still learns the voice state.
+            let patch = PlayerPatch {
+                voice: Some(voice),
+                ..Default::default()
+            };
+            self.send(&mut g, patch).await?;
         }
         self.save(&mut g, true);
         Ok(())
+    }
+
+    /// Forgets every player here without touching the audio server or the store (after handing
+    /// them over to another instance).
+    pub async fn forget_all(&self) {
+        self.inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        if let Some(a) = &self.inner.autosave {
+            a.release_all().await;
+        }
     }
 
     /// Whether an audio error means "try again later".

@@ -382,6 +382,7 @@ async fn a_rebuild_that_finds_no_node_is_retried_when_a_node_is_ready() {
     s.handle_event(BackendEvent::NodeReady {
         node: 0,
         resumed: false,
+        session_id: "s".into(),
     })
     .await;
     for _ in 0..50 {

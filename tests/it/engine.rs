@@ -8,7 +8,9 @@ use encore::audio::lavalink::{LavalinkBackend, LavalinkOptions};
 use encore::audio::{AudioError, VoiceConnection};
 use encore::autosave::{Autosave, AutosaveConfig};
 use encore::domain::{FilterPreset, GuildId, LoopMode};
-use encore::player::{Announcement, Announcer, PlayerConfig, PlayerError, PlayerService};
+use encore::player::{
+    Announcement, Announcer, PlayerConfig, PlayerError, PlayerService, RestorePlan,
+};
 use encore::settings::LavalinkNode;
 use encore::store::{MemoryStore, StateStore};
 use encore_fakes::lavalink::catalogue::{
@@ -652,7 +654,16 @@ async fn restore_gives_lavalink_the_whole_player_in_one_update() {
         },
     );
     f.clear_requests();
-    e.service.restore(snapshot, voice(77)).await.unwrap();
+    e.service
+        .restore(RestorePlan {
+            position_ms: snapshot.position_at(snapshot.state.taken_at_ms),
+            paused: snapshot.state.paused,
+            snapshot,
+            voice: voice(77),
+            live: None,
+        })
+        .await
+        .unwrap();
     let patches: Vec<_> = f
         .requests()
         .into_iter()
