@@ -143,7 +143,8 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_raw(&raw)?;
     let store = Arc::new(MemoryStore::new());
     let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(10)));
-    let bot = encore::discord::start(&settings, store, autosave).await?;
+    let lease = encore::app::spawn_lease(&settings, store.clone());
+    let bot = encore::discord::start(&settings, store, autosave, lease).await?;
     until("the slash commands", || {
         discord.registered_commands()["global"]
             .as_array()

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
+use crate::lease::{Exit, Instance, LeaseHandle, Role};
 use crate::settings::{LavalinkNode, Settings, SettingsError, StorageKind};
-use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StoreError};
+use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -77,32 +78,56 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         store.clone(),
         AutosaveConfig::new(settings.autosave_interval),
     );
-    // Loading checks that every saved player is readable. Restoring them after a restart is not
-    // built yet: they stay saved, untouched, until a player of that guild changes.
-    let report = store.load_all(&LoadFilter::All).await?;
-    tracing::info!(
-        saved_players = report.snapshots.len(),
-        skipped = report.skipped.len(),
-        "saved players loaded"
-    );
     let task = autosave.spawn();
-    let bot = crate::discord::start(&settings, store.clone(), autosave.clone())
+    // Saved players are restored once this instance owns the lease (at once, unless another
+    // instance holds it) and Discord has sent the guilds.
+    let lease = spawn_lease(&settings, store.clone());
+    let bot = crate::discord::start(&settings, store.clone(), autosave.clone(), lease.clone())
         .await
         .map_err(|e| AppError::Discord(e.to_string()))?;
     tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
 
     wait_for_shutdown().await;
-    tracing::info!("shutting down: flushing player state");
+    let deadline = settings.shutdown_timeout;
+    tracing::info!(timeout = %humantime::format_duration(deadline), "shutting down: flushing player state");
     if let Some(b) = backups {
         b.abort();
     }
-    // Save first (SIGKILL follows within the platform's deadline), then close the gateway.
-    match task.shutdown().await {
-        Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),
-        Err(e) => tracing::error!(error = %e, "could not flush player state before exit"),
+    let stop = async {
+        // Save first (SIGKILL follows within the platform's deadline), hand the lease back saying
+        // when the music stopped, then close the gateway. Lavalink keeps its session for the
+        // next start: no voice leave, no player removed.
+        let owner = matches!(lease.role(), Role::Owner { .. } | Role::HandOverTo(_));
+        bot.stop_answering();
+        match task.shutdown().await {
+            Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),
+            Err(e) => tracing::error!(error = %e, "could not flush player state before exit"),
+        }
+        if owner {
+            let exit = Exit::Shutdown { at_ms: now_ms() };
+            if let Err(e) = lease.release(exit, None).await {
+                tracing::warn!(error = %e, "could not release the lease; the next start waits for it to expire");
+            }
+        }
+        bot.shutdown().await;
+    };
+    if tokio::time::timeout(deadline, stop).await.is_err() {
+        tracing::error!(timeout = %humantime::format_duration(deadline), "shutdown took longer than SHUTDOWN_TIMEOUT; exiting anyway");
     }
-    bot.shutdown().await;
     Ok(())
+}
+
+/// The lease instances of this bot share (see [`crate::lease`]).
+pub const LEASE_NAME: &str = "encore";
+
+/// This process's part in the lease, as the settings say.
+pub fn spawn_lease(settings: &Settings, store: Arc<dyn StateStore>) -> LeaseHandle {
+    LeaseHandle::spawn(
+        store,
+        LEASE_NAME,
+        Instance::new_process(),
+        settings.lease_ttl,
+    )
 }
 
 async fn wait_for_shutdown() {

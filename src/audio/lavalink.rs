@@ -69,6 +69,8 @@ pub fn backoff_delay(failures: u32, min: Duration, max: Duration) -> Duration {
 struct NodeState {
     session_id: Option<String>,
     connected: bool,
+    /// The last `ready` resumed the session (its players kept playing).
+    resumed: bool,
     /// When the node was last seen unreachable (None while connected).
     down_since: Option<Instant>,
     /// Players on the node as its last `stats` said.
@@ -191,6 +193,27 @@ impl LavalinkBackend {
             let node = node.clone();
             tokio::spawn(async move { run_node(weak, node).await });
         }
+    }
+
+    /// Per node: `None` until it is connected, then whether its session was resumed.
+    pub fn readiness(&self) -> Vec<Option<bool>> {
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = n.state();
+                (s.connected && s.session_id.is_some()).then_some(s.resumed)
+            })
+            .collect()
+    }
+
+    /// Each node's name and current session id (to be resumed by the next instance).
+    pub fn session_ids(&self) -> Vec<(String, String)> {
+        self.inner
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.state().session_id.clone()?)))
+            .collect()
     }
 
     /// The name of node `index` (as in `LAVALINK_NODES`).
@@ -652,6 +675,7 @@ impl LavalinkBackend {
             let mut s = node.state();
             s.session_id = Some(session_id.clone());
             s.connected = true;
+            s.resumed = resumed;
             s.down_since = None;
             std::mem::take(&mut s.moved_away)
         };

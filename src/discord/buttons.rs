@@ -11,6 +11,8 @@ use crate::domain::LoopMode;
 use crate::player::PlayerView;
 
 const PREFIX: &str = "encore:";
+/// The Resume button (also under the notice of a player restored paused).
+pub const RESUME_ID: &str = "encore:resume";
 
 pub fn now_playing_embed(view: &PlayerView) -> CreateEmbed {
     CreateEmbed::new()
@@ -20,7 +22,7 @@ pub fn now_playing_embed(view: &PlayerView) -> CreateEmbed {
 
 pub fn now_playing_buttons(view: &PlayerView) -> Vec<CreateActionRow> {
     let pause = if view.paused {
-        CreateButton::new(format!("{PREFIX}resume")).label("Resume")
+        CreateButton::new(RESUME_ID).label("Resume")
     } else {
         CreateButton::new(format!("{PREFIX}pause")).label("Pause")
     };

@@ -163,7 +163,14 @@ async fn enter_voice(
     (guild, join_channel): (u64, Option<u64>),
 ) -> Result<u64, Error> {
     if let Some(channel) = join_channel {
-        join(ctx.data(), guild, channel, ctx.channel_id().get()).await?;
+        join(
+            ctx.serenity_context(),
+            ctx.data(),
+            guild,
+            channel,
+            ctx.channel_id().get(),
+        )
+        .await?;
     }
     Ok(guild)
 }
@@ -315,7 +322,14 @@ async fn join_cmd(ctx: Context<'_>) -> Result<(), Error> {
         return Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into()));
     };
     check_can_join(ctx, channel)?;
-    join(ctx.data(), guild, channel, ctx.channel_id().get()).await?;
+    join(
+        ctx.serenity_context(),
+        ctx.data(),
+        guild,
+        channel,
+        ctx.channel_id().get(),
+    )
+    .await?;
     say(ctx, texts::joined(channel)).await
 }
 

@@ -7,8 +7,11 @@
 mod announcer;
 mod buttons;
 mod commands;
+pub mod gate;
 mod idle;
 pub mod limits;
+pub mod pacer;
+pub mod resume;
 pub mod texts;
 
 use std::collections::HashMap;
@@ -22,9 +25,9 @@ use songbird::serenity::SerenityInit;
 use songbird::Songbird;
 
 use crate::audio::lavalink::{LavalinkBackend, LavalinkOptions};
-use crate::audio::VoiceConnection;
 use crate::autosave::Autosave;
-use crate::domain::{GuildConfig, GuildId};
+use crate::domain::{now_ms, GuildConfig, GuildId};
+use crate::lease::{Exit, LeaseHandle, Role};
 use crate::player::{PlayerConfig, PlayerError, PlayerService};
 use crate::settings::Settings;
 use crate::store::StateStore;
@@ -58,6 +61,8 @@ pub struct Data {
     pub limiter: limits::RateLimiter,
     /// Each guild's settings, loaded from the store on first use.
     pub configs: Configs,
+    /// Paces the bot's own voice joins under Discord's gateway limit.
+    pub pacer: pacer::Pacer,
 }
 
 /// The per-guild settings cache, shared with the announcer and the idle watch.
@@ -107,10 +112,16 @@ impl Data {
 /// The running bot.
 pub struct Bot {
     pub shard_manager: Arc<serenity::ShardManager>,
+    pub gate: gate::Gate,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Bot {
+    /// Stops answering interactions (those created from now on are left to the next owner).
+    pub fn stop_answering(&self) {
+        self.gate.retire(now_ms());
+    }
+
     /// Closes the gateway connections.
     pub async fn shutdown(self) {
         self.shard_manager.shutdown_all().await;
@@ -131,6 +142,7 @@ pub async fn start(
     settings: &Settings,
     store: Arc<dyn StateStore>,
     autosave: Autosave,
+    lease: LeaseHandle,
 ) -> Result<Bot, StartError> {
     let token = settings
         .discord_token
@@ -143,7 +155,13 @@ pub async fn start(
         http = http.proxy(base.clone()).ratelimiter_disabled(true);
     }
     let http = http.build();
-    let songbird = Songbird::serenity();
+    let songbird = Songbird::serenity_from_config(
+        songbird::Config::default().gateway_timeout(Some(std::time::Duration::from_secs(5))),
+    );
+    let gate = gate::Gate::default();
+    let gate_for_setup = gate.clone();
+    let pacer = pacer::Pacer::default();
+    let (auto_resume, max_age) = (settings.music_auto_resume, settings.resume_max_age);
     let nodes = settings.lavalink_nodes.clone();
     let resume_timeout = settings.lavalink_resume_timeout;
     let player_config = PlayerConfig {
@@ -169,8 +187,10 @@ pub async fn start(
                     .await
                     .map_err(|e| CommandError::Internal(e.to_string()))?;
                 let bot_id = ready.user.id.get();
+                // Connected once this instance owns the lease (it may resume the last owner's
+                // Lavalink sessions).
                 let backend =
-                    LavalinkBackend::start(&nodes, LavalinkOptions::new(bot_id, resume_timeout))
+                    LavalinkBackend::new(&nodes, LavalinkOptions::new(bot_id, resume_timeout))
                         .map_err(|e| CommandError::Internal(e.to_string()))?;
                 let configs = Configs::default();
                 let service = PlayerService::new(
@@ -191,6 +211,20 @@ pub async fn start(
                     timeout: idle_timeout,
                 });
                 tracing::info!(bot = bot_id, user = %ready.user.name, "connected to Discord");
+                let restorer = resume::Restorer {
+                    ctx: ctx.clone(),
+                    service: service.clone(),
+                    backend: backend.clone(),
+                    songbird: songbird_for_setup.clone(),
+                    pacer: pacer.clone(),
+                    store: store.clone(),
+                    autosave: autosave.clone(),
+                    configs: configs.clone(),
+                    bot_id,
+                    auto_resume,
+                    max_age,
+                };
+                tokio::spawn(drive(restorer, gate_for_setup, lease));
                 Ok(Data {
                     service,
                     backend,
@@ -201,13 +235,14 @@ pub async fn start(
                     started: Instant::now(),
                     limiter: limits::RateLimiter::new(rate_max, rate_window),
                     configs,
+                    pacer,
                 })
             })
         })
         .build();
     let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_VOICE_STATES;
     let mut client = ClientBuilder::new_with_http(http, intents)
-        .framework(framework)
+        .framework(gate::GatedFramework::new(framework, gate.clone()))
         .register_songbird_with(songbird)
         .await
         .map_err(|e| StartError::Client(e.to_string()))?;
@@ -219,8 +254,83 @@ pub async fn start(
     });
     Ok(Bot {
         shard_manager,
+        gate,
         task,
     })
+}
+
+/// Follows this instance's part in the lease: on taking it, answers what was held back, connects
+/// Lavalink (resuming the last owner's sessions) and restores the saved players; when a newer
+/// instance asks for it, stops answering, flushes the exact positions and hands it over.
+async fn drive(restorer: resume::Restorer, gate: gate::Gate, lease: LeaseHandle) {
+    let mut roles = lease.watch();
+    let mut owned = false;
+    loop {
+        let role = roles.borrow_and_update().clone();
+        match role {
+            Role::Standby => {}
+            Role::Owner {
+                exit,
+                lavalink_sessions,
+                ..
+            } if !owned => {
+                owned = true;
+                let cut = match exit {
+                    Some(Exit::Handover { cut_ms, .. }) => Some(cut_ms),
+                    _ => None,
+                };
+                gate.become_owner(cut).await;
+                restorer.backend.connect(&lavalink_sessions);
+                let (backend, l) = (restorer.backend.clone(), lease.clone());
+                tokio::spawn(async move {
+                    // The sessions go into the lease, for the next owner to resume.
+                    loop {
+                        for (node, session) in backend.session_ids() {
+                            l.set_lavalink_session(&node, &session);
+                        }
+                        if matches!(l.role(), Role::Retired) {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                });
+                let r = restorer.clone();
+                tokio::spawn(async move {
+                    r.run(exit).await;
+                });
+            }
+            Role::Owner { .. } => {}
+            Role::HandOverTo(to) => {
+                let cut = now_ms();
+                gate.retire(cut);
+                // Let interactions created before the cut finish, then save exact positions.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                match restorer.autosave.flush_all().await {
+                    Ok(w) => tracing::info!(written = w.ops, "positions flushed for the hand-over"),
+                    Err(e) => tracing::error!(error = %e, "could not flush before the hand-over"),
+                }
+                restorer.service.forget_all().await;
+                let exit = Exit::Handover {
+                    at_ms: now_ms(),
+                    cut_ms: cut,
+                };
+                match lease.release(exit, Some(to.clone())).await {
+                    Ok(()) => tracing::info!(to = %to.id, "handed over to the newer instance"),
+                    Err(e) => tracing::warn!(error = %e, "could not hand the lease over"),
+                }
+                return;
+            }
+            Role::Retired => {
+                // Taken from us (we could not renew in time): stop acting at once.
+                gate.retire(now_ms());
+                restorer.service.forget_all().await;
+                return;
+            }
+        }
+        if roles.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn rate_limit(ctx: Context<'_>) -> Result<bool, Error> {
@@ -336,25 +446,16 @@ async fn on_event(
 
 /// Joins `channel` through songbird and hands the voice state to the player service.
 pub(crate) async fn join(
+    ctx: &serenity::Context,
     data: &Data,
     guild: u64,
     channel: u64,
     text_channel: u64,
 ) -> Result<(), CommandError> {
-    let guild_id = serenity::GuildId::new(guild);
-    let channel_id = serenity::ChannelId::new(channel);
-    let (info, _call) = data
-        .songbird
-        .join_gateway(guild_id, channel_id)
+    let voice = resume::join_paced(&data.songbird, &data.pacer, ctx, guild, channel, 1)
         .await
-        .map_err(|e| CommandError::Internal(format!("joining voice failed: {e}")))?;
+        .map_err(CommandError::Internal)?;
     let fresh = data.service.view(guild).await.is_none();
-    let voice = VoiceConnection {
-        token: info.token,
-        endpoint: info.endpoint,
-        session_id: info.session_id,
-        channel_id: info.channel_id.0.get(),
-    };
     data.service
         .connect(guild, voice, Some(text_channel))
         .await?;

@@ -118,6 +118,45 @@ pub fn now_playing_announcement(t: &Track) -> String {
     format!("Now playing {}{who}.", track_line(t))
 }
 
+/// Why a restored player came back paused (a person's own pause needs no explanation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausedBecause {
+    PersonPaused,
+    AutoResumeOff,
+    NobodyListening,
+}
+
+/// The notice after a restart: playing again, or restored paused (with a Resume button).
+pub fn back_after_restart(t: &Track, position_ms: u64, paused: Option<PausedBecause>) -> String {
+    let at = format_ms(position_ms);
+    let title = format!("**{}**", escape(&t.title));
+    match paused {
+        None => format!("Back after a restart — resumed {title} at {at}."),
+        Some(why) => {
+            let reason = match why {
+                PausedBecause::PersonPaused => "",
+                PausedBecause::AutoResumeOff => " (automatic resume is off here)",
+                PausedBecause::NobodyListening => " (nobody is in the voice channel)",
+            };
+            format!("Back after a restart — {title} is restored paused at {at}{reason}. Press Resume to go on.")
+        }
+    }
+}
+
+/// Why a saved player could not come back after a restart.
+pub fn not_restored_channel_gone() -> String {
+    "I could not come back after a restart: the voice channel I was playing in no longer exists. \
+     The queue is cleared; use /play to start again."
+        .to_string()
+}
+
+pub fn not_restored_permission(channel: u64, permission: &str) -> String {
+    format!(
+        "I could not come back after a restart: I'm missing the {permission} permission in \
+         <#{channel}>. The queue is cleared; use /play once I may join again."
+    )
+}
+
 pub fn track_failed(t: &Track, reason: &str) -> String {
     format!(
         "Skipped {} because it could not be played: {}",

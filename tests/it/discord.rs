@@ -164,7 +164,8 @@ async fn world_with(extra: &[(&str, &str)]) -> World {
     let settings = Settings::from_raw(&raw).unwrap();
     let store = Arc::new(MemoryStore::new());
     let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(60)));
-    let bot = encore::discord::start(&settings, store.clone(), autosave)
+    let lease = encore::app::spawn_lease(&settings, store.clone());
+    let bot = encore::discord::start(&settings, store.clone(), autosave, lease)
         .await
         .unwrap();
     eventually("commands registered", || {
