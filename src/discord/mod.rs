@@ -405,6 +405,13 @@ async fn on_event(
                 return Ok(());
             };
             match new.channel_id {
+                // The end of a voice session we no longer use (or one of a previous process,
+                // before its guild is restored) is not a disconnect of ours.
+                None if data.service.voice_session(guild).await.as_deref()
+                    != Some(new.session_id.as_str()) =>
+                {
+                    tracing::debug!(guild, "an old voice session ended");
+                }
                 None => {
                     // Disconnected by a moderator (or by /leave): stop and forget.
                     tracing::info!(guild, "the bot left its voice channel");

@@ -1040,6 +1040,13 @@ impl PlayerService {
         Ok(())
     }
 
+    /// The voice session id the guild's player uses, if it has one.
+    pub async fn voice_session(&self, guild: GuildId) -> Option<String> {
+        let g = self.existing(guild)?;
+        let g = g.lock().await;
+        g.voice.as_ref().map(|v| v.session_id.clone())
+    }
+
     /// Forgets every player here without touching the audio server or the store (after handing
     /// them over to another instance).
     pub async fn forget_all(&self) {

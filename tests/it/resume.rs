@@ -1,0 +1,747 @@
+//! Resume after restart: the real `encore` binary against the fake Discord and fake Lavalink.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use encore::domain::{
+    now_ms, FilterPreset, GuildConfig, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
+};
+use encore::store::{SaveOp, StateStore};
+use encore_fakes::discord::{
+    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
+};
+use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
+use serde_json::{json, Value};
+
+use crate::discord::{guild_spec, BOB, BOT, GUILD, TEXT, TOKEN, VOICE};
+use crate::support::{mongo_store, mongo_uri, sqlite_at, unique_db};
+
+/// Where a test's bots keep their state.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    Sqlite(PathBuf),
+    Mongo { uri: String, db: String },
+}
+
+impl Storage {
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Storage::Sqlite(p) => vec![
+                ("STORAGE".into(), "sqlite".into()),
+                ("SQLITE_PATH".into(), p.display().to_string()),
+                ("BACKUP_INTERVAL".into(), "off".into()),
+            ],
+            Storage::Mongo { uri, db } => vec![
+                ("STORAGE".into(), "mongodb".into()),
+                ("MONGODB_URI".into(), uri.clone()),
+                ("MONGODB_DATABASE".into(), db.clone()),
+            ],
+        }
+    }
+
+    pub(crate) async fn open(&self) -> Arc<dyn StateStore> {
+        match self {
+            Storage::Sqlite(p) => Arc::new(sqlite_at(p)),
+            Storage::Mongo { uri, db } => Arc::new(mongo_store(uri, db).await),
+        }
+    }
+}
+
+/// The two fakes and a store, shared by the bots a test starts one after another (or together).
+pub(crate) struct Rig {
+    pub discord: FakeDiscord,
+    pub lavalink: FakeLavalink,
+    pub dir: tempfile::TempDir,
+    pub storage: Storage,
+    started: std::sync::atomic::AtomicUsize,
+}
+
+pub(crate) struct Bot {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Bot {
+    /// SIGTERM, as Render sends; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        signal(&self.child, "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+impl Rig {
+    pub(crate) async fn new(guilds: Vec<GuildSpec>, storage: Option<Storage>) -> Rig {
+        let discord = FakeDiscord::start(FakeDiscordConfig {
+            token: TOKEN.into(),
+            bot_user_id: BOT,
+            application_id: BOT,
+            ..FakeDiscordConfig::default()
+        })
+        .await
+        .unwrap();
+        for g in guilds {
+            discord.add_guild(g).unwrap();
+        }
+        let lavalink = FakeLavalink::start(FakeLavalinkConfig {
+            player_update_interval: Duration::from_millis(500),
+            ..FakeLavalinkConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage.unwrap_or_else(|| Storage::Sqlite(dir.path().join("encore.db")));
+        Rig {
+            discord,
+            lavalink,
+            dir,
+            storage,
+            started: Default::default(),
+        }
+    }
+
+    pub(crate) fn mongo_storage() -> Storage {
+        Storage::Mongo {
+            uri: mongo_uri().expect("MONGODB_URI (scripts/test.sh starts a server)"),
+            db: unique_db(),
+        }
+    }
+
+    /// Starts the real binary with the ordinary settings, plus `extra`.
+    pub(crate) fn spawn(&self, extra: &[(&str, &str)]) -> Bot {
+        let n = self
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = self.dir.path().join(format!("bot-{n}.log"));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_encore"));
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args(["--config-dir", "config"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap());
+        let nodes = format!("127.0.0.1:{}", self.lavalink.port());
+        let mut vars: Vec<(String, String)> = vec![
+            ("DISCORD_TOKEN".into(), TOKEN.into()),
+            ("DISCORD_API_BASE".into(), self.discord.base_url()),
+            ("LAVALINK_NODES".into(), nodes),
+            ("LAVALINK_PASSWORD".into(), self.lavalink.password().into()),
+            ("LOG_FORMAT".into(), "json".into()),
+            ("LOG_LEVEL".into(), "encore=debug,info".into()),
+            ("LEASE_TTL".into(), "3s".into()),
+        ];
+        vars.extend(self.storage.env());
+        for (k, v) in extra {
+            vars.retain(|(key, _)| key != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        Bot {
+            child: c.spawn().unwrap(),
+            log,
+        }
+    }
+
+    /// The fake Lavalink's player of `guild` on a connected session, if any.
+    pub(crate) fn player(&self, guild: u64) -> Option<encore_fakes::lavalink::PlayerSnapshot> {
+        let live: Vec<String> = self
+            .lavalink
+            .sessions()
+            .into_iter()
+            .filter(|s| s.connected)
+            .map(|s| s.session_id)
+            .collect();
+        self.lavalink
+            .players()
+            .into_iter()
+            .find(|p| p.guild_id == guild.to_string() && live.contains(&p.session_id))
+    }
+
+    /// Player updates sent for `guild`, in order.
+    pub(crate) fn patches(&self, guild: u64) -> Vec<Value> {
+        let path = format!("/players/{guild}");
+        self.lavalink
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with(&path))
+            .filter_map(|r| r.body)
+            .collect()
+    }
+}
+
+/// Polls `f` every 20 ms until it gives a value, for up to `within`.
+pub(crate) async fn until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A track of the fake's catalogue, as the bot saves it.
+pub(crate) fn catalogue_track(lavalink: &FakeLavalink, min_length_ms: u64, nth: usize) -> Track {
+    let t = lavalink
+        .tracks()
+        .into_iter()
+        .filter(|t| !t.info.is_stream && t.info.length >= min_length_ms)
+        .nth(nth)
+        .expect("a long enough track in the catalogue");
+    Track {
+        encoded: t.encoded,
+        title: t.info.title,
+        author: t.info.author,
+        uri: t.info.uri,
+        length_ms: t.info.length,
+        is_stream: false,
+        requester: Some(BOB),
+    }
+}
+
+/// A saved player of `guild`, playing `current` at `position_ms` as of now.
+pub(crate) fn saved(
+    guild: u64,
+    voice: u64,
+    text: u64,
+    current: Track,
+    upcoming: Vec<Track>,
+    position_ms: u64,
+    paused: bool,
+) -> PlayerSnapshot {
+    let now = now_ms();
+    let mut s = PlayerState::new(guild);
+    s.voice_channel_id = Some(voice);
+    s.text_channel_id = Some(text);
+    s.position_ms = position_ms;
+    s.position_at_ms = now;
+    s.taken_at_ms = now;
+    s.paused = paused;
+    PlayerSnapshot::new(
+        s,
+        QueueSnapshot {
+            current: Some(current),
+            upcoming: upcoming.into(),
+            history: Default::default(),
+        },
+    )
+}
+
+pub(crate) fn full(s: &PlayerSnapshot) -> SaveOp {
+    SaveOp::Full {
+        state: s.state.clone(),
+        queue: Arc::new(s.queue.clone()),
+    }
+}
+
+/// A small server: a text channel, a voice channel, `listeners` people in it.
+pub(crate) fn small_guild(n: u64, listeners: usize) -> GuildSpec {
+    let id = small_guild_id(n);
+    let channel = |id, name: &str, kind| ChannelSpec {
+        id,
+        name: name.into(),
+        kind,
+        permission_overwrites: vec![],
+    };
+    let members: Vec<MemberSpec> = (0..listeners as u64)
+        .map(|i| MemberSpec {
+            user_id: 700_000_000_000_000_000 + n * 100 + i,
+            username: format!("listener-{n}-{i}"),
+            roles: vec![],
+        })
+        .collect();
+    GuildSpec {
+        id,
+        name: format!("Server {n}"),
+        owner_id: 700_000_000_000_000_000 + n * 100,
+        channels: vec![
+            channel(text_of(id), "general", ChannelKind::Text),
+            channel(voice_of(id), "Music", ChannelKind::Voice),
+        ],
+        roles: vec![],
+        voice_states: members.iter().map(|m| (m.user_id, voice_of(id))).collect(),
+        members,
+    }
+}
+
+/// Guild ids spread over time like real snowflakes (shard 0 of 1).
+pub(crate) fn small_guild_id(n: u64) -> u64 {
+    (1_000_000 + n) << 22 | 7
+}
+
+pub(crate) fn text_of(guild: u64) -> u64 {
+    guild + 1
+}
+
+pub(crate) fn voice_of(guild: u64) -> u64 {
+    guild + 2
+}
+
+fn log_has(bot: &Bot, needle: &str) -> bool {
+    bot.log_text().contains(needle)
+}
+
+/// The messages the bot posted in `channel`.
+fn posted(rig: &Rig, channel: u64) -> Vec<String> {
+    rig.discord
+        .messages(channel)
+        .into_iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn play_through_the_bot(rig: &Rig, bot: &Bot, query: &str) {
+    until("commands registered", Duration::from_secs(60), || {
+        rig.discord.registered_commands()["global"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+            .then_some(())
+    })
+    .await;
+    until("the bot owns the lease", Duration::from_secs(30), || {
+        log_has(bot, "this instance owns the lease").then_some(())
+    })
+    .await;
+    let inj = rig
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "play", json!({ "query": query }))
+        .unwrap();
+    until("playing", Duration::from_secs(20), || {
+        rig.player(GUILD).filter(|p| p.playing).map(|_| ())
+    })
+    .await;
+    until("the /play answer", Duration::from_secs(5), || {
+        rig.discord.interaction_responses(&inj.id)?.callback
+    })
+    .await;
+}
+
+/// The value of a registered command's choice.
+fn choice(rig: &Rig, command: &str, name: &str) -> Value {
+    let all = rig.discord.registered_commands();
+    let cmd = all["global"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == command)
+        .unwrap()
+        .clone();
+    cmd["options"][0]["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["value"]
+        .clone()
+}
+
+fn command(rig: &Rig, name: &str, options: Value) -> String {
+    rig.discord
+        .inject_command(GUILD, TEXT, BOB, name, options)
+        .unwrap()
+        .id
+}
+
+async fn answered(rig: &Rig, id: &str) -> Value {
+    until("an answer", Duration::from_secs(10), || {
+        rig.discord.interaction_responses(id)?.callback
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_restart_resumes_mid_track_with_everything_as_it_was() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut first = rig.spawn(&[]);
+    play_through_the_bot(&rig, &first, "never gonna give").await;
+    for (name, options) in [
+        ("play", json!({"query": "bohemian"})),
+        ("volume", json!({"level": 70})),
+        ("loop", json!({"mode": choice(&rig, "loop", "queue")})),
+        (
+            "filter",
+            json!({"preset": choice(&rig, "filter", "nightcore")}),
+        ),
+    ] {
+        let id = command(&rig, name, options);
+        answered(&rig, &id).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let at_term = rig.player(GUILD).unwrap().position;
+    assert_eq!(first.terminate(), Some(0), "{}", first.log_text());
+    let saved = rig.storage.open().await.load(GUILD).await.unwrap().unwrap();
+    let sessions_before = rig.lavalink.sessions().len();
+    rig.lavalink.clear_requests();
+
+    let second = rig.spawn(&[]);
+    let patch = until("the restored player", Duration::from_secs(20), || {
+        rig.patches(GUILD)
+            .into_iter()
+            .find(|b| b.get("voice").is_some())
+    })
+    .await;
+    // Lavalink kept its session: the player is resumed live, moved back to where the music
+    // stopped (when the old instance closed its gateway), with the new voice state — one update,
+    // and the track is not started again.
+    assert_eq!(
+        rig.lavalink.sessions().len(),
+        sessions_before,
+        "session resumed, not new"
+    );
+    assert!(patch.get("track").is_none(), "not restarted: {patch}");
+    let position = patch["position"]
+        .as_u64()
+        .expect("moved to the saved position");
+    assert!(
+        position.abs_diff(at_term) <= 500,
+        "resumed at {position}, was {at_term} at SIGTERM"
+    );
+    assert_eq!(patch["paused"], false);
+    assert_eq!(patch["voice"]["channelId"], VOICE.to_string());
+    let p = rig.player(GUILD).unwrap();
+    assert!(p.playing && p.volume == 70, "{p:?}");
+    assert_eq!(p.filters["timescale"]["speed"], 1.2);
+    // The queue, loop mode, volume and filters as they were.
+    let store = rig.storage.open().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let now = loop {
+        let s = store.load(GUILD).await.unwrap().unwrap();
+        if s.state.taken_at_ms > saved.state.taken_at_ms {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "not saved after the restore");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(now.queue.current, saved.queue.current);
+    assert_eq!(now.queue.upcoming, saved.queue.upcoming);
+    assert_eq!(now.state.loop_mode, LoopMode::Queue);
+    assert_eq!(now.state.volume, 70);
+    assert_eq!(now.state.filters, FilterPreset::Nightcore);
+    assert!(!now.state.paused);
+    let notice = until("the restart notice", Duration::from_secs(10), || {
+        posted(&rig, TEXT)
+            .into_iter()
+            .find(|m| m.starts_with("Back after a restart"))
+    })
+    .await;
+    assert!(notice.contains("resumed **Rick Astley"), "{notice}");
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_kill_9_the_live_lavalink_session_is_resumed() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut first = rig.spawn(&[]);
+    play_through_the_bot(&rig, &first, "never gonna give").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let before = rig.player(GUILD).unwrap();
+    first.kill();
+    let killed_at = Instant::now();
+    let at_kill = rig.lavalink.player(&GUILD.to_string()).unwrap().position;
+    rig.lavalink.clear_requests();
+    let _second = rig.spawn(&[]);
+    let patch = until("the voice update", Duration::from_secs(20), || {
+        rig.patches(GUILD)
+            .into_iter()
+            .find(|b| b.get("voice").is_some())
+    })
+    .await;
+    let patched_after = killed_at.elapsed().as_millis() as u64;
+    // Only the new voice state: no new track, no seek; the position is Lavalink's own.
+    assert!(
+        patch.get("track").is_none() && patch.get("position").is_none(),
+        "{patch}"
+    );
+    let p = rig.player(GUILD).expect("the resumed session's player");
+    assert_eq!(p.session_id, before.session_id, "the same Lavalink session");
+    assert!(p.playing);
+    let expected = at_kill + patched_after;
+    assert!(
+        p.position.abs_diff(expected) <= 1000,
+        "position {} vs {expected} expected",
+        p.position
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_kill_9_and_a_lavalink_restart_the_last_autosave_is_restored() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut first = rig.spawn(&[("AUTOSAVE_INTERVAL", "2s")]);
+    play_through_the_bot(&rig, &first, "never gonna give").await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let at_kill = rig.player(GUILD).unwrap().position;
+    first.kill();
+    rig.lavalink.restart();
+    rig.lavalink.clear_requests();
+    let _second = rig.spawn(&[("AUTOSAVE_INTERVAL", "2s")]);
+    let patch = until("the rebuilt player", Duration::from_secs(20), || {
+        rig.patches(GUILD)
+            .into_iter()
+            .find(|b| b.get("track").is_some())
+    })
+    .await;
+    // One update with the track, the position, the voice: no start at 0 then a seek.
+    assert!(
+        patch.get("voice").is_some() && patch.get("paused").is_some(),
+        "{patch}"
+    );
+    let position = patch["position"].as_u64().unwrap();
+    assert!(position <= at_kill, "never ahead of what was heard");
+    assert!(
+        at_kill - position <= 2000 + 1000,
+        "restored at {position}, killed at {at_kill}"
+    );
+    assert_eq!(rig.patches(GUILD).len(), 1, "a single player update");
+    until("playing again", Duration::from_secs(5), || {
+        rig.player(GUILD).filter(|p| p.playing).map(|_| ())
+    })
+    .await;
+}
+
+/// Seeds saved players straight into the store (as a previous run would have left them).
+async fn seed(rig: &Rig, players: &[PlayerSnapshot], configs: &[GuildConfig]) {
+    let store = rig.storage.open().await;
+    let ops: Vec<SaveOp> = players.iter().map(full).collect();
+    store.save(&ops).await.unwrap();
+    for c in configs {
+        store.save_guild_config(c).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_resume_the_server_setting_and_a_persons_pause_decide_playing_or_paused() {
+    for global in [true, false] {
+        let guilds: Vec<GuildSpec> = (1..=4).map(|n| small_guild(n, 1)).collect();
+        let rig = Rig::new(guilds, None).await;
+        let track = catalogue_track(&rig.lavalink, 60_000, 0);
+        let id = small_guild_id;
+        let s = |n, paused| {
+            saved(
+                id(n),
+                voice_of(id(n)),
+                text_of(id(n)),
+                track.clone(),
+                vec![],
+                20_000,
+                paused,
+            )
+        };
+        // 1: was playing; 2: a person paused it; 3: playing, the server overrides the global
+        // setting; 4: a person paused it and the server says resume.
+        let mut flip3 = GuildConfig::new(id(3));
+        flip3.auto_resume = Some(!global);
+        let mut on4 = GuildConfig::new(id(4));
+        on4.auto_resume = Some(true);
+        seed(
+            &rig,
+            &[s(1, false), s(2, true), s(3, false), s(4, true)],
+            &[flip3, on4],
+        )
+        .await;
+        let _bot = rig.spawn(&[("MUSIC_AUTO_RESUME", if global { "true" } else { "false" })]);
+        for n in 1..=4u64 {
+            let patch = until("restored", Duration::from_secs(20), || {
+                rig.patches(id(n))
+                    .into_iter()
+                    .find(|b| b.get("voice").is_some())
+            })
+            .await;
+            let expect_paused = match n {
+                1 => !global,
+                3 => global,
+                _ => true,
+            };
+            assert_eq!(
+                patch["paused"], expect_paused,
+                "guild {n}, MUSIC_AUTO_RESUME={global}: {patch}"
+            );
+            let position = patch["position"].as_u64().unwrap();
+            assert!((20_000..21_500).contains(&position), "{position}");
+            let notice = until("notice", Duration::from_secs(10), || {
+                rig.discord.messages(text_of(id(n))).into_iter().find(|m| {
+                    m["content"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("Back after"))
+                })
+            })
+            .await;
+            let has_button =
+                notice["components"][0]["components"][0]["custom_id"] == "encore:resume";
+            assert_eq!(has_button, expect_paused, "guild {n}: {notice}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_channel_comes_back_paused_unless_24_7() {
+    let guilds = vec![small_guild(11, 0), small_guild(12, 0)];
+    let rig = Rig::new(guilds, None).await;
+    let track = catalogue_track(&rig.lavalink, 60_000, 1);
+    let id = small_guild_id;
+    let s = |n| {
+        saved(
+            id(n),
+            voice_of(id(n)),
+            text_of(id(n)),
+            track.clone(),
+            vec![],
+            5_000,
+            false,
+        )
+    };
+    let mut always = GuildConfig::new(id(12));
+    always.always_on = true;
+    seed(&rig, &[s(11), s(12)], &[always]).await;
+    let _bot = rig.spawn(&[("IDLE_TIMEOUT", "10s")]);
+    for (n, paused) in [(11, true), (12, false)] {
+        let patch = until("restored", Duration::from_secs(20), || {
+            rig.patches(id(n))
+                .into_iter()
+                .find(|b| b.get("voice").is_some())
+        })
+        .await;
+        assert_eq!(patch["paused"], paused, "guild {n}");
+    }
+    // The idle timer applies to the empty one: it leaves; 24/7 stays.
+    until("the idle leave", Duration::from_secs(20), || {
+        (rig.discord.voice_channel_of(id(11), BOT).is_none()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        rig.discord.voice_channel_of(id(12), BOT),
+        Some(voice_of(id(12)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unrestorable_players_are_skipped_and_the_others_restored() {
+    // 21: fine; 22: its voice channel was deleted; 23: the bot may no longer connect;
+    // 24: a corrupt record; 25: older than RESUME_MAX_AGE; 26: stopped with /stop before the restart.
+    let mut guilds: Vec<GuildSpec> = (21..=26).map(|n| small_guild(n, 1)).collect();
+    let id = small_guild_id;
+    guilds[1].channels.retain(|c| c.kind != ChannelKind::Voice);
+    guilds[1].voice_states.clear();
+    guilds[2].channels[1].permission_overwrites = vec![Overwrite {
+        id: BOT,
+        kind: 1,
+        allow: "0".into(),
+        deny: (1u64 << 20).to_string(),
+    }];
+    guilds[2].voice_states.clear();
+    let rig = Rig::new(guilds, None).await;
+    let track = catalogue_track(&rig.lavalink, 60_000, 0);
+    let s = |n| {
+        saved(
+            id(n),
+            voice_of(id(n)),
+            text_of(id(n)),
+            track.clone(),
+            vec![track.clone()],
+            9_000,
+            false,
+        )
+    };
+    let mut old = s(25);
+    old.state.taken_at_ms = now_ms() - 2 * 3_600_000;
+    old.state.position_at_ms = old.state.taken_at_ms;
+    seed(&rig, &[s(21), s(22), s(23), s(24), old, s(26)], &[]).await;
+    let Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute(
+            "UPDATE queues SET current = '{not json' WHERE guild_id = ?1",
+            [id(24) as i64],
+        )
+        .unwrap();
+
+    let mut first = rig.spawn(&[]);
+    for n in [21, 26] {
+        until("restored", Duration::from_secs(20), || {
+            rig.player(id(n)).filter(|p| p.playing).map(|_| ())
+        })
+        .await;
+    }
+    // /stop in 26 (a listener asks), then a restart.
+    let listener = 700_000_000_000_000_000 + 26 * 100;
+    let stop = rig
+        .discord
+        .inject_command(id(26), text_of(id(26)), listener, "stop", json!({}))
+        .unwrap();
+    answered(&rig, &stop.id).await;
+    until("first run done", Duration::from_secs(10), || {
+        log_has(&first, "restore finished").then_some(())
+    })
+    .await;
+    assert_eq!(first.terminate(), Some(0));
+    let store = rig.storage.open().await;
+    for n in [22, 23, 25, 26] {
+        assert_eq!(
+            store.load(id(n)).await.unwrap(),
+            None,
+            "guild {n} forgotten"
+        );
+    }
+    assert!(posted(&rig, text_of(id(22)))[0].contains("no longer exists"));
+    assert!(posted(&rig, text_of(id(23)))[0].contains("Connect permission"));
+    rig.lavalink.clear_requests();
+
+    let second = rig.spawn(&[]);
+    until("second run done", Duration::from_secs(20), || {
+        log_has(&second, "restore finished").then_some(())
+    })
+    .await;
+    assert!(
+        !rig.patches(id(21)).is_empty(),
+        "the good one is restored again"
+    );
+    for n in [22, 23, 24, 25, 26] {
+        assert!(
+            rig.patches(id(n)).is_empty(),
+            "guild {n} must not come back"
+        );
+    }
+    assert!(rig.player(id(26)).is_none_or(|p| !p.playing));
+    // The corrupt one was reported, never deleted.
+    assert!(log_has(&second, &id(24).to_string()));
+}
