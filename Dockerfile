@@ -12,7 +12,7 @@ WORKDIR /src
 
 # 1. Dependencies only, in their own layer: it is rebuilt only when a manifest or the lock file
 #    changes, not on every source edit. Cargo needs every target that a manifest declares to
-#    exist, so the library, the binary, the workspace member (fakes/) and both [[bench]] targets
+#    exist, so the library, the binary, the workspace member (fakes/) and every [[bench]] target
 #    get stub sources. Examples and tests are discovered from their folders, which are not copied.
 COPY Cargo.toml Cargo.lock ./
 COPY fakes/Cargo.toml ./fakes/Cargo.toml
@@ -21,6 +21,7 @@ RUN mkdir -p src benches fakes/src \
  && touch src/lib.rs fakes/src/lib.rs \
  && echo 'fn main() {}' > benches/autosave_tick.rs \
  && echo 'fn main() {}' > benches/player.rs \
+ && echo 'fn main() {}' > benches/resume.rs \
  && cargo build --release --locked --bin encore \
  && rm -rf src benches fakes/src
 

@@ -75,6 +75,9 @@ fn main() -> ExitCode {
             }),
         }
     });
+    // Whatever is still running (a store write stuck behind a lock, a socket) must not hold the
+    // exit: SHUTDOWN_TIMEOUT was already spent inside `run`.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

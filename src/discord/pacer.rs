@@ -21,6 +21,8 @@ pub struct Pacer {
     budget: usize,
     window: Duration,
     sent: Arc<Mutex<HashMap<u32, VecDeque<Instant>>>>,
+    /// Waiters per shard, first come first served.
+    queues: Arc<Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Default for Pacer {
@@ -35,6 +37,7 @@ impl Pacer {
             budget: budget.max(1),
             window,
             sent: Arc::new(Mutex::new(HashMap::new())),
+            queues: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -56,8 +59,16 @@ impl Pacer {
         Err((oldest + self.window).saturating_duration_since(now))
     }
 
-    /// Waits until a command may be sent on `shard`, and counts it.
+    /// Waits (in turn) until a command may be sent on `shard`, and counts it.
     pub async fn acquire(&self, shard: u32) {
+        let queue = self
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(shard)
+            .or_default()
+            .clone();
+        let _turn = queue.lock().await;
         loop {
             match self.try_take(shard, Instant::now()) {
                 Ok(()) => return,

@@ -30,7 +30,7 @@ const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
 const ALICE: u64 = 500_000_000_000_000_001;
 pub(crate) const BOB: u64 = 500_000_000_000_000_002;
 /// Has the DJ role.
-const CAROL: u64 = 500_000_000_000_000_003;
+pub(crate) const CAROL: u64 = 500_000_000_000_000_003;
 const DJ_ROLE: u64 = 600_000_000_000_000_001;
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -12,6 +12,7 @@ use encore::domain::{
 use encore::store::{SaveOp, StateStore};
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
+    SentBy,
 };
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
@@ -135,11 +136,12 @@ impl Rig {
         }
     }
 
-    pub(crate) fn mongo_storage() -> Storage {
-        Storage::Mongo {
-            uri: mongo_uri().expect("MONGODB_URI (scripts/test.sh starts a server)"),
+    /// A fresh MongoDB database, when a server is configured (scripts/test.sh starts one).
+    pub(crate) fn mongo_storage() -> Option<Storage> {
+        Some(Storage::Mongo {
+            uri: mongo_uri()?,
             db: unique_db(),
-        }
+        })
     }
 
     /// Starts the real binary with the ordinary settings, plus `extra`.
@@ -744,4 +746,243 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
     assert!(rig.player(id(26)).is_none_or(|p| !p.playing));
     // The corrupt one was reported, never deleted.
     assert!(log_has(&second, &id(24).to_string()));
+}
+
+/// The `/interactions/{id}/{token}/callback` calls the bot made for `id`.
+fn callbacks(rig: &Rig, id: &str) -> usize {
+    let prefix = format!("/api/v10/interactions/{id}/");
+    rig.discord
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST" && r.path.starts_with(&prefix) && r.path.ends_with("/callback")
+        })
+        .count()
+}
+
+/// Connections that sent op 4, in the order of their op 4s.
+fn voice_senders(rig: &Rig) -> Vec<u64> {
+    rig.discord
+        .gateway_sent()
+        .into_iter()
+        .filter(|s| s.payload["op"] == 4)
+        .map(|s| s.connection)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut old = rig.spawn(&[]);
+    play_through_the_bot(&rig, &old, "never gonna give").await;
+    let old_conn = *voice_senders(&rig)
+        .last()
+        .expect("the old instance joined voice");
+    let old_session = rig.player(GUILD).unwrap().session_id;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let new = rig.spawn(&[]);
+    let store = rig.storage.open().await;
+    let users = [BOB, crate::discord::CAROL];
+    let commands = ["nowplaying", "queue", "status"];
+    let mut sent = Vec::new();
+    let mut last_position = 0u64;
+    let start = Instant::now();
+    let mut i = 0usize;
+    while start.elapsed() < Duration::from_secs(60) {
+        let id = rig
+            .discord
+            .inject_command(GUILD, TEXT, users[i % 2], commands[i % 3], json!({}))
+            .unwrap()
+            .id;
+        sent.push(id);
+        i += 1;
+        // The saved position only ever moves forward.
+        if let Some(s) = store.load(GUILD).await.unwrap() {
+            let p = s.position_at(s.state.taken_at_ms);
+            assert!(
+                p + 300 >= last_position,
+                "the saved position went back from {last_position} to {p}"
+            );
+            last_position = last_position.max(p);
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(
+        log_has(&old, "handed over to the newer instance"),
+        "{}",
+        old.log_text()
+    );
+    assert!(log_has(&new, "this instance owns the lease"));
+    // Then the platform stops the old one.
+    assert_eq!(old.terminate(), Some(0));
+    // Each interaction was answered, exactly once.
+    for id in &sent {
+        answered(&rig, id).await;
+    }
+    for id in &sent {
+        assert_eq!(callbacks(&rig, id), 1, "interaction {id}");
+    }
+    // One voice owner at a time: after the new instance's first op 4, the old one sent none.
+    let senders = voice_senders(&rig);
+    let first_new = senders
+        .iter()
+        .position(|c| *c != old_conn)
+        .expect("the new instance joined voice");
+    assert!(
+        senders[first_new..].iter().all(|c| *c != old_conn),
+        "{senders:?}"
+    );
+    // The new instance plays on, from where the old one was.
+    let p = rig
+        .lavalink
+        .players()
+        .into_iter()
+        .find(|p| p.guild_id == GUILD.to_string() && p.session_id != old_session)
+        .expect("the new instance's player");
+    assert!(p.playing && p.position >= 60_000, "{p:?}");
+    drop(new);
+}
+
+async fn every_guild_playing(rig: &Rig, guilds: &[u64], within: Duration) {
+    until("every guild playing again", within, || {
+        guilds
+            .iter()
+            .all(|g| rig.player(*g).is_some_and(|p| p.playing))
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_rounds_of_kill_9_alternating_sqlite_and_mongodb_lose_nothing() {
+    use rand::Rng;
+    let ids: Vec<u64> = (31..=33).map(small_guild_id).collect();
+    let mut rigs = Vec::new();
+    // Without a MongoDB server (only outside scripts/test.sh) both rigs use SQLite.
+    for storage in [None, Rig::mongo_storage()] {
+        let rig = Rig::new((31..=33).map(|n| small_guild(n, 1)).collect(), storage).await;
+        let long = catalogue_track(&rig.lavalink, 180_000, 0);
+        let next = catalogue_track(&rig.lavalink, 60_000, 1);
+        let players: Vec<PlayerSnapshot> = ids
+            .iter()
+            .map(|g| {
+                saved(
+                    *g,
+                    voice_of(*g),
+                    text_of(*g),
+                    long.clone(),
+                    vec![next.clone(); 3],
+                    1_000,
+                    false,
+                )
+            })
+            .collect();
+        seed(&rig, &players, &[]).await;
+        rigs.push(rig);
+    }
+    let env = [("LEASE_TTL", "2s"), ("AUTOSAVE_INTERVAL", "1s")];
+    let mut rng = rand::thread_rng();
+    for round in 0..50 {
+        let rig = &rigs[round % 2];
+        let mut bot = rig.spawn(&env);
+        every_guild_playing(rig, &ids, Duration::from_secs(30)).await;
+        let store = rig.storage.open().await;
+        for g in &ids {
+            let s = store.load(*g).await.unwrap().expect("still saved");
+            assert_eq!(s.queue.upcoming.len(), 3, "round {round}: queue of {g}");
+            assert!(s.queue.current.is_some());
+        }
+        // Kill at a random moment of playback and autosave; now and then Lavalink restarts too.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1500))).await;
+        bot.kill();
+        if rng.gen_range(0..4) == 0 {
+            rig.lavalink.restart();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_hundred_guilds_on_one_shard_all_restore_under_the_gateway_limit() {
+    const N: u64 = 300;
+    // Half have listeners, half are empty (those come back paused).
+    let guilds: Vec<GuildSpec> = (0..N)
+        .map(|n| small_guild(1000 + n, (n % 2) as usize))
+        .collect();
+    let rig = Rig::new(guilds, None).await;
+    let track = catalogue_track(&rig.lavalink, 180_000, 0);
+    let ids: Vec<u64> = (0..N).map(|n| small_guild_id(1000 + n)).collect();
+    let players: Vec<PlayerSnapshot> = ids
+        .iter()
+        .map(|g| {
+            saved(
+                *g,
+                voice_of(*g),
+                text_of(*g),
+                track.clone(),
+                vec![],
+                3_000,
+                false,
+            )
+        })
+        .collect();
+    seed(&rig, &players, &[]).await;
+    let bot = rig.spawn(&[]);
+    let restored_at = |g: u64| rig.patches(g).iter().any(|b| b.get("voice").is_some());
+    until("all 300 restored", Duration::from_secs(240), || {
+        ids.iter().all(|g| restored_at(*g)).then_some(())
+    })
+    .await;
+    assert!(log_has(&bot, "restore finished"));
+    // Discord's limit is 120 commands per 60 s per connection: never reached, never closed.
+    assert_eq!(rig.discord.rate_limit_closes(), 0);
+    let most = rig
+        .discord
+        .max_sent_in_any_window(&SentBy::AnyConnection, Duration::from_secs(60));
+    assert!(most <= 120, "{most} commands in one 60 s window");
+    assert!(most >= 108, "paced within 10 % of the limit: {most}");
+    // Guilds with listeners went first.
+    let order: Vec<u64> = rig
+        .discord
+        .gateway_sent()
+        .into_iter()
+        .filter(|s| s.payload["op"] == 4)
+        .filter_map(|s| {
+            let g = &s.payload["d"]["guild_id"];
+            g.as_u64().or_else(|| g.as_str()?.parse().ok())
+        })
+        .collect();
+    let has_listeners = |g: &u64| ids.iter().position(|i| i == g).unwrap() % 2 == 1;
+    assert_eq!(order.len(), N as usize, "one join each");
+    assert!(order[..100].iter().all(has_listeners), "listeners first");
+    assert!(
+        !order[200..].iter().any(has_listeners),
+        "empty channels last"
+    );
+    let playing = ids
+        .iter()
+        .filter(|g| rig.player(**g).is_some_and(|p| p.playing))
+        .count();
+    assert_eq!(playing, (N / 2) as usize);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_store_cannot_hold_the_exit_past_shutdown_timeout() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut bot = rig.spawn(&[("SHUTDOWN_TIMEOUT", "2s")]);
+    play_through_the_bot(&rig, &bot, "never gonna give").await;
+    // Another process holds the database: every write waits.
+    let Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let asked = Instant::now();
+    assert_eq!(bot.terminate(), Some(0));
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_millis(3500),
+        "exited after {took:?} with SHUTDOWN_TIMEOUT=2s"
+    );
+    assert!(bot.log_text().contains("longer than SHUTDOWN_TIMEOUT"));
+    blocker.execute_batch("ROLLBACK").unwrap();
 }

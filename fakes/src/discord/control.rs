@@ -3,8 +3,11 @@
 
 #![allow(clippy::result_large_err)] // handlers return ready-made responses
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxState};
+use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::server::{broadcast, control_error, control_result, parse_body, App};
 use super::state::Outgoing;
-use super::types::{id, GuildSpec, Injected};
+use super::types::{id, GuildSpec, Injected, Overwrite, SentBy};
 
 pub(crate) fn routes() -> Router<App> {
     Router::new()
@@ -22,6 +25,9 @@ pub(crate) fn routes() -> Router<App> {
         .route("/control/guilds", get(guilds).post(add_guild))
         .route("/control/voice", post(voice))
         .route("/control/move-bot", post(move_bot))
+        .route("/control/guilds/{id}/bot-voice", get(bot_voice))
+        .route("/control/delete-channel", post(delete_channel))
+        .route("/control/channel-overwrites", post(channel_overwrites))
         .route("/control/inject/command", post(inject_command))
         .route("/control/inject/autocomplete", post(inject_autocomplete))
         .route("/control/inject/component", post(inject_component))
@@ -34,6 +40,7 @@ pub(crate) fn routes() -> Router<App> {
             "/control/gateway-sent",
             get(gateway_sent).delete(clear_gateway_sent),
         )
+        .route("/control/gateway-sent/max-in-window", get(max_in_window))
         .route("/control/commands", get(commands))
         .route("/control/requests", get(requests).delete(clear_requests))
         .route("/control/sessions", get(sessions))
@@ -43,6 +50,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/control/gateway/drop", post(drop_connections))
         .route("/control/gateway/close", post(close))
         .route("/control/gateway/send-raw", post(send_raw))
+        .route("/control/gateway/rate-limit-closes", get(rate_limit_closes))
 }
 
 fn opt_id(v: Option<&Value>) -> Result<Option<u64>, Response> {
@@ -122,6 +130,55 @@ async fn move_bot(AxState(app): AxState<App>, b: Bytes) -> Response {
     let guild = tri!(req_id(&v, "guild_id"));
     let channel = tri!(opt_id(v.get("channel_id")));
     let r = app.lock().move_bot(guild, channel);
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn bot_voice(AxState(app): AxState<App>, Path(g): Path<String>) -> Response {
+    let Ok(guild) = g.parse::<u64>() else {
+        return control_error(StatusCode::BAD_REQUEST, format!("not a snowflake: {g}"));
+    };
+    let st = app.lock();
+    let bot = st.cfg.bot_user_id;
+    Json(json!({
+        "channel_id": st.voice_channel_of(guild, bot).map(|c| c.to_string()),
+        "owner_session_id": st.bot_voice_session_owner(guild),
+    }))
+    .into_response()
+}
+
+async fn delete_channel(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let guild = tri!(req_id(&v, "guild_id"));
+    let channel = tri!(req_id(&v, "channel_id"));
+    let r = app.lock().delete_channel(guild, channel);
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn channel_overwrites(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let guild = tri!(req_id(&v, "guild_id"));
+    let channel = tri!(req_id(&v, "channel_id"));
+    let overwrites: Vec<Overwrite> = match v.get("permission_overwrites") {
+        Some(o) => match serde_json::from_value(o.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                return control_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad permission_overwrites: {e}"),
+                )
+            }
+        },
+        None => return control_error(StatusCode::BAD_REQUEST, "permission_overwrites is required"),
+    };
+    let r = app
+        .lock()
+        .set_channel_overwrites(guild, channel, overwrites);
     match r {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => control_error(StatusCode::BAD_REQUEST, e),
@@ -221,6 +278,39 @@ async fn gateway_sent(AxState(app): AxState<App>) -> Json<Value> {
 async fn clear_gateway_sent(AxState(app): AxState<App>) -> StatusCode {
     app.lock().gateway_sent.clear();
     StatusCode::NO_CONTENT
+}
+
+/// `?window_ms=60000` (default) and `connection=N` or `session=ID` (default: the busiest
+/// connection) → `{"max": n}`.
+async fn max_in_window(
+    AxState(app): AxState<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let window_ms = match q.get("window_ms").map(|w| w.parse::<u64>()) {
+        None => 60_000,
+        Some(Ok(w)) => w,
+        Some(Err(_)) => {
+            return control_error(StatusCode::BAD_REQUEST, "window_ms must be an integer")
+        }
+    };
+    let by = match (q.get("connection"), q.get("session")) {
+        (Some(c), _) => match c.parse::<u64>() {
+            Ok(c) => SentBy::Connection(c),
+            Err(_) => {
+                return control_error(StatusCode::BAD_REQUEST, "connection must be an integer")
+            }
+        },
+        (None, Some(s)) => SentBy::Session(s.clone()),
+        (None, None) => SentBy::AnyConnection,
+    };
+    let max = app
+        .lock()
+        .max_sent_in_any_window(&by, Duration::from_millis(window_ms));
+    Json(json!({"max": max})).into_response()
+}
+
+async fn rate_limit_closes(AxState(app): AxState<App>) -> Json<Value> {
+    Json(json!({"closes": app.lock().rate_limit_closes}))
 }
 
 async fn commands(AxState(app): AxState<App>) -> Json<Value> {

@@ -121,9 +121,15 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
     let payload: Option<Value> = serde_json::from_str(text).ok();
     {
         let mut st = app.lock();
+        let received_at_us = now
+            .saturating_duration_since(st.started)
+            .as_micros()
+            .min(u64::MAX as u128) as u64;
         st.gateway_sent.push(GatewaySent {
             connection: conn.id,
+            session: conn.session.clone(),
             shard: conn.shard,
+            received_at_us,
             payload: payload.clone().unwrap_or_else(|| json!({"raw": text})),
         });
     }
@@ -136,6 +142,7 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
     }
     conn.sent.push_back(now);
     if conn.sent.len() > SEND_LIMIT {
+        app.lock().rate_limit_closes += 1;
         conn.close(4008, "Rate limited");
         return;
     }
@@ -159,8 +166,11 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
         3 | 4 | 8 | 31 if conn.session.is_none() => conn.close(4003, "Not authenticated"),
         3 | 31 => {}
         4 => {
-            // Discord ignores updates for guilds the bot is not in.
-            let _ = app.lock().bot_voice_update(&d);
+            // Discord ignores updates for guilds the bot is not in. The voice state
+            // belongs to the gateway session that sent this.
+            if let Some(s) = &conn.session {
+                let _ = app.lock().bot_voice_update(s, &d);
+            }
         }
         8 => {
             if let Some(s) = &conn.session {

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 pub use gateway::{SEND_LIMIT, SEND_WINDOW};
 pub use types::{
     ChannelKind, ChannelSpec, ControlError, GatewaySent, GuildSpec, Injected, InteractionRecord,
-    MemberSpec, Overwrite, RecordedRequest, RoleSpec, SessionInfo,
+    MemberSpec, Overwrite, RecordedRequest, RoleSpec, SentBy, SessionInfo,
 };
 
 use server::Shared;
@@ -203,6 +203,32 @@ impl FakeDiscord {
         self.shared.lock().voice_channel_of(guild, user)
     }
 
+    /// The gateway session id that owns the bot's voice state in `guild`: the session
+    /// whose op 4 put the bot in (or last moved it to) its channel. The voice state ends
+    /// with that session. None when the bot is not in voice there (or was placed by a
+    /// `GuildSpec` rather than an op 4).
+    pub fn bot_voice_session_owner(&self, guild: u64) -> Option<String> {
+        self.shared.lock().bot_voice_session_owner(guild)
+    }
+
+    /// Deletes a channel: CHANNEL_DELETE (the channel object with `guild_id`), then
+    /// VOICE_STATE_UPDATE with `channel_id: null` for each user who was in it.
+    pub fn delete_channel(&self, guild: u64, channel: u64) -> Result<(), ControlError> {
+        self.shared.lock().delete_channel(guild, channel)
+    }
+
+    /// Replaces a channel's permission overwrites: CHANNEL_UPDATE with the full channel.
+    pub fn set_channel_overwrites(
+        &self,
+        guild: u64,
+        channel: u64,
+        overwrites: Vec<Overwrite>,
+    ) -> Result<(), ControlError> {
+        self.shared
+            .lock()
+            .set_channel_overwrites(guild, channel, overwrites)
+    }
+
     // ----- injection -----------------------------------------------------------------
 
     /// INTERACTION_CREATE type 2 for a registered chat input command. `options` is
@@ -322,6 +348,20 @@ impl FakeDiscord {
 
     pub fn clear_gateway_sent(&self) {
         self.shared.lock().gateway_sent.clear();
+    }
+
+    /// The most gateway commands `by` sent within any `window` (e.g. [`SEND_WINDOW`]),
+    /// counted over what [`FakeDiscord::gateway_sent`] holds (clearing it forgets them).
+    /// With [`SentBy::AnyConnection`]: the busiest connection's count, to compare with
+    /// [`SEND_LIMIT`].
+    pub fn max_sent_in_any_window(&self, by: &SentBy, window: Duration) -> usize {
+        self.shared.lock().max_sent_in_any_window(by, window)
+    }
+
+    /// How many connections the fake closed with 4008 "Rate limited" (more than
+    /// [`SEND_LIMIT`] commands within [`SEND_WINDOW`]).
+    pub fn rate_limit_closes(&self) -> usize {
+        self.shared.lock().rate_limit_closes
     }
 
     /// `{"global": [...], "guilds": {"<guild id>": [...]}}`

@@ -1,15 +1,15 @@
 //! The fake's model: guilds, gateway sessions, interactions, messages and commands.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::types::{
-    id, ControlError, GatewaySent, GuildSpec, InteractionRecord, MemberSpec, RecordedRequest,
-    RoleSpec, SessionInfo,
+    id, ControlError, GatewaySent, GuildSpec, InteractionRecord, MemberSpec, Overwrite,
+    RecordedRequest, RoleSpec, SentBy, SessionInfo,
 };
 
 /// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds.
@@ -206,6 +206,9 @@ struct VoiceEntry {
     session_id: String,
     self_mute: bool,
     self_deaf: bool,
+    /// The bot's only: the gateway session whose op 4 created or last moved this voice
+    /// state. It dies with that session (clean close, invalidation, superseding IDENTIFY).
+    owner: Option<String>,
 }
 
 struct Guild {
@@ -247,6 +250,10 @@ pub(crate) struct State {
     pub connections: HashMap<u64, UnboundedSender<Outgoing>>,
     next_conn: u64,
     last_snowflake: u64,
+    /// The clock `GatewaySent::received_at_us` counts from.
+    pub started: Instant,
+    /// How many connections were closed with 4008 for sending too fast.
+    pub rate_limit_closes: usize,
 }
 
 impl State {
@@ -265,6 +272,8 @@ impl State {
             connections: HashMap::new(),
             next_conn: 0,
             last_snowflake: 0,
+            started: Instant::now(),
+            rate_limit_closes: 0,
         }
     }
 
@@ -571,6 +580,7 @@ impl State {
                     session_id: random_hex(32),
                     self_mute: false,
                     self_deaf: false,
+                    owner: None,
                 },
             );
         }
@@ -608,7 +618,7 @@ impl State {
                 "user {user} is not a member of {guild}"
             )));
         }
-        self.apply_voice(guild, user, channel, false, false, None)
+        self.apply_voice(guild, user, channel, false, false, None, None)
             .map(|_| ())
     }
 
@@ -622,11 +632,14 @@ impl State {
             )));
         };
         let (m, d) = (e.self_mute, e.self_deaf);
-        self.apply_voice(guild, bot, channel, m, d, None)
+        self.apply_voice(guild, bot, channel, m, d, None, None)
             .map(|_| ())
     }
 
     /// Updates a voice state and dispatches VOICE_STATE_UPDATE; returns the session id.
+    /// `fresh_session` replaces the voice session id and `owner` the owning gateway
+    /// session; None keeps what the entry had.
+    #[allow(clippy::too_many_arguments)]
     fn apply_voice(
         &mut self,
         guild: u64,
@@ -635,6 +648,7 @@ impl State {
         self_mute: bool,
         self_deaf: bool,
         fresh_session: Option<String>,
+        owner: Option<String>,
     ) -> Result<String, ControlError> {
         let g = self
             .guilds
@@ -650,6 +664,7 @@ impl State {
         let session_id = fresh_session
             .or_else(|| g.voice.get(&user).map(|e| e.session_id.clone()))
             .unwrap_or_else(|| random_hex(32));
+        let owner = owner.or_else(|| g.voice.get(&user).and_then(|e| e.owner.clone()));
         match channel {
             Some(c) => {
                 g.voice.insert(
@@ -659,6 +674,7 @@ impl State {
                         session_id: session_id.clone(),
                         self_mute,
                         self_deaf,
+                        owner,
                     },
                 );
             }
@@ -680,8 +696,15 @@ impl State {
         Ok(session_id)
     }
 
-    /// op 4 from the bot: its voice state changes, plus a voice server when joining.
-    pub fn bot_voice_update(&mut self, d: &Value) -> Result<(), ControlError> {
+    /// op 4 from the bot on gateway session `gateway_session`: its voice state changes,
+    /// plus a voice server when it goes to a channel (also the one it is already in).
+    /// Like Discord, the voice state's `session_id` is the sending gateway session's id,
+    /// and that session owns the voice state from then on.
+    pub fn bot_voice_update(
+        &mut self,
+        gateway_session: &str,
+        d: &Value,
+    ) -> Result<(), ControlError> {
         let guild = d
             .get("guild_id")
             .and_then(id::parse)
@@ -701,13 +724,17 @@ impl State {
                 return Err(ControlError(format!("the bot may not connect to {c}")));
             }
         }
-        let was_in = self
-            .guilds
-            .get(&guild)
-            .is_some_and(|g| g.voice.contains_key(&bot));
-        // A new voice session each time the bot joins; kept while it moves.
-        let fresh = if was_in { None } else { Some(random_hex(32)) };
-        self.apply_voice(guild, bot, channel, self_mute, self_deaf, fresh)?;
+        // Joining or moving: the voice session is the sender's gateway session (the same
+        // one while a session moves the bot, the new one when another session takes
+        // over). Leaving keeps the id the voice state had.
+        let (fresh, owner) = match channel {
+            Some(_) => (
+                Some(gateway_session.to_string()),
+                Some(gateway_session.to_string()),
+            ),
+            None => (None, None),
+        };
+        self.apply_voice(guild, bot, channel, self_mute, self_deaf, fresh, owner)?;
         if channel.is_some() {
             let payload = json!({
                 "token": random_hex(16),
@@ -724,6 +751,125 @@ impl State {
             .get(&guild)
             .and_then(|g| g.voice.get(&user))
             .map(|e| e.channel_id)
+    }
+
+    /// The gateway session owning the bot's voice state in `guild` (None when the bot is
+    /// not in voice there, or got there without an op 4, e.g. from a `GuildSpec`).
+    pub fn bot_voice_session_owner(&self, guild: u64) -> Option<String> {
+        self.guilds
+            .get(&guild)
+            .and_then(|g| g.voice.get(&self.cfg.bot_user_id))
+            .and_then(|e| e.owner.clone())
+    }
+
+    /// Removes `user`'s voice state in `guild` and dispatches VOICE_STATE_UPDATE with
+    /// `channel_id: null` and the voice session id it had.
+    fn remove_voice(&mut self, guild: u64, user: u64) {
+        let Some(g) = self.guilds.get_mut(&guild) else {
+            return;
+        };
+        let Some(e) = g.voice.remove(&user) else {
+            return;
+        };
+        let Some(g) = self.guilds.get(&guild) else {
+            return;
+        };
+        let payload =
+            self.voice_state_value(g, user, None, &e.session_id, e.self_mute, e.self_deaf, true);
+        self.dispatch(
+            Some(guild),
+            "VOICE_STATE_UPDATE",
+            payload,
+            Some(INTENT_GUILD_VOICE_STATES),
+        );
+    }
+
+    /// A gateway session ended for good: the bot's voice states it owns go away, with a
+    /// VOICE_STATE_UPDATE (channel null) to the sessions that remain. Call after the
+    /// session was removed from `sessions`.
+    fn session_ended(&mut self, gateway_session: &str) {
+        let bot = self.cfg.bot_user_id;
+        let owned: Vec<u64> = self
+            .guilds
+            .iter()
+            .filter(|(_, g)| {
+                g.voice
+                    .get(&bot)
+                    .is_some_and(|e| e.owner.as_deref() == Some(gateway_session))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for guild in owned {
+            self.remove_voice(guild, bot);
+        }
+    }
+
+    /// Deletes a channel: CHANNEL_DELETE (the channel object with `guild_id`), then a
+    /// VOICE_STATE_UPDATE with `channel_id: null` for everyone who was in it.
+    pub fn delete_channel(&mut self, guild: u64, channel: u64) -> Result<(), ControlError> {
+        let g = self.guild(guild)?;
+        let idx = g
+            .spec
+            .channels
+            .iter()
+            .position(|c| c.id == channel)
+            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))?;
+        let payload = Self::channel_json(g, idx, true);
+        let inside: Vec<u64> = g
+            .voice
+            .iter()
+            .filter(|(_, e)| e.channel_id == channel)
+            .map(|(u, _)| *u)
+            .collect();
+        if let Some(g) = self.guilds.get_mut(&guild) {
+            g.spec.channels.remove(idx);
+        }
+        self.dispatch(Some(guild), "CHANNEL_DELETE", payload, Some(INTENT_GUILDS));
+        for user in inside {
+            self.remove_voice(guild, user);
+        }
+        Ok(())
+    }
+
+    /// Replaces a channel's permission overwrites: CHANNEL_UPDATE with the whole channel.
+    /// Members already in a voice channel stay there (as on Discord).
+    pub fn set_channel_overwrites(
+        &mut self,
+        guild: u64,
+        channel: u64,
+        overwrites: Vec<Overwrite>,
+    ) -> Result<(), ControlError> {
+        for o in &overwrites {
+            if o.kind > 1 {
+                return Err(ControlError(format!(
+                    "overwrite {}: type must be 0 (role) or 1 (member)",
+                    o.id
+                )));
+            }
+            if o.allow.parse::<u64>().is_err() || o.deny.parse::<u64>().is_err() {
+                return Err(ControlError(format!(
+                    "overwrite {}: allow and deny must be decimal bitfield strings",
+                    o.id
+                )));
+            }
+        }
+        let g = self
+            .guilds
+            .get_mut(&guild)
+            .ok_or_else(|| ControlError(format!("unknown guild {guild}")))?;
+        let idx = g
+            .spec
+            .channels
+            .iter()
+            .position(|c| c.id == channel)
+            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))?;
+        g.spec.channels[idx].permission_overwrites = overwrites;
+        let Some(g) = self.guilds.get(&guild) else {
+            return Err(ControlError(format!("unknown guild {guild}")));
+        };
+        let payload = Self::channel_json(g, idx, true);
+        self.dispatch(Some(guild), "CHANNEL_UPDATE", payload, Some(INTENT_GUILDS));
+        Ok(())
     }
 
     // ----- permissions ----------------------------------------------------------------
@@ -830,8 +976,11 @@ impl State {
                 }
             }
         }
-        for id in dead {
-            self.sessions.remove(&id);
+        for id in &dead {
+            self.sessions.remove(id);
+        }
+        for id in &dead {
+            self.session_ended(id);
         }
     }
 
@@ -862,9 +1011,21 @@ impl State {
         shard: [u64; 2],
         intents: u64,
     ) -> String {
-        // Disconnected sessions of the same shard are superseded.
-        self.sessions
-            .retain(|_, s| !(s.shard == shard && s.conn.is_none()));
+        // Disconnected sessions of the same shard are superseded; the voice states they
+        // own end with them before the new session exists (it learns the state from its
+        // GUILD_CREATE, not from a VOICE_STATE_UPDATE).
+        let superseded: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.shard == shard && s.conn.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &superseded {
+            self.sessions.remove(id);
+        }
+        for id in &superseded {
+            self.session_ended(id);
+        }
         let session_id = random_hex(32);
         self.sessions.insert(
             session_id.clone(),
@@ -961,6 +1122,7 @@ impl State {
                 shard: s.shard,
                 seq: s.seq,
                 connected: s.conn.is_some(),
+                connection: s.conn.as_ref().map(|(c, _)| *c),
                 intents: s.intents,
             })
             .collect();
@@ -977,8 +1139,46 @@ impl State {
                 ));
             }
         }
-        self.sessions.clear();
+        let ended: Vec<String> = self.sessions.drain().map(|(id, _)| id).collect();
+        for id in &ended {
+            self.session_ended(id);
+        }
         n
+    }
+
+    /// The most gateway commands `by` sent within any `window` (a record at time t
+    /// counts those in `(t - window, t]`, the rule the 4008 limit uses), over what
+    /// `gateway_sent` still holds.
+    pub fn max_sent_in_any_window(&self, by: &SentBy, window: Duration) -> usize {
+        let window_us = window.as_micros().min(u64::MAX as u128) as u64;
+        let max_in = |times: &[u64]| {
+            let (mut best, mut start) = (0, 0);
+            for (i, t) in times.iter().enumerate() {
+                while start <= i && t.saturating_sub(times[start]) >= window_us {
+                    start += 1;
+                }
+                best = best.max(i + 1 - start);
+            }
+            best
+        };
+        let mut per: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for r in &self.gateway_sent {
+            let (key, hit) = match by {
+                SentBy::AnyConnection => (r.connection, true),
+                SentBy::Connection(c) => (0, r.connection == *c),
+                SentBy::Session(s) => (0, r.session.as_deref() == Some(s.as_str())),
+            };
+            if hit {
+                per.entry(key).or_default().push(r.received_at_us);
+            }
+        }
+        per.values_mut()
+            .map(|times| {
+                times.sort_unstable();
+                max_in(times)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// op 8: GUILD_MEMBERS_CHUNK with the members matching `query` / `user_ids`.

@@ -180,10 +180,29 @@ pub struct RecordedRequest {
 pub struct GatewaySent {
     /// Connection number (1, 2, ... in connection order).
     pub connection: u64,
+    /// The gateway session the connection was attached to when it sent this (after an
+    /// accepted IDENTIFY or RESUME; None for the IDENTIFY/RESUME itself and before).
+    #[serde(default)]
+    pub session: Option<String>,
     /// `[shard_id, shard_count]` once identified or resumed.
     pub shard: Option<[u64; 2]>,
+    /// When it arrived: microseconds since the fake started (monotonic clock).
+    #[serde(default)]
+    pub received_at_us: u64,
     /// The payload as sent (or `{"raw": text}` when it was not JSON).
     pub payload: Value,
+}
+
+/// Whose gateway commands [`crate::discord::FakeDiscord::max_sent_in_any_window`] counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentBy {
+    /// Each connection on its own; the answer is the highest of them (the fake's and
+    /// Discord's send limit is per connection).
+    AnyConnection,
+    /// One connection (`GatewaySent::connection`, `SessionInfo::connection`).
+    Connection(u64),
+    /// Everything sent while attached to this gateway session, on whichever connection.
+    Session(String),
 }
 
 /// An interaction injected into the bot and everything the bot answered to it.
@@ -235,5 +254,8 @@ pub struct SessionInfo {
     pub seq: u64,
     /// Whether a websocket is attached (false: resumable).
     pub connected: bool,
+    /// The attached connection's number (as in `GatewaySent::connection`).
+    #[serde(default)]
+    pub connection: Option<u64>,
     pub intents: u64,
 }

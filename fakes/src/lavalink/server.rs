@@ -119,6 +119,10 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
             query: parts.uri.query().map(str::to_string),
             headers,
             body: serde_json::from_slice(&bytes).ok(),
+            received_at_unix_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0),
         });
         if st.refusing(Instant::now()) {
             return error_response(503, "Service Unavailable", &path, trace);

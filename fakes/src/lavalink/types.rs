@@ -101,6 +101,9 @@ pub struct RecordedRequest {
     pub headers: BTreeMap<String, String>,
     /// The body, when it parsed as JSON.
     pub body: Option<Value>,
+    /// When it arrived (Unix time, microseconds).
+    #[serde(default)]
+    pub received_at_unix_us: u64,
 }
 
 /// A track to add to the catalogue (`POST /control/tracks`).

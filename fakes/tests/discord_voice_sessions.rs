@@ -1,0 +1,651 @@
+//! The fake Discord's voice-session rule (the bot's voice state belongs to the gateway
+//! session that sent the op 4 and ends with it), the channel hooks and the send-rate
+//! read-backs, driven by a raw websocket client speaking gateway v10.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use encore_fakes::discord::{
+    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
+    SentBy, SEND_LIMIT, SEND_WINDOW,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const TOKEN: &str = "MTEw.fake.token";
+const BOT: u64 = 1_100_000_000_000_000_001;
+const GUILD: u64 = 817_327_181_659_111_454;
+const TEXT: u64 = 900_000_000_000_000_001;
+const VOICE: u64 = 900_000_000_000_000_002;
+const VOICE_2: u64 = 900_000_000_000_000_004;
+const ALICE: u64 = 500_000_000_000_000_001;
+const BOB: u64 = 500_000_000_000_000_002;
+const SEND_MESSAGES: u64 = 1 << 11;
+/// Generous: the machine may be loaded.
+const WAIT: Duration = Duration::from_secs(30);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn fake() -> FakeDiscord {
+    FakeDiscord::start(FakeDiscordConfig {
+        token: TOKEN.into(),
+        bot_user_id: BOT,
+        application_id: BOT,
+        heartbeat_interval: Duration::from_millis(45_000),
+        ..FakeDiscordConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn guild() -> GuildSpec {
+    let channel = |id, name: &str, kind| ChannelSpec {
+        id,
+        name: name.into(),
+        kind,
+        permission_overwrites: vec![],
+    };
+    GuildSpec {
+        id: GUILD,
+        name: "Encore HQ".into(),
+        owner_id: ALICE,
+        channels: vec![
+            channel(TEXT, "general", ChannelKind::Text),
+            channel(VOICE, "Music", ChannelKind::Voice),
+            channel(VOICE_2, "Lounge", ChannelKind::Voice),
+        ],
+        roles: vec![],
+        members: vec![
+            MemberSpec {
+                user_id: ALICE,
+                username: "alice".into(),
+                roles: vec![],
+            },
+            MemberSpec {
+                user_id: BOB,
+                username: "bob".into(),
+                roles: vec![],
+            },
+        ],
+        voice_states: vec![(BOB, VOICE)],
+    }
+}
+
+async fn connect(fake: &FakeDiscord) -> Ws {
+    let url = format!("{}?v=10&encoding=json", fake.gateway_url());
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap()
+        .unwrap();
+    ws
+}
+
+/// The next JSON payload; panics on close or timeout.
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
+            Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no payload: {other:?}"),
+        }
+    }
+}
+
+/// Skips payloads until dispatch `t`.
+async fn recv_event(ws: &mut Ws, t: &str) -> Value {
+    loop {
+        let p = recv(ws).await;
+        if p["t"] == t {
+            return p;
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code.
+async fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => return f.code.into(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// HELLO, IDENTIFY (shard 0 of 1), READY, GUILD_CREATE; returns (socket, gateway
+/// session id, GUILD_CREATE payload).
+async fn session(fake: &FakeDiscord) -> (Ws, String, Value) {
+    let mut ws = connect(fake).await;
+    assert_eq!(recv(&mut ws).await["op"], 10);
+    send(
+        &mut ws,
+        json!({"op": 2, "d": {
+            "token": format!("Bot {TOKEN}"),
+            "intents": (1 << 0) | (1 << 7) | (1 << 9),
+            "properties": {"os": "linux", "browser": "test", "device": "test"},
+            "shard": [0, 1],
+        }}),
+    )
+    .await;
+    let ready = recv_event(&mut ws, "READY").await;
+    let id = ready["d"]["session_id"].as_str().unwrap().to_string();
+    let gc = recv_event(&mut ws, "GUILD_CREATE").await;
+    (ws, id, gc)
+}
+
+fn op4(channel: Option<u64>) -> Value {
+    json!({"op": 4, "d": {
+        "guild_id": GUILD.to_string(),
+        "channel_id": channel.map(|c| c.to_string()),
+        "self_mute": false,
+        "self_deaf": true,
+    }})
+}
+
+/// Sends op 4 to `channel`; asserts VOICE_STATE_UPDATE then VOICE_SERVER_UPDATE come
+/// back on `ws`; returns the voice state.
+async fn join(ws: &mut Ws, channel: u64) -> Value {
+    send(ws, op4(Some(channel))).await;
+    let vs = recv(ws).await;
+    assert_eq!(vs["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(vs["d"]["user_id"], BOT.to_string());
+    assert_eq!(vs["d"]["channel_id"], channel.to_string());
+    assert_eq!(recv(ws).await["t"], "VOICE_SERVER_UPDATE");
+    vs["d"].clone()
+}
+
+/// Closes the client side with `code` (1000: the session ends for good).
+async fn close_with(mut ws: Ws, code: CloseCode) {
+    ws.close(Some(CloseFrame {
+        code,
+        reason: "bye".into(),
+    }))
+    .await
+    .unwrap();
+    // Drain until the server is done with it.
+    let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+}
+
+/// Waits until `check` holds (the fake handles a closed socket asynchronously).
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Nothing is queued on `ws`: a heartbeat's ACK is the next payload.
+async fn nothing_pending(ws: &mut Ws) {
+    send(ws, json!({"op": 1, "d": null})).await;
+    let next = recv(ws).await;
+    assert_eq!(next["op"], 11, "unexpected payload: {next}");
+}
+
+/// A snowflake written as a string, like Discord does.
+fn snowflake(v: &Value) -> Option<u64> {
+    v.as_str()?.parse().ok()
+}
+
+fn bot_voice_states(gc: &Value) -> Vec<Value> {
+    gc["d"]["voice_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| snowflake(&v["user_id"]) == Some(BOT))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn voice_session_id_is_the_sending_gateway_session() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, a_id, _) = session(&fake).await;
+
+    let vs = join(&mut a, VOICE).await;
+    assert_eq!(vs["session_id"], a_id);
+    assert_eq!(vs["guild_id"], GUILD.to_string());
+    assert_eq!(vs["self_deaf"], true);
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(a_id.clone()));
+
+    // Moving from the same session keeps it.
+    let moved = join(&mut a, VOICE_2).await;
+    assert_eq!(moved["session_id"], a_id);
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE_2));
+
+    // The same channel again (a rejoin) still answers both events.
+    let again = join(&mut a, VOICE_2).await;
+    assert_eq!(again["session_id"], a_id);
+
+    // A moderator move keeps the voice session and its owner.
+    fake.move_bot(GUILD, Some(VOICE)).unwrap();
+    let m = recv_event(&mut a, "VOICE_STATE_UPDATE").await;
+    assert_eq!(m["d"]["session_id"], a_id);
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(a_id.clone()));
+
+    // Leaving: channel null, the voice session id it had, no owner any more.
+    send(&mut a, op4(None)).await;
+    let left = recv(&mut a).await;
+    assert_eq!(left["t"], "VOICE_STATE_UPDATE");
+    assert!(left["d"]["channel_id"].is_null());
+    assert_eq!(left["d"]["session_id"], a_id);
+    assert_eq!(fake.bot_voice_session_owner(GUILD), None);
+    nothing_pending(&mut a).await;
+}
+
+/// (a) The owning session closes cleanly: the voice state goes, the other session hears.
+#[tokio::test]
+async fn clean_close_of_the_owning_session_removes_the_bot_from_voice() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, a_id, _) = session(&fake).await;
+    let (mut b, b_id, _) = session(&fake).await;
+    assert_ne!(a_id, b_id);
+
+    let joined = join(&mut a, VOICE).await;
+    // B, on the same shard, sees the join too.
+    let seen = recv(&mut b).await;
+    assert_eq!(seen["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(seen["d"], joined);
+    assert_eq!(recv(&mut b).await["t"], "VOICE_SERVER_UPDATE");
+
+    close_with(a, CloseCode::Normal).await;
+    let null = recv(&mut b).await;
+    assert_eq!(null["t"], "VOICE_STATE_UPDATE");
+    let d = &null["d"];
+    assert!(d["channel_id"].is_null());
+    assert_eq!(d["user_id"], BOT.to_string());
+    assert_eq!(d["guild_id"], GUILD.to_string());
+    assert_eq!(d["session_id"], a_id);
+    assert_eq!(d["member"]["user"]["id"], BOT.to_string());
+    for key in ["deaf", "mute", "self_deaf", "self_mute", "suppress"] {
+        assert!(d[key].is_boolean(), "{key} missing in {d}");
+    }
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+    assert_eq!(fake.bot_voice_session_owner(GUILD), None);
+    let sessions = fake.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].session_id, b_id);
+    // Only the bot's voice state went; bob is still in voice.
+    assert_eq!(fake.voice_channel_of(GUILD, BOB), Some(VOICE));
+    nothing_pending(&mut b).await;
+}
+
+/// 1001 (going away) ends the session too; a close with another code leaves it resumable
+/// and the voice state stays.
+#[tokio::test]
+async fn only_clean_close_codes_end_the_voice_state() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, a_id, _) = session(&fake).await;
+    join(&mut a, VOICE).await;
+    close_with(a, CloseCode::Library(4000)).await;
+    until("A disconnected", || {
+        fake.sessions().iter().all(|s| !s.connected)
+    })
+    .await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(a_id.clone()));
+
+    // Resume A, then leave with 1001.
+    let mut a = connect(&fake).await;
+    recv(&mut a).await;
+    send(
+        &mut a,
+        json!({"op": 6, "d": {"token": format!("Bot {TOKEN}"), "session_id": a_id, "seq": 0}}),
+    )
+    .await;
+    recv_event(&mut a, "RESUMED").await;
+    let (mut b, _, _) = session(&fake).await;
+    close_with(a, CloseCode::Away).await;
+    let null = recv_event(&mut b, "VOICE_STATE_UPDATE").await;
+    assert!(null["d"]["channel_id"].is_null());
+    assert_eq!(null["d"]["session_id"], a_id);
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+}
+
+/// (b) Another session took the voice state over: the old session's end does not touch it.
+#[tokio::test]
+async fn a_voice_state_taken_over_by_another_session_survives_the_old_one() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, a_id, _) = session(&fake).await;
+    let (mut b, b_id, _) = session(&fake).await;
+
+    let first = join(&mut a, VOICE).await;
+    assert_eq!(first["session_id"], a_id);
+    recv_event(&mut b, "VOICE_SERVER_UPDATE").await;
+
+    // B (a new process, say) sends op 4 to the same channel: both events, B's id.
+    let taken = join(&mut b, VOICE).await;
+    assert_eq!(taken["session_id"], b_id);
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(b_id.clone()));
+
+    close_with(a, CloseCode::Normal).await;
+    until("A ended", || fake.sessions().len() == 1).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(b_id.clone()));
+    // No null update reached B.
+    nothing_pending(&mut b).await;
+
+    // B's own end does remove it.
+    let (mut c, _, _) = session(&fake).await;
+    close_with(b, CloseCode::Normal).await;
+    let null = recv_event(&mut c, "VOICE_STATE_UPDATE").await;
+    assert!(null["d"]["channel_id"].is_null());
+    assert_eq!(null["d"]["session_id"], b_id);
+}
+
+/// (c) A drops its TCP connection (resumable); a fresh IDENTIFY of the shard supersedes it.
+#[tokio::test]
+async fn a_superseded_session_takes_its_voice_state_along() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, a_id, _) = session(&fake).await;
+    let (mut b, _, _) = session(&fake).await;
+    join(&mut a, VOICE).await;
+    recv_event(&mut b, "VOICE_SERVER_UPDATE").await;
+
+    // No close frame: the session stays (resumable) and so does the voice state.
+    drop(a);
+    until("A disconnected", || {
+        fake.sessions()
+            .iter()
+            .any(|s| s.session_id == a_id && !s.connected)
+    })
+    .await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+
+    // A new process identifies: A is superseded.
+    let (mut c, c_id, gc) = session(&fake).await;
+    assert!(
+        bot_voice_states(&gc).is_empty(),
+        "GUILD_CREATE still lists the bot in voice: {gc}"
+    );
+    assert_eq!(gc["d"]["voice_states"][0]["user_id"], BOB.to_string());
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+    assert!(fake.sessions().iter().all(|s| s.session_id != a_id));
+    // B, still connected, was told; the new session was not.
+    let null = recv(&mut b).await;
+    assert_eq!(null["t"], "VOICE_STATE_UPDATE");
+    assert!(null["d"]["channel_id"].is_null());
+    assert_eq!(null["d"]["session_id"], a_id);
+    nothing_pending(&mut c).await;
+
+    // C joins with its own id.
+    let vs = join(&mut c, VOICE).await;
+    assert_eq!(vs["session_id"], c_id);
+}
+
+#[tokio::test]
+async fn invalidated_sessions_take_their_voice_states_along() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, _, _) = session(&fake).await;
+    join(&mut a, VOICE).await;
+    assert_eq!(fake.invalidate_sessions(), 1);
+    let inv = recv(&mut a).await;
+    assert_eq!(inv["op"], 9);
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+    let (_, _, gc) = session(&fake).await;
+    assert!(bot_voice_states(&gc).is_empty());
+}
+
+/// (d) CHANNEL_DELETE and CHANNEL_UPDATE with Discord's shapes.
+#[tokio::test]
+async fn delete_channel_and_overwrites_dispatch_channel_events() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    let (mut a, _, gc) = session(&fake).await;
+    let listed = gc["d"]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| snowflake(&c["id"]) == Some(VOICE))
+        .cloned()
+        .unwrap();
+    join(&mut a, VOICE).await;
+
+    fake.delete_channel(GUILD, VOICE).unwrap();
+    let del = recv(&mut a).await;
+    assert_eq!(del["op"], 0);
+    assert_eq!(del["t"], "CHANNEL_DELETE");
+    let d = &del["d"];
+    assert_eq!(d["id"], VOICE.to_string());
+    assert_eq!(d["guild_id"], GUILD.to_string());
+    assert_eq!(d["type"], 2);
+    assert_eq!(d["name"], "Music");
+    assert!(d["permission_overwrites"].is_array());
+    assert_eq!(d["bitrate"], listed["bitrate"]);
+    // Everyone who was in it leaves (users in id order: bob, then the bot).
+    for user in [BOB, BOT] {
+        let vs = recv(&mut a).await;
+        assert_eq!(vs["t"], "VOICE_STATE_UPDATE");
+        assert_eq!(vs["d"]["user_id"], user.to_string());
+        assert!(vs["d"]["channel_id"].is_null());
+        assert_eq!(vs["d"]["guild_id"], GUILD.to_string());
+        assert_eq!(fake.voice_channel_of(GUILD, user), None);
+    }
+    nothing_pending(&mut a).await;
+    assert!(fake.delete_channel(GUILD, VOICE).is_err());
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v10/channels/{VOICE}", fake.base_url()))
+        .header("authorization", format!("Bot {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 10003);
+    // A join to the deleted channel is ignored.
+    send(&mut a, op4(Some(VOICE))).await;
+    nothing_pending(&mut a).await;
+
+    // The bot may no longer send messages in the text channel.
+    let deny = Overwrite {
+        id: BOT,
+        kind: 1,
+        allow: "0".into(),
+        deny: SEND_MESSAGES.to_string(),
+    };
+    fake.set_channel_overwrites(GUILD, TEXT, vec![deny])
+        .unwrap();
+    let upd = recv(&mut a).await;
+    assert_eq!(upd["t"], "CHANNEL_UPDATE");
+    let d = &upd["d"];
+    assert_eq!(d["id"], TEXT.to_string());
+    assert_eq!(d["guild_id"], GUILD.to_string());
+    assert_eq!(d["type"], 0);
+    assert_eq!(d["name"], "general");
+    assert_eq!(
+        d["permission_overwrites"],
+        json!([{"id": BOT.to_string(), "type": 1, "allow": "0", "deny": SEND_MESSAGES.to_string()}])
+    );
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v10/channels/{TEXT}/messages",
+            fake.base_url()
+        ))
+        .header("authorization", format!("Bot {TOKEN}"))
+        .json(&json!({"content": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 50013);
+    let bad = Overwrite {
+        id: BOT,
+        kind: 1,
+        allow: "lots".into(),
+        deny: "0".into(),
+    };
+    assert!(fake.set_channel_overwrites(GUILD, TEXT, vec![bad]).is_err());
+    assert!(fake.set_channel_overwrites(GUILD, 42, vec![]).is_err());
+
+    // The same over the control API.
+    let c = reqwest::Client::new();
+    let ctl = format!("{}/control", fake.base_url());
+    let r = c
+        .post(format!("{ctl}/channel-overwrites"))
+        .json(&json!({"guild_id": GUILD.to_string(), "channel_id": TEXT.to_string(), "permission_overwrites": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let upd = recv(&mut a).await;
+    assert_eq!(upd["t"], "CHANNEL_UPDATE");
+    assert_eq!(upd["d"]["permission_overwrites"], json!([]));
+    join(&mut a, VOICE_2).await;
+    let bv: Value = c
+        .get(format!("{ctl}/guilds/{GUILD}/bot-voice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bv["channel_id"], VOICE_2.to_string());
+    assert_eq!(
+        bv["owner_session_id"],
+        json!(fake.bot_voice_session_owner(GUILD).unwrap())
+    );
+    let r = c
+        .post(format!("{ctl}/delete-channel"))
+        .json(&json!({"guild_id": GUILD, "channel_id": VOICE_2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(recv(&mut a).await["t"], "CHANNEL_DELETE");
+    assert!(recv(&mut a).await["d"]["channel_id"].is_null());
+    let bv: Value = c
+        .get(format!("{ctl}/guilds/{GUILD}/bot-voice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bv, json!({"channel_id": null, "owner_session_id": null}));
+}
+
+/// (e) Records name their connection and session; the fake counts its 4008 closes.
+#[tokio::test]
+async fn gateway_sent_records_and_rate_limit_counter() {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    assert_eq!(fake.rate_limit_closes(), 0);
+
+    let (mut a, a_id, _) = session(&fake).await;
+    for _ in 0..5 {
+        nothing_pending(&mut a).await;
+    }
+    let a_conn = fake.sessions()[0].connection.unwrap();
+    let sent = fake.gateway_sent();
+    assert_eq!(sent.len(), 6);
+    assert!(sent.iter().all(|s| s.connection == a_conn));
+    assert_eq!(sent[0].payload["op"], 2);
+    assert_eq!(sent[0].session, None);
+    assert!(sent[1..]
+        .iter()
+        .all(|s| s.session.as_deref() == Some(&a_id)));
+    assert!(sent
+        .windows(2)
+        .all(|w| w[0].received_at_us <= w[1].received_at_us));
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::Connection(a_conn), SEND_WINDOW),
+        6
+    );
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::Session(a_id.clone()), SEND_WINDOW),
+        5
+    );
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::Connection(a_conn), Duration::ZERO),
+        0
+    );
+
+    // Another connection floods: closed with 4008 and counted.
+    let mut flood = connect(&fake).await;
+    recv(&mut flood).await;
+    for _ in 0..=SEND_LIMIT {
+        if flood
+            .send(Message::Text(r#"{"op":1,"d":null}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut flood).await, 4008);
+    assert_eq!(fake.rate_limit_closes(), 1);
+    let flood_conn = fake.gateway_sent().last().unwrap().connection;
+    assert_ne!(flood_conn, a_conn);
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::Connection(flood_conn), SEND_WINDOW),
+        SEND_LIMIT + 1
+    );
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::AnyConnection, SEND_WINDOW),
+        SEND_LIMIT + 1
+    );
+    // The well-behaved connection stays under the limit.
+    assert!(fake.max_sent_in_any_window(&SentBy::Connection(a_conn), SEND_WINDOW) <= SEND_LIMIT);
+
+    // Over HTTP.
+    let c = reqwest::Client::new();
+    let ctl = format!("{}/control", fake.base_url());
+    let get = |url: String| {
+        let c = c.clone();
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get(format!("{ctl}/gateway/rate-limit-closes")).await,
+        json!({"closes": 1})
+    );
+    assert_eq!(
+        get(format!("{ctl}/gateway-sent/max-in-window")).await,
+        json!({"max": SEND_LIMIT + 1})
+    );
+    assert_eq!(
+        get(format!(
+            "{ctl}/gateway-sent/max-in-window?connection={a_conn}&window_ms=60000"
+        ))
+        .await,
+        json!({"max": 6})
+    );
+    assert_eq!(
+        get(format!("{ctl}/gateway-sent/max-in-window?session={a_id}")).await,
+        json!({"max": 5})
+    );
+    let sent = get(format!("{ctl}/gateway-sent")).await;
+    assert_eq!(sent[1]["session"], a_id);
+    assert_eq!(sent[1]["connection"], a_conn);
+    assert!(sent[1]["received_at_us"].is_u64());
+
+    // Clearing the record forgets the counts (not the close counter).
+    fake.clear_gateway_sent();
+    assert_eq!(
+        fake.max_sent_in_any_window(&SentBy::AnyConnection, SEND_WINDOW),
+        0
+    );
+    assert_eq!(fake.rate_limit_closes(), 1);
+}
