@@ -616,8 +616,16 @@ async fn status(ctx: Context<'_>) -> Result<(), Error> {
         .last_success_at_ms
         .map(|t| format!("{} s ago", crate::domain::now_ms().saturating_sub(t) / 1000))
         .unwrap_or_else(|| "not yet".into());
+    let restored = data
+        .restorer
+        .last
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|r| r.summary())
+        .unwrap_or_else(|| "in progress".into());
     let text = format!(
-        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nAudio nodes:\n{}\nUptime: {}\nVersion: {}",
+        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nUptime: {}\nVersion: {}",
         health.backend,
         if health.reachable { "reachable" } else { "unreachable" },
         health

@@ -63,6 +63,10 @@ pub struct Data {
     pub configs: Configs,
     /// Paces the bot's own voice joins under Discord's gateway limit.
     pub pacer: pacer::Pacer,
+    pub restorer: resume::Restorer,
+    pub gate: gate::Gate,
+    /// READY events seen: after the first, the gateway session is new and so are voice sessions.
+    pub readies: std::sync::atomic::AtomicU32,
 }
 
 /// The per-guild settings cache, shared with the announcer and the idle watch.
@@ -223,8 +227,9 @@ pub async fn start(
                     bot_id,
                     auto_resume,
                     max_age,
+                    last: Default::default(),
                 };
-                tokio::spawn(drive(restorer, gate_for_setup, lease));
+                tokio::spawn(drive(restorer.clone(), gate_for_setup.clone(), lease));
                 Ok(Data {
                     service,
                     backend,
@@ -236,6 +241,9 @@ pub async fn start(
                     limiter: limits::RateLimiter::new(rate_max, rate_window),
                     configs,
                     pacer,
+                    restorer,
+                    gate: gate_for_setup,
+                    readies: std::sync::atomic::AtomicU32::new(0),
                 })
             })
         })
@@ -400,6 +408,16 @@ async fn on_event(
 ) -> Result<(), Error> {
     let data = ctx.user_data;
     match event {
+        FullEvent::Ready { .. } => {
+            let seen = data
+                .readies
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if seen > 0 && data.gate.is_owner() {
+                // A fresh gateway session ends the voice sessions of the old one: rejoin.
+                let r = data.restorer.clone();
+                tokio::spawn(async move { r.rejoin_all().await });
+            }
+        }
         FullEvent::VoiceStateUpdate { new, .. } if new.user_id.get() == data.bot_id => {
             let Some(guild) = new.guild_id.map(|g| g.get()) else {
                 return Ok(());

@@ -52,6 +52,8 @@ pub struct Restorer {
     pub bot_id: u64,
     pub auto_resume: bool,
     pub max_age: Duration,
+    /// What the restore after start did, once it is done (for `/status`).
+    pub last: Arc<std::sync::Mutex<Option<Report>>>,
 }
 
 /// How one guild's restore ended.
@@ -77,6 +79,19 @@ pub struct Report {
     pub unreadable: usize,
 }
 
+impl Report {
+    /// One line for `/status`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} playing · {} paused · {} not restored · {} failed",
+            self.playing,
+            self.paused,
+            self.skipped + self.refused + self.unreadable,
+            self.failed
+        )
+    }
+}
+
 /// Why the bot may not play in a channel.
 enum Blocked {
     Gone,
@@ -95,6 +110,54 @@ impl Restorer {
             JOIN_ATTEMPTS,
         )
         .await
+    }
+
+    /// Rejoins voice for every player (after a fresh gateway session, whose READY ended the
+    /// voice sessions of the old one) and hands Lavalink the new voice states.
+    #[tracing::instrument(skip_all)]
+    pub async fn rejoin_all(&self) {
+        self.wait_for_guilds(Duration::from_secs(15)).await;
+        let guilds = self.service.guilds();
+        tracing::info!(
+            players = guilds.len(),
+            "new gateway session: rejoining voice"
+        );
+        let jobs = guilds.into_iter().map(|guild| {
+            let me = self.clone();
+            async move {
+                let Some(channel) = me
+                    .service
+                    .view(guild)
+                    .await
+                    .and_then(|v| v.voice_channel_id)
+                else {
+                    return;
+                };
+                // songbird still holds the dead connection (and would hand it back as is):
+                // drop it first (that is a gateway command too).
+                me.pacer
+                    .acquire(shard_of(guild, me.ctx.cache.shard_count()))
+                    .await;
+                if let Err(e) = me.songbird.remove(SGuildId::new(guild)).await {
+                    tracing::debug!(guild, error = %e, "no old voice connection to drop");
+                }
+                let result = match me.join(guild, channel).await {
+                    Ok(voice) => me
+                        .service
+                        .connect(guild, voice, None)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(guild, error = %e, "could not rejoin voice");
+                }
+            }
+        });
+        futures::stream::iter(jobs)
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Waits (up to `limit`) for the guilds of the READY to arrive.
@@ -202,7 +265,7 @@ impl Restorer {
             let me = self.clone();
             async move {
                 let guild = s.guild_id();
-                let outcome = me.restore_one(s, live, stop, shard_count).await;
+                let outcome = me.restore_one(s, live, stop).await;
                 (guild, outcome)
             }
         });
@@ -230,6 +293,7 @@ impl Restorer {
             }
         }
         tracing::info!(?report, "restore finished");
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
     }
 
@@ -292,10 +356,8 @@ impl Restorer {
         snapshot: PlayerSnapshot,
         live: Option<LivePlayer>,
         stop: AudioStop,
-        shard_count: u32,
     ) -> Outcome {
         let guild = snapshot.guild_id();
-        let _ = shard_count;
         let Some(channel) = snapshot.state.voice_channel_id else {
             return Outcome::Skipped("no voice channel saved");
         };

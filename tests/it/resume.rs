@@ -632,6 +632,7 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
     };
     let mut always = GuildConfig::new(id(12));
     always.always_on = true;
+    always.announce_now_playing = false;
     seed(&rig, &[s(11), s(12)], &[always]).await;
     let _bot = rig.spawn(&[("IDLE_TIMEOUT", "10s")]);
     for (n, paused) in [(11, true), (12, false)] {
@@ -643,6 +644,14 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
         .await;
         assert_eq!(patch["paused"], paused, "guild {n}");
     }
+    let notice = until("the notice", Duration::from_secs(10), || {
+        posted(&rig, text_of(id(11))).into_iter().next()
+    })
+    .await;
+    assert!(
+        notice.contains("nobody is in the voice channel"),
+        "{notice}"
+    );
     // The idle timer applies to the empty one: it leaves; 24/7 stays.
     until("the idle leave", Duration::from_secs(20), || {
         (rig.discord.voice_channel_of(id(11), BOT).is_none()).then_some(())
@@ -652,6 +661,8 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
         rig.discord.voice_channel_of(id(12), BOT),
         Some(voice_of(id(12)))
     );
+    // Announcements are off there: no notice.
+    assert!(posted(&rig, text_of(id(12))).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -985,4 +996,26 @@ async fn a_stuck_store_cannot_hold_the_exit_past_shutdown_timeout() {
     );
     assert!(bot.log_text().contains("longer than SHUTDOWN_TIMEOUT"));
     blocker.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_gateway_session_rejoins_voice_without_restarting_the_track() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let bot = rig.spawn(&[]);
+    play_through_the_bot(&rig, &bot, "never gonna give").await;
+    let before = rig.discord.bot_voice_session_owner(GUILD).unwrap();
+    rig.lavalink.clear_requests();
+    // Discord invalidates the session: the bot identifies afresh, and its voice session is gone.
+    assert!(rig.discord.invalidate_sessions() > 0);
+    let patch = until("the new voice state", Duration::from_secs(20), || {
+        rig.patches(GUILD)
+            .into_iter()
+            .find(|b| b.get("voice").is_some())
+    })
+    .await;
+    assert!(patch.get("track").is_none(), "the track goes on: {patch}");
+    assert_ne!(patch["voice"]["sessionId"], before.as_str());
+    assert_eq!(rig.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
+    assert!(rig.player(GUILD).unwrap().playing);
+    assert!(log_has(&bot, "new gateway session: rejoining voice"));
 }
