@@ -1,52 +1,28 @@
 //! The fake Discord against the published API v10 / gateway v10, over real sockets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
-    RoleSpec, EPHEMERAL, SEND_LIMIT,
+use common::{
+    after_hello, auth, bot_overwrite, channel, close_code, connect, fake, fake_with, flood,
+    get_json, identify, members, post_message, ready, recv, recv_event, resume, send, send_as_bot,
+    ALICE, APP, BOB, BOT, GUILD, TEXT, TOKEN, VOICE, VOICE_2, WAIT,
 };
-use futures::{SinkExt, StreamExt};
+use encore_fakes::discord::{
+    ChannelKind, ChannelSpec, FakeDiscord, GuildSpec, Overwrite, RoleSpec, EPHEMERAL,
+};
+use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const TOKEN: &str = "MTEw.fake.token";
-const BOT: u64 = 1_100_000_000_000_000_001;
-const APP: u64 = 1_100_000_000_000_000_001;
-// Guild ids chosen so that (id >> 22) % 2 differs: shard 0 and shard 1 of 2.
-const GUILD: u64 = 817_327_181_659_111_454;
+// Guild ids chosen so that (id >> 22) % 2 differs: GUILD on shard 0 and GUILD_B on
+// shard 1 of 2.
 const GUILD_B: u64 = GUILD + (1 << 22);
-const TEXT: u64 = 900_000_000_000_000_001;
-const VOICE: u64 = 900_000_000_000_000_002;
 const LOCKED: u64 = 900_000_000_000_000_003;
-const VOICE_2: u64 = 900_000_000_000_000_004;
-const ALICE: u64 = 500_000_000_000_000_001;
-const BOB: u64 = 500_000_000_000_000_002;
 const DJ_ROLE: u64 = 600_000_000_000_000_001;
-/// Generous: the machine may be loaded.
-const WAIT: Duration = Duration::from_secs(30);
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn fake() -> FakeDiscord {
-    fake_with(1).await
-}
-
-async fn fake_with(shards: u64) -> FakeDiscord {
-    FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: APP,
-        shard_count: shards,
-        heartbeat_interval: Duration::from_millis(45_000),
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap()
-}
+/// GUILDS, GUILD_VOICE_STATES, GUILD_MESSAGES and MESSAGE_CONTENT.
+const INTENTS: u64 = (1 << 0) | (1 << 7) | (1 << 9) | (1 << 15);
 
 fn guild(id: u64, name: &str) -> GuildSpec {
     GuildSpec {
@@ -54,54 +30,26 @@ fn guild(id: u64, name: &str) -> GuildSpec {
         name: name.into(),
         owner_id: ALICE,
         channels: vec![
+            channel(ch(TEXT, id), "general", ChannelKind::Text),
+            channel(ch(VOICE, id), "Music", ChannelKind::Voice),
             ChannelSpec {
-                id: TEXT + id % 1000 * 10,
-                name: "general".into(),
-                kind: ChannelKind::Text,
-                permission_overwrites: vec![],
-            },
-            ChannelSpec {
-                id: VOICE + id % 1000 * 10,
-                name: "Music".into(),
-                kind: ChannelKind::Voice,
-                permission_overwrites: vec![],
-            },
-            ChannelSpec {
-                id: LOCKED + id % 1000 * 10,
-                name: "announcements".into(),
-                kind: ChannelKind::Text,
                 permission_overwrites: vec![Overwrite {
                     id,
                     kind: 0,
                     allow: "0".into(),
                     deny: (1u64 << 11).to_string(),
                 }],
+                ..channel(ch(LOCKED, id), "announcements", ChannelKind::Text)
             },
-            ChannelSpec {
-                id: VOICE_2 + id % 1000 * 10,
-                name: "Lounge".into(),
-                kind: ChannelKind::Voice,
-                permission_overwrites: vec![],
-            },
+            channel(ch(VOICE_2, id), "Lounge", ChannelKind::Voice),
         ],
         roles: vec![RoleSpec {
             id: DJ_ROLE,
             name: "DJ".into(),
             permissions: "0".into(),
         }],
-        members: vec![
-            MemberSpec {
-                user_id: ALICE,
-                username: "alice".into(),
-                roles: vec![],
-            },
-            MemberSpec {
-                user_id: BOB,
-                username: "bob".into(),
-                roles: vec![DJ_ROLE],
-            },
-        ],
-        voice_states: vec![(BOB, VOICE + id % 1000 * 10)],
+        members: members(vec![DJ_ROLE]),
+        voice_states: vec![(BOB, ch(VOICE, id))],
     }
 }
 
@@ -109,90 +57,13 @@ fn ch(base: u64, g: u64) -> u64 {
     base + g % 1000 * 10
 }
 
-async fn connect(fake: &FakeDiscord) -> Ws {
-    let url = format!("{}?v=10&encoding=json", fake.gateway_url());
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .unwrap()
-        .unwrap();
-    ws
-}
-
-/// The next JSON payload; panics on close or timeout.
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
-            Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no payload: {other:?}"),
-        }
-    }
-}
-
-/// Skips payloads until dispatch `t`.
-async fn recv_event(ws: &mut Ws, t: &str) -> Value {
-    loop {
-        let p = recv(ws).await;
-        if p["t"] == t {
-            return p;
-        }
-    }
-}
-
-/// Reads until the server closes; returns the close code.
-async fn close_code(ws: &mut Ws) -> u16 {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => return f.code.into(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no close frame: {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-fn identify_payload(shard: [u64; 2]) -> Value {
-    json!({"op": 2, "d": {
-        "token": format!("Bot {TOKEN}"),
-        "intents": (1 << 0) | (1 << 7) | (1 << 9) | (1 << 15),
-        "properties": {"os": "linux", "browser": "test", "device": "test"},
-        "shard": shard,
-    }})
-}
-
-/// HELLO, IDENTIFY, READY; returns (socket, READY payload).
-async fn ready(fake: &FakeDiscord, shard: [u64; 2]) -> (Ws, Value) {
-    let mut ws = connect(fake).await;
-    let hello = recv(&mut ws).await;
-    assert_eq!(hello["op"], 10);
-    send(&mut ws, identify_payload(shard)).await;
-    let ready = recv_event(&mut ws, "READY").await;
-    (ws, ready)
-}
-
 fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(WAIT).build().unwrap()
 }
 
-fn auth() -> String {
-    format!("Bot {TOKEN}")
-}
-
 async fn put_commands(fake: &FakeDiscord, body: Value) -> reqwest::Response {
-    http()
-        .put(format!(
-            "{}/api/v10/applications/{APP}/commands",
-            fake.base_url()
-        ))
-        .header("authorization", auth())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    let url = format!("{}/api/v10/applications/{APP}/commands", fake.base_url());
+    send_as_bot(http().put(url), body).await
 }
 
 #[tokio::test]
@@ -267,39 +138,27 @@ async fn rest_requires_the_bot_token_and_answers_with_discord_shapes() {
         json!({"code": 10003, "message": "Unknown Channel"})
     );
 
-    let r = c
-        .post(format!("{api}/channels/{}/messages", ch(LOCKED, GUILD)))
-        .header("authorization", auth())
-        .json(&json!({"content": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_message(&c, &fake, ch(LOCKED, GUILD), json!({"content": "hi"})).await;
     assert_eq!(r.status(), 403);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"code": 50013, "message": "Missing Permissions"})
     );
 
-    let r = c
-        .post(format!("{api}/channels/{}/messages", ch(TEXT, GUILD)))
-        .header("authorization", auth())
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_message(&c, &fake, ch(TEXT, GUILD), json!({})).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 50006);
 
-    let m: Value = c
-        .post(format!("{api}/channels/{}/messages", ch(TEXT, GUILD)))
-        .header("authorization", auth())
-        .json(&json!({"content": "Now playing", "embeds": [{"title": "Song"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m: Value = post_message(
+        &c,
+        &fake,
+        ch(TEXT, GUILD),
+        json!({"content": "Now playing", "embeds": [{"title": "Song"}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(m["id"].is_string());
     assert_eq!(m["channel_id"], ch(TEXT, GUILD).to_string());
     assert_eq!(m["author"]["id"], BOT.to_string());
@@ -370,7 +229,7 @@ async fn gateway_hello_identify_ready_guild_create_and_heartbeat() {
     send(&mut ws, json!({"op": 1, "d": null})).await;
     assert_eq!(recv(&mut ws).await["op"], 11);
 
-    send(&mut ws, identify_payload([0, 1])).await;
+    send(&mut ws, identify([0, 1], INTENTS)).await;
     let ready = recv(&mut ws).await;
     assert_eq!(ready["op"], 0);
     assert_eq!(ready["t"], "READY");
@@ -418,7 +277,7 @@ async fn gateway_hello_identify_ready_guild_create_and_heartbeat() {
     assert_eq!(ops, vec![1, 2]);
     assert_eq!(
         sent[1].payload["d"]["intents"],
-        identify_payload([0, 1])["d"]["intents"]
+        identify([0, 1], INTENTS)["d"]["intents"]
     );
 }
 
@@ -426,7 +285,7 @@ async fn gateway_hello_identify_ready_guild_create_and_heartbeat() {
 async fn voice_state_update_from_the_bot_and_from_members() {
     let fake = fake().await;
     fake.add_guild(guild(GUILD, "Encore HQ")).unwrap();
-    let (mut ws, _) = ready(&fake, [0, 1]).await;
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
     recv_event(&mut ws, "GUILD_CREATE").await;
 
     send(
@@ -503,7 +362,7 @@ async fn voice_state_update_from_the_bot_and_from_members() {
 async fn interactions_callback_double_ack_followup_and_edits() {
     let fake = fake().await;
     fake.add_guild(guild(GUILD, "Encore HQ")).unwrap();
-    let (mut ws, _) = ready(&fake, [0, 1]).await;
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
     recv_event(&mut ws, "GUILD_CREATE").await;
 
     // Not registered yet.
@@ -620,14 +479,7 @@ async fn interactions_callback_double_ack_followup_and_edits() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let got: Value = c
-        .get(format!("{hook}/messages/@original"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(&c, format!("{hook}/messages/@original")).await;
     assert_eq!(got["id"], original["id"]);
 
     let rec = fake.interaction_responses(&inj.id).unwrap();
@@ -808,8 +660,7 @@ async fn bulk_overwrite_keeps_ids_and_validates() {
 async fn close_codes_auth_rate_limit_and_protocol_errors() {
     let fake = fake().await;
 
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
+    let mut ws = after_hello(&fake).await;
     send(
         &mut ws,
         json!({"op": 2, "d": {"token": "Bot nope", "intents": 0, "properties": {}}}),
@@ -817,8 +668,7 @@ async fn close_codes_auth_rate_limit_and_protocol_errors() {
     .await;
     assert_eq!(close_code(&mut ws).await, 4004);
 
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
+    let mut ws = after_hello(&fake).await;
     send(
         &mut ws,
         json!({"op": 4, "d": {"guild_id": "1", "channel_id": null}}),
@@ -826,32 +676,21 @@ async fn close_codes_auth_rate_limit_and_protocol_errors() {
     .await;
     assert_eq!(close_code(&mut ws).await, 4003);
 
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
+    let mut ws = after_hello(&fake).await;
     send(&mut ws, json!({"op": 42, "d": null})).await;
     assert_eq!(close_code(&mut ws).await, 4001);
 
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
-    send(&mut ws, identify_payload([2, 2])).await;
+    let mut ws = after_hello(&fake).await;
+    send(&mut ws, identify([2, 2], INTENTS)).await;
     assert_eq!(close_code(&mut ws).await, 4010);
 
-    let (mut ws, _) = ready(&fake, [0, 1]).await;
-    send(&mut ws, identify_payload([0, 1])).await;
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
+    send(&mut ws, identify([0, 1], INTENTS)).await;
     assert_eq!(close_code(&mut ws).await, 4005);
 
     // Discord's limit: 120 payloads per 60 s per connection.
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
-    for _ in 0..=SEND_LIMIT {
-        if ws
-            .send(Message::Text(r#"{"op":1,"d":null}"#.into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
+    let mut ws = after_hello(&fake).await;
+    flood(&mut ws).await;
     assert_eq!(close_code(&mut ws).await, 4008);
 }
 
@@ -859,7 +698,7 @@ async fn close_codes_auth_rate_limit_and_protocol_errors() {
 async fn resume_replays_missed_events_and_rejects_unknown_sessions() {
     let fake = fake().await;
     fake.add_guild(guild(GUILD, "Encore HQ")).unwrap();
-    let (mut ws, ready_p) = ready(&fake, [0, 1]).await;
+    let (mut ws, ready_p) = ready(&fake, [0, 1], INTENTS).await;
     let session = ready_p["d"]["session_id"].as_str().unwrap().to_string();
     let gc = recv_event(&mut ws, "GUILD_CREATE").await;
     let seq = gc["s"].as_u64().unwrap();
@@ -877,13 +716,8 @@ async fn resume_replays_missed_events_and_rejects_unknown_sessions() {
         .unwrap();
     fake.set_user_voice(GUILD, ALICE, None).unwrap();
 
-    let mut ws = connect(&fake).await;
-    recv(&mut ws).await;
-    send(
-        &mut ws,
-        json!({"op": 6, "d": {"token": format!("Bot {TOKEN}"), "session_id": session, "seq": seq}}),
-    )
-    .await;
+    let mut ws = after_hello(&fake).await;
+    send(&mut ws, resume(&session, seq)).await;
     let a = recv(&mut ws).await;
     assert_eq!(a["t"], "VOICE_STATE_UPDATE");
     assert_eq!(a["s"], seq + 1);
@@ -899,13 +733,8 @@ async fn resume_replays_missed_events_and_rejects_unknown_sessions() {
     fake.set_user_voice(GUILD, BOB, None).unwrap();
     assert_eq!(recv(&mut ws).await["s"], seq + 4);
 
-    let mut ws2 = connect(&fake).await;
-    recv(&mut ws2).await;
-    send(
-        &mut ws2,
-        json!({"op": 6, "d": {"token": format!("Bot {TOKEN}"), "session_id": "nope", "seq": 1}}),
-    )
-    .await;
+    let mut ws2 = after_hello(&fake).await;
+    send(&mut ws2, resume("nope", 1)).await;
     let inv = recv(&mut ws2).await;
     assert_eq!(inv["op"], 9);
     assert_eq!(inv["d"], false);
@@ -918,8 +747,8 @@ async fn two_shards_split_guilds_by_id() {
     assert_eq!((GUILD_B >> 22) % 2, 1);
     fake.add_guild(guild(GUILD, "Zero")).unwrap();
     fake.add_guild(guild(GUILD_B, "One")).unwrap();
-    let (mut s0, r0) = ready(&fake, [0, 2]).await;
-    let (mut s1, r1) = ready(&fake, [1, 2]).await;
+    let (mut s0, r0) = ready(&fake, [0, 2], INTENTS).await;
+    let (mut s1, r1) = ready(&fake, [1, 2], INTENTS).await;
     assert_eq!(r0["d"]["guilds"][0]["id"], GUILD.to_string());
     assert_eq!(r0["d"]["guilds"].as_array().unwrap().len(), 1);
     assert_eq!(r1["d"]["guilds"][0]["id"], GUILD_B.to_string());
@@ -962,7 +791,7 @@ async fn control_api_drives_a_scenario_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let (mut ws, _) = ready(&fake, [0, 1]).await;
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
     let gc = recv_event(&mut ws, "GUILD_CREATE").await;
     assert_eq!(gc["d"]["voice_states"][0]["user_id"], ALICE.to_string());
 
@@ -993,44 +822,17 @@ async fn control_api_drives_a_scenario_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let rec: Value = c
-        .get(format!(
-            "{ctl}/interactions/{}",
-            inj["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rec = get_json(
+        &c,
+        format!("{ctl}/interactions/{}", inj["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(rec["original"]["content"], "Pong!");
-    let msgs: Value = c
-        .get(format!("{ctl}/channels/{}/messages", ch(TEXT, GUILD)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let msgs = get_json(&c, format!("{ctl}/channels/{}/messages", ch(TEXT, GUILD))).await;
     assert_eq!(msgs[0]["content"], "Pong!");
-    let sent: Value = c
-        .get(format!("{ctl}/gateway-sent"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = get_json(&c, format!("{ctl}/gateway-sent")).await;
     assert_eq!(sent[0]["payload"]["op"], 2);
-    let cmds: Value = c
-        .get(format!("{ctl}/commands"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cmds = get_json(&c, format!("{ctl}/commands")).await;
     assert_eq!(cmds["global"][0]["name"], "ping");
     let r = c
         .post(format!("{ctl}/voice"))
@@ -1041,14 +843,7 @@ async fn control_api_drives_a_scenario_over_http() {
     assert_eq!(r.status(), 204);
     let left = recv_event(&mut ws, "VOICE_STATE_UPDATE").await;
     assert!(left["d"]["channel_id"].is_null());
-    let reqs: Value = c
-        .get(format!("{ctl}/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reqs = get_json(&c, format!("{ctl}/requests")).await;
     assert!(reqs
         .as_array()
         .unwrap()
@@ -1146,14 +941,11 @@ async fn real_serenity_and_poise_connect_register_and_answer() {
 async fn op4_without_connect_permission_is_ignored() {
     let fake = fake().await;
     let mut spec = guild(GUILD, "Encore HQ");
-    spec.channels[1].permission_overwrites.push(Overwrite {
-        id: BOT,
-        kind: 1,
-        allow: "0".into(),
-        deny: (1u64 << 20).to_string(),
-    });
+    spec.channels[1]
+        .permission_overwrites
+        .push(bot_overwrite("0", &(1u64 << 20).to_string()));
     fake.add_guild(spec).unwrap();
-    let (mut ws, _) = ready(&fake, [0, 1]).await;
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
     recv_event(&mut ws, "GUILD_CREATE").await;
     send(
         &mut ws,

@@ -3,53 +3,26 @@
 //! read-backs, driven by a raw websocket client speaking gateway v10.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
-    SentBy, SEND_LIMIT, SEND_WINDOW,
+use common::{
+    after_hello, auth, bot_overwrite, channel, close_code, fake, flood, get_json, members,
+    post_message, ready, recv, recv_event, resume, send, Ws, ALICE, BOB, BOT, GUILD, TEXT, VOICE,
+    VOICE_2, WAIT,
 };
-use futures::{SinkExt, StreamExt};
+use encore_fakes::discord::{ChannelKind, FakeDiscord, GuildSpec, SentBy, SEND_LIMIT, SEND_WINDOW};
+use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const TOKEN: &str = "MTEw.fake.token";
-const BOT: u64 = 1_100_000_000_000_000_001;
-const GUILD: u64 = 817_327_181_659_111_454;
-const TEXT: u64 = 900_000_000_000_000_001;
-const VOICE: u64 = 900_000_000_000_000_002;
-const VOICE_2: u64 = 900_000_000_000_000_004;
-const ALICE: u64 = 500_000_000_000_000_001;
-const BOB: u64 = 500_000_000_000_000_002;
 const SEND_MESSAGES: u64 = 1 << 11;
-/// Generous: the machine may be loaded.
-const WAIT: Duration = Duration::from_secs(30);
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn fake() -> FakeDiscord {
-    FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: BOT,
-        heartbeat_interval: Duration::from_millis(45_000),
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap()
-}
+/// GUILDS, GUILD_VOICE_STATES and GUILD_MESSAGES.
+const INTENTS: u64 = (1 << 0) | (1 << 7) | (1 << 9);
 
 fn guild() -> GuildSpec {
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-    };
     GuildSpec {
         id: GUILD,
         name: "Encore HQ".into(),
@@ -60,85 +33,23 @@ fn guild() -> GuildSpec {
             channel(VOICE_2, "Lounge", ChannelKind::Voice),
         ],
         roles: vec![],
-        members: vec![
-            MemberSpec {
-                user_id: ALICE,
-                username: "alice".into(),
-                roles: vec![],
-            },
-            MemberSpec {
-                user_id: BOB,
-                username: "bob".into(),
-                roles: vec![],
-            },
-        ],
+        members: members(vec![]),
         voice_states: vec![(BOB, VOICE)],
     }
 }
 
-async fn connect(fake: &FakeDiscord) -> Ws {
-    let url = format!("{}?v=10&encoding=json", fake.gateway_url());
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .unwrap()
-        .unwrap();
-    ws
-}
-
-/// The next JSON payload; panics on close or timeout.
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
-            Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no payload: {other:?}"),
-        }
-    }
-}
-
-/// Skips payloads until dispatch `t`.
-async fn recv_event(ws: &mut Ws, t: &str) -> Value {
-    loop {
-        let p = recv(ws).await;
-        if p["t"] == t {
-            return p;
-        }
-    }
-}
-
-/// Reads until the server closes; returns the close code.
-async fn close_code(ws: &mut Ws) -> u16 {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => return f.code.into(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no close frame: {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+/// A started fake with [`guild`] added.
+async fn setup() -> FakeDiscord {
+    let fake = fake().await;
+    fake.add_guild(guild()).unwrap();
+    fake
 }
 
 /// HELLO, IDENTIFY (shard 0 of 1), READY, GUILD_CREATE; returns (socket, gateway
 /// session id, GUILD_CREATE payload).
 async fn session(fake: &FakeDiscord) -> (Ws, String, Value) {
-    let mut ws = connect(fake).await;
-    assert_eq!(recv(&mut ws).await["op"], 10);
-    send(
-        &mut ws,
-        json!({"op": 2, "d": {
-            "token": format!("Bot {TOKEN}"),
-            "intents": (1 << 0) | (1 << 7) | (1 << 9),
-            "properties": {"os": "linux", "browser": "test", "device": "test"},
-            "shard": [0, 1],
-        }}),
-    )
-    .await;
-    let ready = recv_event(&mut ws, "READY").await;
-    let id = ready["d"]["session_id"].as_str().unwrap().to_string();
+    let (mut ws, ready_p) = ready(fake, [0, 1], INTENTS).await;
+    let id = ready_p["d"]["session_id"].as_str().unwrap().to_string();
     let gc = recv_event(&mut ws, "GUILD_CREATE").await;
     (ws, id, gc)
 }
@@ -192,6 +103,26 @@ async fn nothing_pending(ws: &mut Ws) {
     assert_eq!(next["op"], 11, "unexpected payload: {next}");
 }
 
+/// `vs` is the bot's VOICE_STATE_UPDATE leaving voice: channel null, voice session
+/// `session_id`.
+fn assert_left(vs: &Value, session_id: &str) {
+    assert_eq!(vs["t"], "VOICE_STATE_UPDATE");
+    assert!(vs["d"]["channel_id"].is_null());
+    assert_eq!(vs["d"]["session_id"], session_id);
+}
+
+/// `p` is dispatch `t` about the guild's channel `id` (of Discord channel type `kind`,
+/// named `name`); returns its data.
+fn channel_event<'a>(p: &'a Value, t: &str, id: u64, kind: u64, name: &str) -> &'a Value {
+    assert_eq!(p["t"], t);
+    let d = &p["d"];
+    assert_eq!(d["id"], id.to_string());
+    assert_eq!(d["guild_id"], GUILD.to_string());
+    assert_eq!(d["type"], kind);
+    assert_eq!(d["name"], name);
+    d
+}
+
 /// A snowflake written as a string, like Discord does.
 fn snowflake(v: &Value) -> Option<u64> {
     v.as_str()?.parse().ok()
@@ -209,8 +140,7 @@ fn bot_voice_states(gc: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn voice_session_id_is_the_sending_gateway_session() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, a_id, _) = session(&fake).await;
 
     let vs = join(&mut a, VOICE).await;
@@ -236,10 +166,7 @@ async fn voice_session_id_is_the_sending_gateway_session() {
 
     // Leaving: channel null, the voice session id it had, no owner any more.
     send(&mut a, op4(None)).await;
-    let left = recv(&mut a).await;
-    assert_eq!(left["t"], "VOICE_STATE_UPDATE");
-    assert!(left["d"]["channel_id"].is_null());
-    assert_eq!(left["d"]["session_id"], a_id);
+    assert_left(&recv(&mut a).await, &a_id);
     assert_eq!(fake.bot_voice_session_owner(GUILD), None);
     nothing_pending(&mut a).await;
 }
@@ -247,8 +174,7 @@ async fn voice_session_id_is_the_sending_gateway_session() {
 /// (a) The owning session closes cleanly: the voice state goes, the other session hears.
 #[tokio::test]
 async fn clean_close_of_the_owning_session_removes_the_bot_from_voice() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, a_id, _) = session(&fake).await;
     let (mut b, b_id, _) = session(&fake).await;
     assert_ne!(a_id, b_id);
@@ -286,8 +212,7 @@ async fn clean_close_of_the_owning_session_removes_the_bot_from_voice() {
 /// and the voice state stays.
 #[tokio::test]
 async fn only_clean_close_codes_end_the_voice_state() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, a_id, _) = session(&fake).await;
     join(&mut a, VOICE).await;
     close_with(a, CloseCode::Library(4000)).await;
@@ -299,27 +224,19 @@ async fn only_clean_close_codes_end_the_voice_state() {
     assert_eq!(fake.bot_voice_session_owner(GUILD), Some(a_id.clone()));
 
     // Resume A, then leave with 1001.
-    let mut a = connect(&fake).await;
-    recv(&mut a).await;
-    send(
-        &mut a,
-        json!({"op": 6, "d": {"token": format!("Bot {TOKEN}"), "session_id": a_id, "seq": 0}}),
-    )
-    .await;
+    let mut a = after_hello(&fake).await;
+    send(&mut a, resume(&a_id, 0)).await;
     recv_event(&mut a, "RESUMED").await;
     let (mut b, _, _) = session(&fake).await;
     close_with(a, CloseCode::Away).await;
-    let null = recv_event(&mut b, "VOICE_STATE_UPDATE").await;
-    assert!(null["d"]["channel_id"].is_null());
-    assert_eq!(null["d"]["session_id"], a_id);
+    assert_left(&recv_event(&mut b, "VOICE_STATE_UPDATE").await, &a_id);
     assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
 }
 
 /// (b) Another session took the voice state over: the old session's end does not touch it.
 #[tokio::test]
 async fn a_voice_state_taken_over_by_another_session_survives_the_old_one() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, a_id, _) = session(&fake).await;
     let (mut b, b_id, _) = session(&fake).await;
 
@@ -342,16 +259,13 @@ async fn a_voice_state_taken_over_by_another_session_survives_the_old_one() {
     // B's own end does remove it.
     let (mut c, _, _) = session(&fake).await;
     close_with(b, CloseCode::Normal).await;
-    let null = recv_event(&mut c, "VOICE_STATE_UPDATE").await;
-    assert!(null["d"]["channel_id"].is_null());
-    assert_eq!(null["d"]["session_id"], b_id);
+    assert_left(&recv_event(&mut c, "VOICE_STATE_UPDATE").await, &b_id);
 }
 
 /// (c) A drops its TCP connection (resumable); a fresh IDENTIFY of the shard supersedes it.
 #[tokio::test]
 async fn a_superseded_session_takes_its_voice_state_along() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, a_id, _) = session(&fake).await;
     let (mut b, _, _) = session(&fake).await;
     join(&mut a, VOICE).await;
@@ -377,10 +291,7 @@ async fn a_superseded_session_takes_its_voice_state_along() {
     assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
     assert!(fake.sessions().iter().all(|s| s.session_id != a_id));
     // B, still connected, was told; the new session was not.
-    let null = recv(&mut b).await;
-    assert_eq!(null["t"], "VOICE_STATE_UPDATE");
-    assert!(null["d"]["channel_id"].is_null());
-    assert_eq!(null["d"]["session_id"], a_id);
+    assert_left(&recv(&mut b).await, &a_id);
     nothing_pending(&mut c).await;
 
     // C joins with its own id.
@@ -390,8 +301,7 @@ async fn a_superseded_session_takes_its_voice_state_along() {
 
 #[tokio::test]
 async fn invalidated_sessions_take_their_voice_states_along() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, _, _) = session(&fake).await;
     join(&mut a, VOICE).await;
     assert_eq!(fake.invalidate_sessions(), 1);
@@ -405,8 +315,7 @@ async fn invalidated_sessions_take_their_voice_states_along() {
 /// (d) CHANNEL_DELETE and CHANNEL_UPDATE with Discord's shapes.
 #[tokio::test]
 async fn delete_channel_and_overwrites_dispatch_channel_events() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     let (mut a, _, gc) = session(&fake).await;
     let listed = gc["d"]["channels"]
         .as_array()
@@ -420,12 +329,7 @@ async fn delete_channel_and_overwrites_dispatch_channel_events() {
     fake.delete_channel(GUILD, VOICE).unwrap();
     let del = recv(&mut a).await;
     assert_eq!(del["op"], 0);
-    assert_eq!(del["t"], "CHANNEL_DELETE");
-    let d = &del["d"];
-    assert_eq!(d["id"], VOICE.to_string());
-    assert_eq!(d["guild_id"], GUILD.to_string());
-    assert_eq!(d["type"], 2);
-    assert_eq!(d["name"], "Music");
+    let d = channel_event(&del, "CHANNEL_DELETE", VOICE, 2, "Music");
     assert!(d["permission_overwrites"].is_array());
     assert_eq!(d["bitrate"], listed["bitrate"]);
     // Everyone who was in it leaves (users in id order: bob, then the bot).
@@ -439,9 +343,10 @@ async fn delete_channel_and_overwrites_dispatch_channel_events() {
     }
     nothing_pending(&mut a).await;
     assert!(fake.delete_channel(GUILD, VOICE).is_err());
-    let r = reqwest::Client::new()
+    let c = reqwest::Client::new();
+    let r = c
         .get(format!("{}/api/v10/channels/{VOICE}", fake.base_url()))
-        .header("authorization", format!("Bot {TOKEN}"))
+        .header("authorization", auth())
         .send()
         .await
         .unwrap();
@@ -452,48 +357,23 @@ async fn delete_channel_and_overwrites_dispatch_channel_events() {
     nothing_pending(&mut a).await;
 
     // The bot may no longer send messages in the text channel.
-    let deny = Overwrite {
-        id: BOT,
-        kind: 1,
-        allow: "0".into(),
-        deny: SEND_MESSAGES.to_string(),
-    };
+    let deny = bot_overwrite("0", &SEND_MESSAGES.to_string());
     fake.set_channel_overwrites(GUILD, TEXT, vec![deny])
         .unwrap();
     let upd = recv(&mut a).await;
-    assert_eq!(upd["t"], "CHANNEL_UPDATE");
-    let d = &upd["d"];
-    assert_eq!(d["id"], TEXT.to_string());
-    assert_eq!(d["guild_id"], GUILD.to_string());
-    assert_eq!(d["type"], 0);
-    assert_eq!(d["name"], "general");
+    let d = channel_event(&upd, "CHANNEL_UPDATE", TEXT, 0, "general");
     assert_eq!(
         d["permission_overwrites"],
         json!([{"id": BOT.to_string(), "type": 1, "allow": "0", "deny": SEND_MESSAGES.to_string()}])
     );
-    let r = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v10/channels/{TEXT}/messages",
-            fake.base_url()
-        ))
-        .header("authorization", format!("Bot {TOKEN}"))
-        .json(&json!({"content": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_message(&c, &fake, TEXT, json!({"content": "hi"})).await;
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 50013);
-    let bad = Overwrite {
-        id: BOT,
-        kind: 1,
-        allow: "lots".into(),
-        deny: "0".into(),
-    };
+    let bad = bot_overwrite("lots", "0");
     assert!(fake.set_channel_overwrites(GUILD, TEXT, vec![bad]).is_err());
     assert!(fake.set_channel_overwrites(GUILD, 42, vec![]).is_err());
 
     // The same over the control API.
-    let c = reqwest::Client::new();
     let ctl = format!("{}/control", fake.base_url());
     let r = c
         .post(format!("{ctl}/channel-overwrites"))
@@ -506,14 +386,7 @@ async fn delete_channel_and_overwrites_dispatch_channel_events() {
     assert_eq!(upd["t"], "CHANNEL_UPDATE");
     assert_eq!(upd["d"]["permission_overwrites"], json!([]));
     join(&mut a, VOICE_2).await;
-    let bv: Value = c
-        .get(format!("{ctl}/guilds/{GUILD}/bot-voice"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bv = get_json(&c, format!("{ctl}/guilds/{GUILD}/bot-voice")).await;
     assert_eq!(bv["channel_id"], VOICE_2.to_string());
     assert_eq!(
         bv["owner_session_id"],
@@ -528,22 +401,14 @@ async fn delete_channel_and_overwrites_dispatch_channel_events() {
     assert_eq!(r.status(), 204);
     assert_eq!(recv(&mut a).await["t"], "CHANNEL_DELETE");
     assert!(recv(&mut a).await["d"]["channel_id"].is_null());
-    let bv: Value = c
-        .get(format!("{ctl}/guilds/{GUILD}/bot-voice"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bv = get_json(&c, format!("{ctl}/guilds/{GUILD}/bot-voice")).await;
     assert_eq!(bv, json!({"channel_id": null, "owner_session_id": null}));
 }
 
 /// (e) Records name their connection and session; the fake counts its 4008 closes.
 #[tokio::test]
 async fn gateway_sent_records_and_rate_limit_counter() {
-    let fake = fake().await;
-    fake.add_guild(guild()).unwrap();
+    let fake = setup().await;
     assert_eq!(fake.rate_limit_closes(), 0);
 
     let (mut a, a_id, _) = session(&fake).await;
@@ -576,18 +441,9 @@ async fn gateway_sent_records_and_rate_limit_counter() {
     );
 
     // Another connection floods: closed with 4008 and counted.
-    let mut flood = connect(&fake).await;
-    recv(&mut flood).await;
-    for _ in 0..=SEND_LIMIT {
-        if flood
-            .send(Message::Text(r#"{"op":1,"d":null}"#.into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
-    assert_eq!(close_code(&mut flood).await, 4008);
+    let mut flooder = after_hello(&fake).await;
+    flood(&mut flooder).await;
+    assert_eq!(close_code(&mut flooder).await, 4008);
     assert_eq!(fake.rate_limit_closes(), 1);
     let flood_conn = fake.gateway_sent().last().unwrap().connection;
     assert_ne!(flood_conn, a_conn);
@@ -605,18 +461,7 @@ async fn gateway_sent_records_and_rate_limit_counter() {
     // Over HTTP.
     let c = reqwest::Client::new();
     let ctl = format!("{}/control", fake.base_url());
-    let get = |url: String| {
-        let c = c.clone();
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let get = |url: String| get_json(&c, url);
     assert_eq!(
         get(format!("{ctl}/gateway/rate-limit-closes")).await,
         json!({"closes": 1})

@@ -158,19 +158,24 @@ fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Joins `channel`; the channel the command came from becomes the player's text channel.
+async fn join_here(ctx: Context<'_>, guild: u64, channel: u64) -> Result<(), Error> {
+    join(
+        ctx.serenity_context(),
+        ctx.data(),
+        guild,
+        channel,
+        ctx.channel_id().get(),
+    )
+    .await
+}
+
 async fn enter_voice(
     ctx: Context<'_>,
     (guild, join_channel): (u64, Option<u64>),
 ) -> Result<u64, Error> {
     if let Some(channel) = join_channel {
-        join(
-            ctx.serenity_context(),
-            ctx.data(),
-            guild,
-            channel,
-            ctx.channel_id().get(),
-        )
-        .await?;
+        join_here(ctx, guild, channel).await?;
     }
     Ok(guild)
 }
@@ -322,14 +327,7 @@ async fn join_cmd(ctx: Context<'_>) -> Result<(), Error> {
         return Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into()));
     };
     check_can_join(ctx, channel)?;
-    join(
-        ctx.serenity_context(),
-        ctx.data(),
-        guild,
-        channel,
-        ctx.channel_id().get(),
-    )
-    .await?;
+    join_here(ctx, guild, channel).await?;
     say(ctx, texts::joined(channel)).await
 }
 

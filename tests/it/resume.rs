@@ -268,6 +268,36 @@ pub(crate) fn saved(
     )
 }
 
+/// A saved player of the small server `n` (see [`small_guild`]).
+pub(crate) fn saved_small(
+    n: u64,
+    current: &Track,
+    upcoming: Vec<Track>,
+    position_ms: u64,
+    paused: bool,
+) -> PlayerSnapshot {
+    let g = small_guild_id(n);
+    saved(
+        g,
+        voice_of(g),
+        text_of(g),
+        current.clone(),
+        upcoming,
+        position_ms,
+        paused,
+    )
+}
+
+/// The first player update that gave `guild` a voice state (the restore), once it comes.
+pub(crate) async fn restored(rig: &Rig, guild: u64) -> Value {
+    until("the restored player", Duration::from_secs(20), || {
+        rig.patches(guild)
+            .into_iter()
+            .find(|b| b.get("voice").is_some())
+    })
+    .await
+}
+
 pub(crate) fn full(s: &PlayerSnapshot) -> SaveOp {
     SaveOp::Full {
         state: s.state.clone(),
@@ -415,12 +445,7 @@ async fn a_graceful_restart_resumes_mid_track_with_everything_as_it_was() {
     rig.lavalink.clear_requests();
 
     let second = rig.spawn(&[]);
-    let patch = until("the restored player", Duration::from_secs(20), || {
-        rig.patches(GUILD)
-            .into_iter()
-            .find(|b| b.get("voice").is_some())
-    })
-    .await;
+    let patch = restored(&rig, GUILD).await;
     // Lavalink kept its session: the player is resumed live, moved back to where the music
     // stopped (when the old instance closed its gateway), with the new voice state — one update,
     // and the track is not started again.
@@ -481,12 +506,7 @@ async fn after_kill_9_the_live_lavalink_session_is_resumed() {
     let at_kill = rig.lavalink.player(&GUILD.to_string()).unwrap().position;
     rig.lavalink.clear_requests();
     let _second = rig.spawn(&[]);
-    let patch = until("the voice update", Duration::from_secs(20), || {
-        rig.patches(GUILD)
-            .into_iter()
-            .find(|b| b.get("voice").is_some())
-    })
-    .await;
+    let patch = restored(&rig, GUILD).await;
     let patched_after = killed_at.elapsed().as_millis() as u64;
     // Only the new voice state: no new track, no seek; the position is Lavalink's own.
     assert!(
@@ -556,17 +576,7 @@ async fn auto_resume_the_server_setting_and_a_persons_pause_decide_playing_or_pa
         let rig = Rig::new(guilds, None).await;
         let track = catalogue_track(&rig.lavalink, 60_000, 0);
         let id = small_guild_id;
-        let s = |n, paused| {
-            saved(
-                id(n),
-                voice_of(id(n)),
-                text_of(id(n)),
-                track.clone(),
-                vec![],
-                20_000,
-                paused,
-            )
-        };
+        let s = |n, paused| saved_small(n, &track, vec![], 20_000, paused);
         // 1: was playing; 2: a person paused it; 3: playing, the server overrides the global
         // setting; 4: a person paused it and the server says resume.
         let mut flip3 = GuildConfig::new(id(3));
@@ -581,12 +591,7 @@ async fn auto_resume_the_server_setting_and_a_persons_pause_decide_playing_or_pa
         .await;
         let _bot = rig.spawn(&[("MUSIC_AUTO_RESUME", if global { "true" } else { "false" })]);
         for n in 1..=4u64 {
-            let patch = until("restored", Duration::from_secs(20), || {
-                rig.patches(id(n))
-                    .into_iter()
-                    .find(|b| b.get("voice").is_some())
-            })
-            .await;
+            let patch = restored(&rig, id(n)).await;
             let expect_paused = match n {
                 1 => !global,
                 3 => global,
@@ -619,29 +624,14 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
     let rig = Rig::new(guilds, None).await;
     let track = catalogue_track(&rig.lavalink, 60_000, 1);
     let id = small_guild_id;
-    let s = |n| {
-        saved(
-            id(n),
-            voice_of(id(n)),
-            text_of(id(n)),
-            track.clone(),
-            vec![],
-            5_000,
-            false,
-        )
-    };
+    let s = |n| saved_small(n, &track, vec![], 5_000, false);
     let mut always = GuildConfig::new(id(12));
     always.always_on = true;
     always.announce_now_playing = false;
     seed(&rig, &[s(11), s(12)], &[always]).await;
     let _bot = rig.spawn(&[("IDLE_TIMEOUT", "10s")]);
     for (n, paused) in [(11, true), (12, false)] {
-        let patch = until("restored", Duration::from_secs(20), || {
-            rig.patches(id(n))
-                .into_iter()
-                .find(|b| b.get("voice").is_some())
-        })
-        .await;
+        let patch = restored(&rig, id(n)).await;
         assert_eq!(patch["paused"], paused, "guild {n}");
     }
     let notice = until("the notice", Duration::from_secs(10), || {
@@ -682,17 +672,7 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
     guilds[2].voice_states.clear();
     let rig = Rig::new(guilds, None).await;
     let track = catalogue_track(&rig.lavalink, 60_000, 0);
-    let s = |n| {
-        saved(
-            id(n),
-            voice_of(id(n)),
-            text_of(id(n)),
-            track.clone(),
-            vec![track.clone()],
-            9_000,
-            false,
-        )
-    };
+    let s = |n| saved_small(n, &track, vec![track.clone()], 9_000, false);
     let mut old = s(25);
     old.state.taken_at_ms = now_ms() - 2 * 3_600_000;
     old.state.position_at_ms = old.state.taken_at_ms;
@@ -1007,12 +987,7 @@ async fn a_fresh_gateway_session_rejoins_voice_without_restarting_the_track() {
     rig.lavalink.clear_requests();
     // Discord invalidates the session: the bot identifies afresh, and its voice session is gone.
     assert!(rig.discord.invalidate_sessions() > 0);
-    let patch = until("the new voice state", Duration::from_secs(20), || {
-        rig.patches(GUILD)
-            .into_iter()
-            .find(|b| b.get("voice").is_some())
-    })
-    .await;
+    let patch = restored(&rig, GUILD).await;
     assert!(patch.get("track").is_none(), "the track goes on: {patch}");
     assert_ne!(patch["voice"]["sessionId"], before.as_str());
     assert_eq!(rig.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
