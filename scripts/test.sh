@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A published third-party Lavalink client checks the fake Lavalink against the protocol.
+mkdir -p target
 if [ "$#" -eq 0 ]; then
   bash scripts/lavalink_probe.sh
   # The README's no-Discord demo must keep working.
