@@ -182,6 +182,8 @@ struct Shared {
     generation: Mutex<Option<u64>>,
     sessions: Mutex<BTreeMap<String, String>>,
     role: watch::Sender<Role>,
+    /// The lease as last read.
+    seen: Mutex<Option<LeaseBody>>,
 }
 
 /// The running lease of this instance; cheap to clone.
@@ -203,6 +205,7 @@ impl LeaseHandle {
                 generation: Mutex::new(None),
                 sessions: Mutex::new(BTreeMap::new()),
                 role,
+                seen: Mutex::new(None),
             }),
         };
         let weak = Arc::downgrade(&handle.shared);
@@ -267,7 +270,7 @@ impl LeaseHandle {
 
     async fn read(&self) -> Result<(Option<u64>, Option<LeaseBody>), StoreError> {
         let record = self.shared.store.load_lease(&self.shared.name).await?;
-        Ok(match record {
+        let read = match record {
             None => (None, None),
             Some(r) => match serde_json::from_str::<LeaseBody>(&r.body) {
                 Ok(b) => (Some(r.version), Some(b)),
@@ -276,7 +279,29 @@ impl LeaseHandle {
                     (Some(r.version), None)
                 }
             },
-        })
+        };
+        *self.shared.seen.lock().unwrap_or_else(|p| p.into_inner()) = read.1.clone();
+        Ok(read)
+    }
+
+    /// Whether, as far as the last read tells, another instance holds the lease but has not
+    /// renewed it within `recent` (it most likely died and its lease has not expired yet). A
+    /// stand-by then answers what nobody else will; a free lease, or one handed to us, is about
+    /// to be ours and is not stale.
+    pub fn owner_is_stale(&self, recent: Duration) -> bool {
+        let seen = self.shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(body) = seen.as_ref() else {
+            return false;
+        };
+        let Some(owner) = &body.owner else {
+            return false;
+        };
+        if *owner == self.shared.me {
+            return false;
+        }
+        let ttl = self.shared.ttl.as_millis() as u64;
+        let renewed_at = body.expires_at_ms.saturating_sub(ttl);
+        now_ms() >= renewed_at + recent.as_millis() as u64
     }
 
     async fn write(&self, version: Option<u64>, body: &LeaseBody) -> Result<bool, StoreError> {
@@ -579,5 +604,25 @@ mod tests {
             lavalink_sessions.get("node-1").map(String::as_str),
             Some("sess-a")
         );
+    }
+
+    #[tokio::test]
+    async fn a_stand_by_sees_an_owner_that_stopped_renewing_as_stale() {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let ttl = Duration::from_secs(3);
+        let a = LeaseHandle::spawn(store.clone(), "main", inst("a", 1), ttl);
+        until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+        let b = LeaseHandle::spawn(store.clone(), "main", inst("a-older", 0), ttl);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let recent = Duration::from_millis(900);
+        assert!(!b.owner_is_stale(recent), "a renews every 300 ms");
+        assert!(!a.owner_is_stale(recent), "never stale to its owner");
+        drop(a); // Its task stops: no more renewals, as after a crash.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(b.owner_is_stale(recent));
+        // Once the lease expires the stand-by takes it, and nothing is stale any more.
+        until_role(&b, |r| matches!(r, Role::Owner { .. })).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!b.owner_is_stale(recent));
     }
 }

@@ -18,6 +18,8 @@ use serenity::{FullEvent, Interaction};
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// Held-back interactions older than this are dropped: too late to answer.
 const HOLD_FOR: Duration = Duration::from_millis(2_500);
+/// Held this long with nobody alive to answer: answered with a "restarting" note.
+const ANSWER_AFTER: Duration = Duration::from_millis(2_000);
 
 /// The creation time (Unix ms) inside a Discord snowflake.
 pub fn snowflake_ms(id: u64) -> u64 {
@@ -134,11 +136,74 @@ impl Gate {
         }
     }
 
+    /// While this instance stands by, answers the interactions it held for 2 s with a short
+    /// "restarting" note when no other instance is alive to answer them (the owner crashed and
+    /// its lease has not expired yet).
+    pub fn spawn_standby_answers(&self, lease: crate::lease::LeaseHandle) {
+        let gate = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if matches!(lease.role(), crate::lease::Role::Retired) {
+                    return;
+                }
+                let due: Vec<Held> = {
+                    let mut s = gate.lock();
+                    if s.mode != Mode::Standby || s.held.is_empty() {
+                        continue;
+                    }
+                    // The owner renews every second at most; three missed renewals mean dead.
+                    if !lease.owner_is_stale(Duration::from_secs(3)) {
+                        continue;
+                    }
+                    let (due, keep) = std::mem::take(&mut s.held)
+                        .into_iter()
+                        .partition(|h| h.at.elapsed() >= ANSWER_AFTER);
+                    s.held = keep;
+                    due
+                };
+                for h in due {
+                    answer_restarting(&h).await;
+                }
+            }
+        });
+    }
+
     /// Stops acting: from now on only interactions created before `cut_ms` are answered.
     pub fn retire(&self, cut_ms: u64) {
         let mut s = self.lock();
         s.mode = Mode::Retiring { cut_ms };
         s.held.clear();
+    }
+}
+
+/// Tells the person the bot is coming back (ephemerally): a held interaction nobody else answers.
+async fn answer_restarting(h: &Held) {
+    use serenity::{
+        CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseMessage,
+    };
+    let FullEvent::InteractionCreate { interaction } = &h.event else {
+        return;
+    };
+    let note = || {
+        CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(super::texts::RESTARTING)
+                .ephemeral(true),
+        )
+    };
+    let http = &h.ctx.http;
+    let result = match interaction {
+        Interaction::Command(c) => c.create_response(http, note()).await,
+        Interaction::Component(c) => c.create_response(http, note()).await,
+        Interaction::Autocomplete(c) => {
+            let empty = CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new());
+            c.create_response(http, empty).await
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "could not answer an interaction while restarting");
     }
 }
 

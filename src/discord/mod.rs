@@ -163,6 +163,7 @@ pub async fn start(
         songbird::Config::default().gateway_timeout(Some(std::time::Duration::from_secs(5))),
     );
     let gate = gate::Gate::default();
+    gate.spawn_standby_answers(lease.clone());
     let gate_for_setup = gate.clone();
     let pacer = pacer::Pacer::default();
     let (auto_resume, max_age) = (settings.music_auto_resume, settings.resume_max_age);

@@ -7,6 +7,9 @@ pub const NOT_IN_GUILD: &str = "This command works in a server only.";
 pub const JOIN_VOICE_FIRST: &str = "Join a voice channel first, then ask again.";
 pub const INTERNAL: &str = "Something went wrong on my side; please try again.";
 pub const NOTHING_PLAYING: &str = "Nothing is playing.";
+pub const RESTARTING: &str =
+    "Encore is restarting and will be back in a few seconds; the music comes back by itself. \
+     Please try again in a moment.";
 pub const STOPPED: &str = "Stopped, cleared the queue and forgot this server's player.";
 pub const LEFT: &str = "Left the voice channel.";
 pub const PAUSED: &str = "Paused.";

@@ -994,3 +994,40 @@ async fn a_fresh_gateway_session_rejoins_voice_without_restarting_the_track() {
     assert!(rig.player(GUILD).unwrap().playing);
     assert!(log_has(&bot, "new gateway session: rejoining voice"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_a_crashed_owners_lease_runs_out_commands_get_a_restarting_note() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let ttl = [("LEASE_TTL", "10s")];
+    let mut first = rig.spawn(&ttl);
+    play_through_the_bot(&rig, &first, "never gonna give").await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // saved, and the Lavalink session noted
+    first.kill();
+    rig.lavalink.clear_requests();
+    let second = rig.spawn(&ttl);
+    until(
+        "the new instance is connected",
+        Duration::from_secs(20),
+        || log_has(&second, "connected to Discord").then_some(()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !log_has(&second, "this instance owns the lease"),
+        "too late to test"
+    );
+    let id = command(&rig, "nowplaying", json!({}));
+    let reply = answered(&rig, &id).await;
+    assert_eq!(reply["data"]["flags"], 64, "ephemeral: {reply}");
+    assert!(
+        reply["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("restarting"),
+        "{reply}"
+    );
+    // Then the lease expires, the new instance takes over and the music comes back.
+    restored(&rig, GUILD).await;
+    assert!(log_has(&second, "this instance owns the lease"));
+    assert_eq!(callbacks(&rig, &id), 1, "answered once");
+}
