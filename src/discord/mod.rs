@@ -65,8 +65,8 @@ pub struct Data {
     pub pacer: pacer::Pacer,
     pub restorer: resume::Restorer,
     pub gate: gate::Gate,
-    /// READY events seen: after the first, the gateway session is new and so are voice sessions.
-    pub readies: std::sync::atomic::AtomicU32,
+    /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.
+    pub readies: std::sync::Mutex<std::collections::HashSet<u32>>,
 }
 
 /// The per-guild settings cache, shared with the announcer and the idle watch.
@@ -244,7 +244,7 @@ pub async fn start(
                     pacer,
                     restorer,
                     gate: gate_for_setup,
-                    readies: std::sync::atomic::AtomicU32::new(0),
+                    readies: Default::default(),
                 })
             })
         })
@@ -410,13 +410,16 @@ async fn on_event(
     let data = ctx.user_data;
     match event {
         FullEvent::Ready { .. } => {
-            let seen = data
+            let shard = ctx.serenity_context.shard_id.0;
+            let again = !data
                 .readies
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if seen > 0 && data.gate.is_owner() {
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(shard);
+            if again && data.gate.is_owner() {
                 // A fresh gateway session ends the voice sessions of the old one: rejoin.
                 let r = data.restorer.clone();
-                tokio::spawn(async move { r.rejoin_all().await });
+                tokio::spawn(async move { r.rejoin_all(shard).await });
             }
         }
         FullEvent::VoiceStateUpdate { new, .. } if new.user_id.get() == data.bot_id => {

@@ -112,12 +112,18 @@ impl Restorer {
         .await
     }
 
-    /// Rejoins voice for every player (after a fresh gateway session, whose READY ended the
-    /// voice sessions of the old one) and hands Lavalink the new voice states.
-    #[tracing::instrument(skip_all)]
-    pub async fn rejoin_all(&self) {
+    /// Rejoins voice for every player of `shard` (after a fresh gateway session, whose READY
+    /// ended the voice sessions of the old one) and hands Lavalink the new voice states.
+    #[tracing::instrument(skip_all, fields(shard))]
+    pub async fn rejoin_all(&self, shard: u32) {
         self.wait_for_guilds(Duration::from_secs(15)).await;
-        let guilds = self.service.guilds();
+        let count = self.ctx.cache.shard_count();
+        let guilds: Vec<GuildId> = self
+            .service
+            .guilds()
+            .into_iter()
+            .filter(|g| shard_of(*g, count) == shard)
+            .collect();
         tracing::info!(
             players = guilds.len(),
             "new gateway session: rejoining voice"
