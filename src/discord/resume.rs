@@ -65,6 +65,8 @@ pub enum Outcome {
     Skipped(&'static str),
     /// Not restored: the channel is gone or closed to the bot; its saved state is deleted.
     Refused(&'static str),
+    /// Rejoined, but no Lavalink node is up yet: the player is rebuilt when one is.
+    Pending,
     Failed(String),
 }
 
@@ -75,6 +77,7 @@ pub struct Report {
     pub paused: usize,
     pub skipped: usize,
     pub refused: usize,
+    pub pending: usize,
     pub failed: usize,
     pub unreadable: usize,
 }
@@ -83,9 +86,10 @@ impl Report {
     /// One line for `/status`.
     pub fn summary(&self) -> String {
         format!(
-            "{} playing · {} paused · {} not restored · {} failed",
+            "{} playing · {} paused · {} waiting for Lavalink · {} not restored · {} failed",
             self.playing,
             self.paused,
+            self.pending,
             self.skipped + self.refused + self.unreadable,
             self.failed
         )
@@ -292,6 +296,13 @@ impl Restorer {
                         "saved player not restored; its saved state is deleted"
                     );
                 }
+                Outcome::Pending => {
+                    report.pending += 1;
+                    tracing::warn!(
+                        guild,
+                        "no Lavalink node is up yet; the player is rebuilt when one is"
+                    );
+                }
                 Outcome::Failed(e) => {
                     report.failed += 1;
                     tracing::error!(guild, error = %e, "could not restore the saved player");
@@ -438,6 +449,9 @@ impl Restorer {
         };
         let was_paused = plan.snapshot.state.paused;
         if let Err(e) = self.service.restore(plan).await {
+            if PlayerService::is_unavailable(&e) {
+                return Outcome::Pending;
+            }
             return Outcome::Failed(e.to_string());
         }
         if config.announce_now_playing {

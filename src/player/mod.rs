@@ -131,6 +131,9 @@ struct GuildPlayer {
     /// Identifies the current play of the current track in backend events.
     play_id: u64,
     snapshot: Arc<QueueSnapshot>,
+    /// A restore the audio server could not take yet: rebuild from exactly this position (not
+    /// one extrapolated over the time nothing was heard).
+    resume_at: Option<u64>,
 }
 
 impl GuildPlayer {
@@ -143,6 +146,7 @@ impl GuildPlayer {
             voice: None,
             voice_sent: false,
             play_id: 0,
+            resume_at: None,
         }
     }
 
@@ -960,7 +964,7 @@ impl PlayerService {
             g.voice_sent = false;
             return;
         }
-        let position = g.position_now();
+        let position = g.resume_at.unwrap_or_else(|| g.position_now());
         g.play_id = next_play_id();
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
@@ -971,6 +975,7 @@ impl PlayerService {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&guild);
                 g.voice_sent = true;
+                g.resume_at = None;
                 g.set_position(position);
                 tracing::info!(position, "player rebuilt on the audio server");
             }
@@ -1026,7 +1031,20 @@ impl PlayerService {
                     g.play_patch(position_ms, true)
                 }
             };
-            self.send(&mut g, patch).await?;
+            if let Err(e) = self.send(&mut g, patch).await {
+                if Self::is_unavailable(&e) {
+                    // Kept, and rebuilt from this very position once a node is ready.
+                    g.resume_at = Some(position_ms);
+                    g.set_position(position_ms);
+                    self.inner
+                        .pending_rebuild
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(guild);
+                    self.save(&mut g, true);
+                }
+                return Err(e);
+            }
             g.set_position(position_ms);
         } else if let Some(voice) = g.voice.clone() {
             // Nothing to play: the audio server still learns the voice state.

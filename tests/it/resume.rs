@@ -1031,3 +1031,34 @@ async fn while_a_crashed_owners_lease_runs_out_commands_get_a_restarting_note() 
     assert!(log_has(&second, "this instance owns the lease"));
     assert_eq!(callbacks(&rig, &id), 1, "answered once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_while_lavalink_is_down_plays_from_the_saved_position_once_it_is_up() {
+    let rig = Rig::new(vec![small_guild(41, 1)], None).await;
+    let track = catalogue_track(&rig.lavalink, 60_000, 0);
+    seed(&rig, &[saved_small(41, &track, vec![], 30_000, false)], &[]).await;
+    rig.lavalink.refuse_connections_for(Duration::from_secs(8));
+    let bot = rig.spawn(&[]);
+    until(
+        "the restore gave up waiting",
+        Duration::from_secs(30),
+        || log_has(&bot, "the player is rebuilt when one is").then_some(()),
+    )
+    .await;
+    let patch = until("the rebuilt player", Duration::from_secs(30), || {
+        rig.patches(small_guild_id(41))
+            .into_iter()
+            .find(|b| b.get("track").is_some())
+    })
+    .await;
+    // From the saved position, not one extrapolated over the seconds nothing was heard.
+    let position = patch["position"].as_u64().unwrap();
+    assert!((30_000..30_500).contains(&position), "{position}");
+    assert!(patch.get("voice").is_some());
+    until("playing", Duration::from_secs(5), || {
+        rig.player(small_guild_id(41))
+            .filter(|p| p.playing)
+            .map(|_| ())
+    })
+    .await;
+}
