@@ -596,6 +596,15 @@ impl State {
         Ok(())
     }
 
+    /// Where `channel` is in the guild's channel list.
+    fn channel_index(g: &Guild, guild: u64, channel: u64) -> Result<usize, ControlError> {
+        g.spec
+            .channels
+            .iter()
+            .position(|c| c.id == channel)
+            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))
+    }
+
     fn guild(&self, id: u64) -> Result<&Guild, ControlError> {
         self.guilds
             .get(&id)
@@ -808,12 +817,7 @@ impl State {
     /// VOICE_STATE_UPDATE with `channel_id: null` for everyone who was in it.
     pub fn delete_channel(&mut self, guild: u64, channel: u64) -> Result<(), ControlError> {
         let g = self.guild(guild)?;
-        let idx = g
-            .spec
-            .channels
-            .iter()
-            .position(|c| c.id == channel)
-            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))?;
+        let idx = Self::channel_index(g, guild, channel)?;
         let payload = Self::channel_json(g, idx, true);
         let inside: Vec<u64> = g
             .voice
@@ -857,12 +861,7 @@ impl State {
             .guilds
             .get_mut(&guild)
             .ok_or_else(|| ControlError(format!("unknown guild {guild}")))?;
-        let idx = g
-            .spec
-            .channels
-            .iter()
-            .position(|c| c.id == channel)
-            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))?;
+        let idx = Self::channel_index(g, guild, channel)?;
         g.spec.channels[idx].permission_overwrites = overwrites;
         let Some(g) = self.guilds.get(&guild) else {
             return Err(ControlError(format!("unknown guild {guild}")));
@@ -1712,12 +1711,7 @@ impl State {
         kind: u8,
     ) -> Result<(Value, String, String), ControlError> {
         let g = self.guild(guild)?;
-        let ci = g
-            .spec
-            .channels
-            .iter()
-            .position(|c| c.id == channel)
-            .ok_or_else(|| ControlError(format!("unknown channel {channel} in {guild}")))?;
+        let ci = Self::channel_index(g, guild, channel)?;
         let m = g
             .spec
             .members
