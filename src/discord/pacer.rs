@@ -4,23 +4,22 @@
 //! (one per ~41 s) and the identify share that budget, so voice commands get [`VOICE_BUDGET`]
 //! per window: enough for a mass restore to run within 10 % of the limit without ever reaching it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
+use super::limits::RateLimiter;
 
 /// Voice commands allowed per shard per [`WINDOW`].
 pub const VOICE_BUDGET: usize = 112;
 /// Discord's window, plus a margin for our clock and the network.
 pub const WINDOW: Duration = Duration::from_millis(61_000);
 
-/// Sliding-window pacer per shard; cheap to clone.
+/// A sliding window per shard (the same rule as the per-user command limit), with waiters
+/// served in turn; cheap to clone.
 #[derive(Clone)]
 pub struct Pacer {
-    budget: usize,
-    window: Duration,
-    sent: Arc<Mutex<HashMap<u32, VecDeque<Instant>>>>,
+    window: Arc<RateLimiter>,
     /// Waiters per shard, first come first served.
     queues: Arc<Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -34,29 +33,9 @@ impl Default for Pacer {
 impl Pacer {
     pub fn new(budget: usize, window: Duration) -> Self {
         Pacer {
-            budget: budget.max(1),
-            window,
-            sent: Arc::new(Mutex::new(HashMap::new())),
+            window: Arc::new(RateLimiter::new(budget, window)),
             queues: Arc::new(Mutex::new(HashMap::new())),
         }
-    }
-
-    /// Takes one slot on `shard`, or says how long to wait for one.
-    fn try_take(&self, shard: u32, now: Instant) -> Result<(), Duration> {
-        let mut all = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = all.entry(shard).or_default();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            sent.pop_front();
-        }
-        if sent.len() < self.budget {
-            sent.push_back(now);
-            return Ok(());
-        }
-        let oldest = sent.front().copied().unwrap_or(now);
-        Err((oldest + self.window).saturating_duration_since(now))
     }
 
     /// Waits (in turn) until a command may be sent on `shard`, and counts it.
@@ -69,11 +48,8 @@ impl Pacer {
             .or_default()
             .clone();
         let _turn = queue.lock().await;
-        loop {
-            match self.try_take(shard, Instant::now()) {
-                Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(5))).await,
-            }
+        while let Err(wait) = self.window.check(u64::from(shard), Instant::now()) {
+            tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
         }
     }
 }

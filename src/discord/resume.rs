@@ -257,6 +257,19 @@ impl Restorer {
                 tracing::warn!(guild, error = %e, "could not remove a player nobody saved");
             }
         }
+        // Every guild's settings in one read, not one read per guild.
+        match self.store.load_guild_configs().await {
+            Ok(all) => {
+                for c in all {
+                    if self.configs.cached(c.guild_id).is_none() {
+                        self.configs.put(c);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load the servers' settings; reading them one by one")
+            }
+        }
         // Guilds with people listening first.
         todo.sort_by_key(|s| std::cmp::Reverse(self.listeners(s)));
         tracing::info!(

@@ -136,12 +136,29 @@ impl MongoStore {
     /// Sends one write command and checks the reply for per-statement and write-concern errors,
     /// which a command reply reports with `ok: 1`.
     async fn run_write(&self, command: Document) -> Result<(), StoreError> {
+        self.run_counted_write(command, false).await.map(|_| ())
+    }
+
+    /// [`run_write`], returning how many documents the command inserted or matched (`n`). With
+    /// `duplicates_ok`, statements refused only for a duplicate key (code 11000) count as not
+    /// written instead of failing.
+    ///
+    /// [`run_write`]: MongoStore::run_write
+    async fn run_counted_write(
+        &self,
+        command: Document,
+        duplicates_ok: bool,
+    ) -> Result<i64, StoreError> {
         let reply = self
             .db
             .run_command(command)
             .await
             .map_err(|e| self.map_err(e))?;
         if let Ok(errors) = reply.get_array("writeErrors") {
+            let duplicate = |e: &Bson| matches!(e, Bson::Document(d) if matches!(d.get("code"), Some(Bson::Int32(11000)) | Some(Bson::Int64(11000))));
+            if duplicates_ok && errors.iter().all(duplicate) {
+                return Ok(0);
+            }
             if let Some(Bson::Document(first)) = errors.first() {
                 return Err(StoreError::Backend(format!(
                     "{} of the writes failed, first: {}",
@@ -156,7 +173,11 @@ impl MongoStore {
                 wce.get_str("errmsg").unwrap_or("unknown error")
             )));
         }
-        Ok(())
+        Ok(match reply.get("n") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            _ => 0,
+        })
     }
 }
 
@@ -731,25 +752,8 @@ impl StateStore for MongoStore {
                 "ordered": true,
             },
         };
-        let reply = self
-            .db
-            .run_command(command)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            let duplicate = errors.iter().all(|e| {
-                matches!(e, Bson::Document(d) if matches!(d.get("code"), Some(Bson::Int32(11000)) | Some(Bson::Int64(11000))))
-            });
-            if duplicate && expected.is_none() {
-                return Ok(false); // Another instance created it first.
-            }
-            return Err(StoreError::Backend("the lease could not be written".into()));
-        }
-        let n = match reply.get("n") {
-            Some(Bson::Int32(n)) => i64::from(*n),
-            Some(Bson::Int64(n)) => *n,
-            _ => 0,
-        };
+        // Creating it: a duplicate key means another instance created it first.
+        let n = self.run_counted_write(command, expected.is_none()).await?;
         Ok(n == 1)
     }
 }

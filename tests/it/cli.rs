@@ -15,7 +15,7 @@ use crate::support::{
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
 
 /// The binary in an empty folder, with a clean environment holding only `vars`.
-fn encore(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+pub(crate) fn encore(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_encore"));
     c.current_dir(dir)
         .env_clear()

@@ -150,14 +150,6 @@ impl Rig {
             .started
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = self.dir.path().join(format!("bot-{n}.log"));
-        let mut c = Command::new(env!("CARGO_BIN_EXE_encore"));
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .args(["--config-dir", "config"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap());
         let nodes = format!("127.0.0.1:{}", self.lavalink.port());
         let mut vars: Vec<(String, String)> = vec![
             ("DISCORD_TOKEN".into(), TOKEN.into()),
@@ -173,9 +165,9 @@ impl Rig {
             vars.retain(|(key, _)| key != k);
             vars.push((k.to_string(), v.to_string()));
         }
-        for (k, v) in vars {
-            c.env(k, v);
-        }
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut c = crate::cli::encore(self.dir.path(), &[], &vars);
+        c.stdout(Stdio::null()).stderr(File::create(&log).unwrap());
         Bot {
             child: c.spawn().unwrap(),
             log,
@@ -854,19 +846,8 @@ async fn fifty_rounds_of_kill_9_alternating_sqlite_and_mongodb_lose_nothing() {
         let rig = Rig::new((31..=33).map(|n| small_guild(n, 1)).collect(), storage).await;
         let long = catalogue_track(&rig.lavalink, 180_000, 0);
         let next = catalogue_track(&rig.lavalink, 60_000, 1);
-        let players: Vec<PlayerSnapshot> = ids
-            .iter()
-            .map(|g| {
-                saved(
-                    *g,
-                    voice_of(*g),
-                    text_of(*g),
-                    long.clone(),
-                    vec![next.clone(); 3],
-                    1_000,
-                    false,
-                )
-            })
+        let players: Vec<PlayerSnapshot> = (31..=33)
+            .map(|n| saved_small(n, &long, vec![next.clone(); 3], 1_000, false))
             .collect();
         seed(&rig, &players, &[]).await;
         rigs.push(rig);
@@ -902,19 +883,8 @@ async fn three_hundred_guilds_on_one_shard_all_restore_under_the_gateway_limit()
     let rig = Rig::new(guilds, None).await;
     let track = catalogue_track(&rig.lavalink, 180_000, 0);
     let ids: Vec<u64> = (0..N).map(|n| small_guild_id(1000 + n)).collect();
-    let players: Vec<PlayerSnapshot> = ids
-        .iter()
-        .map(|g| {
-            saved(
-                *g,
-                voice_of(*g),
-                text_of(*g),
-                track.clone(),
-                vec![],
-                3_000,
-                false,
-            )
-        })
+    let players: Vec<PlayerSnapshot> = (0..N)
+        .map(|n| saved_small(1000 + n, &track, vec![], 3_000, false))
         .collect();
     seed(&rig, &players, &[]).await;
     let bot = rig.spawn(&[]);
