@@ -33,8 +33,6 @@ except ImportError:  # Python < 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = ("DISCORD_TOKEN", "LAVALINK_PASSWORD", "MONGODB_URI", "LAVALINK_NODES")
-# Settings Encore reads that .env.example does not list (being added elsewhere).
-EXTRA_SETTINGS = {"HEALTH_PORT"}
 
 problems: list[str] = []
 checks = 0
@@ -93,7 +91,7 @@ def dig(data, *keys):
 def known_settings() -> set[str]:
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     names = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, re.M))
-    return names | EXTRA_SETTINGS
+    return names
 
 
 def env_dict(env) -> dict[str, str]:

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
 use crate::lease::{Exit, Instance, LeaseHandle, Role};
-use crate::settings::{LavalinkNode, Settings, SettingsError, StorageKind};
+use crate::settings::{LavalinkNode, Settings, SettingsError, ShardPlan, StorageKind};
 use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +65,15 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         lavalink_nodes = settings.lavalink_nodes.len(),
         autosave_interval = %humantime::format_duration(settings.autosave_interval),
         music_auto_resume = settings.music_auto_resume,
+        shards = %settings.shards,
         "starting Encore"
     );
+    if settings.shards.is_partial() && settings.storage != StorageKind::Mongodb {
+        tracing::warn!(
+            storage = settings.storage.as_str(),
+            "SHARD_IDS runs part of the bot here: the other processes must share this store, which MongoDB does across hosts and SQLite does not"
+        );
+    }
     let store = store::open_from_settings(&settings).await?;
     tracing::info!(backend = store.backend(), "player store opened");
     if settings.storage == StorageKind::Memory {
@@ -117,14 +124,25 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The lease instances of this bot share (see [`crate::lease`]).
+/// The lease instances of this bot share (see [`crate::lease`]) when each runs every shard.
 pub const LEASE_NAME: &str = "encore";
+
+/// The lease of the processes that run `shards`: instances of the same shards (old and new
+/// during a deploy) hand over to each other; processes of other shards never meet them.
+pub fn lease_name(shards: ShardPlan) -> String {
+    match shards {
+        ShardPlan::Range { first, last, count } if shards.is_partial() => {
+            format!("{LEASE_NAME}:shards-{first}-{last}-of-{count}")
+        }
+        _ => LEASE_NAME.to_string(),
+    }
+}
 
 /// This process's part in the lease, as the settings say.
 pub fn spawn_lease(settings: &Settings, store: Arc<dyn StateStore>) -> LeaseHandle {
     LeaseHandle::spawn(
         store,
-        LEASE_NAME,
+        &lease_name(settings.shards),
         Instance::new_process(),
         settings.lease_ttl,
     )
@@ -456,6 +474,27 @@ pub fn print_check(lines: &[CheckLine]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_shard_range_has_its_own_lease() {
+        assert_eq!(lease_name(ShardPlan::Auto), "encore");
+        let all = ShardPlan::Range {
+            first: 0,
+            last: 3,
+            count: 4,
+        };
+        assert_eq!(
+            lease_name(all),
+            "encore",
+            "every shard: the one process's lease"
+        );
+        let part = ShardPlan::Range {
+            first: 2,
+            last: 3,
+            count: 4,
+        };
+        assert_eq!(lease_name(part), "encore:shards-2-3-of-4");
+    }
 
     #[test]
     fn versions_compare() {

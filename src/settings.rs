@@ -65,6 +65,47 @@ impl StorageKind {
     }
 }
 
+/// The shards this process runs (`SHARD_COUNT` + `SHARD_IDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardPlan {
+    /// Every shard, as many as Discord recommends (`SHARD_COUNT` unset).
+    Auto,
+    /// Shards `first..=last` of `count`.
+    Range { first: u32, last: u32, count: u32 },
+}
+
+impl ShardPlan {
+    /// The ids this process runs, given the total (needed for [`ShardPlan::Auto`]).
+    pub fn ids(&self, total: u32) -> std::ops::RangeInclusive<u32> {
+        match *self {
+            ShardPlan::Auto => 0..=total.max(1) - 1,
+            ShardPlan::Range { first, last, .. } => first..=last,
+        }
+    }
+
+    /// Whether this process runs only part of the bot's shards.
+    pub fn is_partial(&self) -> bool {
+        match *self {
+            ShardPlan::Auto => false,
+            ShardPlan::Range { first, last, count } => first > 0 || last + 1 < count,
+        }
+    }
+}
+
+impl fmt::Display for ShardPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ShardPlan::Auto => write!(f, "all shards (as many as Discord recommends)"),
+            ShardPlan::Range { first, last, count } if first == last => {
+                write!(f, "shard {first} of {count}")
+            }
+            ShardPlan::Range { first, last, count } => {
+                write!(f, "shards {first}-{last} of {count}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -136,6 +177,10 @@ pub struct Settings {
     pub history_max_length: usize,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// The shards this process runs and restores.
+    pub shards: ShardPlan,
+    /// Port of the HTTP listener for `/healthz`, `/readyz` and `/metrics` (off when unset).
+    pub health_port: Option<u16>,
 }
 
 /// Every setting with its default (`None`: no default) and whether it is a secret.
@@ -166,6 +211,9 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("HISTORY_MAX_LENGTH", Some("50"), false),
     ("LOG_FORMAT", Some("pretty"), false),
     ("LOG_LEVEL", Some("info"), false),
+    ("SHARD_COUNT", Some("auto"), false),
+    ("SHARD_IDS", None, false),
+    ("HEALTH_PORT", None, false),
 ];
 
 /// Extra per-node passwords: `LAVALINK_PASSWORD_2` is the password of the second node in
@@ -433,6 +481,13 @@ fn parse_nodes(text: &str) -> Option<Vec<LavalinkNode>> {
         .collect()
 }
 
+/// `3` or `0-3`.
+fn parse_shard_ids(text: &str) -> Option<(u32, u32)> {
+    let t = text.trim();
+    let (a, b) = t.split_once('-').unwrap_or((t, t));
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
 fn parse_http_base(text: &str) -> Option<String> {
     let t = text.trim().trim_end_matches('/');
     let rest = t
@@ -631,6 +686,54 @@ impl Settings {
             },
         )?;
 
+        let shard_count = r.required(
+            "SHARD_COUNT",
+            "`auto` or a whole number of shards from 1 to 65535",
+            |t| match t.trim().to_ascii_lowercase().as_str() {
+                "auto" => Some(None),
+                n => n
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=65_535).contains(n))
+                    .map(Some),
+            },
+        )?;
+        let shards = match (shard_count, r.value("SHARD_IDS")) {
+            (None, None) => ShardPlan::Auto,
+            (None, Some(_)) => {
+                return Err(SettingsError::Missing {
+                    var: "SHARD_COUNT",
+                    expected: "the bot's total number of shards, because SHARD_IDS is set".into(),
+                })
+            }
+            (Some(count), None) => ShardPlan::Range {
+                first: 0,
+                last: count - 1,
+                count,
+            },
+            (Some(count), Some((text, source))) => {
+                let (first, last) = parse_shard_ids(text)
+                    .filter(|(first, last)| first <= last && *last < count)
+                    .ok_or_else(|| {
+                        r.invalid(
+                            "SHARD_IDS",
+                            text,
+                            &source,
+                            &format!(
+                                "a shard id or a range like 0-3 within 0-{} (SHARD_COUNT is {count})",
+                                count - 1
+                            ),
+                        )
+                    })?;
+                ShardPlan::Range { first, last, count }
+            }
+        };
+        let health_port = r.parse(
+            "HEALTH_PORT",
+            "a TCP port from 1 to 65535, such as 8080",
+            |t| t.trim().parse::<u16>().ok().filter(|p| *p != 0),
+        )?;
+
         Ok(Settings {
             discord_token,
             discord_api_base,
@@ -660,6 +763,8 @@ impl Settings {
             history_max_length,
             log_format,
             log_level,
+            shards,
+            health_port,
         })
     }
 

@@ -29,7 +29,7 @@ use crate::autosave::Autosave;
 use crate::domain::{now_ms, GuildConfig, GuildId};
 use crate::lease::{Exit, LeaseHandle, Role};
 use crate::player::{PlayerConfig, PlayerError, PlayerService};
-use crate::settings::Settings;
+use crate::settings::{Settings, ShardPlan};
 use crate::store::StateStore;
 
 pub use announcer::ChannelAnnouncer;
@@ -168,6 +168,7 @@ pub async fn start(
     let pacer = pacer::Pacer::default();
     let (auto_resume, max_age) = (settings.music_auto_resume, settings.resume_max_age);
     let nodes = settings.lavalink_nodes.clone();
+    let shards = settings.shards;
     let resume_timeout = settings.lavalink_resume_timeout;
     let player_config = PlayerConfig {
         queue_max: settings.queue_max_length,
@@ -228,6 +229,7 @@ pub async fn start(
                     bot_id,
                     auto_resume,
                     max_age,
+                    shards,
                     last: Default::default(),
                 };
                 tokio::spawn(drive(restorer.clone(), gate_for_setup.clone(), lease));
@@ -257,7 +259,14 @@ pub async fn start(
         .map_err(|e| StartError::Client(e.to_string()))?;
     let shard_manager = client.shard_manager.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = client.start_autosharded().await {
+        let started = match shards {
+            ShardPlan::Auto => client.start_autosharded().await,
+            // serenity 0.12 runs `range.start` through `range.end` inclusive.
+            ShardPlan::Range { first, last, count } => {
+                client.start_shard_range(first..last, count).await
+            }
+        };
+        if let Err(e) = started {
             tracing::error!(error = %e, "the Discord client stopped");
         }
     });

@@ -30,6 +30,7 @@ use crate::domain::{
 };
 use crate::lease::Exit;
 use crate::player::{LiveTrack, PlayerService, RestorePlan};
+use crate::settings::ShardPlan;
 use crate::store::{LoadFilter, StateStore};
 
 /// Join attempts per guild, and how long each may take.
@@ -52,6 +53,8 @@ pub struct Restorer {
     pub bot_id: u64,
     pub auto_resume: bool,
     pub max_age: Duration,
+    /// The shards this process runs: only their guilds are restored.
+    pub shards: ShardPlan,
     /// What the restore after start did, once it is done (for `/status`).
     pub last: Arc<std::sync::Mutex<Option<Report>>>,
 }
@@ -221,7 +224,7 @@ impl Restorer {
         let mut live = self.live_players(Duration::from_secs(5)).await;
         let shard_count = self.ctx.cache.shard_count().max(1);
         let filter = LoadFilter::Shards {
-            shard_ids: (0..shard_count).collect(),
+            shard_ids: self.shards.ids(shard_count).collect(),
             shard_count,
         };
         let mut report = Report::default();

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod discord;
 mod engine;
+mod operate;
 mod resume;
 mod settings;
 mod store_contract;

@@ -108,10 +108,20 @@ fn signal(child: &Child, sig: &str) {
 
 impl Rig {
     pub(crate) async fn new(guilds: Vec<GuildSpec>, storage: Option<Storage>) -> Rig {
+        Rig::with_shards(guilds, storage, 1).await
+    }
+
+    /// A rig whose fake Discord tells the bot to run `shard_count` shards.
+    pub(crate) async fn with_shards(
+        guilds: Vec<GuildSpec>,
+        storage: Option<Storage>,
+        shard_count: u64,
+    ) -> Rig {
         let discord = FakeDiscord::start(FakeDiscordConfig {
             token: TOKEN.into(),
             bot_user_id: BOT,
             application_id: BOT,
+            shard_count,
             ..FakeDiscordConfig::default()
         })
         .await
@@ -340,7 +350,7 @@ pub(crate) fn voice_of(guild: u64) -> u64 {
     guild + 2
 }
 
-fn log_has(bot: &Bot, needle: &str) -> bool {
+pub(crate) fn log_has(bot: &Bot, needle: &str) -> bool {
     bot.log_text().contains(needle)
 }
 
@@ -552,7 +562,7 @@ async fn after_kill_9_and_a_lavalink_restart_the_last_autosave_is_restored() {
 }
 
 /// Seeds saved players straight into the store (as a previous run would have left them).
-async fn seed(rig: &Rig, players: &[PlayerSnapshot], configs: &[GuildConfig]) {
+pub(crate) async fn seed(rig: &Rig, players: &[PlayerSnapshot], configs: &[GuildConfig]) {
     let store = rig.storage.open().await;
     let ops: Vec<SaveOp> = players.iter().map(full).collect();
     store.save(&ops).await.unwrap();
@@ -732,7 +742,7 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
 }
 
 /// The `/interactions/{id}/{token}/callback` calls the bot made for `id`.
-fn callbacks(rig: &Rig, id: &str) -> usize {
+pub(crate) fn callbacks(rig: &Rig, id: &str) -> usize {
     let prefix = format!("/api/v10/interactions/{id}/");
     rig.discord
         .requests()
@@ -826,7 +836,7 @@ async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind
     drop(new);
 }
 
-async fn every_guild_playing(rig: &Rig, guilds: &[u64], within: Duration) {
+pub(crate) async fn every_guild_playing(rig: &Rig, guilds: &[u64], within: Duration) {
     until("every guild playing again", within, || {
         guilds
             .iter()

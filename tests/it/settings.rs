@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use encore::settings::{RawSettings, Settings, SettingsError, StorageKind, KEYS};
+use encore::settings::{RawSettings, Settings, SettingsError, ShardPlan, StorageKind, KEYS};
 
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
 
@@ -132,6 +132,10 @@ fn each_malformed_value_is_named_with_what_was_given_and_expected() {
         ("MONGODB_DATABASE", "my db", "database name"),
         ("SQLITE_PATH", "data/", "file path"),
         ("SEARCH_PREFIX", "youtube", "search prefix"),
+        ("SHARD_COUNT", "0", "`auto` or a whole number of shards"),
+        ("SHARD_COUNT", "many", "`auto` or a whole number of shards"),
+        ("HEALTH_PORT", "0", "TCP port from 1 to 65535"),
+        ("HEALTH_PORT", "http", "TCP port from 1 to 65535"),
     ];
     for (var, value, expected) in cases {
         let e = from_env(&[(var, value)]).unwrap_err();
@@ -203,6 +207,63 @@ fn several_lavalink_nodes_with_tls_and_own_passwords() {
         .map(|n| n.password.as_ref().unwrap().expose_secret())
         .collect();
     assert_eq!(pw, ["shared", "own", "shared"]);
+}
+
+#[test]
+fn shard_count_and_ids_pick_this_process_s_shards() {
+    let s = from_env(&[]).unwrap();
+    assert_eq!(s.shards, ShardPlan::Auto);
+    assert_eq!(s.shards.ids(3), 0..=2);
+    assert!(!s.shards.is_partial());
+    assert_eq!(s.health_port, None);
+
+    let all = from_env(&[("SHARD_COUNT", "4")]).unwrap().shards;
+    assert_eq!(
+        all,
+        ShardPlan::Range {
+            first: 0,
+            last: 3,
+            count: 4
+        }
+    );
+    assert!(!all.is_partial());
+    let part = from_env(&[("SHARD_COUNT", "8"), ("SHARD_IDS", " 4 - 7 ")])
+        .unwrap()
+        .shards;
+    assert_eq!(part.ids(8), 4..=7);
+    assert!(part.is_partial());
+    assert_eq!(part.to_string(), "shards 4-7 of 8");
+    let one = from_env(&[("SHARD_COUNT", "2"), ("SHARD_IDS", "1")])
+        .unwrap()
+        .shards;
+    assert_eq!(one.ids(2), 1..=1);
+    assert_eq!(one.to_string(), "shard 1 of 2");
+    assert_eq!(
+        from_env(&[("HEALTH_PORT", "8080")]).unwrap().health_port,
+        Some(8080)
+    );
+
+    // SHARD_IDS alone cannot know which shards they are.
+    let e = from_env(&[("SHARD_IDS", "0-1")]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SettingsError::Missing {
+                var: "SHARD_COUNT",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Out of range, reversed or not a range: named with the allowed ids.
+    for ids in ["2", "0-2", "1-0", "a-b", "0-", "0,1"] {
+        let e = from_env(&[("SHARD_COUNT", "2"), ("SHARD_IDS", ids)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("SHARD_IDS is invalid"), "{ids}: {e}");
+        assert!(e.contains(&format!("`{ids}`")), "{ids}: {e}");
+        assert!(e.contains("within 0-1 (SHARD_COUNT is 2)"), "{ids}: {e}");
+    }
 }
 
 #[test]
