@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
+use crate::health::Probe;
 use crate::lease::{Exit, Instance, LeaseHandle, Role};
 use crate::settings::{LavalinkNode, Settings, SettingsError, ShardPlan, StorageKind};
-use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
+use crate::store::{
+    self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError, TimedStore,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,13 +33,15 @@ pub enum AppError {
     CheckFailed,
     #[error("{0}")]
     Discord(String),
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthError),
 }
 
 impl AppError {
     /// 2 for a configuration problem, 1 for anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Settings(_) => 2,
+            AppError::Settings(_) | AppError::Health(_) => 2,
             _ => 1,
         }
     }
@@ -74,7 +79,8 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
             "SHARD_IDS runs part of the bot here: the other processes must share this store, which MongoDB does across hosts and SQLite does not"
         );
     }
-    let store = store::open_from_settings(&settings).await?;
+    // Every store call is timed for /metrics.
+    let store = TimedStore::wrap(store::open_from_settings(&settings).await?);
     tracing::info!(backend = store.backend(), "player store opened");
     if settings.storage == StorageKind::Memory {
         tracing::warn!("STORAGE=memory: saved players do not survive a restart");
@@ -89,14 +95,21 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     // Saved players are restored once this instance owns the lease (at once, unless another
     // instance holds it) and Discord has sent the guilds.
     let lease = spawn_lease(&settings, store.clone());
+    let probe = Probe::new(store.clone(), lease.clone(), settings.shards);
+    let health = match settings.health_port {
+        Some(port) => Some(crate::health::serve(port, probe.clone()).await?),
+        None => None,
+    };
     let bot = crate::discord::start(&settings, store.clone(), autosave.clone(), lease.clone())
         .await
         .map_err(|e| AppError::Discord(e.to_string()))?;
+    probe.attach(&bot);
     tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
 
     wait_for_shutdown().await;
     let deadline = settings.shutdown_timeout;
     tracing::info!(timeout = %humantime::format_duration(deadline), "shutting down: flushing player state");
+    probe.stopping();
     if let Some(b) = backups {
         b.abort();
     }
@@ -120,6 +133,9 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
     };
     if tokio::time::timeout(deadline, stop).await.is_err() {
         tracing::error!(timeout = %humantime::format_duration(deadline), "shutdown took longer than SHUTDOWN_TIMEOUT; exiting anyway");
+    }
+    if let Some(h) = health {
+        h.abort();
     }
     Ok(())
 }

@@ -275,7 +275,12 @@ impl Autosave {
         if ops.is_empty() {
             return Ok(WriteStats::default());
         }
-        match self.inner.store.save(&ops).await {
+        let started = std::time::Instant::now();
+        let saved = self.inner.store.save(&ops).await;
+        crate::metrics::metrics()
+            .autosave_tick_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match saved {
             Ok(stats) => {
                 let mut p = self.pending();
                 for op in &ops {
@@ -323,6 +328,7 @@ impl Autosave {
     }
 
     fn note_failure(&self, e: &StoreError) {
+        crate::metrics::metrics().autosave_failures.inc();
         let mut s = self.inner.stats.lock().unwrap_or_else(|p| p.into_inner());
         s.failures += 1;
         s.in_outage = true;

@@ -75,6 +75,8 @@ struct NodeState {
     down_since: Option<Instant>,
     /// Players on the node as its last `stats` said.
     playing: u64,
+    /// The node's last `stats`.
+    load: Option<NodeLoad>,
     /// Guilds moved to another node while this one was down: removed from it when it is back.
     moved_away: HashSet<GuildId>,
 }
@@ -264,6 +266,22 @@ impl LavalinkBackend {
             .map(|n| {
                 let ours = placement.values().filter(|i| **i == n.index).count() as u64;
                 (n.name.clone(), n.state().connected, ours)
+            })
+            .collect()
+    }
+
+    /// Each node: up or not, and its last stats.
+    pub fn node_reports(&self) -> Vec<NodeReport> {
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = n.state();
+                NodeReport {
+                    name: n.name.clone(),
+                    up: s.connected && s.session_id.is_some(),
+                    load: s.load,
+                }
             })
             .collect()
     }
@@ -727,7 +745,11 @@ impl LavalinkBackend {
                 resumed,
             }) => return Some((session_id, resumed)),
             Ok(Inbound::Event(e)) => self.emit(e),
-            Ok(Inbound::Stats { playing_players }) => node.state().playing = playing_players,
+            Ok(Inbound::Stats(load)) => {
+                let mut st = node.state();
+                st.playing = load.playing_players;
+                st.load = Some(load);
+            }
             Ok(Inbound::Ignored(what)) => {
                 tracing::debug!(node = %node.name, what, "ignoring an unknown Lavalink message");
             }
@@ -739,6 +761,26 @@ impl LavalinkBackend {
     }
 }
 
+/// What a node's last `stats` message said.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct NodeLoad {
+    pub players: u64,
+    pub playing_players: u64,
+    /// CPU load of the Lavalink process and of its host, 0-1.
+    pub lavalink_load: f64,
+    pub system_load: f64,
+    pub memory_used: u64,
+}
+
+/// One node, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    pub name: String,
+    /// Connected with a session.
+    pub up: bool,
+    pub load: Option<NodeLoad>,
+}
+
 /// One message from a Lavalink websocket, read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
@@ -747,9 +789,7 @@ pub enum Inbound {
         resumed: bool,
     },
     Event(BackendEvent),
-    Stats {
-        playing_players: u64,
-    },
+    Stats(NodeLoad),
     /// A message or event type this client does not use.
     Ignored(String),
 }
@@ -788,9 +828,13 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
         }
         "stats" => {
             let s: events::Stats = parse(v)?;
-            Inbound::Stats {
+            Inbound::Stats(NodeLoad {
+                players: s.players,
                 playing_players: s.playing_players,
-            }
+                lavalink_load: s.cpu.lavalink_load,
+                system_load: s.cpu.system_load,
+                memory_used: s.memory.used,
+            })
         }
         "event" => {
             let kind = v

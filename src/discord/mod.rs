@@ -113,10 +113,21 @@ impl Data {
     }
 }
 
+/// What the health listener reads once Discord's first READY has set the bot up.
+pub struct Running {
+    pub service: PlayerService,
+    pub backend: LavalinkBackend,
+    pub cache: Arc<serenity::Cache>,
+}
+
 /// The running bot.
 pub struct Bot {
     pub shard_manager: Arc<serenity::ShardManager>,
     pub gate: gate::Gate,
+    /// Set once the bot is set up (after the first READY).
+    pub running: Arc<std::sync::OnceLock<Running>>,
+    /// Why the gateway client stopped, once it has (every shard is then gone for good).
+    pub stopped: Arc<std::sync::OnceLock<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -176,6 +187,8 @@ pub async fn start(
         search_prefix: settings.search_prefix.clone(),
     };
     let songbird_for_setup = songbird.clone();
+    let running = Arc::new(std::sync::OnceLock::new());
+    let running_for_setup = running.clone();
     let idle_timeout = settings.idle_timeout;
     let (rate_max, rate_window) = (settings.rate_limit_commands, settings.rate_limit_window);
     let framework = poise::Framework::<Data, Error>::builder()
@@ -233,6 +246,11 @@ pub async fn start(
                     last: Default::default(),
                 };
                 tokio::spawn(drive(restorer.clone(), gate_for_setup.clone(), lease));
+                let _ = running_for_setup.set(Running {
+                    service: service.clone(),
+                    backend: backend.clone(),
+                    cache: ctx.cache.clone(),
+                });
                 Ok(Data {
                     service,
                     backend,
@@ -258,6 +276,8 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Client(e.to_string()))?;
     let shard_manager = client.shard_manager.clone();
+    let stopped = Arc::new(std::sync::OnceLock::new());
+    let stopped_for_task = stopped.clone();
     let task = tokio::spawn(async move {
         let started = match shards {
             ShardPlan::Auto => client.start_autosharded().await,
@@ -266,13 +286,20 @@ pub async fn start(
                 client.start_shard_range(first..last, count).await
             }
         };
-        if let Err(e) = started {
-            tracing::error!(error = %e, "the Discord client stopped");
-        }
+        let why = match started {
+            Ok(()) => "closed".to_string(),
+            Err(e) => {
+                tracing::error!(error = %e, "the Discord client stopped");
+                e.to_string()
+            }
+        };
+        let _ = stopped_for_task.set(why);
     });
     Ok(Bot {
         shard_manager,
         gate,
+        running,
+        stopped,
         task,
     })
 }

@@ -51,6 +51,10 @@ impl Pacer {
         while let Err(wait) = self.window.check(u64::from(shard), Instant::now()) {
             tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
         }
+        crate::metrics::metrics()
+            .gateway_commands_sent
+            .get_or_create(&crate::metrics::ShardLabel { shard })
+            .inc();
     }
 }
 

@@ -86,6 +86,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds the outcomes to `encore_restores_total`.
+    fn count_in_metrics(&self) {
+        let restores = &crate::metrics::metrics().restores;
+        for (outcome, n) in [
+            ("playing", self.playing),
+            ("paused", self.paused),
+            ("skipped", self.skipped),
+            ("refused", self.refused),
+            ("pending", self.pending),
+            ("failed", self.failed),
+            ("unreadable", self.unreadable),
+        ] {
+            restores
+                .get_or_create(&crate::metrics::OutcomeLabel { outcome })
+                .inc_by(n as u64);
+        }
+    }
+
     /// One line for `/status`.
     pub fn summary(&self) -> String {
         format!(
@@ -298,8 +316,14 @@ impl Restorer {
         let mut results = futures::stream::iter(jobs).buffer_unordered(CONCURRENCY);
         while let Some((guild, outcome)) = results.next().await {
             match &outcome {
-                Outcome::Playing => report.playing += 1,
-                Outcome::Paused => report.paused += 1,
+                Outcome::Playing => {
+                    report.playing += 1;
+                    tracing::debug!(guild, paused = false, "saved player restored");
+                }
+                Outcome::Paused => {
+                    report.paused += 1;
+                    tracing::debug!(guild, paused = true, "saved player restored");
+                }
                 Outcome::Skipped(why) => {
                     report.skipped += 1;
                     tracing::info!(guild, reason = why, "saved player not restored");
@@ -326,6 +350,7 @@ impl Restorer {
             }
         }
         tracing::info!(?report, "restore finished");
+        report.count_in_metrics();
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
     }

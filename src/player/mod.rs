@@ -100,6 +100,17 @@ pub struct PlayerView {
     pub voice_channel_id: Option<u64>,
 }
 
+/// Counts over every player of this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayerFigures {
+    pub playing: u64,
+    pub paused: u64,
+    /// Players with nothing loaded.
+    pub idle: u64,
+    pub queued_tracks: u64,
+    pub longest_queue: u64,
+}
+
 /// How one saved player comes back (see [`PlayerService::restore`]).
 #[derive(Debug, Clone)]
 pub struct RestorePlan {
@@ -268,6 +279,31 @@ impl PlayerService {
             .unwrap_or_else(|p| p.into_inner())
             .get(&guild)
             .cloned()
+    }
+
+    /// Counts over every player (for the metrics).
+    pub async fn figures(&self) -> PlayerFigures {
+        let players: Vec<_> = self
+            .inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut f = PlayerFigures::default();
+        for g in players {
+            let g = g.lock().await;
+            match (g.queue.current().is_some(), g.state.paused) {
+                (false, _) => f.idle += 1,
+                (true, true) => f.paused += 1,
+                (true, false) => f.playing += 1,
+            }
+            let queued = g.queue.upcoming().len() as u64;
+            f.queued_tracks += queued;
+            f.longest_queue = f.longest_queue.max(queued);
+        }
+        f
     }
 
     /// Guilds with a player.

@@ -3,6 +3,7 @@
 mod memory;
 mod mongo;
 mod sqlite;
+mod timed;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 pub use memory::MemoryStore;
 pub use mongo::MongoStore;
 pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
+pub use timed::TimedStore;
 
 use crate::domain::{
     shard_of, FilterPreset, GuildConfig, GuildId, LoopMode, PlayerSnapshot, PlayerState,

@@ -22,6 +22,12 @@ fn log_lines(bot: &Bot) -> Vec<Value> {
         .collect()
 }
 
+/// The guild a JSON log line is about: its own `guild` field or its span's.
+fn guild_of(line: &Value) -> Option<u64> {
+    let id = |v: &Value| v.as_u64().or_else(|| v.as_str()?.parse().ok());
+    id(&line["guild"]).or_else(|| id(&line["span"]["guild"]))
+}
+
 /// Every log line with this message (fields are flattened into the line).
 fn logged(bot: &Bot, message: &str) -> Vec<Value> {
     log_lines(bot)
@@ -124,6 +130,15 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
     })
     .await;
     assert_eq!(logged(&b, "restoring saved players")[0]["guilds"], 3);
+    // LOG_FORMAT=json: one object per line, and what concerns a guild carries its id.
+    for (bot, guilds) in [(&a, &zero), (&b, &one)] {
+        for g in guilds {
+            assert!(
+                log_lines(bot).iter().any(|l| guild_of(l) == Some(*g)),
+                "no log line names guild {g}"
+            );
+        }
+    }
     // One voice join per guild, each by its own shard's process.
     for (g, shard) in rig.discord.gateway_sent().iter().filter_map(voice_command) {
         assert_eq!(shard, [u64::from(shard_of(g, 2)), 2], "op 4 for {g}");
@@ -204,4 +219,249 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
         "B restored once"
     );
     drop((a, b));
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `path` on the health listener: status, content type, body (None while nothing listens).
+async fn get(port: u16, path: &str) -> Option<(u16, String, String)> {
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    Some((status, kind, r.text().await.ok()?))
+}
+
+/// Polls `/readyz` until its status is `status`; returns the body.
+async fn readyz_until(port: u16, status: u16, within: Duration, what: &str) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let got = get(port, "/readyz").await;
+        if let Some((s, _, body)) = &got {
+            if *s == status {
+                return body.clone();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: /readyz never answered {status}; last: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of the sample `name{labels}` (or `name` without labels) in a metrics text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_listener_reports_liveness_readiness_and_metrics() {
+    let rig = Rig::new(vec![small_guild(60, 1)], None).await;
+    let track = catalogue_track(&rig.lavalink, 180_000, 0);
+    seed(
+        &rig,
+        &[saved_small(
+            60,
+            &track,
+            vec![track.clone(); 2],
+            2_000,
+            false,
+        )],
+        &[],
+    )
+    .await;
+    let port = free_port();
+    let port_text = port.to_string();
+    let bot = rig.spawn(&[
+        ("HEALTH_PORT", port_text.as_str()),
+        ("AUTOSAVE_INTERVAL", "1s"),
+    ]);
+
+    // Alive as soon as it listens; ready once Discord, Lavalink and the store are.
+    let alive = until_async_get(port, "/healthz").await;
+    assert_eq!(alive.0, 200);
+    assert_eq!(alive.2, "ok\n");
+    let body = readyz_until(port, 200, Duration::from_secs(30), "step 1").await;
+    assert!(body.starts_with("ready\n"), "{body}");
+    assert!(
+        body.contains("ok discord: shards 0-0 of 1 connected"),
+        "{body}"
+    );
+    assert!(
+        body.contains("ok lavalink: 1 of 1 node(s) up (node-1)"),
+        "{body}"
+    );
+    assert!(body.contains("ok store: sqlite accepts writes"), "{body}");
+
+    // Metrics, once the saved player is back and an autosave has run.
+    every_guild_playing(&rig, &[small_guild_id(60)], Duration::from_secs(20)).await;
+    // A heartbeat round trip gives the shard a latency.
+    rig.discord.request_heartbeat();
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let (status, kind, t) = get(port, "/metrics").await.unwrap();
+        assert_eq!(status, 200);
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        text = t;
+        let ready = sample(&text, "encore_autosave_tick_seconds_count").unwrap_or(0.0) >= 1.0
+            && sample(&text, "encore_lavalink_node_players{node=\"node-1\"}").is_some()
+            && sample(&text, "encore_gateway_shard_latency_seconds{shard=\"0\"}").is_some();
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    for (series, want) in [
+        ("encore_players{state=\"playing\"}", 1.0),
+        ("encore_players{state=\"paused\"}", 0.0),
+        ("encore_queued_tracks", 2.0),
+        ("encore_longest_queue_tracks", 2.0),
+        ("encore_restores_total{outcome=\"playing\"}", 1.0),
+        ("encore_restores_total{outcome=\"failed\"}", 0.0),
+        ("encore_lavalink_nodes_up", 1.0),
+        ("encore_lavalink_node_up{node=\"node-1\"}", 1.0),
+        ("encore_gateway_commands_sent_total{shard=\"0\"}", 1.0),
+        ("encore_gateway_shard_connected{shard=\"0\"}", 1.0),
+        ("encore_lease_owner", 1.0),
+        ("encore_autosave_failures_total", 0.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series} in:\n{text}");
+    }
+    assert!(sample(&text, "encore_autosave_tick_seconds_count").unwrap() >= 1.0);
+    assert!(sample(&text, "encore_store_operation_seconds_count{op=\"save\"}").unwrap() >= 1.0);
+    assert!(
+        sample(
+            &text,
+            "encore_store_operation_seconds_count{op=\"load_all\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(sample(&text, "encore_gateway_shard_latency_seconds{shard=\"0\"}").is_some());
+    for family in [
+        "encore_lavalink_node_lavalink_load",
+        "encore_lavalink_node_system_load",
+        "encore_lavalink_node_memory_used_bytes",
+        "encore_lavalink_node_playing_players",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} "))
+                && text.contains(&format!("{family}{{node=\"node-1\"}} ")),
+            "{family} in:\n{text}"
+        );
+    }
+
+    // Another process holds the SQLite file: the store takes no write, so not ready.
+    let crate::resume::Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let body = readyz_until(port, 503, Duration::from_secs(20), "step 2").await;
+    assert!(
+        body.starts_with("not ready: store: sqlite did not accept a write within 3 s"),
+        "{body}"
+    );
+    assert!(
+        body.contains("ok discord:") && body.contains("ok lavalink:"),
+        "{body}"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    readyz_until(port, 200, Duration::from_secs(20), "step 3").await;
+
+    // Lavalink unreachable: not ready, and the metrics say so.
+    rig.lavalink.refuse_connections_for(Duration::from_secs(6));
+    rig.lavalink.drop_sockets();
+    let body = readyz_until(port, 503, Duration::from_secs(10), "step 4").await;
+    assert!(
+        body.starts_with("not ready: lavalink: none of the 1 node(s) is up"),
+        "{body}"
+    );
+    let text = get(port, "/metrics").await.unwrap().2;
+    assert_eq!(sample(&text, "encore_lavalink_nodes_up"), Some(0.0));
+    assert_eq!(
+        sample(&text, "encore_lavalink_node_up{node=\"node-1\"}"),
+        Some(0.0)
+    );
+    readyz_until(port, 200, Duration::from_secs(30), "step 5").await;
+
+    // Discord refuses the token: the gateway client stops, so not ready; the process still
+    // answers.
+    rig.discord.close_connections(4004, "Authentication failed");
+    let body = readyz_until(port, 503, Duration::from_secs(10), "step 6").await;
+    assert!(
+        body.starts_with(
+            "not ready: discord: the Discord client stopped: Sent invalid authentication"
+        ),
+        "{body}"
+    );
+    assert_eq!(get(port, "/healthz").await.unwrap().0, 200);
+    let text = get(port, "/metrics").await.unwrap().2;
+    assert_eq!(
+        sample(&text, "encore_gateway_shard_connected{shard=\"0\"}"),
+        Some(0.0)
+    );
+
+    // Only these three paths, only GET.
+    assert_eq!(get(port, "/").await.unwrap().0, 404);
+    let post = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 405);
+    drop(bot);
+}
+
+/// Polls `path` until the listener answers.
+async fn until_async_get(port: u16, path: &str) -> (u16, String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = get(port, path).await {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on HEALTH_PORT"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_health_port_in_use_stops_start_up_with_a_clear_error() {
+    let rig = Rig::new(vec![small_guild(61, 0)], None).await;
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let mut bot = rig.spawn(&[("HEALTH_PORT", port.as_str())]);
+    let code = until("the exit", Duration::from_secs(20), || bot.exit_code()).await;
+    assert_eq!(code, 2);
+    let log = bot.log_text();
+    assert!(
+        log.contains(&format!(
+            "HEALTH_PORT is invalid: cannot listen on port {port}"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(crate::discord::TOKEN), "no secret in the log");
 }

@@ -79,6 +79,11 @@ impl Bot {
         }
     }
 
+    /// The exit code, once it has exited.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.try_wait().unwrap().and_then(|s| s.code())
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

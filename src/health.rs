@@ -1,0 +1,343 @@
+//! The optional HTTP listener on `HEALTH_PORT`: `/healthz` (the process answers), `/readyz`
+//! (Discord shards connected, a Lavalink node up, the store writable; 503 with the reason
+//! otherwise) and `/metrics` (Prometheus text format).
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use poise::serenity_prelude as serenity;
+
+use crate::discord::Running;
+use crate::domain::now_ms;
+use crate::lease::{LeaseHandle, Role};
+use crate::metrics::{metrics, NodeLabel, ShardLabel, StateLabel};
+use crate::settings::ShardPlan;
+use crate::store::StateStore;
+
+/// How long the store may take to accept the readiness probe's write.
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The record the readiness probe writes (a lease nobody takes).
+const STORE_PROBE: &str = "encore:readiness-probe";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("HEALTH_PORT is invalid: cannot listen on port {port}: {reason}")]
+    Bind { port: u16, reason: String },
+}
+
+/// What the endpoints look at; the Discord parts arrive once the bot has started.
+#[derive(Clone)]
+pub struct Probe {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn StateStore>,
+    lease: LeaseHandle,
+    shards: ShardPlan,
+    shard_manager: OnceLock<Arc<serenity::ShardManager>>,
+    running: OnceLock<Arc<OnceLock<Running>>>,
+    client_stopped: OnceLock<Arc<OnceLock<String>>>,
+    stopping: AtomicBool,
+}
+
+/// One readiness condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Probe {
+    pub fn new(store: Arc<dyn StateStore>, lease: LeaseHandle, shards: ShardPlan) -> Probe {
+        Probe {
+            inner: Arc::new(Inner {
+                store,
+                lease,
+                shards,
+                shard_manager: OnceLock::new(),
+                running: OnceLock::new(),
+                client_stopped: OnceLock::new(),
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Hands the probe the started bot.
+    pub fn attach(&self, bot: &crate::discord::Bot) {
+        let _ = self.inner.shard_manager.set(bot.shard_manager.clone());
+        let _ = self.inner.running.set(bot.running.clone());
+        let _ = self.inner.client_stopped.set(bot.stopped.clone());
+    }
+
+    /// From now on `/readyz` says the process is shutting down.
+    pub fn stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn running(&self) -> Option<&Running> {
+        self.inner.running.get()?.get()
+    }
+
+    /// Every readiness condition, in order: Discord, Lavalink, store.
+    pub async fn readiness(&self) -> Vec<Check> {
+        let mut checks = Vec::with_capacity(4);
+        if self.inner.stopping.load(Ordering::Relaxed) {
+            checks.push(Check {
+                name: "process",
+                ok: false,
+                detail: "shutting down".into(),
+            });
+        }
+        checks.push(self.discord().await);
+        checks.push(self.lavalink());
+        checks.push(self.store().await);
+        checks
+    }
+
+    async fn discord(&self) -> Check {
+        let fail = |detail: String| Check {
+            name: "discord",
+            ok: false,
+            detail,
+        };
+        let Some(manager) = self.inner.shard_manager.get() else {
+            return fail("not connected yet".into());
+        };
+        // serenity leaves the last stage of its shards as it was when its client stops.
+        if let Some(why) = self.inner.client_stopped.get().and_then(|s| s.get()) {
+            return fail(format!("the Discord client stopped: {why}"));
+        }
+        let total = match (self.inner.shards, self.running()) {
+            (ShardPlan::Range { count, .. }, _) => count,
+            (ShardPlan::Auto, Some(r)) => r.cache.shard_count(),
+            (ShardPlan::Auto, None) => return fail("waiting for the first READY".into()),
+        };
+        let runners = manager.runners.lock().await;
+        let ids = self.inner.shards.ids(total);
+        let (first, last) = (*ids.start(), *ids.end());
+        for id in ids {
+            match runners.get(&serenity::ShardId(id)) {
+                None => return fail(format!("shard {id} has not started")),
+                Some(r) if r.stage != serenity::ConnectionStage::Connected => {
+                    return fail(format!("shard {id} is not connected ({})", r.stage));
+                }
+                Some(_) => {}
+            }
+        }
+        Check {
+            name: "discord",
+            ok: true,
+            detail: format!("shards {first}-{last} of {total} connected"),
+        }
+    }
+
+    fn lavalink(&self) -> Check {
+        let fail = |detail: String| Check {
+            name: "lavalink",
+            ok: false,
+            detail,
+        };
+        let Some(running) = self.running() else {
+            return fail("not connected yet".into());
+        };
+        if matches!(self.inner.lease.role(), Role::Standby) {
+            return fail(
+                "stand-by: another instance owns the lease; Lavalink is connected when this one takes over"
+                    .into(),
+            );
+        }
+        let nodes = running.backend.node_reports();
+        let up: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.up)
+            .map(|n| n.name.as_str())
+            .collect();
+        if up.is_empty() {
+            return fail(format!("none of the {} node(s) is up", nodes.len()));
+        }
+        Check {
+            name: "lavalink",
+            ok: true,
+            detail: format!(
+                "{} of {} node(s) up ({})",
+                up.len(),
+                nodes.len(),
+                up.join(", ")
+            ),
+        }
+    }
+
+    /// Writes a small record: the store is ready when it accepts a write.
+    async fn store(&self) -> Check {
+        let store = &self.inner.store;
+        let write = async {
+            let version = store.load_lease(STORE_PROBE).await?.map(|r| r.version);
+            let body = format!("{{\"probe_at_ms\":{}}}", now_ms());
+            // Losing the swap to another instance's probe still means the store took a write.
+            store.swap_lease(STORE_PROBE, version, &body).await
+        };
+        let (ok, detail) = match tokio::time::timeout(STORE_PROBE_TIMEOUT, write).await {
+            Ok(Ok(_)) => (true, format!("{} accepts writes", store.backend())),
+            Ok(Err(e)) => (false, format!("{} refused a write: {e}", store.backend())),
+            Err(_) => (
+                false,
+                format!(
+                    "{} did not accept a write within {} s",
+                    store.backend(),
+                    STORE_PROBE_TIMEOUT.as_secs()
+                ),
+            ),
+        };
+        Check {
+            name: "store",
+            ok,
+            detail,
+        }
+    }
+
+    /// Sets the gauges that describe the present, then renders every metric.
+    pub async fn metrics_text(&self) -> String {
+        let m = metrics();
+        let owner = matches!(
+            self.inner.lease.role(),
+            Role::Owner { .. } | Role::HandOverTo(_)
+        );
+        m.lease_owner.set(i64::from(owner));
+        if let Some(running) = self.running() {
+            let f = running.service.figures().await;
+            for (state, n) in [
+                ("playing", f.playing),
+                ("paused", f.paused),
+                ("idle", f.idle),
+            ] {
+                m.players.get_or_create(&StateLabel { state }).set(n as i64);
+            }
+            m.queued_tracks.set(f.queued_tracks as i64);
+            m.longest_queue.set(f.longest_queue as i64);
+            let nodes = running.backend.node_reports();
+            m.lavalink_nodes_up
+                .set(nodes.iter().filter(|n| n.up).count() as i64);
+            for n in nodes {
+                let label = NodeLabel { node: n.name };
+                m.lavalink_node_up
+                    .get_or_create(&label)
+                    .set(i64::from(n.up));
+                if let Some(load) = n.load {
+                    m.lavalink_node_players
+                        .get_or_create(&label)
+                        .set(load.players as i64);
+                    m.lavalink_node_playing_players
+                        .get_or_create(&label)
+                        .set(load.playing_players as i64);
+                    m.lavalink_node_lavalink_load
+                        .get_or_create(&label)
+                        .set(load.lavalink_load);
+                    m.lavalink_node_system_load
+                        .get_or_create(&label)
+                        .set(load.system_load);
+                    m.lavalink_node_memory_used_bytes
+                        .get_or_create(&label)
+                        .set(load.memory_used as i64);
+                }
+            }
+        }
+        if let Some(manager) = self.inner.shard_manager.get() {
+            let stopped = self
+                .inner
+                .client_stopped
+                .get()
+                .is_some_and(|s| s.get().is_some());
+            for (id, r) in manager.runners.lock().await.iter() {
+                let label = ShardLabel { shard: id.0 };
+                let up = !stopped && r.stage == serenity::ConnectionStage::Connected;
+                m.gateway_shard_connected
+                    .get_or_create(&label)
+                    .set(i64::from(up));
+                if let Some(latency) = r.latency {
+                    m.gateway_shard_latency_seconds
+                        .get_or_create(&label)
+                        .set(latency.as_secs_f64());
+                }
+            }
+        }
+        m.render()
+    }
+}
+
+/// Starts the listener on every address (IPv6 and IPv4) at `port`.
+pub async fn serve(port: u16, probe: Probe) -> Result<tokio::task::JoinHandle<()>, HealthError> {
+    let bind_err = |e: std::io::Error| HealthError::Bind {
+        port,
+        reason: e.to_string(),
+    };
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::from((
+        Ipv6Addr::UNSPECIFIED,
+        port,
+    )))
+    .await
+    {
+        Ok(l) => l,
+        // A host without IPv6: IPv4 only.
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+            .await
+            .map_err(bind_err)?,
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .with_state(probe);
+    tracing::info!(port, "health listener on /healthz, /readyz and /metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the health listener stopped");
+        }
+    }))
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, TEXT)], "ok\n").into_response()
+}
+
+async fn readyz(State(probe): State<Probe>) -> Response {
+    let checks = probe.readiness().await;
+    let mut body = String::new();
+    let status = match checks.iter().find(|c| !c.ok) {
+        None => {
+            body.push_str("ready\n");
+            StatusCode::OK
+        }
+        Some(c) => {
+            body.push_str(&format!("not ready: {}: {}\n", c.name, c.detail));
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    for c in &checks {
+        let mark = if c.ok { "ok" } else { "FAIL" };
+        body.push_str(&format!("{mark} {}: {}\n", c.name, c.detail));
+    }
+    (status, [(header::CONTENT_TYPE, TEXT)], body).into_response()
+}
+
+async fn metrics_endpoint(State(probe): State<Probe>) -> Response {
+    let text = probe.metrics_text().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
