@@ -623,7 +623,7 @@ async fn status(ctx: Context<'_>) -> Result<(), Error> {
         .map(|r| r.summary())
         .unwrap_or_else(|| "in progress".into());
     let text = format!(
-        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nUptime: {}\nVersion: {}",
+        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nShard: {} of {} (this process runs {})\nUptime: {}\nVersion: {}",
         health.backend,
         if health.reachable { "reachable" } else { "unreachable" },
         health
@@ -631,6 +631,9 @@ async fn status(ctx: Context<'_>) -> Result<(), Error> {
             .map(|n| n.to_string())
             .unwrap_or_else(|| "unknown".into()),
         nodes.join("\n"),
+        ctx.serenity_context().shard_id.0,
+        ctx.serenity_context().cache.shard_count(),
+        data.restorer.shards,
         humantime::format_duration(std::time::Duration::from_secs(
             data.started.elapsed().as_secs()
         )),

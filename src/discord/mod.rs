@@ -202,9 +202,12 @@ pub async fn start(
         })
         .setup(move |ctx, ready, framework| {
             Box::pin(async move {
-                poise::builtins::register_globally(ctx, &framework.options().commands)
-                    .await
-                    .map_err(|e| CommandError::Internal(e.to_string()))?;
+                // One process registers the commands: the one that runs shard 0.
+                if shards.ids(1).contains(&0) {
+                    poise::builtins::register_globally(ctx, &framework.options().commands)
+                        .await
+                        .map_err(|e| CommandError::Internal(e.to_string()))?;
+                }
                 let bot_id = ready.user.id.get();
                 // Connected once this instance owns the lease (it may resume the last owner's
                 // Lavalink sessions).

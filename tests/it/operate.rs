@@ -144,6 +144,14 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
         assert_eq!(shard, [u64::from(shard_of(g, 2)), 2], "op 4 for {g}");
     }
     assert_eq!(voice_commands(&rig, &ids), 6);
+    // The commands are registered once, by the process that runs shard 0.
+    let registrations = rig
+        .discord
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+        .count();
+    assert_eq!(registrations, 1);
     // Each process owns its own lease, so they never wait for each other.
     let store = rig.storage.open().await;
     for name in ["encore:shards-0-0-of-2", "encore:shards-1-1-of-2"] {
@@ -160,15 +168,21 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
             one[0],
             text_of(one[0]),
             700_000_000_000_000_000 + 4_100,
-            "nowplaying",
+            "status",
             json!({}),
         )
         .unwrap()
         .id;
-    until("the answer", Duration::from_secs(10), || {
+    let answer = until("the answer", Duration::from_secs(10), || {
         rig.discord.interaction_responses(&asked)?.callback
     })
     .await;
+    assert!(
+        answer
+            .to_string()
+            .contains("Shard: 1 of 2 (this process runs shard 1 of 2)"),
+        "{answer}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(callbacks(&rig, &asked), 1);
 
