@@ -1,7 +1,8 @@
 //! Benchmark: memory of a guild's player with a 200-track queue, and the cost of handling the
 //! `playerUpdate`s of 1,000 concurrent players (decode with the real Lavalink message reader,
-//! then the real player service with the autosave attached). Prints figures; see
-//! docs/benchmarks.md. `cargo bench --bench player`; knobs BENCH_GUILDS (1000), BENCH_TRACKS (200).
+//! then the real player service with the autosave attached), and what a `/metrics` scrape costs
+//! over those players. Prints figures; see docs/benchmarks.md. `cargo bench --bench player`;
+//! knobs BENCH_GUILDS (1000), BENCH_TRACKS (200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // A counting global allocator needs `unsafe impl GlobalAlloc`.
@@ -169,5 +170,26 @@ async fn main() {
         "autosave tick after those updates: {} players written in {:.2} ms",
         stats.ops,
         t.elapsed().as_secs_f64() * 1000.0
+    );
+
+    // What a /metrics scrape adds: counting every player and queue, then rendering the text.
+    let mut scrapes = vec![];
+    let mut figures = Default::default();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        figures = service.figures().await;
+        let m = encore::metrics::metrics();
+        m.queued_tracks.set(figures.queued_tracks as i64);
+        m.longest_queue.set(figures.longest_queue as i64);
+        bytes = m.render().len();
+        scrapes.push(t.elapsed());
+    }
+    scrapes.sort();
+    println!(
+        "metrics scrape: {guilds} players counted ({} playing, {} queued tracks) and {bytes} bytes rendered in {:.2} ms (median of 5)",
+        figures.playing,
+        figures.queued_tracks,
+        scrapes[scrapes.len() / 2].as_secs_f64() * 1000.0
     );
 }
