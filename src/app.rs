@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
 use crate::health::Probe;
-use crate::lease::{Exit, Instance, LeaseHandle, Role};
+use crate::lease::{Exit, Instance, LeaseHandle};
 use crate::settings::{LavalinkNode, Settings, SettingsError, ShardPlan, StorageKind};
 use crate::store::{
     self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError, TimedStore,
@@ -117,7 +117,7 @@ pub async fn run(settings: Settings) -> Result<(), AppError> {
         // Save first (SIGKILL follows within the platform's deadline), hand the lease back saying
         // when the music stopped, then close the gateway. Lavalink keeps its session for the
         // next start: no voice leave, no player removed.
-        let owner = matches!(lease.role(), Role::Owner { .. } | Role::HandOverTo(_));
+        let owner = lease.role().holds_lease();
         bot.stop_answering();
         match task.shutdown().await {
             Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),

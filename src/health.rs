@@ -42,10 +42,15 @@ struct Inner {
     store: Arc<dyn StateStore>,
     lease: LeaseHandle,
     shards: ShardPlan,
-    shard_manager: OnceLock<Arc<serenity::ShardManager>>,
-    running: OnceLock<Arc<OnceLock<Running>>>,
-    client_stopped: OnceLock<Arc<OnceLock<String>>>,
+    /// The started bot's parts, from [`Probe::attach`].
+    bot: OnceLock<Attached>,
     stopping: AtomicBool,
+}
+
+struct Attached {
+    shard_manager: Arc<serenity::ShardManager>,
+    running: Arc<OnceLock<Running>>,
+    client_stopped: Arc<OnceLock<String>>,
 }
 
 /// One readiness condition.
@@ -63,9 +68,7 @@ impl Probe {
                 store,
                 lease,
                 shards,
-                shard_manager: OnceLock::new(),
-                running: OnceLock::new(),
-                client_stopped: OnceLock::new(),
+                bot: OnceLock::new(),
                 stopping: AtomicBool::new(false),
             }),
         }
@@ -73,9 +76,11 @@ impl Probe {
 
     /// Hands the probe the started bot.
     pub fn attach(&self, bot: &crate::discord::Bot) {
-        let _ = self.inner.shard_manager.set(bot.shard_manager.clone());
-        let _ = self.inner.running.set(bot.running.clone());
-        let _ = self.inner.client_stopped.set(bot.stopped.clone());
+        let _ = self.inner.bot.set(Attached {
+            shard_manager: bot.shard_manager.clone(),
+            running: bot.running.clone(),
+            client_stopped: bot.stopped.clone(),
+        });
     }
 
     /// From now on `/readyz` says the process is shutting down.
@@ -84,7 +89,22 @@ impl Probe {
     }
 
     fn running(&self) -> Option<&Running> {
-        self.inner.running.get()?.get()
+        self.inner.bot.get()?.running.get()
+    }
+
+    fn shard_manager(&self) -> Option<&Arc<serenity::ShardManager>> {
+        self.inner.bot.get().map(|b| &b.shard_manager)
+    }
+
+    /// Why the gateway client stopped, if it has. serenity leaves the last stage of its shards
+    /// as it was when its client stops, so their stage alone does not tell.
+    fn client_stopped(&self) -> Option<&str> {
+        self.inner
+            .bot
+            .get()?
+            .client_stopped
+            .get()
+            .map(String::as_str)
     }
 
     /// Every readiness condition, in order: Discord, Lavalink, store.
@@ -109,11 +129,10 @@ impl Probe {
             ok: false,
             detail,
         };
-        let Some(manager) = self.inner.shard_manager.get() else {
+        let Some(manager) = self.shard_manager() else {
             return fail("not connected yet".into());
         };
-        // serenity leaves the last stage of its shards as it was when its client stops.
-        if let Some(why) = self.inner.client_stopped.get().and_then(|s| s.get()) {
+        if let Some(why) = self.client_stopped() {
             return fail(format!("the Discord client stopped: {why}"));
         }
         let total = match (self.inner.shards, self.running()) {
@@ -207,11 +226,8 @@ impl Probe {
     /// Sets the gauges that describe the present, then renders every metric.
     pub async fn metrics_text(&self) -> String {
         let m = metrics();
-        let owner = matches!(
-            self.inner.lease.role(),
-            Role::Owner { .. } | Role::HandOverTo(_)
-        );
-        m.lease_owner.set(i64::from(owner));
+        m.lease_owner
+            .set(i64::from(self.inner.lease.role().holds_lease()));
         if let Some(running) = self.running() {
             let f = running.service.figures().await;
             for (state, n) in [
@@ -250,12 +266,8 @@ impl Probe {
                 }
             }
         }
-        if let Some(manager) = self.inner.shard_manager.get() {
-            let stopped = self
-                .inner
-                .client_stopped
-                .get()
-                .is_some_and(|s| s.get().is_some());
+        if let Some(manager) = self.shard_manager() {
+            let stopped = self.client_stopped().is_some();
             for (id, r) in manager.runners.lock().await.iter() {
                 let label = ShardLabel { shard: id.0 };
                 let up = !stopped && r.stage == serenity::ConnectionStage::Connected;

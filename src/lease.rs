@@ -166,6 +166,13 @@ pub enum Role {
     Retired,
 }
 
+impl Role {
+    /// The lease is ours (owned, or owned and being handed over).
+    pub fn holds_lease(&self) -> bool {
+        matches!(self, Role::Owner { .. } | Role::HandOverTo(_))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error(transparent)]

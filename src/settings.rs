@@ -83,6 +83,14 @@ impl ShardPlan {
         }
     }
 
+    /// Whether this process runs `shard` (with [`ShardPlan::Auto`]: every shard).
+    pub fn runs(&self, shard: u32) -> bool {
+        match *self {
+            ShardPlan::Auto => true,
+            ShardPlan::Range { first, last, .. } => (first..=last).contains(&shard),
+        }
+    }
+
     /// Whether this process runs only part of the bot's shards.
     pub fn is_partial(&self) -> bool {
         match *self {

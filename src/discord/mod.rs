@@ -203,7 +203,7 @@ pub async fn start(
         .setup(move |ctx, ready, framework| {
             Box::pin(async move {
                 // One process registers the commands: the one that runs shard 0.
-                if shards.ids(1).contains(&0) {
+                if shards.runs(0) {
                     poise::builtins::register_globally(ctx, &framework.options().commands)
                         .await
                         .map_err(|e| CommandError::Internal(e.to_string()))?;

@@ -309,7 +309,7 @@ async fn the_health_listener_reports_liveness_readiness_and_metrics() {
     ]);
 
     // Alive as soon as it listens; ready once Discord, Lavalink and the store are.
-    let alive = until_async_get(port, "/healthz").await;
+    let alive = first_answer(port, "/healthz").await;
     assert_eq!(alive.0, 200);
     assert_eq!(alive.2, "ok\n");
     let body = readyz_until(port, 200, Duration::from_secs(30), "step 1").await;
@@ -448,7 +448,7 @@ async fn the_health_listener_reports_liveness_readiness_and_metrics() {
 }
 
 /// Polls `path` until the listener answers.
-async fn until_async_get(port: u16, path: &str) -> (u16, String, String) {
+async fn first_answer(port: u16, path: &str) -> (u16, String, String) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(r) = get(port, path).await {

@@ -232,6 +232,8 @@ fn shard_count_and_ids_pick_this_process_s_shards() {
         .shards;
     assert_eq!(part.ids(8), 4..=7);
     assert!(part.is_partial());
+    assert!(part.runs(4) && part.runs(7) && !part.runs(3) && !part.runs(0));
+    assert!(ShardPlan::Auto.runs(0));
     assert_eq!(part.to_string(), "shards 4-7 of 8");
     let one = from_env(&[("SHARD_COUNT", "2"), ("SHARD_IDS", "1")])
         .unwrap()
