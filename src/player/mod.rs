@@ -321,13 +321,19 @@ impl PlayerService {
     }
 
     /// Records the guild's state with the autosave; `queue_changed` rebuilds the saved queue.
+    /// A player with nothing to play (stopped, or its queue ran out) has nothing to resume: its
+    /// saved state is forgotten, also when a late change (a voice update) comes after a /stop.
     fn save(&self, g: &mut GuildPlayer, queue_changed: bool) {
         if queue_changed {
             g.snapshot = g.queue.shared();
         }
         g.state.taken_at_ms = now_ms();
         if let Some(a) = &self.inner.autosave {
-            a.record(g.state.clone(), g.snapshot.clone(), queue_changed);
+            if g.queue.current().is_none() {
+                a.forget(g.state.guild_id);
+            } else {
+                a.record(g.state.clone(), g.snapshot.clone(), queue_changed);
+            }
         }
     }
 
@@ -863,7 +869,9 @@ impl PlayerService {
             } => {
                 if let Some(g) = self.existing(guild) {
                     let mut g = g.lock().await;
-                    if g.queue.current().is_some() {
+                    // An update older than the position we pinned (a seek, a new track) was
+                    // sent before Lavalink applied it: it would move the position back.
+                    if g.queue.current().is_some() && time_ms >= g.state.position_at_ms {
                         g.state.position_ms = position_ms;
                         g.state.position_at_ms = time_ms;
                         self.save(&mut g, false);

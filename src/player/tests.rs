@@ -352,6 +352,8 @@ async fn a_lost_player_is_rebuilt_at_its_position_with_one_update() {
     let (s, b, _) = service().await;
     s.play(G, "song", None, false).await.unwrap();
     s.set_volume(G, 80).await.unwrap();
+    // Lavalink's update of 1 s ago (sent after the track started).
+    tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
     s.handle_event(BackendEvent::PlayerUpdate {
         guild: G,
         time_ms: now_ms() - 1_000,
@@ -394,4 +396,57 @@ async fn a_rebuild_that_finds_no_node_is_retried_when_a_node_is_ready() {
     let patches = b.patches.lock().unwrap();
     assert_eq!(patches.len(), before + 1);
     assert_eq!(patches.last().unwrap().1.voice, Some(voice()));
+}
+
+#[tokio::test]
+async fn an_update_sent_before_a_seek_does_not_move_the_position_back() {
+    let (s, _, _) = service().await;
+    s.play(G, "song", None, false).await.unwrap();
+    s.seek(G, 42_000).await.unwrap();
+    // Lavalink's update from before it applied the seek, handled after it.
+    s.handle_event(BackendEvent::PlayerUpdate {
+        guild: G,
+        time_ms: now_ms() - 500,
+        position_ms: 2,
+        connected: true,
+    })
+    .await;
+    let pos = s.view(G).await.unwrap().position_ms;
+    assert!((42_000..42_300).contains(&pos), "{pos}");
+    // A newer one is taken.
+    s.handle_event(BackendEvent::PlayerUpdate {
+        guild: G,
+        time_ms: now_ms(),
+        position_ms: 43_000,
+        connected: true,
+    })
+    .await;
+    let pos = s.view(G).await.unwrap().position_ms;
+    assert!((43_000..43_300).contains(&pos), "{pos}");
+}
+
+#[tokio::test]
+async fn a_stopped_player_stays_forgotten_when_a_late_change_comes() {
+    use crate::store::StateStore;
+    let store = Arc::new(crate::store::MemoryStore::new());
+    let autosave = crate::autosave::Autosave::new(
+        store.clone(),
+        crate::autosave::AutosaveConfig::new(std::time::Duration::from_secs(60)),
+    );
+    let s = PlayerService::new(
+        Arc::new(Recording::default()),
+        Some(autosave.clone()),
+        Arc::new(Said::default()),
+        PlayerConfig::default(),
+    );
+    s.connect(G, voice(), Some(5)).await.unwrap();
+    s.play(G, "song", None, false).await.unwrap();
+    autosave.tick().await.unwrap();
+    assert!(store.load(G).await.unwrap().is_some());
+    s.stop(G).await.unwrap();
+    // The voice server changes after the stop (still in the channel).
+    s.update_voice(G, |v| v.endpoint = "elsewhere.discord.media:443".into())
+        .await;
+    autosave.tick().await.unwrap();
+    assert_eq!(store.load(G).await.unwrap(), None);
 }
