@@ -6,8 +6,9 @@
 # docker-compose.yml runs it with Lavalink and MongoDB; render.yaml deploys it on Render.
 
 # ---- build ----------------------------------------------------------------------------------
-# Cargo.toml's rust-version is 1.88: build with exactly that toolchain.
-FROM rust:1.88-bookworm AS build
+# The toolchain of Cargo.toml's [workspace.package] rust-version (scripts/check_toolchain.py keeps the
+# two equal, and the locked dependencies within it).
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 
 # 1. Dependencies only, in their own layer: it is rebuilt only when a manifest or the lock file

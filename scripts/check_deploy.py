@@ -3,7 +3,7 @@
 No Docker engine runs on CI, so nothing here builds or starts a container. Instead it checks the
 facts the deployment relies on:
 
-- Dockerfile: a multi-stage build on the toolchain of Cargo.toml's rust-version; a stub source in
+- Dockerfile: a multi-stage build (its toolchain is checked by scripts/check_toolchain.py); a stub source in
   the dependency layer for every target a manifest declares ([[bench]], [[example]], workspace
   members), since cargo refuses a manifest whose target files are missing; a non-root USER, the
   /app/data VOLUME, STOPSIGNAL SIGTERM, a HEALTHCHECK on HEALTH_PORT's /healthz, the ENTRYPOINT.
@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from dockerfile import dockerfile_instructions
 
 try:
     import tomllib
@@ -110,29 +112,6 @@ def env_dict(env) -> dict[str, str]:
 # --- Dockerfile --------------------------------------------------------------------------------
 
 
-def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
-    out: list[tuple[str, str]] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if current and line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        word, _, rest = current.strip().partition(" ")
-        out.append((word.upper(), rest.strip()))
-        current = ""
-    if current.strip():
-        word, _, rest = current.strip().partition(" ")
-        out.append((word.upper(), rest.strip()))
-    return out
-
-
 def check_dockerfile() -> None:
     rel = "Dockerfile"
     path = ROOT / rel
@@ -147,14 +126,7 @@ def check_dockerfile() -> None:
     if froms:
         check("bookworm-slim" in froms[-1], f"{rel}: the runtime stage is not debian bookworm-slim")
 
-    cargo = (ROOT / "Cargo.toml").read_text(encoding="utf-8")
-    rust_version = re.search(r'^rust-version\s*=\s*"([^"]+)"', cargo, re.M)
-    if rust_version and froms:
-        check(
-            any(re.match(rf"rust:{re.escape(rust_version.group(1))}\b", f) for f in froms),
-            f"{rel}: the build stage is not FROM rust:{rust_version.group(1)}-… "
-            "(Cargo.toml's rust-version)",
-        )
+    # The toolchain (FROM rust:X against rust-version) is scripts/check_toolchain.py's.
 
     # Stubs for every declared target, so the dependency layer's `cargo build` accepts the manifests.
     for rel_stub in declared_stub_paths():

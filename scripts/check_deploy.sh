@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment files without a Docker engine (none runs on CI): runs
-# `docker compose config -q` when a Docker client with Compose v2 is installed, then always parses
+# `docker compose config -q` when a Docker client with Compose v2 is installed, checks the Rust
+# toolchain against the locked dependencies (scripts/check_toolchain.py), then always parses
 # docker-compose.yml, config/lavalink/application.yml and render.yaml and checks the Dockerfile
 # (scripts/check_deploy.py says what is checked). Needs PyYAML: uses python3's own when it has
 # one, else installs it (pinned below) into .ci/.venv-yaml. Exits non-zero on any problem.
@@ -28,7 +29,11 @@ else
   echo "docker compose is not installed: skipping 'docker compose config' (the checks below still run)"
 fi
 
-# 2. A Python with PyYAML.
+# 2. One toolchain: Cargo.toml's rust-version covers every locked dependency of the binary and is the
+#    Dockerfile's and README's (cargo metadata; needs only cargo and python3).
+"$PYTHON" scripts/check_toolchain.py
+
+# 3. A Python with PyYAML.
 if "$PYTHON" -c 'import yaml' 2>/dev/null; then
   PY="$PYTHON"
 else
@@ -46,5 +51,5 @@ else
   PY="$VENV/bin/python"
 fi
 
-# 3. The structural checks.
+# 4. The structural checks.
 "$PY" scripts/check_deploy.py
