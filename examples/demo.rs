@@ -4,12 +4,9 @@
 //! (configured through its ordinary settings, as an operator would), plays a short scripted
 //! session — join, play, queue, skip, pause — and prints what happened.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use encore::autosave::{Autosave, AutosaveConfig};
 use encore::settings::{RawSettings, Settings};
-use encore::store::MemoryStore;
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec,
 };
@@ -141,10 +138,7 @@ async fn main() -> Result<(), Error> {
         ("RATE_LIMIT_COMMANDS", "20"),
     ]);
     let settings = Settings::from_raw(&raw)?;
-    let store = Arc::new(MemoryStore::new());
-    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(10)));
-    let lease = encore::app::spawn_lease(&settings, store.clone());
-    let bot = encore::discord::start(&settings, store, autosave, lease).await?;
+    let app = encore::app::Application::build(settings).await?;
     until("the slash commands", || {
         discord.registered_commands()["global"]
             .as_array()
@@ -187,7 +181,7 @@ async fn main() -> Result<(), Error> {
             .filter(|s| s.payload["op"] == 4)
             .count()
     );
-    bot.shutdown().await;
+    app.stop().await;
     println!("done.");
     Ok(())
 }

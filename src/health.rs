@@ -4,7 +4,7 @@
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -14,12 +14,12 @@ use axum::routing::get;
 use axum::Router;
 use poise::serenity_prelude as serenity;
 
-use crate::discord::Running;
+use crate::discord::DiscordParts;
 use crate::domain::now_ms;
-use crate::lease::{LeaseHandle, Role};
+use crate::lease::Role;
 use crate::metrics::{metrics, NodeLabel, ShardLabel, StateLabel};
+use crate::services::Services;
 use crate::settings::ShardPlan;
-use crate::store::StateStore;
 
 /// How long the store may take to accept the readiness probe's write.
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -32,25 +32,17 @@ pub enum HealthError {
     Bind { port: u16, reason: String },
 }
 
-/// What the endpoints look at; the Discord parts arrive once the bot has started.
+/// What the endpoints look at: the services and the Discord client's parts, given at
+/// construction (the client is built, not yet connected).
 #[derive(Clone)]
 pub struct Probe {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    store: Arc<dyn StateStore>,
-    lease: LeaseHandle,
-    shards: ShardPlan,
-    /// The started bot's parts, from [`Probe::attach`].
-    bot: OnceLock<Attached>,
+    services: Services,
+    discord: DiscordParts,
     stopping: AtomicBool,
-}
-
-struct Attached {
-    shard_manager: Arc<serenity::ShardManager>,
-    running: Arc<OnceLock<Running>>,
-    client_stopped: Arc<OnceLock<String>>,
 }
 
 /// One readiness condition.
@@ -62,25 +54,14 @@ pub struct Check {
 }
 
 impl Probe {
-    pub fn new(store: Arc<dyn StateStore>, lease: LeaseHandle, shards: ShardPlan) -> Probe {
+    pub fn new(services: Services, discord: DiscordParts) -> Probe {
         Probe {
             inner: Arc::new(Inner {
-                store,
-                lease,
-                shards,
-                bot: OnceLock::new(),
+                services,
+                discord,
                 stopping: AtomicBool::new(false),
             }),
         }
-    }
-
-    /// Hands the probe the started bot.
-    pub fn attach(&self, bot: &crate::discord::Bot) {
-        let _ = self.inner.bot.set(Attached {
-            shard_manager: bot.shard_manager.clone(),
-            running: bot.running.clone(),
-            client_stopped: bot.stopped.clone(),
-        });
     }
 
     /// From now on `/readyz` says the process is shutting down.
@@ -88,23 +69,10 @@ impl Probe {
         self.inner.stopping.store(true, Ordering::Relaxed);
     }
 
-    fn running(&self) -> Option<&Running> {
-        self.inner.bot.get()?.running.get()
-    }
-
-    fn shard_manager(&self) -> Option<&Arc<serenity::ShardManager>> {
-        self.inner.bot.get().map(|b| &b.shard_manager)
-    }
-
     /// Why the gateway client stopped, if it has. serenity leaves the last stage of its shards
     /// as it was when its client stops, so their stage alone does not tell.
     fn client_stopped(&self) -> Option<&str> {
-        self.inner
-            .bot
-            .get()?
-            .client_stopped
-            .get()
-            .map(String::as_str)
+        self.inner.discord.client_stopped.get().map(String::as_str)
     }
 
     /// Every readiness condition, in order: Discord, Lavalink, store.
@@ -129,19 +97,19 @@ impl Probe {
             ok: false,
             detail,
         };
-        let Some(manager) = self.shard_manager() else {
-            return fail("not connected yet".into());
-        };
         if let Some(why) = self.client_stopped() {
             return fail(format!("the Discord client stopped: {why}"));
         }
-        let total = match (self.inner.shards, self.running()) {
-            (ShardPlan::Range { count, .. }, _) => count,
-            (ShardPlan::Auto, Some(r)) => r.cache.shard_count(),
-            (ShardPlan::Auto, None) => return fail("waiting for the first READY".into()),
+        let runners = self.inner.discord.shard_manager.runners.lock().await;
+        let shards = self.inner.services.shards;
+        let total = match shards {
+            ShardPlan::Range { count, .. } => count,
+            ShardPlan::Auto if runners.is_empty() => {
+                return fail("waiting for the first READY".into())
+            }
+            ShardPlan::Auto => self.inner.discord.cache.shard_count(),
         };
-        let runners = manager.runners.lock().await;
-        let ids = self.inner.shards.ids(total);
+        let ids = shards.ids(total);
         let (first, last) = (*ids.start(), *ids.end());
         for id in ids {
             match runners.get(&serenity::ShardId(id)) {
@@ -165,16 +133,13 @@ impl Probe {
             ok: false,
             detail,
         };
-        let Some(running) = self.running() else {
-            return fail("not connected yet".into());
-        };
-        if matches!(self.inner.lease.role(), Role::Standby) {
+        if matches!(self.inner.services.lease.role(), Role::Standby) {
             return fail(
                 "stand-by: another instance owns the lease; Lavalink is connected when this one takes over"
                     .into(),
             );
         }
-        let nodes = running.backend.node_reports();
+        let nodes = self.inner.services.backend.node_reports();
         let up: Vec<&str> = nodes
             .iter()
             .filter(|n| n.up)
@@ -197,7 +162,7 @@ impl Probe {
 
     /// Writes a small record: the store is ready when it accepts a write.
     async fn store(&self) -> Check {
-        let store = &self.inner.store;
+        let store = &self.inner.services.store;
         let write = async {
             let version = store.load_lease(STORE_PROBE).await?.map(|r| r.version);
             let body = format!("{{\"probe_at_ms\":{}}}", now_ms());
@@ -227,9 +192,9 @@ impl Probe {
     pub async fn metrics_text(&self) -> String {
         let m = metrics();
         m.lease_owner
-            .set(i64::from(self.inner.lease.role().holds_lease()));
-        if let Some(running) = self.running() {
-            let f = running.service.figures().await;
+            .set(i64::from(self.inner.services.lease.role().holds_lease()));
+        {
+            let f = self.inner.services.service.figures().await;
             for (state, n) in [
                 ("playing", f.playing),
                 ("paused", f.paused),
@@ -239,7 +204,7 @@ impl Probe {
             }
             m.queued_tracks.set(f.queued_tracks as i64);
             m.longest_queue.set(f.longest_queue as i64);
-            let nodes = running.backend.node_reports();
+            let nodes = self.inner.services.backend.node_reports();
             m.lavalink_nodes_up
                 .set(nodes.iter().filter(|n| n.up).count() as i64);
             for n in nodes {
@@ -266,7 +231,8 @@ impl Probe {
                 }
             }
         }
-        if let Some(manager) = self.shard_manager() {
+        {
+            let manager = &self.inner.discord.shard_manager;
             let stopped = self.client_stopped().is_some();
             for (id, r) in manager.runners.lock().await.iter() {
                 let label = ShardLabel { shard: id.0 };

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use serenity::all::{ChannelId, CreateAllowedMentions, CreateMessage, Http};
+use serenity::all::{CreateMessage, Http};
 
-use super::{texts, Configs};
+use super::texts;
 use crate::domain::GuildId;
 use crate::player::{Announcement, Announcer};
+use crate::services::Configs;
 
 /// Sends announcements as channel messages; a channel the bot may not post in is skipped quietly.
 pub struct ChannelAnnouncer {
@@ -39,12 +40,8 @@ impl Announcer for ChannelAnnouncer {
         };
         let http = self.http.clone();
         tokio::spawn(async move {
-            let message = CreateMessage::new()
-                .content(content)
-                .allowed_mentions(CreateAllowedMentions::new());
-            if let Err(e) = ChannelId::new(channel).send_message(&http, message).await {
-                tracing::debug!(guild, channel, error = %e, "announcement not posted");
-            }
+            let message = CreateMessage::new().content(content);
+            super::post::post(&http, guild, Some(channel), message, "announcement").await;
         });
     }
 }

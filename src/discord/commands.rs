@@ -3,7 +3,8 @@
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::{buttons, join, texts, CommandError, Context, Data, Error};
+use super::{buttons, policy, texts, voice, CommandError, Context, Data, Error};
+use crate::domain::restore::ChannelAccess;
 use crate::domain::{FilterPreset, LoopMode};
 use crate::player::MAX_QUERY_LEN;
 
@@ -103,12 +104,7 @@ fn guild_of(ctx: Context<'_>) -> Result<u64, Error> {
 
 /// The voice channel a user is in, from the gateway cache.
 fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
-    let guild = ctx.guild()?;
-    guild
-        .voice_states
-        .get(&user)
-        .and_then(|v| v.channel_id)
-        .map(|c| c.get())
+    policy::voice_channel_of(&*ctx.guild()?, user.get())
 }
 
 /// Playback commands need the member in the bot's voice channel; when the bot is idle (not in
@@ -132,36 +128,26 @@ fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), 
     }
 }
 
-/// The bot's own Connect and Speak permissions in `channel`, from the cache.
+/// The bot's own Connect and Speak permissions in `channel`, from the cache (not cached: Discord
+/// decides).
 fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
-    let Some(guild) = ctx.guild() else {
-        return Ok(());
+    let access = match ctx.guild() {
+        Some(guild) => policy::channel_access(&guild, channel, ctx.data().bot_id),
+        None => ChannelAccess::Open,
     };
-    let bot = serenity::UserId::new(ctx.data().bot_id);
-    let (Some(member), Some(ch)) = (
-        guild.members.get(&bot),
-        guild.channels.get(&serenity::ChannelId::new(channel)),
-    ) else {
-        return Ok(()); // Not cached: let Discord decide.
-    };
-    let perms = guild.user_permissions_in(ch, member);
-    if !perms.connect() {
-        return Err(CommandError::Refused(texts::missing_permission(
-            channel, "Connect",
-        )));
+    match access {
+        ChannelAccess::Missing(p) => Err(CommandError::Refused(texts::missing_permission(
+            channel,
+            p.as_str(),
+        ))),
+        ChannelAccess::Open | ChannelAccess::Gone => Ok(()),
     }
-    if !perms.speak() {
-        return Err(CommandError::Refused(texts::missing_permission(
-            channel, "Speak",
-        )));
-    }
-    Ok(())
 }
 
 /// Joins `channel`; the channel the command came from becomes the player's text channel.
 async fn join_here(ctx: Context<'_>, guild: u64, channel: u64) -> Result<(), Error> {
-    join(
-        ctx.serenity_context(),
+    voice::join(
+        ctx.serenity_context().cache.shard_count(),
         ctx.data(),
         guild,
         channel,
@@ -312,10 +298,9 @@ async fn leave(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     let data = ctx.data();
     data.service.leave(guild).await?;
-    data.songbird
-        .remove(serenity::GuildId::new(guild))
+    voice::leave(&data.songbird, guild)
         .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
+        .map_err(CommandError::Internal)?;
     say(ctx, texts::LEFT).await
 }
 
@@ -615,12 +600,8 @@ async fn status(ctx: Context<'_>) -> Result<(), Error> {
         .map(|t| format!("{} s ago", crate::domain::now_ms().saturating_sub(t) / 1000))
         .unwrap_or_else(|| "not yet".into());
     let restored = data
-        .restorer
-        .last
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .map(|r| r.summary())
+        .last_restore()
+        .map(|r| texts::restore_summary(&r))
         .unwrap_or_else(|| "in progress".into());
     let text = format!(
         "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nShard: {} of {} (this process runs {})\nUptime: {}\nVersion: {}",
@@ -633,7 +614,7 @@ async fn status(ctx: Context<'_>) -> Result<(), Error> {
         nodes.join("\n"),
         ctx.serenity_context().shard_id.0,
         ctx.serenity_context().cache.shard_count(),
-        data.restorer.shards,
+        data.shards,
         humantime::format_duration(std::time::Duration::from_secs(
             data.started.elapsed().as_secs()
         )),

@@ -121,13 +121,7 @@ pub fn now_playing_announcement(t: &Track) -> String {
     format!("Now playing {}{who}.", track_line(t))
 }
 
-/// Why a restored player came back paused (a person's own pause needs no explanation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PausedBecause {
-    PersonPaused,
-    AutoResumeOff,
-    NobodyListening,
-}
+pub use crate::domain::restore::PausedBecause;
 
 /// The notice after a restart: playing again, or restored paused (with a Resume button).
 pub fn back_after_restart(t: &Track, position_ms: u64, paused: Option<PausedBecause>) -> String {
@@ -323,4 +317,16 @@ mod tests {
     fn markdown_in_titles_is_escaped() {
         assert_eq!(escape("a*b_c`d"), "a\\*b\\_c\\`d");
     }
+}
+
+/// One line for `/status`: what the restore after start did.
+pub fn restore_summary(r: &crate::domain::restore::RestoreReport) -> String {
+    format!(
+        "{} playing · {} paused · {} waiting for Lavalink · {} not restored · {} failed",
+        r.playing,
+        r.paused,
+        r.pending,
+        r.skipped + r.refused + r.unreadable,
+        r.failed
+    )
 }

@@ -4,14 +4,14 @@
 mod guild_config;
 mod position;
 mod queue;
-mod resume;
+pub mod restore;
 mod snapshot;
 mod track;
 
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{EndReason, LoopMode, Queue, QueueError};
-pub use resume::{restorable, resume_plays, resume_position, AudioStop, NotRestored};
+pub use restore::{restorable, resume_plays, resume_position, AudioStop, NotRestored};
 pub(crate) use snapshot::{is_playing, position_at};
 pub use snapshot::{
     FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,

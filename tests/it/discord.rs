@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use encore::autosave::{Autosave, AutosaveConfig};
 use encore::settings::{RawSettings, Settings};
-use encore::store::{MemoryStore, StateStore};
+use encore::store::StateStore;
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
     RoleSpec,
@@ -37,14 +36,14 @@ const WAIT: Duration = Duration::from_secs(30);
 struct World {
     discord: FakeDiscord,
     lavalink: FakeLavalink,
-    bot: Option<encore::discord::Bot>,
-    store: Arc<MemoryStore>,
+    app: Option<encore::app::Application>,
+    store: Arc<dyn StateStore>,
 }
 
 impl World {
     async fn stop(mut self) {
-        if let Some(bot) = self.bot.take() {
-            bot.shutdown().await;
+        if let Some(app) = self.app.take() {
+            app.stop().await;
         }
     }
 }
@@ -159,15 +158,12 @@ async fn world_with(extra: &[(&str, &str)]) -> World {
         ("LAVALINK_NODES", nodes.as_str()),
         ("LAVALINK_PASSWORD", lavalink.password()),
         ("STORAGE", "memory"),
+        ("AUTOSAVE_INTERVAL", "60s"),
     ]);
     raw.layer_env(extra.iter().copied());
     let settings = Settings::from_raw(&raw).unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let autosave = Autosave::new(store.clone(), AutosaveConfig::new(Duration::from_secs(60)));
-    let lease = encore::app::spawn_lease(&settings, store.clone());
-    let bot = encore::discord::start(&settings, store.clone(), autosave, lease)
-        .await
-        .unwrap();
+    let app = encore::app::Application::build(settings).await.unwrap();
+    let store = app.services().store.clone();
     eventually("commands registered", || {
         let c = discord.registered_commands();
         c["global"]
@@ -187,7 +183,7 @@ async fn world_with(extra: &[(&str, &str)]) -> World {
     World {
         discord,
         lavalink,
-        bot: Some(bot),
+        app: Some(app),
         store,
     }
 }

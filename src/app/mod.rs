@@ -1,4 +1,9 @@
-//! Start-up and the operator subcommands. `main.rs` only parses the command line and calls these.
+//! Start-up ([`startup`], the composition root) and the operator subcommands. `main.rs` only
+//! parses the command line and calls these.
+
+pub mod startup;
+
+pub use startup::{run, Application};
 
 use std::io::Write;
 use std::path::Path;
@@ -8,14 +13,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::autosave::{Autosave, AutosaveConfig};
 use crate::domain::{now_ms, PlayerSnapshot};
-use crate::health::Probe;
-use crate::lease::{Exit, Instance, LeaseHandle};
+use crate::lease::{Instance, LeaseHandle};
 use crate::settings::{LavalinkNode, Settings, SettingsError, ShardPlan, StorageKind};
-use crate::store::{
-    self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError, TimedStore,
-};
+use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -61,85 +62,6 @@ pub struct Export {
 
 pub const EXPORT_FORMAT: &str = "encore-players";
 
-/// Runs the bot until SIGTERM/SIGINT, then flushes the player state.
-pub async fn run(settings: Settings) -> Result<(), AppError> {
-    settings.require_bot_credentials()?;
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        storage = settings.storage.as_str(),
-        lavalink_nodes = settings.lavalink_nodes.len(),
-        autosave_interval = %humantime::format_duration(settings.autosave_interval),
-        music_auto_resume = settings.music_auto_resume,
-        shards = %settings.shards,
-        "starting Encore"
-    );
-    if settings.shards.is_partial() && settings.storage != StorageKind::Mongodb {
-        tracing::warn!(
-            storage = settings.storage.as_str(),
-            "SHARD_IDS runs part of the bot here: the other processes must share this store, which MongoDB does across hosts and SQLite does not"
-        );
-    }
-    // Every store call is timed for /metrics.
-    let store = TimedStore::wrap(store::open_from_settings(&settings).await?);
-    tracing::info!(backend = store.backend(), "player store opened");
-    if settings.storage == StorageKind::Memory {
-        tracing::warn!("STORAGE=memory: saved players do not survive a restart");
-    }
-    let backups = start_backups(&settings);
-
-    let autosave = Autosave::new(
-        store.clone(),
-        AutosaveConfig::new(settings.autosave_interval),
-    );
-    let task = autosave.spawn();
-    // Saved players are restored once this instance owns the lease (at once, unless another
-    // instance holds it) and Discord has sent the guilds.
-    let lease = spawn_lease(&settings, store.clone());
-    let probe = Probe::new(store.clone(), lease.clone(), settings.shards);
-    let health = match settings.health_port {
-        Some(port) => Some(crate::health::serve(port, probe.clone()).await?),
-        None => None,
-    };
-    let bot = crate::discord::start(&settings, store.clone(), autosave.clone(), lease.clone())
-        .await
-        .map_err(|e| AppError::Discord(e.to_string()))?;
-    probe.attach(&bot);
-    tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
-
-    wait_for_shutdown().await;
-    let deadline = settings.shutdown_timeout;
-    tracing::info!(timeout = %humantime::format_duration(deadline), "shutting down: flushing player state");
-    probe.stopping();
-    if let Some(b) = backups {
-        b.abort();
-    }
-    let stop = async {
-        // Save first (SIGKILL follows within the platform's deadline), hand the lease back saying
-        // when the music stopped, then close the gateway. Lavalink keeps its session for the
-        // next start: no voice leave, no player removed.
-        let owner = lease.role().holds_lease();
-        bot.stop_answering();
-        match task.shutdown().await {
-            Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),
-            Err(e) => tracing::error!(error = %e, "could not flush player state before exit"),
-        }
-        if owner {
-            let exit = Exit::Shutdown { at_ms: now_ms() };
-            if let Err(e) = lease.release(exit, None).await {
-                tracing::warn!(error = %e, "could not release the lease; the next start waits for it to expire");
-            }
-        }
-        bot.shutdown().await;
-    };
-    if tokio::time::timeout(deadline, stop).await.is_err() {
-        tracing::error!(timeout = %humantime::format_duration(deadline), "shutdown took longer than SHUTDOWN_TIMEOUT; exiting anyway");
-    }
-    if let Some(h) = health {
-        h.abort();
-    }
-    Ok(())
-}
-
 /// The lease instances of this bot share (see [`crate::lease`]) when each runs every shard.
 pub const LEASE_NAME: &str = "encore";
 
@@ -164,31 +86,8 @@ pub fn spawn_lease(settings: &Settings, store: Arc<dyn StateStore>) -> LeaseHand
     )
 }
 
-async fn wait_for_shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops Encore");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// The SQLite backup at start and every `BACKUP_INTERVAL`, in the background.
-fn start_backups(settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn start_backups(settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
     if settings.storage != StorageKind::Sqlite {
         return None;
     }

@@ -1,0 +1,131 @@
+//! poise's hooks: the rate limit check, the one error handler (every failure gets a polite
+//! ephemeral answer), and the gateway events Encore follows (READY, the bot's own voice state
+//! and voice server, button clicks).
+
+use std::time::Instant;
+
+use poise::serenity_prelude as serenity;
+use serenity::FullEvent;
+
+use super::{buttons, commands, texts, voice, CommandError, Context, Data, Error};
+
+pub(super) async fn rate_limit(ctx: Context<'_>) -> Result<bool, Error> {
+    match ctx
+        .data()
+        .limiter
+        .check(ctx.author().id.get(), Instant::now())
+    {
+        Ok(()) => Ok(true),
+        Err(wait) => Err(CommandError::Refused(texts::slow_down(wait))),
+    }
+}
+
+pub(super) async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
+    match error {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            if let CommandError::Internal(detail) = &error {
+                tracing::error!(
+                    guild = ctx.guild_id().map(|g| g.get()),
+                    command = %ctx.command().name,
+                    detail,
+                    "command failed"
+                );
+            }
+            commands::reply_ephemeral(ctx, error.to_string()).await;
+        }
+        poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
+            let text = error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| texts::NOT_ALLOWED.to_string());
+            commands::reply_ephemeral(ctx, text).await;
+        }
+        poise::FrameworkError::MissingUserPermissions { ctx, .. } => {
+            commands::reply_ephemeral(ctx, texts::NEEDS_MANAGE_SERVER.to_string()).await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            commands::reply_ephemeral(ctx, texts::NOT_IN_GUILD.to_string()).await;
+        }
+        poise::FrameworkError::ArgumentParse { ctx, input, .. } => {
+            let text = match input {
+                Some(i) => format!("I could not read `{}`.", texts::escape(&i)),
+                None => "Some options were missing or invalid.".to_string(),
+            };
+            commands::reply_ephemeral(ctx, text).await;
+        }
+        other => {
+            // Whatever else went wrong, the person who asked still gets an answer.
+            if let Some(ctx) = other.ctx() {
+                tracing::error!(
+                    guild = ctx.guild_id().map(|g| g.get()),
+                    command = %ctx.command().name,
+                    error = %other,
+                    "command could not run"
+                );
+                commands::reply_ephemeral(ctx, texts::INTERNAL.to_string()).await;
+            } else if let Err(e) = poise::builtins::on_error(other).await {
+                tracing::warn!(error = %e, "error while handling an error");
+            }
+        }
+    }
+}
+
+/// Voice changes of the bot itself, forwarded to the player service.
+pub(super) async fn on_event(
+    ctx: poise::FrameworkContext<'_, Data, Error>,
+    event: &FullEvent,
+) -> Result<(), Error> {
+    let data = ctx.user_data;
+    match event {
+        FullEvent::Ready { .. } => data.shard_ready(ctx.serenity_context.shard_id.0),
+        FullEvent::VoiceStateUpdate { new, .. } if new.user_id.get() == data.bot_id => {
+            let Some(guild) = new.guild_id.map(|g| g.get()) else {
+                return Ok(());
+            };
+            match new.channel_id {
+                // The end of a voice session we no longer use (or one of a previous process,
+                // before its guild is restored) is not a disconnect of ours.
+                None if data.service.voice_session(guild).await.as_deref()
+                    != Some(new.session_id.as_str()) =>
+                {
+                    tracing::debug!(guild, "an old voice session ended");
+                }
+                None => {
+                    // Disconnected by a moderator (or by /leave): stop and forget.
+                    tracing::info!(guild, "the bot left its voice channel");
+                    if let Err(e) = voice::leave(&data.songbird, guild).await {
+                        tracing::debug!(guild, error = %e, "no voice connection to leave");
+                    }
+                    if let Err(e) = data.service.leave(guild).await {
+                        tracing::warn!(guild, error = %e, "could not remove the player");
+                    }
+                }
+                Some(channel) => {
+                    data.service
+                        .update_voice(guild, |v| {
+                            v.channel_id = channel.get();
+                            v.session_id = new.session_id.clone();
+                        })
+                        .await;
+                }
+            }
+        }
+        FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Component(click),
+        } => {
+            buttons::handle(ctx.serenity_context, data, click).await;
+        }
+        FullEvent::VoiceServerUpdate { event } => {
+            let (Some(guild), Some(endpoint)) = (event.guild_id, event.endpoint.clone()) else {
+                return Ok(());
+            };
+            data.service
+                .update_voice(guild.get(), |v| {
+                    v.endpoint = endpoint;
+                    v.token = event.token.clone();
+                })
+                .await;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,541 @@
+//! The rules of restoring a saved player after a restart (or a hand-over): which saved players come
+//! back, where their track goes on from, whether they play, and why they come back paused.
+//!
+//! [`plan`] is the one decision: everything it needs is given to it (the snapshot, what Lavalink
+//! still plays, how the last owner left, the server's settings, the listeners, the channel's
+//! access, the time), so `lifecycle::restore` only gathers those facts and carries the plan out.
+
+use super::{extrapolate_position, PlayerSnapshot, PlayerState};
+
+/// When the audio a saved player describes stopped being heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioStop {
+    /// At this time (Unix ms): the previous instance shut down and closed its voice then.
+    At(u64),
+    /// It has not: the previous instance handed over and kept playing until we rejoin.
+    Continued,
+    /// Unknown (a crash): the last save is the best we know.
+    Unknown,
+}
+
+/// Where a restored player's track goes on from: never past its end, never further back than
+/// the newest thing we know.
+pub fn resume_position(snapshot: &PlayerSnapshot, stop: AudioStop, now_ms: u64) -> u64 {
+    let state = &snapshot.state;
+    let at = match stop {
+        AudioStop::At(t) => t.clamp(state.position_at_ms, now_ms.max(state.position_at_ms)),
+        AudioStop::Continued => now_ms,
+        AudioStop::Unknown => state.taken_at_ms.max(state.position_at_ms),
+    };
+    snapshot.position_at(at)
+}
+
+/// Why a saved player is not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRestored {
+    /// Older than `RESUME_MAX_AGE`.
+    TooOld,
+    /// Nothing left to play.
+    NothingToPlay,
+    /// No voice channel was saved.
+    NoVoiceChannel,
+}
+
+/// Whether a saved player is worth restoring at all.
+pub fn restorable(
+    snapshot: &PlayerSnapshot,
+    now_ms: u64,
+    max_age_ms: u64,
+) -> Result<(), NotRestored> {
+    let state: &PlayerState = &snapshot.state;
+    if now_ms.saturating_sub(state.taken_at_ms) > max_age_ms {
+        return Err(NotRestored::TooOld);
+    }
+    if snapshot.queue.current.is_none() {
+        return Err(NotRestored::NothingToPlay);
+    }
+    if state.voice_channel_id.is_none() {
+        return Err(NotRestored::NoVoiceChannel);
+    }
+    Ok(())
+}
+
+/// Whether a restored player plays (else it comes back paused): it was playing, resuming is on
+/// (the server's own setting wins over `MUSIC_AUTO_RESUME`), and someone is listening or 24/7
+/// is on. A track a person paused stays paused.
+pub fn resume_plays(
+    was_paused: bool,
+    auto_resume: bool,
+    listeners: usize,
+    always_on: bool,
+) -> bool {
+    !was_paused && auto_resume && (listeners > 0 || always_on)
+}
+
+/// Why a restored player comes back paused (told in the restart notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausedBecause {
+    /// A person paused it before the restart.
+    PersonPaused,
+    /// Automatic resume is off (the server's setting, else `MUSIC_AUTO_RESUME`).
+    AutoResumeOff,
+    /// Nobody is in the voice channel and 24/7 is off.
+    NobodyListening,
+}
+
+/// A permission the bot needs in a voice channel (Discord's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoicePermission {
+    Connect,
+    Speak,
+}
+
+impl VoicePermission {
+    /// Discord's name of the permission.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoicePermission::Connect => "Connect",
+            VoicePermission::Speak => "Speak",
+        }
+    }
+}
+
+/// Whether the bot may play in the saved voice channel, as the guild's cached channels and
+/// permissions say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelAccess {
+    Open,
+    /// Deleted, or no longer a voice or stage channel.
+    Gone,
+    Missing(VoicePermission),
+}
+
+/// What Lavalink still plays for the guild (a resumed session kept the player), when it is the
+/// saved current track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivePosition {
+    pub position_ms: u64,
+    /// Lavalink's clock (Unix ms) when `position_ms` was observed.
+    pub time_ms: u64,
+    pub paused: bool,
+}
+
+/// Everything the restore decision looks at, for one guild.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreFacts<'a> {
+    pub snapshot: &'a PlayerSnapshot,
+    /// Lavalink's live player, only when it plays the saved current track.
+    pub live: Option<LivePosition>,
+    /// How the last owner stopped the audio.
+    pub stop: AudioStop,
+    pub access: ChannelAccess,
+    /// The server's own setting, else `MUSIC_AUTO_RESUME`.
+    pub auto_resume: bool,
+    /// The server's 24/7 setting.
+    pub always_on: bool,
+    /// People (not bots) in the saved voice channel.
+    pub listeners: usize,
+    /// `RESUME_MAX_AGE`, in ms.
+    pub max_age_ms: u64,
+    pub now_ms: u64,
+}
+
+/// Why a saved player is refused; the refusals for the channel delete its saved state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotRestorable(NotRestored),
+    ChannelGone,
+    MissingPermission(VoicePermission),
+}
+
+impl Refusal {
+    /// Whether the saved state is deleted: it can never come back (stale, or a channel the bot
+    /// cannot play in; the text channel is told).
+    pub fn forgets_saved_state(self) -> bool {
+        matches!(
+            self,
+            Refusal::NotRestorable(NotRestored::TooOld)
+                | Refusal::ChannelGone
+                | Refusal::MissingPermission(_)
+        )
+    }
+
+    /// A short reason for the log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::NotRestorable(NotRestored::TooOld) => "older than RESUME_MAX_AGE",
+            Refusal::NotRestorable(NotRestored::NothingToPlay) => "nothing to play",
+            Refusal::NotRestorable(NotRestored::NoVoiceChannel) => "no voice channel saved",
+            Refusal::ChannelGone => "the voice channel is gone",
+            Refusal::MissingPermission(VoicePermission::Connect) => {
+                "missing the Connect permission"
+            }
+            Refusal::MissingPermission(VoicePermission::Speak) => "missing the Speak permission",
+        }
+    }
+}
+
+/// Where the current track goes on from, as a rule of time: the voice join between the plan and
+/// the player update takes a while, so the position is read when the update is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The saved position, by how the last owner stopped ([`resume_position`]).
+    Saved(AudioStop),
+    /// Lavalink's live player, where it is now.
+    Live(LivePosition),
+}
+
+/// How one saved player comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestorePlan {
+    pub voice_channel_id: u64,
+    pub start: StartFrom,
+    /// `None`: it plays.
+    pub paused_because: Option<PausedBecause>,
+    /// Lavalink kept the player: keep it (no reload), moved to the saved position when `true`
+    /// (the audio stopped when the last owner closed its voice, earlier than Lavalink's clock).
+    pub keep_live: Option<bool>,
+}
+
+impl RestorePlan {
+    pub fn plays(&self) -> bool {
+        self.paused_because.is_none()
+    }
+
+    /// The position (ms) to send at `now_ms`.
+    pub fn position_ms(&self, snapshot: &PlayerSnapshot, now_ms: u64) -> u64 {
+        match self.start {
+            StartFrom::Saved(stop) => resume_position(snapshot, stop, now_ms),
+            StartFrom::Live(l) => {
+                extrapolate_position(l.position_ms, l.time_ms, now_ms, l.paused, None)
+            }
+        }
+    }
+}
+
+/// The restore decision for one saved player: a plan, or a refusal with its reason.
+///
+/// Order: a snapshot not worth restoring (stale, empty, no channel), then the channel's access,
+/// then how it comes back. A live Lavalink player of the same track is kept; its position is the
+/// saved one when the last owner shut down (voice stopped then), else Lavalink's own.
+pub fn plan(facts: &RestoreFacts<'_>) -> Result<RestorePlan, Refusal> {
+    let snapshot = facts.snapshot;
+    restorable(snapshot, facts.now_ms, facts.max_age_ms).map_err(Refusal::NotRestorable)?;
+    let voice_channel_id = snapshot
+        .state
+        .voice_channel_id
+        .ok_or(Refusal::NotRestorable(NotRestored::NoVoiceChannel))?;
+    match facts.access {
+        ChannelAccess::Open => {}
+        ChannelAccess::Gone => return Err(Refusal::ChannelGone),
+        ChannelAccess::Missing(p) => return Err(Refusal::MissingPermission(p)),
+    }
+    let was_paused = snapshot.state.paused;
+    let plays = resume_plays(
+        was_paused,
+        facts.auto_resume,
+        facts.listeners,
+        facts.always_on,
+    );
+    let paused_because = (!plays).then_some(if was_paused {
+        PausedBecause::PersonPaused
+    } else if !facts.auto_resume {
+        PausedBecause::AutoResumeOff
+    } else {
+        PausedBecause::NobodyListening
+    });
+    let (start, keep_live) = match (facts.live, facts.stop) {
+        (Some(_), AudioStop::At(_)) => (StartFrom::Saved(facts.stop), Some(true)),
+        (Some(live), _) => (StartFrom::Live(live), Some(false)),
+        (None, stop) => (StartFrom::Saved(stop), None),
+    };
+    Ok(RestorePlan {
+        voice_channel_id,
+        start,
+        paused_because,
+        keep_live,
+    })
+}
+
+/// How many saved players each restore outcome had, for the log, `/metrics` and `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub playing: usize,
+    pub paused: usize,
+    pub skipped: usize,
+    pub refused: usize,
+    /// Rejoined, but no Lavalink node was up yet: rebuilt when one is.
+    pub pending: usize,
+    pub failed: usize,
+    /// Saved records the store could not read.
+    pub unreadable: usize,
+}
+
+impl RestoreReport {
+    /// Every count with its outcome's name (the `outcome` label of `encore_restores_total`).
+    pub fn by_outcome(&self) -> [(&'static str, usize); 7] {
+        [
+            ("playing", self.playing),
+            ("paused", self.paused),
+            ("skipped", self.skipped),
+            ("refused", self.refused),
+            ("pending", self.pending),
+            ("failed", self.failed),
+            ("unreadable", self.unreadable),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PlayerState, QueueSnapshot, Track};
+
+    fn snap(position: u64, at: u64, taken: u64, paused: bool) -> PlayerSnapshot {
+        let mut s = PlayerState::new(1);
+        s.position_ms = position;
+        s.position_at_ms = at;
+        s.taken_at_ms = taken;
+        s.paused = paused;
+        s.voice_channel_id = Some(9);
+        let track = Track {
+            encoded: "x".into(),
+            title: "t".into(),
+            author: "a".into(),
+            uri: None,
+            length_ms: 200_000,
+            is_stream: false,
+            requester: None,
+        };
+        PlayerSnapshot::new(
+            s,
+            QueueSnapshot {
+                current: Some(track),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_position_follows_how_the_audio_stopped() {
+        let s = snap(10_000, 1_000, 4_000, false);
+        // Shut down at 6 s: 5 s after the observation.
+        assert_eq!(resume_position(&s, AudioStop::At(6_000), 9_000), 15_000);
+        // A handover: it kept playing until now.
+        assert_eq!(resume_position(&s, AudioStop::Continued, 9_000), 18_000);
+        // A crash: as of the last save.
+        assert_eq!(resume_position(&s, AudioStop::Unknown, 9_000), 13_000);
+        // Never past the end of the track.
+        assert_eq!(resume_position(&s, AudioStop::Continued, 900_000), 200_000);
+        // A stop time before the observation never rewinds it.
+        assert_eq!(resume_position(&s, AudioStop::At(0), 9_000), 10_000);
+        // Paused: where it was.
+        let p = snap(10_000, 1_000, 4_000, true);
+        for stop in [
+            AudioStop::At(6_000),
+            AudioStop::Continued,
+            AudioStop::Unknown,
+        ] {
+            assert_eq!(resume_position(&p, stop, 9_000), 10_000);
+        }
+    }
+
+    #[test]
+    fn stale_empty_and_channel_less_players_are_not_restored() {
+        let s = snap(0, 0, 1_000, false);
+        assert_eq!(restorable(&s, 2_000, 3_600_000), Ok(()));
+        assert_eq!(
+            restorable(&s, 1_000 + 3_600_001, 3_600_000),
+            Err(NotRestored::TooOld)
+        );
+        let mut empty = s.clone();
+        empty.queue.current = None;
+        assert_eq!(
+            restorable(&empty, 2_000, 3_600_000),
+            Err(NotRestored::NothingToPlay)
+        );
+        let mut nowhere = s;
+        nowhere.state.voice_channel_id = None;
+        assert_eq!(
+            restorable(&nowhere, 2_000, 3_600_000),
+            Err(NotRestored::NoVoiceChannel)
+        );
+    }
+
+    #[test]
+    fn it_plays_only_if_it_played_resuming_is_on_and_someone_listens() {
+        assert!(resume_plays(false, true, 2, false));
+        assert!(!resume_plays(true, true, 2, false), "a person paused it");
+        assert!(!resume_plays(false, false, 2, false), "resuming is off");
+        assert!(!resume_plays(false, true, 0, false), "nobody listens");
+        assert!(
+            resume_plays(false, true, 0, true),
+            "24/7 plays to an empty room"
+        );
+    }
+
+    fn facts(snapshot: &PlayerSnapshot) -> RestoreFacts<'_> {
+        RestoreFacts {
+            snapshot,
+            live: None,
+            stop: AudioStop::Unknown,
+            access: ChannelAccess::Open,
+            auto_resume: true,
+            always_on: false,
+            listeners: 1,
+            max_age_ms: 3_600_000,
+            now_ms: 9_000,
+        }
+    }
+
+    #[test]
+    fn a_playing_player_with_listeners_plays_from_its_saved_position() {
+        let s = snap(10_000, 1_000, 4_000, false);
+        let p = plan(&facts(&s)).unwrap();
+        assert!(p.plays());
+        assert_eq!(p.voice_channel_id, 9);
+        assert_eq!(p.keep_live, None);
+        assert_eq!(p.start, StartFrom::Saved(AudioStop::Unknown));
+        // A crash: as of the last save (taken at 4 s, observed at 1 s).
+        assert_eq!(p.position_ms(&s, 9_000), 13_000);
+    }
+
+    #[test]
+    fn the_reason_it_comes_back_paused() {
+        let paused = snap(10_000, 1_000, 4_000, true);
+        let p = plan(&facts(&paused)).unwrap();
+        assert_eq!(p.paused_because, Some(PausedBecause::PersonPaused));
+        assert_eq!(p.position_ms(&paused, 9_000), 10_000);
+
+        let s = snap(10_000, 1_000, 4_000, false);
+        let empty = RestoreFacts {
+            listeners: 0,
+            ..facts(&s)
+        };
+        assert_eq!(
+            plan(&empty).unwrap().paused_because,
+            Some(PausedBecause::NobodyListening)
+        );
+        let always_on = RestoreFacts {
+            always_on: true,
+            ..empty
+        };
+        assert!(
+            plan(&always_on).unwrap().plays(),
+            "24/7 plays to an empty room"
+        );
+        let off = RestoreFacts {
+            auto_resume: false,
+            ..facts(&s)
+        };
+        assert_eq!(
+            plan(&off).unwrap().paused_because,
+            Some(PausedBecause::AutoResumeOff)
+        );
+        // Auto-resume off and nobody there: the setting is the reason given.
+        let both = RestoreFacts {
+            listeners: 0,
+            ..off
+        };
+        assert_eq!(
+            plan(&both).unwrap().paused_because,
+            Some(PausedBecause::AutoResumeOff)
+        );
+    }
+
+    #[test]
+    fn refusals_say_why_and_which_forget_the_saved_state() {
+        let s = snap(10_000, 1_000, 4_000, false);
+        let gone = RestoreFacts {
+            access: ChannelAccess::Gone,
+            ..facts(&s)
+        };
+        assert_eq!(plan(&gone), Err(Refusal::ChannelGone));
+        for p in [VoicePermission::Connect, VoicePermission::Speak] {
+            let locked = RestoreFacts {
+                access: ChannelAccess::Missing(p),
+                ..facts(&s)
+            };
+            assert_eq!(plan(&locked), Err(Refusal::MissingPermission(p)));
+            assert!(Refusal::MissingPermission(p).forgets_saved_state());
+        }
+        assert!(Refusal::ChannelGone.forgets_saved_state());
+
+        let stale = RestoreFacts {
+            now_ms: 4_000 + 3_600_001,
+            // Staleness is decided before the channel is looked at.
+            access: ChannelAccess::Gone,
+            ..facts(&s)
+        };
+        let refusal = plan(&stale).unwrap_err();
+        assert_eq!(refusal, Refusal::NotRestorable(NotRestored::TooOld));
+        assert!(refusal.forgets_saved_state());
+
+        let mut nowhere = s.clone();
+        nowhere.state.voice_channel_id = None;
+        let refusal = plan(&facts(&nowhere)).unwrap_err();
+        assert_eq!(refusal, Refusal::NotRestorable(NotRestored::NoVoiceChannel));
+        assert!(!refusal.forgets_saved_state(), "kept for a later start");
+        let mut empty = s;
+        empty.queue.current = None;
+        assert_eq!(
+            plan(&facts(&empty)),
+            Err(Refusal::NotRestorable(NotRestored::NothingToPlay))
+        );
+    }
+
+    #[test]
+    fn live_or_saved_position_after_each_kind_of_exit() {
+        let s = snap(10_000, 1_000, 4_000, false);
+        let live = LivePosition {
+            position_ms: 16_000,
+            time_ms: 8_000,
+            paused: false,
+        };
+        // Graceful shutdown at 6 s: voice stopped then, so the saved position wins and the live
+        // player is moved back to it.
+        let shutdown = RestoreFacts {
+            live: Some(live),
+            stop: AudioStop::At(6_000),
+            ..facts(&s)
+        };
+        let p = plan(&shutdown).unwrap();
+        assert_eq!(p.keep_live, Some(true));
+        assert_eq!(p.position_ms(&s, 9_500), 15_000);
+        // Crash with Lavalink alive: Lavalink's clock, read when the update is sent.
+        let crash = RestoreFacts {
+            live: Some(live),
+            stop: AudioStop::Unknown,
+            ..facts(&s)
+        };
+        let p = plan(&crash).unwrap();
+        assert_eq!(p.keep_live, Some(false));
+        assert_eq!(p.position_ms(&s, 9_000), 17_000);
+        assert_eq!(p.position_ms(&s, 9_500), 17_500);
+        // A hand-over with Lavalink alive: likewise Lavalink's own position.
+        let handover = RestoreFacts {
+            stop: AudioStop::Continued,
+            ..crash
+        };
+        assert_eq!(plan(&handover).unwrap().position_ms(&s, 9_000), 17_000);
+        // A live player paused by Lavalink stays where it is.
+        let paused_live = RestoreFacts {
+            live: Some(LivePosition {
+                paused: true,
+                ..live
+            }),
+            ..crash
+        };
+        assert_eq!(plan(&paused_live).unwrap().position_ms(&s, 9_500), 16_000);
+        // Crash with Lavalink restarted: the last save.
+        let p = plan(&facts(&s)).unwrap();
+        assert_eq!(p.keep_live, None);
+        assert_eq!(p.position_ms(&s, 9_500), 13_000);
+        // A hand-over without a live player: it kept playing until now.
+        let gone_live = RestoreFacts {
+            stop: AudioStop::Continued,
+            ..facts(&s)
+        };
+        assert_eq!(plan(&gone_live).unwrap().position_ms(&s, 9_500), 18_500);
+    }
+}

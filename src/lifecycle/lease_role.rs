@@ -1,0 +1,96 @@
+//! Take-over and hand-over: follows this instance's part in the lease ([`crate::lease::Role`],
+//! whose state machine is documented there) and acts on each change.
+//!
+//! - `Standby` → `Owner`: answer what the gate held back (those created at or after the
+//!   hand-over's cut), connect Lavalink resuming the last owner's sessions (their ids come from the
+//!   lease), keep our own session ids in the lease for the next owner, restore the saved players.
+//! - `Owner` → `HandOverTo(newer)`: stop answering interactions created from now on (the cut),
+//!   let those before it finish, flush exact positions, forget the players (Lavalink keeps them
+//!   for the newer instance), release the lease saying when and where the cut was.
+//! - `Retired` (the lease was taken from us: we could not renew in time): stop acting at once.
+
+use std::time::Duration;
+
+use super::restore::Restorer;
+use crate::domain::now_ms;
+use crate::lease::{Exit, Role};
+
+/// How long interactions created before the cut get to finish before the positions are flushed.
+const CUT_GRACE: Duration = Duration::from_millis(300);
+/// How often our Lavalink session ids are copied into the lease.
+const SESSION_COPY_EVERY: Duration = Duration::from_secs(1);
+
+/// Follows the lease role until this instance hands over or retires.
+pub async fn drive(restorer: Restorer) {
+    let lease = restorer.services.lease.clone();
+    let gate = restorer.discord.gate.clone();
+    let mut roles = lease.watch();
+    let mut owned = false;
+    loop {
+        let role = roles.borrow_and_update().clone();
+        match role {
+            Role::Standby => {}
+            Role::Owner { .. } if owned => {}
+            Role::Owner {
+                exit,
+                lavalink_sessions,
+                ..
+            } => {
+                owned = true;
+                let cut = match exit {
+                    Some(Exit::Handover { cut_ms, .. }) => Some(cut_ms),
+                    _ => None,
+                };
+                gate.become_owner(cut).await;
+                restorer.services.backend.connect(&lavalink_sessions);
+                tokio::spawn(copy_sessions_into_lease(restorer.clone()));
+                let r = restorer.clone();
+                tokio::spawn(async move {
+                    r.run(exit).await;
+                });
+            }
+            Role::HandOverTo(to) => {
+                let cut = now_ms();
+                gate.retire(cut);
+                tokio::time::sleep(CUT_GRACE).await;
+                let services = &restorer.services;
+                match services.autosave.flush_all().await {
+                    Ok(w) => tracing::info!(written = w.ops, "positions flushed for the hand-over"),
+                    Err(e) => tracing::error!(error = %e, "could not flush before the hand-over"),
+                }
+                services.service.forget_all().await;
+                let exit = Exit::Handover {
+                    at_ms: now_ms(),
+                    cut_ms: cut,
+                };
+                match lease.release(exit, Some(to.clone())).await {
+                    Ok(()) => tracing::info!(to = %to.id, "handed over to the newer instance"),
+                    Err(e) => tracing::warn!(error = %e, "could not hand the lease over"),
+                }
+                return;
+            }
+            Role::Retired => {
+                gate.retire(now_ms());
+                restorer.services.service.forget_all().await;
+                return;
+            }
+        }
+        if roles.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Our Lavalink session ids go into the lease, for the next owner to resume, until we retire.
+async fn copy_sessions_into_lease(restorer: Restorer) {
+    let (backend, lease) = (&restorer.services.backend, &restorer.services.lease);
+    loop {
+        for (node, session) in backend.session_ids() {
+            lease.set_lavalink_session(&node, &session);
+        }
+        if matches!(lease.role(), Role::Retired) {
+            return;
+        }
+        tokio::time::sleep(SESSION_COPY_EVERY).await;
+    }
+}
