@@ -2,6 +2,7 @@
 //! Nothing here knows about Discord or Lavalink, so all of it is unit-tested in place.
 
 mod guild_config;
+pub mod lease;
 mod position;
 mod queue;
 pub mod restore;

@@ -1,0 +1,309 @@
+//! Who owns voice, autosave and command replies when two instances run at once.
+//!
+//! On a zero-downtime deploy the new instance starts while the old one still runs, both connected
+//! to Discord and to the same store. A lease in the store (owner, generation, expiry, and the
+//! instance that asked to take over) decides which of them acts:
+//! - a starting instance takes a free or expired lease at once; if another instance holds it, the
+//!   newer instance asks for it (`wanted_by`);
+//! - the owner renews it every second; when a newer instance asks, it stops answering, flushes
+//!   the exact positions and hands the lease over, noting how it left ([`Exit`]);
+//! - an owner that died is replaced once its lease expires.
+//!
+//! The lease also carries the owner's Lavalink session ids, so the next owner can resume them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use crate::domain::lease::{decide, Exit, Instance, LeaseBody, Step};
+use crate::domain::now_ms;
+use crate::store::{StateStore, StoreError};
+
+/// This instance's part in the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Another instance owns it (or we have not read it yet): do not act.
+    Standby,
+    /// Ours: act. `exit` says how the previous owner left; `lavalink_sessions` are its sessions.
+    Owner {
+        generation: u64,
+        exit: Option<Exit>,
+        lavalink_sessions: BTreeMap<String, String>,
+    },
+    /// Ours, but a newer instance asked for it: stop, flush, then [`LeaseHandle::hand_over`].
+    HandOverTo(Instance),
+    /// No longer ours (handed over, released, or taken after we failed to renew).
+    Retired,
+}
+
+impl Role {
+    /// The lease is ours (owned, or owned and being handed over).
+    pub fn holds_lease(&self) -> bool {
+        matches!(self, Role::Owner { .. } | Role::HandOverTo(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the lease is not ours")]
+    NotOwner,
+}
+
+struct Shared {
+    store: Arc<dyn StateStore>,
+    name: String,
+    me: Instance,
+    ttl: Duration,
+    generation: Mutex<Option<u64>>,
+    sessions: Mutex<BTreeMap<String, String>>,
+    role: watch::Sender<Role>,
+    /// The lease as last read.
+    seen: Mutex<Option<LeaseBody>>,
+}
+
+/// The running lease of this instance; cheap to clone.
+#[derive(Clone)]
+pub struct LeaseHandle {
+    shared: Arc<Shared>,
+}
+
+impl LeaseHandle {
+    /// Starts taking part in the lease `name`: reads it every `ttl / 10` (at most every second).
+    pub fn spawn(store: Arc<dyn StateStore>, name: &str, me: Instance, ttl: Duration) -> Self {
+        let (role, _) = watch::channel(Role::Standby);
+        let handle = LeaseHandle {
+            shared: Arc::new(Shared {
+                store,
+                name: name.to_string(),
+                me,
+                ttl,
+                generation: Mutex::new(None),
+                sessions: Mutex::new(BTreeMap::new()),
+                role,
+                seen: Mutex::new(None),
+            }),
+        };
+        let weak = Arc::downgrade(&handle.shared);
+        let period = (ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                let Some(shared) = weak.upgrade() else { return };
+                let h = LeaseHandle { shared };
+                if matches!(*h.shared.role.borrow(), Role::Retired) {
+                    return;
+                }
+                if let Err(e) = h.step().await {
+                    tracing::warn!(lease = %h.shared.name, error = %e, "could not read or renew the lease");
+                }
+                drop(h);
+                tokio::time::sleep(period).await;
+            }
+        });
+        handle
+    }
+
+    pub fn me(&self) -> &Instance {
+        &self.shared.me
+    }
+
+    /// Follows this instance's role.
+    pub fn watch(&self) -> watch::Receiver<Role> {
+        self.shared.role.subscribe()
+    }
+
+    pub fn role(&self) -> Role {
+        self.shared.role.borrow().clone()
+    }
+
+    /// Records a Lavalink node's session id; written with the next renewal.
+    pub fn set_lavalink_session(&self, node: &str, session_id: &str) {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node.to_string(), session_id.to_string());
+    }
+
+    fn generation(&self) -> Option<u64> {
+        *self
+            .shared
+            .generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_role(&self, role: Role) {
+        self.shared.role.send_if_modified(|r| {
+            if *r == role {
+                false
+            } else {
+                *r = role;
+                true
+            }
+        });
+    }
+
+    async fn read(&self) -> Result<(Option<u64>, Option<LeaseBody>), StoreError> {
+        let record = self.shared.store.load_lease(&self.shared.name).await?;
+        let read = match record {
+            None => (None, None),
+            Some(r) => match serde_json::from_str::<LeaseBody>(&r.body) {
+                Ok(b) => (Some(r.version), Some(b)),
+                Err(e) => {
+                    tracing::warn!(lease = %self.shared.name, error = %e, "the stored lease is unreadable; replacing it");
+                    (Some(r.version), None)
+                }
+            },
+        };
+        *self.shared.seen.lock().unwrap_or_else(|p| p.into_inner()) = read.1.clone();
+        Ok(read)
+    }
+
+    /// Whether, as far as the last read tells, another instance holds the lease but has not
+    /// renewed it within `recent` (it most likely died and its lease has not expired yet). A
+    /// stand-by then answers what nobody else will; a free lease, or one handed to us, is about
+    /// to be ours and is not stale.
+    pub fn owner_is_stale(&self, recent: Duration) -> bool {
+        let seen = self.shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(body) = seen.as_ref() else {
+            return false;
+        };
+        let Some(owner) = &body.owner else {
+            return false;
+        };
+        if *owner == self.shared.me {
+            return false;
+        }
+        let ttl = self.shared.ttl.as_millis() as u64;
+        let renewed_at = body.expires_at_ms.saturating_sub(ttl);
+        now_ms() >= renewed_at + recent.as_millis() as u64
+    }
+
+    async fn write(&self, version: Option<u64>, body: &LeaseBody) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(body).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.shared
+            .store
+            .swap_lease(&self.shared.name, version, &text)
+            .await
+    }
+
+    /// One read-decide-write round.
+    async fn step(&self) -> Result<(), StoreError> {
+        let (version, current) = self.read().await?;
+        let owned = self.generation();
+        let previous = current.clone();
+        match decide(
+            &self.shared.me,
+            owned,
+            current.as_ref(),
+            now_ms(),
+            self.shared.ttl.as_millis() as u64,
+        ) {
+            Step::Wait => {}
+            Step::Lost => {
+                tracing::warn!(lease = %self.shared.name, "another instance took the lease");
+                self.retire();
+            }
+            Step::HandOver(to) => {
+                if matches!(self.role(), Role::Owner { .. }) {
+                    tracing::info!(lease = %self.shared.name, to = %to.id, "a newer instance asked for the lease; handing over");
+                }
+                self.set_role(Role::HandOverTo(to));
+            }
+            Step::Write(mut body) => {
+                let taking = owned.is_none() && body.owner.as_ref() == Some(&self.shared.me);
+                if owned.is_some() {
+                    body.lavalink_sessions = self
+                        .shared
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                }
+                if !self.write(version, &body).await? {
+                    return Ok(()); // Someone else wrote first: read again next round.
+                }
+                if taking {
+                    *self
+                        .shared
+                        .generation
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(body.generation);
+                    let prev = previous.unwrap_or_default();
+                    let exit = if prev.owner.as_ref() == Some(&self.shared.me) {
+                        prev.exit // Handed to us.
+                    } else {
+                        body.exit
+                    };
+                    // Until our nodes report, the sessions we may resume are the previous owner's.
+                    *self
+                        .shared
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = body.lavalink_sessions.clone();
+                    tracing::info!(lease = %self.shared.name, generation = body.generation, ?exit, "this instance owns the lease");
+                    self.set_role(Role::Owner {
+                        generation: body.generation,
+                        exit,
+                        lavalink_sessions: body.lavalink_sessions.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retire(&self) {
+        *self
+            .shared
+            .generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        self.set_role(Role::Retired);
+    }
+
+    /// Gives the lease up, saying how we left: to `to` (a handover) or to nobody (a shutdown).
+    /// Call after the exact positions are flushed.
+    pub async fn release(&self, exit: Exit, to: Option<Instance>) -> Result<(), LeaseError> {
+        let generation = self.generation().ok_or(LeaseError::NotOwner)?;
+        for _ in 0..5 {
+            let (version, current) = self.read().await?;
+            let Some(mut body) = current else {
+                break;
+            };
+            if body.owner.as_ref() != Some(&self.shared.me) || body.generation != generation {
+                break;
+            }
+            let now = now_ms();
+            body.generation += u64::from(to.is_some());
+            body.owner = to.clone();
+            body.expires_at_ms = now + self.shared.ttl.as_millis() as u64;
+            body.wanted_by = None;
+            body.wanted_at_ms = 0;
+            body.exit = Some(exit);
+            body.lavalink_sessions = if to.is_some() {
+                // The old owner keeps its own sessions open while it lives.
+                BTreeMap::new()
+            } else {
+                self.shared
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            };
+            if self.write(version, &body).await? {
+                self.retire();
+                return Ok(());
+            }
+        }
+        self.retire();
+        Err(LeaseError::NotOwner)
+    }
+}
+
+#[cfg(test)]
+mod tests;

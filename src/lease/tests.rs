@@ -1,0 +1,103 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::store::MemoryStore;
+
+fn inst(id: &str, started: u64) -> Instance {
+    Instance {
+        id: id.into(),
+        started_at_ms: started,
+    }
+}
+
+async fn until_role(h: &LeaseHandle, want: impl Fn(&Role) -> bool) -> Role {
+    let mut rx = h.watch();
+    let r = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|r| want(r)))
+        .await
+        .expect("role in time")
+        .expect("lease task alive")
+        .clone();
+    r
+}
+
+#[tokio::test]
+async fn two_instances_hand_over_once_and_the_new_one_learns_how() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let ttl = Duration::from_secs(2);
+    let old = LeaseHandle::spawn(store.clone(), "main", inst("old", 1), ttl);
+    until_role(&old, |r| matches!(r, Role::Owner { .. })).await;
+    old.set_lavalink_session("main", "old-session");
+    let new = LeaseHandle::spawn(store.clone(), "main", inst("new", 2), ttl);
+    let Role::HandOverTo(to) = until_role(&old, |r| matches!(r, Role::HandOverTo(_))).await else {
+        panic!()
+    };
+    assert_eq!(to.id, "new");
+    assert_eq!(new.role(), Role::Standby);
+    let exit = Exit::Handover {
+        at_ms: 42,
+        cut_ms: 42,
+    };
+    old.release(exit, Some(to)).await.unwrap();
+    assert_eq!(old.role(), Role::Retired);
+    let Role::Owner {
+        exit: got,
+        lavalink_sessions,
+        ..
+    } = until_role(&new, |r| matches!(r, Role::Owner { .. })).await
+    else {
+        panic!()
+    };
+    assert_eq!(got, Some(exit));
+    assert!(
+        lavalink_sessions.is_empty(),
+        "the old instance's sessions stay its own"
+    );
+    // A retired instance never takes it back while the new one renews.
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    assert!(matches!(new.role(), Role::Owner { .. }));
+    assert_eq!(old.role(), Role::Retired);
+}
+
+#[tokio::test]
+async fn a_shutdown_release_lets_the_next_instance_in_at_once_with_the_sessions() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let ttl = Duration::from_secs(30);
+    let a = LeaseHandle::spawn(store.clone(), "main", inst("a", 1), ttl);
+    until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    a.set_lavalink_session("node-1", "sess-a");
+    a.release(Exit::Shutdown { at_ms: 7 }, None).await.unwrap();
+    let b = LeaseHandle::spawn(store.clone(), "main", inst("b", 2), ttl);
+    let Role::Owner {
+        exit,
+        lavalink_sessions,
+        ..
+    } = until_role(&b, |r| matches!(r, Role::Owner { .. })).await
+    else {
+        panic!()
+    };
+    assert_eq!(exit, Some(Exit::Shutdown { at_ms: 7 }));
+    assert_eq!(
+        lavalink_sessions.get("node-1").map(String::as_str),
+        Some("sess-a")
+    );
+}
+
+#[tokio::test]
+async fn a_stand_by_sees_an_owner_that_stopped_renewing_as_stale() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let ttl = Duration::from_secs(3);
+    let a = LeaseHandle::spawn(store.clone(), "main", inst("a", 1), ttl);
+    until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    let b = LeaseHandle::spawn(store.clone(), "main", inst("a-older", 0), ttl);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let recent = Duration::from_millis(900);
+    assert!(!b.owner_is_stale(recent), "a renews every 300 ms");
+    assert!(!a.owner_is_stale(recent), "never stale to its owner");
+    drop(a); // Its task stops: no more renewals, as after a crash.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(b.owner_is_stale(recent));
+    // Once the lease expires the stand-by takes it, and nothing is stale any more.
+    until_role(&b, |r| matches!(r, Role::Owner { .. })).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!b.owner_is_stale(recent));
+}
