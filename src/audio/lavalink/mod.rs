@@ -1,0 +1,192 @@
+//! The real audio backend: Lavalink v4 nodes, spoken to with lavalink-rs's protocol model.
+//!
+//! lavalink-rs 0.15 provides the wire types (events, players, tracks, filters, voice state);
+//! the connection handling is ours, because its client reconnects every 15 s without backoff,
+//! does not rebuild players after a non-resumed `ready`, panics on malformed messages, and
+//! mis-reads Lavalink's `empty` load result. Here each node has one task that keeps its websocket
+//! up with exponential backoff and jitter, enables session resuming, and reports players that were
+//! lost so the player service can rebuild them.
+//!
+//! Each concern has its own file: `options` (settings and backoff), `node` (placement and node
+//! health), `rest` (the REST client and the `AudioBackend` calls), `session` (the websocket and
+//! reconnecting), `failover` (moving players off a node that stays down) and `wire` (the wire
+//! format); this one holds the backend's shared state and its set-up.
+
+mod failover;
+mod node;
+mod options;
+mod rest;
+mod session;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use node::{NodeLoad, NodeReport};
+pub use options::{backoff_delay, LavalinkOptions};
+pub use wire::{
+    decode_message, parse_live_players, parse_load_result, patch_body, Inbound, LivePlayer,
+};
+
+use session::run_node;
+
+use super::{AudioError, BackendEvent};
+use crate::domain::GuildId;
+use crate::settings::LavalinkNode;
+
+#[derive(Default)]
+struct NodeState {
+    session_id: Option<String>,
+    connected: bool,
+    /// The last `ready` resumed the session (its players kept playing).
+    resumed: bool,
+    /// When the node was last seen unreachable (None while connected).
+    down_since: Option<Instant>,
+    /// Players on the node as its last `stats` said.
+    playing: u64,
+    /// The node's last `stats`.
+    load: Option<NodeLoad>,
+    /// Guilds moved to another node while this one was down: removed from it when it is back.
+    moved_away: HashSet<GuildId>,
+}
+
+struct Node {
+    index: usize,
+    name: String,
+    http_base: String,
+    ws_url: String,
+    password: SecretString,
+    state: Mutex<NodeState>,
+}
+
+impl Node {
+    fn state(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Inner {
+    nodes: Vec<Arc<Node>>,
+    /// Which node holds each guild's player.
+    placement: Mutex<HashMap<GuildId, usize>>,
+    events: mpsc::UnboundedSender<BackendEvent>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
+    http: reqwest::Client,
+    options: LavalinkOptions,
+    /// Whether the node tasks were started.
+    connected: std::sync::atomic::AtomicBool,
+}
+
+/// The Lavalink backend; cheap to clone. Node tasks stop when every clone is dropped.
+#[derive(Clone)]
+pub struct LavalinkBackend {
+    inner: Arc<Inner>,
+}
+
+impl LavalinkBackend {
+    /// Starts one connection task per node. Nodes without a password use an empty one (and will
+    /// be refused by the server, which is logged).
+    pub fn start(nodes: &[LavalinkNode], options: LavalinkOptions) -> Result<Self, AudioError> {
+        let backend = Self::new(nodes, options)?;
+        backend.connect(&BTreeMap::new());
+        Ok(backend)
+    }
+
+    /// The backend, not yet connected: every request answers `Unavailable` until [`connect`].
+    ///
+    /// [`connect`]: LavalinkBackend::connect
+    pub fn new(nodes: &[LavalinkNode], options: LavalinkOptions) -> Result<Self, AudioError> {
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .build()
+            .map_err(|e| AudioError::BadResponse(e.to_string()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let nodes = nodes
+            .iter()
+            .enumerate()
+            .map(|(index, n)| {
+                let scheme = if n.tls { "wss" } else { "ws" };
+                let host = if n.host.contains(':') {
+                    format!("[{}]", n.host)
+                } else {
+                    n.host.clone()
+                };
+                Arc::new(Node {
+                    index,
+                    name: n.name.clone(),
+                    http_base: n.http_base(),
+                    ws_url: format!("{scheme}://{host}:{}/v4/websocket", n.port),
+                    password: n
+                        .password
+                        .clone()
+                        .unwrap_or_else(|| SecretString::from(String::new())),
+                    state: Mutex::new(NodeState::default()),
+                })
+            })
+            .collect();
+        let backend = LavalinkBackend {
+            inner: Arc::new(Inner {
+                nodes,
+                placement: Mutex::new(HashMap::new()),
+                events: tx,
+                receiver: Mutex::new(Some(rx)),
+                http,
+                options,
+                connected: std::sync::atomic::AtomicBool::new(false),
+            }),
+        };
+        Ok(backend)
+    }
+
+    /// Connects every node (once; later calls do nothing), resuming the Lavalink session named
+    /// for it in `sessions` (node name → session id) if the node still keeps it.
+    pub fn connect(&self, sessions: &BTreeMap<String, String>) {
+        if self
+            .inner
+            .connected
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        for node in &self.inner.nodes {
+            if let Some(id) = sessions.get(&node.name) {
+                node.state().session_id = Some(id.clone());
+            }
+            let weak = Arc::downgrade(&self.inner);
+            let node = node.clone();
+            tokio::spawn(async move { run_node(weak, node).await });
+        }
+    }
+
+    /// Per node: `None` until it is connected, then whether its session was resumed.
+    pub fn readiness(&self) -> Vec<Option<bool>> {
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = n.state();
+                (s.connected && s.session_id.is_some()).then_some(s.resumed)
+            })
+            .collect()
+    }
+
+    /// Each node's name and current session id (to be resumed by the next instance).
+    pub fn session_ids(&self) -> Vec<(String, String)> {
+        self.inner
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.state().session_id.clone()?)))
+            .collect()
+    }
+
+    /// The name of node `index` (as in `LAVALINK_NODES`).
+    pub fn node_name(&self, index: usize) -> Option<String> {
+        self.inner.nodes.get(index).map(|n| n.name.clone())
+    }
+}

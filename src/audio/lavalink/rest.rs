@@ -1,0 +1,169 @@
+//! The REST client: requests to a node, and the [`AudioBackend`] calls made with them (load,
+//! update, destroy) plus reading a node's live players.
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+
+use super::wire::{parse_live_players, parse_load_result, patch_body};
+use super::{LavalinkBackend, LivePlayer, Node};
+use crate::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch};
+use crate::domain::GuildId;
+
+impl LavalinkBackend {
+    /// The players node `index` holds right now (after a resumed session: the ones that kept
+    /// playing while we were away).
+    pub async fn live_players(&self, index: usize) -> Result<Vec<LivePlayer>, AudioError> {
+        let node = self
+            .inner
+            .nodes
+            .get(index)
+            .cloned()
+            .ok_or(AudioError::Unavailable)?;
+        let session = Self::session_of(&node)?;
+        let path = format!("/v4/sessions/{session}/players");
+        let (status, text) = self
+            .request(&node, reqwest::Method::GET, &path, None)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(AudioError::Rejected(error_message(&text)));
+        }
+        parse_live_players(&text, index)
+    }
+
+    pub(super) async fn request(
+        &self,
+        node: &Node,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, String), AudioError> {
+        let mut req = self
+            .inner
+            .http
+            .request(method, format!("{}{path}", node.http_base))
+            .header("Authorization", node.password.expose_secret());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            tracing::warn!(node = %node.name, error = %e.without_url(), "Lavalink request failed");
+            AudioError::Unavailable
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|_| AudioError::Unavailable)?;
+        Ok((status, text))
+    }
+}
+
+/// The message of a Lavalink error body, for logs.
+pub(super) fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+#[async_trait]
+impl AudioBackend for LavalinkBackend {
+    #[tracing::instrument(skip_all)]
+    async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
+        let node = self.least_loaded().ok_or(AudioError::Unavailable)?;
+        let path = format!("/v4/loadtracks?identifier={}", urlencode(identifier));
+        let (status, text) = self
+            .request(&node, reqwest::Method::GET, &path, None)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(AudioError::Rejected(error_message(&text)));
+        }
+        parse_load_result(&text)
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn update(&self, guild: GuildId, patch: PlayerPatch) -> Result<(), AudioError> {
+        let placed = self
+            .node_of(guild)
+            .and_then(|i| self.inner.nodes.get(i).cloned());
+        let node = match placed {
+            Some(n) => n,
+            None => self.least_loaded().ok_or(AudioError::Unavailable)?,
+        };
+        let session = Self::session_of(&node)?;
+        let path = format!(
+            "/v4/sessions/{session}/players/{guild}{}",
+            if patch.no_replace {
+                "?noReplace=true"
+            } else {
+                ""
+            }
+        );
+        let body = patch_body(&patch);
+        let (status, text) = self
+            .request(&node, reqwest::Method::PATCH, &path, Some(&body))
+            .await?;
+        match status {
+            200..=299 => {
+                self.placement().insert(guild, node.index);
+                Ok(())
+            }
+            404 => {
+                tracing::warn!(node = %node.name, "Lavalink does not know our session");
+                Err(AudioError::Unavailable)
+            }
+            _ => {
+                let message = error_message(&text);
+                tracing::warn!(node = %node.name, status, message, "Lavalink refused a player update");
+                Err(AudioError::Rejected(message))
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn destroy(&self, guild: GuildId) -> Result<(), AudioError> {
+        let Some(index) = self.placement().remove(&guild) else {
+            return Ok(());
+        };
+        let Some(node) = self.inner.nodes.get(index).cloned() else {
+            return Ok(());
+        };
+        let Ok(session) = Self::session_of(&node) else {
+            // Down: the player goes with the session, or is removed when the node is back.
+            node.state().moved_away.insert(guild);
+            return Ok(());
+        };
+        let path = format!("/v4/sessions/{session}/players/{guild}");
+        let (status, text) = self
+            .request(&node, reqwest::Method::DELETE, &path, None)
+            .await?;
+        if (200..300).contains(&status) || status == 404 {
+            Ok(())
+        } else {
+            Err(AudioError::Rejected(error_message(&text)))
+        }
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
+        self.inner
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+pub(super) fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,188 @@
+//! The websocket session of each node: one task per node keeps it connected (reconnecting with
+//! backoff), reads its messages, and handles `ready` (resuming, or reporting lost players).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::options::backoff_delay;
+use super::rest::error_message;
+use super::wire::{decode_message, Inbound};
+use super::{Inner, LavalinkBackend, Node};
+use crate::audio::BackendEvent;
+
+#[derive(Debug, thiserror::Error)]
+enum WsError {
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("closed")]
+    Closed,
+}
+
+/// Keeps one node connected for as long as the backend lives.
+pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
+    let mut failures: u32 = 0;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let backend = LavalinkBackend { inner };
+        let result = connect_and_serve(&backend, &node).await;
+        {
+            let mut s = node.state();
+            s.connected = false;
+            if s.down_since.is_none() {
+                s.down_since = Some(Instant::now());
+            }
+        }
+        match result {
+            Err(WsError::Connect(e)) => {
+                if failures == 0 {
+                    tracing::warn!(node = %node.name, error = %e, "cannot reach Lavalink; retrying with backoff");
+                }
+                failures = failures.saturating_add(1);
+            }
+            Err(WsError::Closed) | Ok(()) => {
+                tracing::warn!(node = %node.name, "Lavalink connection closed; reconnecting");
+                failures = 0;
+            }
+        }
+        backend.take_over_if_down(&node);
+        let opts = &backend.inner.options;
+        let delay = if failures == 0 {
+            opts.min_backoff
+                .mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+        } else {
+            backoff_delay(failures - 1, opts.min_backoff, opts.max_backoff)
+        };
+        drop(backend);
+        // Wake up early to move players off a node that stays down.
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250).min(delay)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            LavalinkBackend { inner }.take_over_if_down(&node);
+        }
+    }
+}
+
+impl LavalinkBackend {
+    fn emit(&self, event: BackendEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    async fn on_ready(&self, node: &Node, session_id: String, resumed: bool) {
+        let moved_away = {
+            let mut s = node.state();
+            s.session_id = Some(session_id.clone());
+            s.connected = true;
+            s.resumed = resumed;
+            s.down_since = None;
+            std::mem::take(&mut s.moved_away)
+        };
+        tracing::info!(node = %node.name, resumed, "Lavalink session ready");
+        // Keep players alive across our own reconnects.
+        let body = serde_json::json!({
+            "resuming": true,
+            "timeout": self.inner.options.resume_timeout.as_secs(),
+        });
+        let path = format!("/v4/sessions/{session_id}");
+        match self
+            .request(node, reqwest::Method::PATCH, &path, Some(&body))
+            .await
+        {
+            Ok((200..=299, _)) => {}
+            Ok((status, text)) => {
+                tracing::warn!(node = %node.name, status, message = %error_message(&text), "could not enable session resuming");
+            }
+            Err(_) => {}
+        }
+        self.emit(BackendEvent::NodeReady {
+            node: node.index,
+            resumed,
+            session_id: session_id.clone(),
+        });
+        if resumed {
+            // Players moved elsewhere while this node was away must not play twice.
+            for guild in moved_away {
+                if self.node_of(guild) != Some(node.index) {
+                    let path = format!("/v4/sessions/{session_id}/players/{guild}");
+                    let _ = self
+                        .request(node, reqwest::Method::DELETE, &path, None)
+                        .await;
+                }
+            }
+            return;
+        }
+        let lost = self.release_node(node.index);
+        if !lost.is_empty() {
+            tracing::warn!(node = %node.name, players = lost.len(), "Lavalink lost its session; rebuilding its players");
+            self.emit(BackendEvent::PlayersLost { guilds: lost });
+        }
+    }
+
+    fn on_message(&self, node: &Node, text: &str) -> Option<(String, bool)> {
+        match decode_message(text) {
+            Ok(Inbound::Ready {
+                session_id,
+                resumed,
+            }) => return Some((session_id, resumed)),
+            Ok(Inbound::Event(e)) => self.emit(e),
+            Ok(Inbound::Stats(load)) => {
+                let mut st = node.state();
+                st.playing = load.playing_players;
+                st.load = Some(load);
+            }
+            Ok(Inbound::Ignored(what)) => {
+                tracing::debug!(node = %node.name, what, "ignoring an unknown Lavalink message");
+            }
+            Err(e) => {
+                tracing::warn!(node = %node.name, error = %e, "ignoring an unreadable Lavalink message");
+            }
+        }
+        None
+    }
+}
+
+async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
+    let opts = &backend.inner.options;
+    let mut request = node
+        .ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| WsError::Connect(e.to_string()))?;
+    let headers = request.headers_mut();
+    let header = |v: &str| {
+        v.parse::<tokio_tungstenite::tungstenite::http::HeaderValue>()
+            .map_err(|_| WsError::Connect("a header value is not valid".into()))
+    };
+    headers.insert("Authorization", header(node.password.expose_secret())?);
+    headers.insert("User-Id", header(&opts.user_id.to_string())?);
+    headers.insert(
+        "Client-Name",
+        header(&format!("Encore/{}", env!("CARGO_PKG_VERSION")))?,
+    );
+    if let Some(session) = node.state().session_id.clone() {
+        headers.insert("Session-Id", header(&session)?);
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| WsError::Connect(e.to_string()))?;
+    while let Some(message) = ws.next().await {
+        match message {
+            Ok(Message::Text(text)) => {
+                if let Some((session, resumed)) = backend.on_message(node, text.as_str()) {
+                    backend.on_ready(node, session, resumed).await;
+                }
+            }
+            Ok(Message::Close(_)) => return Err(WsError::Closed),
+            Ok(_) => {}
+            Err(_) => return Err(WsError::Closed),
+        }
+    }
+    Err(WsError::Closed)
+}

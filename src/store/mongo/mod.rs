@@ -1,0 +1,213 @@
+//! MongoDB store, for hosts without a persistent disk.
+//!
+//! Two collections, like the SQLite tables: `players` holds one small document per guild
+//! (`_id` = guild id) with the often-changing state and a pointer `queue_id` to its queue;
+//! `queues` holds the queue documents (current track, upcoming tracks, history). A state save
+//! `$set`s a few fields of the small document, so an unchanged queue is neither resent nor
+//! rewritten. A full save is copy-on-write: (1) insert the new queue document, (2) replace the
+//! player document, now pointing at it, (3) delete the guild's other queue documents. Step 2 is a
+//! single-document write, so a crash at any instant leaves every guild at its previous or its new
+//! snapshot, without needing transactions (which a standalone `mongod` lacks); a crash between the
+//! steps leaves only an unreferenced queue document, removed by the guild's next full save.
+//! Statements are sent as `insert`/`update`/`delete` commands of many statements each (one round
+//! trip per chunk), which every MongoDB version accepts.
+//!
+//! Each concern has its own file: `writer` (write commands and their batching), `documents`
+//! (BSON encoding and decoding), `players`, `guild_configs` and `leases`; this one holds the
+//! connection, error mapping and the `StateStore` implementation.
+
+mod documents;
+mod guild_configs;
+mod leases;
+mod players;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection, Database, IndexModel};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
+};
+use crate::domain::{GuildConfig, GuildId, PlayerSnapshot};
+
+const PLAYERS: &str = "players";
+const QUEUES: &str = "queues";
+/// Per-guild settings, `_id` = guild id; independent of `players`.
+const GUILD_CONFIGS: &str = "guild_configs";
+/// One document per lease name: `{_id: name, version, body}`.
+const LEASES: &str = "leases";
+/// How many queue ids one `$in` lookup asks for.
+const LOOKUP_CHUNK: usize = 1000;
+/// Keep each command well under MongoDB's 16 MiB document limit.
+const MAX_COMMAND_BYTES: usize = 8 * 1024 * 1024;
+const MAX_STATEMENTS: usize = 10_000;
+
+pub struct MongoStore {
+    db: Database,
+    players: Collection<Document>,
+    queues: Collection<Document>,
+    guild_configs: Collection<Document>,
+    last_write_at_ms: AtomicU64,
+    /// The URI and its password, to scrub from driver error texts.
+    secrets: Vec<String>,
+}
+
+/// Removes the connection string and its password from a text, in case a driver message quotes it.
+fn redact(text: String, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 3)
+        .fold(text, |t, s| t.replace(s.as_str(), "***"))
+}
+
+fn uri_secrets(uri: &str) -> Vec<String> {
+    let mut out = vec![uri.to_string()];
+    if let Some(rest) = uri.split("://").nth(1) {
+        if let Some((userinfo, _)) = rest.split_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                out.push(password.to_string());
+            }
+            out.push(userinfo.to_string());
+        }
+    }
+    out
+}
+
+impl MongoStore {
+    /// Connects and creates the indexes. The URI is a secret: no error text includes it.
+    pub async fn connect(uri: &SecretString, database: &str) -> Result<MongoStore, StoreError> {
+        let secrets = uri_secrets(uri.expose_secret());
+        let mut options = ClientOptions::parse(uri.expose_secret())
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "MONGODB_URI could not be used: {}",
+                    redact(e.kind.to_string(), &secrets)
+                ))
+            })?;
+        options.app_name.get_or_insert_with(|| "encore".to_string());
+        // Fail over to the in-memory buffer quickly instead of hanging 30 s per attempt.
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::Open(redact(e.kind.to_string(), &secrets)))?;
+        let db = client.database(database);
+        let players = db.collection::<Document>(PLAYERS);
+        let queues = db.collection::<Document>(QUEUES);
+        let guild_configs = db.collection::<Document>(GUILD_CONFIGS);
+        let store = MongoStore {
+            db,
+            players,
+            queues,
+            guild_configs,
+            last_write_at_ms: AtomicU64::new(0),
+            secrets,
+        };
+        store
+            .players
+            .create_index(IndexModel::builder().keys(doc! { "shard_key": 1 }).build())
+            .await
+            .map_err(|e| store.map_err(e))?;
+        store
+            .queues
+            .create_index(IndexModel::builder().keys(doc! { "guild_id": 1 }).build())
+            .await
+            .map_err(|e| store.map_err(e))?;
+        Ok(store)
+    }
+
+    fn map_err(&self, e: mongodb::error::Error) -> StoreError {
+        use mongodb::error::ErrorKind;
+        let text = redact(e.kind.to_string(), &self.secrets);
+        match *e.kind {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. } => StoreError::Unavailable(text),
+            _ => StoreError::Backend(text),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for MongoStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn save(&self, batch: &[SaveOp]) -> Result<WriteStats, StoreError> {
+        self.save_players(batch).await
+    }
+
+    async fn load_all(&self, filter: &LoadFilter) -> Result<LoadReport, StoreError> {
+        self.load_players(filter).await
+    }
+
+    async fn load(&self, guild_id: GuildId) -> Result<Option<PlayerSnapshot>, StoreError> {
+        self.load_player(guild_id).await
+    }
+
+    async fn delete(&self, guild_id: GuildId) -> Result<bool, StoreError> {
+        self.delete_player(guild_id).await
+    }
+
+    async fn health(&self) -> StoreHealth {
+        let ping = self.db.run_command(doc! { "ping": 1 }).await;
+        let count = match ping {
+            Ok(_) => self.players.count_documents(doc! {}).await,
+            Err(e) => Err(e),
+        };
+        let last = self.last_write_at_ms.load(Ordering::Relaxed);
+        let (reachable, saved_players, error) = match count {
+            Ok(n) => (true, Some(n), None),
+            Err(e) => (false, None, Some(self.map_err(e).to_string())),
+        };
+        StoreHealth {
+            backend: "mongodb",
+            reachable,
+            last_write_at_ms: (last > 0).then_some(last),
+            saved_players,
+            error,
+        }
+    }
+
+    async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError> {
+        self.save_config(config).await
+    }
+
+    async fn load_guild_config(
+        &self,
+        guild_id: GuildId,
+    ) -> Result<Option<GuildConfig>, StoreError> {
+        self.load_config(guild_id).await
+    }
+
+    async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
+        self.load_configs().await
+    }
+
+    async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {
+        self.read_lease(name).await
+    }
+
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        self.compare_and_swap_lease(name, expected, body).await
+    }
+}

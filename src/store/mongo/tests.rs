@@ -1,0 +1,95 @@
+//! Unit tests of the MongoDB store's documents and redaction.
+
+use std::collections::VecDeque;
+
+use mongodb::bson::oid::ObjectId;
+
+use super::documents::{
+    decode_document, decode_guild_config, guild_config_document, player_document, queue_document,
+};
+use super::*;
+use crate::domain::{GuildConfig, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+
+#[test]
+fn redaction_removes_uri_and_password() {
+    let uri = "mongodb://admin:s3cr3tpw@db.example.com:27017/?tls=true";
+    let secrets = uri_secrets(uri);
+    let text = format!("failed to reach {uri} with password s3cr3tpw");
+    let out = redact(text, &secrets);
+    assert!(!out.contains("s3cr3tpw"), "{out}");
+    assert!(!out.contains(uri));
+}
+
+#[test]
+fn documents_round_trip() {
+    let mut state = PlayerState::new(123 << 22);
+    state.voice_channel_id = Some(9);
+    state.volume = 150;
+    state.loop_mode = LoopMode::Queue;
+    let t = Track {
+        encoded: "QAAA".into(),
+        title: "t".into(),
+        author: "a".into(),
+        uri: Some("https://x".into()),
+        length_ms: 5,
+        is_stream: false,
+        requester: Some(77),
+    };
+    let queue = QueueSnapshot {
+        current: Some(t.clone()),
+        upcoming: VecDeque::from([t.clone(), t]),
+        history: VecDeque::new(),
+    };
+    let id = ObjectId::new();
+    let p = player_document(&state, id);
+    let q = queue_document(state.guild_id, id, &queue);
+    let back = decode_document(&p, Some(&q)).unwrap();
+    assert_eq!(back, PlayerSnapshot::new(state, queue));
+    let missing = decode_document(&p, None).unwrap_err();
+    assert!(
+        missing.reason.contains("queue is missing"),
+        "{}",
+        missing.reason
+    );
+}
+
+#[test]
+fn guild_config_documents_round_trip_and_accept_integer_booleans() {
+    let mut c = GuildConfig::new(u64::MAX - 5);
+    c.dj_role_id = Some(u64::MAX - 1);
+    c.auto_resume = Some(false);
+    c.always_on = true;
+    c.updated_at_ms = 1_700_000_000_000;
+    let d = guild_config_document(&c);
+    assert_eq!(decode_guild_config(&d).unwrap(), c);
+    assert_eq!(
+        decode_guild_config(&guild_config_document(&GuildConfig::new(3))).unwrap(),
+        GuildConfig::new(3)
+    );
+    let mut ints = d.clone();
+    ints.insert("always_on", 0i32);
+    ints.insert("announce_now_playing", 1i64);
+    ints.insert("auto_resume", 1i32);
+    ints.insert("default_volume", 150i64);
+    ints.remove("dj_role_id");
+    let back = decode_guild_config(&ints).unwrap();
+    assert!(!back.always_on && back.announce_now_playing);
+    assert_eq!(back.auto_resume, Some(true));
+    assert_eq!((back.default_volume, back.dj_role_id), (150, None));
+    let mut bad = d;
+    bad.insert("default_volume", "loud");
+    let skipped = decode_guild_config(&bad).unwrap_err();
+    assert_eq!(skipped.guild_id, Some(c.guild_id));
+    assert!(
+        skipped.reason.contains("default_volume"),
+        "{}",
+        skipped.reason
+    );
+    let mut loud = guild_config_document(&c);
+    loud.insert("default_volume", 201i32);
+    assert!(decode_guild_config(&loud).is_err());
+    let mut missing = guild_config_document(&c);
+    missing.remove("always_on");
+    let skipped = decode_guild_config(&missing).unwrap_err();
+    assert!(skipped.reason.contains("always_on"), "{}", skipped.reason);
+}
