@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::audio::{EndKind, Loaded, PlayerPatch, TrackRef, VoiceConnection};
+use crate::domain::{now_ms, FilterPreset, LoopMode, Track};
 
 #[derive(Default)]
 struct Recording {

@@ -1,0 +1,489 @@
+//! What users ask of a guild's player: voice and text channel, resolve and search, play,
+//! pause/resume, skip/previous, stop/leave, seek, volume, filters, loop and queue edits.
+
+use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
+use crate::domain::{FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track};
+
+use super::state::GuildPlayer;
+use super::{Announcement, PlayOutcome, PlayerError, PlayerService, MAX_QUERY_LEN, MAX_VOLUME};
+
+impl PlayerService {
+    /// The voice connection Discord gave us (and the text channel commands come from).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn connect(
+        &self,
+        guild: GuildId,
+        voice: VoiceConnection,
+        text_channel: Option<u64>,
+    ) -> Result<(), PlayerError> {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        let changed = g.voice.as_ref() != Some(&voice);
+        g.state.voice_channel_id = Some(voice.channel_id);
+        if text_channel.is_some() {
+            g.state.text_channel_id = text_channel;
+        }
+        g.voice = Some(voice.clone());
+        if changed {
+            g.voice_sent = false;
+            if g.queue.current().is_some() {
+                // A new voice server: hand it to the audio server right away.
+                let patch = PlayerPatch {
+                    voice: Some(voice),
+                    ..PlayerPatch::default()
+                };
+                self.send(&mut g, patch).await?;
+            }
+        }
+        self.save(&mut g, false);
+        Ok(())
+    }
+
+    /// Changes part of a guild's known voice connection (a new voice server or session) and hands
+    /// it to the audio server. Nothing happens for a guild without a voice connection.
+    pub async fn update_voice(&self, guild: GuildId, change: impl FnOnce(&mut VoiceConnection)) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let current = g.lock().await.voice.clone();
+        let Some(mut voice) = current else {
+            return;
+        };
+        change(&mut voice);
+        if let Err(e) = self.connect(guild, voice, None).await {
+            tracing::warn!(guild, error = %e, "could not hand the new voice state to the audio server");
+        }
+    }
+
+    /// Sets the text channel announcements go to.
+    pub async fn set_text_channel(&self, guild: GuildId, channel: u64) {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.state.text_channel_id != Some(channel) {
+            g.state.text_channel_id = Some(channel);
+            self.save(&mut g, false);
+        }
+    }
+
+    fn identifier(&self, query: &str) -> String {
+        let q = query.trim();
+        let has_prefix = q.split_once(':').is_some_and(|(p, _)| {
+            p.ends_with("search") && p.chars().all(|c| c.is_ascii_lowercase())
+        });
+        if q.starts_with("http://") || q.starts_with("https://") || has_prefix {
+            q.to_string()
+        } else {
+            format!("{}:{q}", self.inner.config.search_prefix)
+        }
+    }
+
+    /// Resolves a query into tracks (a URL loads a track or a whole playlist; other text searches
+    /// and takes the first hit).
+    pub async fn resolve(&self, query: &str) -> Result<(Vec<Track>, Option<String>), PlayerError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(PlayerError::EmptyQuery);
+        }
+        if query.chars().count() > MAX_QUERY_LEN {
+            return Err(PlayerError::QueryTooLong { max: MAX_QUERY_LEN });
+        }
+        match self
+            .inner
+            .backend
+            .load(&self.identifier(query))
+            .await
+            .map_err(PlayerError::Audio)?
+        {
+            Loaded::Track(t) => Ok((vec![t], None)),
+            Loaded::Playlist { name, tracks } if !tracks.is_empty() => Ok((tracks, Some(name))),
+            Loaded::Search(mut list) if !list.is_empty() => {
+                list.truncate(1);
+                Ok((list, None))
+            }
+            Loaded::Failed { message } => Err(PlayerError::LoadFailed(message)),
+            _ => Err(PlayerError::NoResults(query.to_string())),
+        }
+    }
+
+    /// The top search results for a partial query (for autocomplete); empty on any problem.
+    pub async fn search(&self, query: &str, limit: usize) -> Vec<Track> {
+        let query = query.trim();
+        if query.chars().count() < 2 || query.chars().count() > MAX_QUERY_LEN {
+            return vec![];
+        }
+        match self.inner.backend.load(&self.identifier(query)).await {
+            Ok(Loaded::Search(list)) => list.into_iter().take(limit).collect(),
+            Ok(Loaded::Track(t)) => vec![t],
+            Ok(Loaded::Playlist { tracks, .. }) => tracks.into_iter().take(limit).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Plays a query: appends (or inserts next) what it finds; starts playing if idle.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn play(
+        &self,
+        guild: GuildId,
+        query: &str,
+        requester: Option<u64>,
+        next: bool,
+    ) -> Result<PlayOutcome, PlayerError> {
+        let (mut tracks, playlist) = self.resolve(query).await?;
+        for t in &mut tracks {
+            t.requester = requester;
+        }
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.voice.is_none() {
+            return Err(PlayerError::NotConnected);
+        }
+        let total = tracks.len();
+        let first = tracks[0].clone();
+        let mut queue = g.queue.clone();
+        let added = if next {
+            queue.insert_next(tracks)
+        } else {
+            queue.append(tracks)
+        }
+        .map_err(PlayerError::Queue)?;
+        let idle = queue.current().is_none();
+        let position = if idle {
+            None
+        } else if next {
+            Some(1)
+        } else {
+            Some(queue.len() + 1 - added)
+        };
+        if idle {
+            queue.start();
+            let previous = std::mem::replace(&mut g.queue, queue);
+            g.state.paused = false;
+            if let Err(e) = self.start_current(&mut g, 0).await {
+                g.queue = previous;
+                return Err(e);
+            }
+        } else {
+            g.queue = queue;
+        }
+        self.save(&mut g, true);
+        Ok(PlayOutcome {
+            first,
+            added,
+            dropped: total - added,
+            playlist,
+            started: idle,
+            position,
+        })
+    }
+
+    async fn with_player<T>(
+        &self,
+        guild: GuildId,
+        f: impl AsyncFnOnce(&Self, &mut GuildPlayer) -> Result<T, PlayerError>,
+    ) -> Result<T, PlayerError> {
+        let g = self.existing(guild).ok_or(PlayerError::NothingPlaying)?;
+        let mut g = g.lock().await;
+        f(self, &mut g).await
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn pause(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.set_paused(guild, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn resume(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.set_paused(guild, false).await
+    }
+
+    async fn set_paused(&self, guild: GuildId, paused: bool) -> Result<(), PlayerError> {
+        self.with_player(guild, async |me, g| {
+            if g.queue.current().is_none() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            if g.state.paused == paused {
+                return Err(if paused {
+                    PlayerError::AlreadyPaused
+                } else {
+                    PlayerError::NotPaused
+                });
+            }
+            let position = g.position_now();
+            me.send(
+                g,
+                PlayerPatch {
+                    paused: Some(paused),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.set_position(position);
+            g.state.paused = paused;
+            me.save(g, false);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Skips to the next track (or the `to`-th upcoming one). Returns the new current track.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn skip(
+        &self,
+        guild: GuildId,
+        to: Option<usize>,
+    ) -> Result<Option<Track>, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            if g.queue.current().is_none() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            let mut queue = g.queue.clone();
+            match to {
+                Some(n) => {
+                    queue
+                        .skip_to(n, g.state.loop_mode)
+                        .map_err(PlayerError::Queue)?;
+                }
+                None => {
+                    queue.skip(g.state.loop_mode);
+                }
+            }
+            me.switch_to(g, queue).await
+        })
+        .await
+    }
+
+    /// Goes back to the previous track.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn previous(&self, guild: GuildId) -> Result<Track, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            let mut queue = g.queue.clone();
+            queue
+                .previous(g.state.loop_mode)
+                .map_err(PlayerError::Queue)?;
+            me.switch_to(g, queue)
+                .await?
+                .ok_or(PlayerError::NothingPlaying)
+        })
+        .await
+    }
+
+    /// Makes `queue` the guild's queue and plays its current track (or stops if none).
+    pub(super) async fn switch_to(
+        &self,
+        g: &mut GuildPlayer,
+        queue: Queue,
+    ) -> Result<Option<Track>, PlayerError> {
+        let previous = std::mem::replace(&mut g.queue, queue);
+        let was_paused = g.state.paused;
+        g.state.paused = false;
+        if let Err(e) = self.start_current(g, 0).await {
+            g.queue = previous;
+            g.state.paused = was_paused;
+            return Err(e);
+        }
+        if g.queue.current().is_none() {
+            self.inner.announcer.announce(
+                g.state.guild_id,
+                g.state.text_channel_id,
+                Announcement::QueueEnded,
+            );
+        }
+        self.save(g, true);
+        Ok(g.queue.current().cloned())
+    }
+
+    /// Stops playback, clears the queue and forgets the saved state.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn stop(&self, guild: GuildId) -> Result<(), PlayerError> {
+        self.with_player(guild, async |me, g| {
+            me.send(
+                g,
+                PlayerPatch {
+                    track: Some(None),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.queue.stop();
+            g.state.paused = false;
+            g.set_position(0);
+            g.snapshot = g.queue.shared();
+            if let Some(a) = &me.inner.autosave {
+                a.forget(g.state.guild_id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Leaves: stops, forgets the saved state and removes the player from the audio server.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn leave(&self, guild: GuildId) -> Result<(), PlayerError> {
+        let removed = self
+            .inner
+            .guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&guild);
+        if let Some(a) = &self.inner.autosave {
+            a.forget(guild);
+        }
+        if removed.is_some() {
+            self.inner
+                .backend
+                .destroy(guild)
+                .await
+                .map_err(PlayerError::Audio)?;
+        }
+        Ok(())
+    }
+
+    /// Seeks to an absolute position (ms).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn seek(&self, guild: GuildId, position_ms: u64) -> Result<u64, PlayerError> {
+        self.seek_with(guild, |_| Some(position_ms as i64)).await
+    }
+
+    /// Seeks forward (positive) or back (negative) by `delta_ms`.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn seek_by(&self, guild: GuildId, delta_ms: i64) -> Result<u64, PlayerError> {
+        self.seek_with(guild, |now| Some(now as i64 + delta_ms))
+            .await
+    }
+
+    async fn seek_with(
+        &self,
+        guild: GuildId,
+        target: impl FnOnce(u64) -> Option<i64>,
+    ) -> Result<u64, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            let current = g
+                .queue
+                .current()
+                .cloned()
+                .ok_or(PlayerError::NothingPlaying)?;
+            if !current.has_length() {
+                return Err(PlayerError::NotSeekable);
+            }
+            let wanted = target(g.position_now()).unwrap_or(-1);
+            if wanted < 0 || wanted as u64 > current.length_ms {
+                return Err(PlayerError::SeekOutOfRange {
+                    length_ms: current.length_ms,
+                });
+            }
+            let position = wanted as u64;
+            me.send(
+                g,
+                PlayerPatch {
+                    position_ms: Some(position),
+                    ..PlayerPatch::default()
+                },
+            )
+            .await?;
+            g.set_position(position);
+            me.save(g, false);
+            Ok(position)
+        })
+        .await
+    }
+
+    /// Sets the volume in percent (0–200).
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn set_volume(&self, guild: GuildId, volume: u16) -> Result<(), PlayerError> {
+        if volume > MAX_VOLUME {
+            return Err(PlayerError::VolumeOutOfRange { max: MAX_VOLUME });
+        }
+        let patch = PlayerPatch {
+            volume: Some(volume),
+            ..PlayerPatch::default()
+        };
+        self.apply(guild, patch, |s| s.volume = volume).await
+    }
+
+    /// Sets the filter preset.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn set_filters(
+        &self,
+        guild: GuildId,
+        preset: FilterPreset,
+    ) -> Result<(), PlayerError> {
+        let patch = PlayerPatch {
+            filters: Some(preset),
+            ..PlayerPatch::default()
+        };
+        self.apply(guild, patch, |s| s.filters = preset).await
+    }
+
+    /// A setting kept in our state and, while a track is loaded, sent to the audio server first.
+    async fn apply(
+        &self,
+        guild: GuildId,
+        patch: PlayerPatch,
+        set: impl FnOnce(&mut PlayerState),
+    ) -> Result<(), PlayerError> {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        if g.queue.current().is_some() {
+            self.send(&mut g, patch).await?;
+        }
+        set(&mut g.state);
+        self.save(&mut g, false);
+        Ok(())
+    }
+
+    pub async fn set_loop(&self, guild: GuildId, mode: LoopMode) {
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        g.state.loop_mode = mode;
+        self.save(&mut g, false);
+    }
+
+    pub async fn shuffle(&self, guild: GuildId) -> Result<usize, PlayerError> {
+        self.edit_queue(guild, |q| {
+            if q.is_empty() {
+                return Err(PlayerError::Queue(crate::domain::QueueError::Empty));
+            }
+            q.shuffle(&mut rand::thread_rng());
+            Ok(q.len())
+        })
+        .await
+    }
+
+    /// Removes the upcoming track at `position` (1-based).
+    pub async fn remove(&self, guild: GuildId, position: usize) -> Result<Track, PlayerError> {
+        self.edit_queue(guild, |q| q.remove(position).map_err(PlayerError::Queue))
+            .await
+    }
+
+    /// Moves an upcoming track.
+    pub async fn move_track(
+        &self,
+        guild: GuildId,
+        from: usize,
+        to: usize,
+    ) -> Result<(), PlayerError> {
+        self.edit_queue(guild, |q| {
+            q.move_track(from, to).map_err(PlayerError::Queue)
+        })
+        .await
+    }
+
+    /// Empties the upcoming tracks; the current one keeps playing.
+    pub async fn clear(&self, guild: GuildId) -> Result<usize, PlayerError> {
+        self.edit_queue(guild, |q| Ok(q.clear())).await
+    }
+
+    async fn edit_queue<T>(
+        &self,
+        guild: GuildId,
+        f: impl FnOnce(&mut Queue) -> Result<T, PlayerError>,
+    ) -> Result<T, PlayerError> {
+        let g = self
+            .existing(guild)
+            .ok_or(PlayerError::Queue(crate::domain::QueueError::Empty))?;
+        let mut g = g.lock().await;
+        let out = f(&mut g.queue)?;
+        self.save(&mut g, true);
+        Ok(out)
+    }
+}

@@ -1,0 +1,129 @@
+//! Bringing players back: rebuilding one on the audio server from our own state, and restoring
+//! a saved one after a restart.
+
+use crate::audio::{PlayerPatch, VoiceConnection};
+use crate::domain::{GuildId, PlayerSnapshot};
+
+use super::state::next_play_id;
+use super::{LiveTrack, PlayerError, PlayerService};
+
+/// How one saved player comes back (see [`PlayerService::restore`]).
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub snapshot: PlayerSnapshot,
+    pub voice: VoiceConnection,
+    /// Where the current track goes on from.
+    pub position_ms: u64,
+    /// Whether it comes back paused.
+    pub paused: bool,
+    /// The audio server kept this player running (a resumed Lavalink session).
+    pub live: Option<LiveTrack>,
+}
+
+impl PlayerService {
+    /// Rebuilds a guild's player on the audio server from our own state, at its extrapolated
+    /// position, with a single player update.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn rebuild(&self, guild: GuildId) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        if g.queue.current().is_none() || g.voice.is_none() {
+            g.voice_sent = false;
+            return;
+        }
+        let position = g.resume_at.unwrap_or_else(|| g.position_now());
+        g.play_id = next_play_id();
+        let patch = g.play_patch(position, true);
+        match self.inner.backend.update(guild, patch).await {
+            Ok(()) => {
+                self.inner
+                    .pending_rebuild
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&guild);
+                g.voice_sent = true;
+                g.resume_at = None;
+                g.set_position(position);
+                tracing::info!(position, "player rebuilt on the audio server");
+            }
+            Err(e) => {
+                g.voice_sent = false;
+                self.inner
+                    .pending_rebuild
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(guild);
+                tracing::warn!(error = %e, "could not rebuild the player; will retry when a node is back");
+            }
+        }
+    }
+
+    /// Restores a saved player after a restart: its queue, loop mode, volume and filters, and
+    /// the current track at `plan.position_ms`, playing or paused, in one player update. With
+    /// `plan.live`, the audio server kept the player running: it keeps its track and gets the
+    /// new voice state (and, if asked, the position) instead.
+    #[tracing::instrument(skip_all, fields(guild = plan.snapshot.guild_id()))]
+    pub async fn restore(&self, plan: RestorePlan) -> Result<(), PlayerError> {
+        let RestorePlan {
+            snapshot,
+            voice,
+            position_ms,
+            paused,
+            live,
+        } = plan;
+        let guild = snapshot.guild_id();
+        let g = self.guild(guild);
+        let mut g = g.lock().await;
+        g.queue = snapshot
+            .queue
+            .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
+        g.state = snapshot.state;
+        g.state.paused = paused;
+        g.state.voice_channel_id = Some(voice.channel_id);
+        g.voice = Some(voice);
+        g.voice_sent = false;
+        if g.queue.current().is_some() {
+            let patch = match live {
+                Some(live) => {
+                    g.play_id = live.play_id.unwrap_or_else(next_play_id);
+                    PlayerPatch {
+                        position_ms: live.seek.then_some(position_ms),
+                        paused: Some(paused),
+                        voice: g.voice.clone(),
+                        ..Default::default()
+                    }
+                }
+                None => {
+                    g.play_id = next_play_id();
+                    g.play_patch(position_ms, true)
+                }
+            };
+            if let Err(e) = self.send(&mut g, patch).await {
+                if Self::is_unavailable(&e) {
+                    // Kept, and rebuilt from this very position once a node is ready.
+                    g.resume_at = Some(position_ms);
+                    g.set_position(position_ms);
+                    self.inner
+                        .pending_rebuild
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(guild);
+                    self.save(&mut g, true);
+                }
+                return Err(e);
+            }
+            g.set_position(position_ms);
+        } else if let Some(voice) = g.voice.clone() {
+            // Nothing to play: the audio server still learns the voice state.
+            let patch = PlayerPatch {
+                voice: Some(voice),
+                ..Default::default()
+            };
+            self.send(&mut g, patch).await?;
+        }
+        self.save(&mut g, true);
+        Ok(())
+    }
+}

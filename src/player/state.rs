@@ -1,0 +1,133 @@
+//! A guild's player state, and how it leaves the service: the play patch for the audio
+//! server, the backend update, and the autosave record.
+
+use std::sync::Arc;
+
+use crate::audio::{PlayerPatch, VoiceConnection};
+use crate::domain::{extrapolate_position, now_ms, GuildId, PlayerState, Queue, QueueSnapshot};
+
+use super::{PlayerConfig, PlayerError, PlayerService};
+
+pub(super) struct GuildPlayer {
+    pub(super) queue: Queue,
+    pub(super) state: PlayerState,
+    pub(super) voice: Option<VoiceConnection>,
+    /// The audio server has this voice state already.
+    pub(super) voice_sent: bool,
+    /// Identifies the current play of the current track in backend events.
+    pub(super) play_id: u64,
+    pub(super) snapshot: Arc<QueueSnapshot>,
+    /// A restore the audio server could not take yet: rebuild from exactly this position (not
+    /// one extrapolated over the time nothing was heard).
+    pub(super) resume_at: Option<u64>,
+}
+
+impl GuildPlayer {
+    pub(super) fn new(guild: GuildId, config: &PlayerConfig) -> Self {
+        let queue = Queue::new(config.queue_max, config.history_max);
+        GuildPlayer {
+            snapshot: queue.shared(),
+            queue,
+            state: PlayerState::new(guild),
+            voice: None,
+            voice_sent: false,
+            play_id: 0,
+            resume_at: None,
+        }
+    }
+
+    pub(super) fn position_now(&self) -> u64 {
+        extrapolate_position(
+            self.state.position_ms,
+            self.state.position_at_ms,
+            now_ms(),
+            self.state.paused,
+            self.queue
+                .current()
+                .filter(|t| t.has_length())
+                .map(|t| t.length_ms),
+        )
+    }
+
+    /// Pins the position at `position` as of now.
+    pub(super) fn set_position(&mut self, position: u64) {
+        self.state.position_ms = position;
+        self.state.position_at_ms = now_ms();
+    }
+
+    /// The patch that (re)starts the current track from our own state, at `position`.
+    pub(super) fn play_patch(&self, position: u64, include_voice: bool) -> PlayerPatch {
+        PlayerPatch {
+            track: Some(self.queue.current().map(|t| t.encoded.clone())),
+            position_ms: Some(position),
+            paused: Some(self.state.paused),
+            volume: Some(self.state.volume),
+            filters: Some(self.state.filters),
+            voice: if include_voice {
+                self.voice.clone()
+            } else {
+                None
+            },
+            no_replace: false,
+            play_id: Some(self.play_id),
+        }
+    }
+}
+
+impl PlayerService {
+    /// Records the guild's state with the autosave; `queue_changed` rebuilds the saved queue.
+    /// A player with nothing to play (stopped, or its queue ran out) has nothing to resume: its
+    /// saved state is forgotten, also when a late change (a voice update) comes after a /stop.
+    pub(super) fn save(&self, g: &mut GuildPlayer, queue_changed: bool) {
+        if queue_changed {
+            g.snapshot = g.queue.shared();
+        }
+        g.state.taken_at_ms = now_ms();
+        if let Some(a) = &self.inner.autosave {
+            if g.queue.current().is_none() {
+                a.forget(g.state.guild_id);
+            } else {
+                a.record(g.state.clone(), g.snapshot.clone(), queue_changed);
+            }
+        }
+    }
+
+    pub(super) async fn send(
+        &self,
+        g: &mut GuildPlayer,
+        mut patch: PlayerPatch,
+    ) -> Result<(), PlayerError> {
+        if !g.voice_sent {
+            patch.voice = g.voice.clone();
+        }
+        let had_voice = patch.voice.is_some();
+        self.inner
+            .backend
+            .update(g.state.guild_id, patch)
+            .await
+            .map_err(PlayerError::Audio)?;
+        if had_voice {
+            g.voice_sent = true;
+        }
+        Ok(())
+    }
+
+    /// Starts the current track of `g` from `position` (or stops when there is none).
+    pub(super) async fn start_current(
+        &self,
+        g: &mut GuildPlayer,
+        position: u64,
+    ) -> Result<(), PlayerError> {
+        g.play_id = next_play_id();
+        let patch = g.play_patch(position, !g.voice_sent);
+        self.send(g, patch).await?;
+        g.set_position(position);
+        Ok(())
+    }
+}
+
+/// A new id for one play of a track (unique in this process).
+pub(super) fn next_play_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

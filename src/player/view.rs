@@ -1,0 +1,100 @@
+//! What the player shows outward: announcements, the `/play` outcome, a guild's view, the
+//! figures over all players, and a player the audio server kept.
+
+use crate::domain::{FilterPreset, GuildId, LoopMode, Track};
+
+use super::PlayerService;
+
+/// What the player tells a guild's text channel (the Discord layer renders and sends it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    NowPlaying(Track),
+    /// A track could not be played and was skipped.
+    TrackFailed {
+        track: Track,
+        reason: String,
+    },
+    QueueEnded,
+}
+
+/// Receives announcements for a guild's text channel.
+pub trait Announcer: Send + Sync {
+    fn announce(&self, guild: GuildId, text_channel: Option<u64>, announcement: Announcement);
+}
+
+/// An announcer that only logs (until a Discord layer provides one).
+pub struct LogAnnouncer;
+
+impl Announcer for LogAnnouncer {
+    fn announce(&self, guild: GuildId, _text_channel: Option<u64>, announcement: Announcement) {
+        tracing::info!(guild, ?announcement, "announcement");
+    }
+}
+
+/// What `/play` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayOutcome {
+    /// The first track added.
+    pub first: Track,
+    pub added: usize,
+    /// Tracks that did not fit in the queue.
+    pub dropped: usize,
+    pub playlist: Option<String>,
+    /// It started playing at once (nothing was playing).
+    pub started: bool,
+    /// 1-based position in the queue of the first track, when queued behind others.
+    pub position: Option<usize>,
+}
+
+/// A read-only view of a guild's player, for rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayerView {
+    pub current: Option<Track>,
+    pub position_ms: u64,
+    pub paused: bool,
+    pub volume: u16,
+    pub loop_mode: LoopMode,
+    pub filters: FilterPreset,
+    pub upcoming: Vec<Track>,
+    pub text_channel_id: Option<u64>,
+    pub voice_channel_id: Option<u64>,
+}
+
+/// Counts over every player of this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayerFigures {
+    pub playing: u64,
+    pub paused: u64,
+    /// Players with nothing loaded.
+    pub idle: u64,
+    pub queued_tracks: u64,
+    pub longest_queue: u64,
+}
+
+/// A player the audio server kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveTrack {
+    /// The play id it carries, so its events match.
+    pub play_id: Option<u64>,
+    /// Also move it to `position_ms` (voice stopped earlier than the server's clock says).
+    pub seek: bool,
+}
+
+impl PlayerService {
+    /// The guild's player as it is now (position extrapolated).
+    pub async fn view(&self, guild: GuildId) -> Option<PlayerView> {
+        let g = self.existing(guild)?;
+        let g = g.lock().await;
+        Some(PlayerView {
+            current: g.queue.current().cloned(),
+            position_ms: g.position_now(),
+            paused: g.state.paused,
+            volume: g.state.volume,
+            loop_mode: g.state.loop_mode,
+            filters: g.state.filters,
+            upcoming: g.queue.upcoming().cloned().collect(),
+            text_channel_id: g.state.text_channel_id,
+            voice_channel_id: g.state.voice_channel_id,
+        })
+    }
+}
