@@ -290,6 +290,18 @@ pub fn help() -> String {
     .join("\n")
 }
 
+/// One line for `/status`: what the restore after start did.
+pub fn restore_summary(r: &crate::domain::restore::RestoreReport) -> String {
+    format!(
+        "{} playing · {} paused · {} waiting for Lavalink · {} not restored · {} failed",
+        r.playing,
+        r.paused,
+        r.pending,
+        r.skipped + r.refused + r.unreadable,
+        r.failed
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,16 +329,4 @@ mod tests {
     fn markdown_in_titles_is_escaped() {
         assert_eq!(escape("a*b_c`d"), "a\\*b\\_c\\`d");
     }
-}
-
-/// One line for `/status`: what the restore after start did.
-pub fn restore_summary(r: &crate::domain::restore::RestoreReport) -> String {
-    format!(
-        "{} playing · {} paused · {} waiting for Lavalink · {} not restored · {} failed",
-        r.playing,
-        r.paused,
-        r.pending,
-        r.skipped + r.refused + r.unreadable,
-        r.failed
-    )
 }

@@ -1,0 +1,183 @@
+//! The slash commands, one function each and thin (parse → policy → player service → render),
+//! grouped by topic; this file lists them and holds the rules they share.
+
+mod channel;
+mod playback;
+mod queue;
+mod server;
+
+use channel::{join_cmd, leave};
+use playback::{filter, loop_cmd, pause, play, previous, resume, seek, skip, stop, volume};
+use queue::{clear, move_cmd, nowplaying, queue, remove, shuffle};
+use server::{help, settings, status};
+
+use poise::serenity_prelude as serenity;
+use poise::CreateReply;
+
+use super::{buttons, policy, texts, voice, CommandError, Context, Data, Error};
+use crate::domain::restore::ChannelAccess;
+use crate::domain::{FilterPreset, LoopMode};
+use crate::player::MAX_QUERY_LEN;
+
+pub fn all() -> Vec<poise::Command<Data, Error>> {
+    vec![
+        play(),
+        pause(),
+        resume(),
+        skip(),
+        previous(),
+        stop(),
+        leave(),
+        join_cmd(),
+        queue(),
+        nowplaying(),
+        seek(),
+        volume(),
+        loop_cmd(),
+        shuffle(),
+        remove(),
+        move_cmd(),
+        clear(),
+        filter(),
+        settings(),
+        status(),
+        help(),
+    ]
+}
+
+/// When the server set a DJ role, the command needs that role or Manage Server; a member may
+/// always act on their own track (`owner`).
+async fn require_dj(ctx: Context<'_>, owner: Option<u64>) -> Result<(), Error> {
+    let guild = guild_of(ctx)?;
+    let Some(role) = ctx.data().config(guild).await.dj_role_id else {
+        return Ok(());
+    };
+    if owner == Some(ctx.author().id.get()) {
+        return Ok(());
+    }
+    if let Some(member) = ctx.author_member().await {
+        if member.roles.iter().any(|r| r.get() == role)
+            || member.permissions.is_some_and(|p| p.manage_guild())
+        {
+            return Ok(());
+        }
+    }
+    Err(CommandError::Refused(texts::dj_only(role)))
+}
+
+/// Who asked for the current track, or for the upcoming one at `position`.
+async fn requester_of(ctx: Context<'_>, guild: u64, position: Option<usize>) -> Option<u64> {
+    let view = ctx.data().service.view(guild).await?;
+    match position {
+        None => view.current.and_then(|t| t.requester),
+        Some(p) => view
+            .upcoming
+            .get(p.checked_sub(1)?)
+            .and_then(|t| t.requester),
+    }
+}
+
+/// Replies only to the person who asked; failures to reply are logged.
+pub(crate) async fn reply_ephemeral(ctx: Context<'_>, text: String) {
+    // After a (public) deferral the answer would be public: remove the "thinking…" message and
+    // answer with an ephemeral follow-up instead.
+    if let poise::Context::Application(app) = ctx {
+        if app
+            .has_sent_initial_response
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            if let Err(e) = app.interaction.delete_response(ctx.http()).await {
+                tracing::debug!(error = %e, "could not remove the deferred response");
+            }
+        }
+    }
+    let reply = CreateReply::default().content(text).ephemeral(true);
+    if let Err(e) = ctx.send(reply).await {
+        tracing::warn!(guild = ctx.guild_id().map(|g| g.get()), error = %e, "could not reply");
+    }
+}
+
+async fn say(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
+    let reply = CreateReply::default()
+        .content(text.into())
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    ctx.send(reply)
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string()))?;
+    Ok(())
+}
+
+fn guild_of(ctx: Context<'_>) -> Result<u64, Error> {
+    ctx.guild_id()
+        .map(|g| g.get())
+        .ok_or_else(|| CommandError::Refused(texts::NOT_IN_GUILD.into()))
+}
+
+/// The voice channel a user is in, from the gateway cache.
+fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
+    policy::voice_channel_of(&*ctx.guild()?, user.get())
+}
+
+/// Playback commands need the member in the bot's voice channel; when the bot is idle (not in
+/// voice) and `may_join`, it joins the member's channel. Returns the guild and the channel to
+/// join, if any, without joining yet.
+fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), Error> {
+    let guild = guild_of(ctx)?;
+    let user_channel = voice_channel_of(ctx, ctx.author().id);
+    let bot_channel = voice_channel_of(ctx, serenity::UserId::new(ctx.data().bot_id));
+    match (bot_channel, user_channel) {
+        (Some(b), Some(u)) if b == u => Ok((guild, None)),
+        (Some(b), _) => Err(CommandError::Refused(texts::join_my_channel(b))),
+        (None, None) => Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into())),
+        (None, Some(u)) if may_join => {
+            check_can_join(ctx, u)?;
+            Ok((guild, Some(u)))
+        }
+        (None, Some(_)) => Err(CommandError::Player(
+            crate::player::PlayerError::NothingPlaying,
+        )),
+    }
+}
+
+/// The bot's own Connect and Speak permissions in `channel`, from the cache (not cached: Discord
+/// decides).
+fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
+    let access = match ctx.guild() {
+        Some(guild) => policy::channel_access(&guild, channel, ctx.data().bot_id),
+        None => ChannelAccess::Open,
+    };
+    match access {
+        ChannelAccess::Missing(p) => Err(CommandError::Refused(texts::missing_permission(
+            channel,
+            p.as_str(),
+        ))),
+        ChannelAccess::Open | ChannelAccess::Gone => Ok(()),
+    }
+}
+
+/// Joins `channel`; the channel the command came from becomes the player's text channel.
+async fn join_here(ctx: Context<'_>, guild: u64, channel: u64) -> Result<(), Error> {
+    voice::join(
+        ctx.serenity_context().cache.shard_count(),
+        ctx.data(),
+        guild,
+        channel,
+        ctx.channel_id().get(),
+    )
+    .await
+}
+
+async fn enter_voice(
+    ctx: Context<'_>,
+    (guild, join_channel): (u64, Option<u64>),
+) -> Result<u64, Error> {
+    if let Some(channel) = join_channel {
+        join_here(ctx, guild, channel).await?;
+    }
+    Ok(guild)
+}
+
+async fn in_voice(ctx: Context<'_>, may_join: bool) -> Result<u64, Error> {
+    let target = voice_target(ctx, may_join)?;
+    enter_voice(ctx, target).await
+}

@@ -1,0 +1,223 @@
+//! Playback commands: /play (with autocomplete), /pause, /resume, /skip, /previous, /stop, /seek,
+//! /volume, /loop, /filter.
+
+use super::*;
+
+/// The top search results while typing a `/play` query: each choice plays that exact track.
+pub(super) async fn autocomplete_query(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let choices = if partial.starts_with("http://") || partial.starts_with("https://") {
+        vec![]
+    } else {
+        ctx.data()
+            .service
+            .search(partial, 5)
+            .await
+            .into_iter()
+            .filter_map(|t| {
+                let value = t.uri.clone().filter(|u| u.chars().count() <= 100)?;
+                let name: String = format!("{} — {}", t.title, t.author)
+                    .chars()
+                    .take(100)
+                    .collect();
+                Some(serenity::AutocompleteChoice::new(name, value))
+            })
+            .collect()
+    };
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// Plays a song or playlist, or adds it to the queue.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn play(
+    ctx: Context<'_>,
+    #[description = "A link, or words to search for"]
+    #[max_length = 500]
+    #[autocomplete = "autocomplete_query"]
+    query: String,
+    #[description = "Play it right after the current track"] next: Option<bool>,
+) -> Result<(), Error> {
+    if query.chars().count() > MAX_QUERY_LEN {
+        return Err(crate::player::PlayerError::QueryTooLong { max: MAX_QUERY_LEN }.into());
+    }
+    // Refuse at once (ephemerally) when the member cannot use the player; loading may take a
+    // moment, so defer before joining and searching.
+    let target = voice_target(ctx, true)?;
+    ctx.defer()
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string()))?;
+    let guild = enter_voice(ctx, target).await?;
+    let data = ctx.data();
+    data.service
+        .set_text_channel(guild, ctx.channel_id().get())
+        .await;
+    let out = data
+        .service
+        .play(
+            guild,
+            &query,
+            Some(ctx.author().id.get()),
+            next.unwrap_or(false),
+        )
+        .await?;
+    say(ctx, texts::played(&out)).await
+}
+
+/// Pauses the music.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn pause(ctx: Context<'_>) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    ctx.data().service.pause(guild).await?;
+    say(ctx, texts::PAUSED).await
+}
+
+/// Resumes the music.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn resume(ctx: Context<'_>) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    ctx.data().service.resume(guild).await?;
+    say(ctx, texts::RESUMED).await
+}
+
+/// Skips to the next track, or to a position in the queue.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn skip(
+    ctx: Context<'_>,
+    #[description = "Queue position to skip to"]
+    #[min = 1]
+    to: Option<usize>,
+) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    let owner = match to {
+        None => requester_of(ctx, guild, None).await,
+        Some(_) => None,
+    };
+    require_dj(ctx, owner).await?;
+    match ctx.data().service.skip(guild, to).await? {
+        Some(t) => {
+            say(
+                ctx,
+                format!("Skipped. Now playing {}.", texts::track_line(&t)),
+            )
+            .await
+        }
+        None => say(ctx, format!("Skipped. {}", texts::QUEUE_ENDED)).await,
+    }
+}
+
+/// Goes back to the previous track.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn previous(ctx: Context<'_>) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    let t = ctx.data().service.previous(guild).await?;
+    say(ctx, format!("Back to {}.", texts::track_line(&t))).await
+}
+
+/// Stops the music, clears the queue and forgets this server's player.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn stop(ctx: Context<'_>) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
+    ctx.data().service.stop(guild).await?;
+    say(ctx, texts::STOPPED).await
+}
+
+/// Jumps to a time in the track: 1:23, 83, +10 or -15.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn seek(
+    ctx: Context<'_>,
+    #[description = "1:23, 83 (seconds), +10 or -15"]
+    #[max_length = 12]
+    time: String,
+) -> Result<(), Error> {
+    let (relative, ms) =
+        texts::parse_seek(&time).ok_or_else(|| CommandError::Refused(texts::BAD_SEEK.into()))?;
+    let guild = in_voice(ctx, false).await?;
+    let service = &ctx.data().service;
+    let at = if relative {
+        service.seek_by(guild, ms).await?
+    } else {
+        service.seek(guild, ms.max(0) as u64).await?
+    };
+    say(ctx, format!("Jumped to {}.", crate::player::format_ms(at))).await
+}
+
+/// Sets the volume, from 0 to 200 (100 is unchanged).
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn volume(
+    ctx: Context<'_>,
+    #[description = "0 to 200"]
+    #[min = 0]
+    #[max = 200]
+    level: u16,
+) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
+    ctx.data().service.set_volume(guild, level).await?;
+    say(ctx, format!("Volume set to {level}%.")).await
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+enum LoopChoice {
+    #[name = "off"]
+    Off,
+    #[name = "track"]
+    Track,
+    #[name = "queue"]
+    Queue,
+}
+
+/// Repeats the track or the queue, or stops repeating.
+#[poise::command(slash_command, guild_only, rename = "loop")]
+pub(super) async fn loop_cmd(
+    ctx: Context<'_>,
+    #[description = "off, track or queue"] mode: LoopChoice,
+) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
+    let mode = match mode {
+        LoopChoice::Off => LoopMode::Off,
+        LoopChoice::Track => LoopMode::Track,
+        LoopChoice::Queue => LoopMode::Queue,
+    };
+    ctx.data().service.set_loop(guild, mode).await;
+    say(ctx, texts::loop_mode(mode)).await
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+enum FilterChoice {
+    #[name = "off"]
+    Off,
+    #[name = "bassboost"]
+    Bassboost,
+    #[name = "nightcore"]
+    Nightcore,
+    #[name = "vaporwave"]
+    Vaporwave,
+    #[name = "8d"]
+    EightD,
+    #[name = "karaoke"]
+    Karaoke,
+}
+
+/// Applies an audio filter.
+#[poise::command(slash_command, guild_only)]
+pub(super) async fn filter(
+    ctx: Context<'_>,
+    #[description = "The filter"] preset: FilterChoice,
+) -> Result<(), Error> {
+    let guild = in_voice(ctx, false).await?;
+    require_dj(ctx, None).await?;
+    let preset = match preset {
+        FilterChoice::Off => FilterPreset::Off,
+        FilterChoice::Bassboost => FilterPreset::Bassboost,
+        FilterChoice::Nightcore => FilterPreset::Nightcore,
+        FilterChoice::Vaporwave => FilterPreset::Vaporwave,
+        FilterChoice::EightD => FilterPreset::EightD,
+        FilterChoice::Karaoke => FilterPreset::Karaoke,
+    };
+    ctx.data().service.set_filters(guild, preset).await?;
+    say(ctx, texts::filter_set(preset)).await
+}

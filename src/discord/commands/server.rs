@@ -1,0 +1,128 @@
+//! Server commands: /settings, /status, /help.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+enum ResumeChoice {
+    #[name = "as the bot's default"]
+    Default,
+    #[name = "on"]
+    On,
+    #[name = "off"]
+    Off,
+}
+
+/// Server settings: DJ role, 24/7, default volume, now-playing messages, resume after restarts.
+#[poise::command(
+    slash_command,
+    guild_only,
+    required_permissions = "MANAGE_GUILD",
+    default_member_permissions = "MANAGE_GUILD"
+)]
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn settings(
+    ctx: Context<'_>,
+    #[description = "Role that may stop, clear, skip others' tracks, set volume, loop and filters"]
+    dj_role: Option<serenity::Role>,
+    #[description = "Remove the DJ role: everyone controls the music"] clear_dj_role: Option<bool>,
+    #[description = "24/7: stay in voice when nobody listens"] always_on: Option<bool>,
+    #[description = "Volume a new player starts at"]
+    #[min = 0]
+    #[max = 200]
+    default_volume: Option<u16>,
+    #[description = "Post a message when a new track starts"] announce: Option<bool>,
+    #[description = "Resume the music after a restart"] auto_resume: Option<ResumeChoice>,
+) -> Result<(), Error> {
+    let guild = guild_of(ctx)?;
+    let data = ctx.data();
+    let mut config = data.config(guild).await;
+    let before = config.clone();
+    if let Some(role) = dj_role {
+        config.dj_role_id = Some(role.id.get());
+    }
+    if clear_dj_role == Some(true) {
+        config.dj_role_id = None;
+    }
+    if let Some(b) = always_on {
+        config.always_on = b;
+    }
+    if let Some(v) = default_volume {
+        config.default_volume = v;
+    }
+    if let Some(b) = announce {
+        config.announce_now_playing = b;
+    }
+    if let Some(r) = auto_resume {
+        config.auto_resume = match r {
+            ResumeChoice::Default => None,
+            ResumeChoice::On => Some(true),
+            ResumeChoice::Off => Some(false),
+        };
+    }
+    if config != before {
+        config.updated_at_ms = crate::domain::now_ms();
+        data.store
+            .save_guild_config(&config)
+            .await
+            .map_err(|e| CommandError::Internal(format!("saving settings: {e}")))?;
+        data.configs.put(config.clone());
+    }
+    let title = if config != before {
+        "Settings saved."
+    } else {
+        "Settings:"
+    };
+    say(ctx, format!("{title}\n{}", texts::guild_settings(&config))).await
+}
+
+/// Shows the bot's health: store, last save, saved players, audio nodes, uptime, version.
+#[poise::command(slash_command)]
+pub(super) async fn status(ctx: Context<'_>) -> Result<(), Error> {
+    let data = ctx.data();
+    let health = data.store.health().await;
+    let stats = data.autosave.stats();
+    let nodes: Vec<String> = data
+        .backend
+        .node_status()
+        .into_iter()
+        .map(|(name, up, players)| {
+            format!(
+                "{name}: {} · {players} player(s)",
+                if up { "up" } else { "down" }
+            )
+        })
+        .collect();
+    let last_save = stats
+        .last_success_at_ms
+        .map(|t| format!("{} s ago", crate::domain::now_ms().saturating_sub(t) / 1000))
+        .unwrap_or_else(|| "not yet".into());
+    let restored = data
+        .last_restore()
+        .map(|r| texts::restore_summary(&r))
+        .unwrap_or_else(|| "in progress".into());
+    let text = format!(
+        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nShard: {} of {} (this process runs {})\nUptime: {}\nVersion: {}",
+        health.backend,
+        if health.reachable { "reachable" } else { "unreachable" },
+        health
+            .saved_players
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        nodes.join("\n"),
+        ctx.serenity_context().shard_id.0,
+        ctx.serenity_context().cache.shard_count(),
+        data.shards,
+        humantime::format_duration(std::time::Duration::from_secs(
+            data.started.elapsed().as_secs()
+        )),
+        env!("CARGO_PKG_VERSION"),
+    );
+    say(ctx, text).await
+}
+
+/// Lists the commands.
+#[poise::command(slash_command)]
+pub(super) async fn help(ctx: Context<'_>) -> Result<(), Error> {
+    reply_ephemeral(ctx, texts::help()).await;
+    Ok(())
+}
