@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod crash;
 mod discord;
+mod docs;
 mod engine;
 mod operate;
 mod resume;
