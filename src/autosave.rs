@@ -20,6 +20,7 @@ use crate::domain::{
     is_playing, now_ms, position_at, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot,
 };
 use crate::store::{SaveOp, StateStore, StoreError, WriteStats};
+use crate::sync::LockExt;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AutosaveConfig {
@@ -143,11 +144,11 @@ impl Autosave {
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.pending.locked()
     }
 
     pub fn stats(&self) -> AutosaveStats {
-        *self.inner.stats.lock().unwrap_or_else(|p| p.into_inner())
+        *self.inner.stats.locked()
     }
 
     /// Records the newest state of a guild. `queue_changed` says whether the queue (current,
@@ -311,7 +312,7 @@ impl Autosave {
     }
 
     fn note_success(&self, stats: WriteStats) {
-        let mut s = self.inner.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.stats.locked();
         s.batches += 1;
         s.ops += stats.ops as u64;
         s.bytes += stats.bytes;
@@ -329,7 +330,7 @@ impl Autosave {
 
     fn note_failure(&self, e: &StoreError) {
         crate::metrics::metrics().autosave_failures.inc();
-        let mut s = self.inner.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.stats.locked();
         s.failures += 1;
         s.in_outage = true;
         drop(s);

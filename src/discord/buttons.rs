@@ -6,6 +6,7 @@ use serenity::{
     CreateInteractionResponse, CreateInteractionResponseMessage,
 };
 
+use super::policy::{self, VoiceRelation};
 use super::{texts, CommandError, Data};
 use crate::domain::LoopMode;
 use crate::player::PlayerView;
@@ -70,20 +71,6 @@ fn next_loop(mode: LoopMode) -> LoopMode {
     }
 }
 
-/// The voice channel a member is in, from the cache.
-fn voice_channel(
-    ctx: &serenity::Context,
-    guild: serenity::GuildId,
-    user: serenity::UserId,
-) -> Option<u64> {
-    ctx.cache
-        .guild(guild)?
-        .voice_states
-        .get(&user)
-        .and_then(|v| v.channel_id)
-        .map(|c| c.get())
-}
-
 /// Handles a click on one of our buttons; others are ignored.
 pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInteraction) {
     let Some(action) = click.data.custom_id.strip_prefix(PREFIX) else {
@@ -141,30 +128,38 @@ async fn run(
         ));
     }
     // Player buttons: the member must be in the bot's voice channel.
-    let bot = voice_channel(ctx, guild_id, serenity::UserId::new(data.bot_id));
-    let user = voice_channel(ctx, guild_id, click.user.id);
-    match (bot, user) {
-        (Some(b), Some(u)) if b == u => {}
-        (Some(b), _) => return Err(CommandError::Refused(texts::join_my_channel(b))),
-        (None, _) => return Err(CommandError::Refused(texts::NOTHING_PLAYING.into())),
+    let relation = match ctx.cache.guild(guild_id) {
+        Some(g) => policy::voice_relation(&g, data.bot_id, click.user.id.get()),
+        None => VoiceRelation::NobodyInVoice,
+    };
+    match relation {
+        VoiceRelation::Together(_) => {}
+        VoiceRelation::BotElsewhere(b) => {
+            return Err(CommandError::Refused(texts::join_my_channel(b)))
+        }
+        VoiceRelation::BotIdle(_) | VoiceRelation::NobodyInVoice => {
+            return Err(CommandError::Refused(texts::NOTHING_PLAYING.into()))
+        }
     }
     // DJ-only buttons (skip of one's own track is allowed).
-    let config = data.config(guild).await;
-    if let Some(role) = config.dj_role_id {
-        let owner = data
-            .service
-            .view(guild)
-            .await
-            .and_then(|v| v.current)
-            .and_then(|t| t.requester);
-        let own_skip = action == "skip" && owner == Some(click.user.id.get());
-        let is_dj = click.member.as_ref().is_some_and(|m| {
-            m.roles.iter().any(|r| r.get() == role)
-                || m.permissions.is_some_and(|p| p.manage_guild())
-        });
-        if matches!(action, "skip" | "stop" | "loop") && !own_skip && !is_dj {
-            return Err(CommandError::Refused(texts::dj_only(role)));
-        }
+    if matches!(action, "skip" | "stop" | "loop") {
+        let dj_role = data.config(guild).await.dj_role_id;
+        let requester = match action {
+            "skip" => data
+                .service
+                .view(guild)
+                .await
+                .and_then(|v| v.current)
+                .and_then(|t| t.requester),
+            _ => None,
+        };
+        policy::dj_allows(
+            dj_role,
+            click.member.as_ref(),
+            click.user.id.get(),
+            requester,
+        )
+        .map_err(|role| CommandError::Refused(texts::dj_only(role)))?;
     }
     let service = &data.service;
     match action {

@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::sync::LockExt;
 use poise::serenity_prelude as serenity;
 use serenity::{FullEvent, Interaction};
 
@@ -75,7 +76,7 @@ enum Admit {
 
 impl Gate {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     pub fn is_owner(&self) -> bool {

@@ -1,5 +1,6 @@
 //! The per-user command rate limit.
 
+use crate::sync::LockExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ impl RateLimiter {
 
     /// Counts a command of `user` at `now`; `Err(wait)` when over the limit (not counted).
     pub fn check(&self, user: u64, now: Instant) -> Result<(), Duration> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.locked();
         let times = seen.entry(user).or_default();
         while times
             .front()

@@ -29,6 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::player::PlayerError;
 use crate::services::Services;
 
+use crate::sync::LockExt;
 pub use announcer::ChannelAnnouncer;
 pub use client::{current_user, rest_client, Bot, Client, StartError};
 pub use idle::spawn as spawn_idle_watch;
@@ -94,7 +95,7 @@ impl std::ops::Deref for Data {
 impl Data {
     /// Records a READY of `shard` and tells the lifecycle about it.
     fn shard_ready(&self, shard: u32) {
-        let again = !crate::sync::lock(&self.readies).insert(shard);
+        let again = !self.readies.locked().insert(shard);
         // The lifecycle is gone only when the process is stopping.
         let _ = self.ready_tx.send(ShardReady { shard, again });
     }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::limits::RateLimiter;
+use crate::sync::LockExt;
 
 /// Voice commands allowed per shard per [`WINDOW`].
 pub const VOICE_BUDGET: usize = 112;
@@ -40,13 +41,7 @@ impl Pacer {
 
     /// Waits (in turn) until a command may be sent on `shard`, and counts it.
     pub async fn acquire(&self, shard: u32) {
-        let queue = self
-            .queues
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(shard)
-            .or_default()
-            .clone();
+        let queue = self.queues.locked().entry(shard).or_default().clone();
         let _turn = queue.lock().await;
         while let Err(wait) = self.window.check(u64::from(shard), Instant::now()) {
             tokio::time::sleep(wait.max(Duration::from_millis(5))).await;

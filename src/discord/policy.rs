@@ -48,3 +48,54 @@ pub fn channel_access(guild: &Guild, channel: u64, bot_id: u64) -> ChannelAccess
         ChannelAccess::Open
     }
 }
+
+/// Where a member is, seen from the bot (parrot's "connection" idea), from the gateway cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceRelation {
+    /// Both in this channel.
+    Together(u64),
+    /// The bot plays in this channel and the member is elsewhere or not in voice.
+    BotElsewhere(u64),
+    /// The bot is not in voice; the member is in this channel.
+    BotIdle(u64),
+    /// Neither is in voice.
+    NobodyInVoice,
+}
+
+/// The relation of `user` to the bot in `guild`.
+pub fn voice_relation(guild: &Guild, bot_id: u64, user: u64) -> VoiceRelation {
+    match (
+        voice_channel_of(guild, bot_id),
+        voice_channel_of(guild, user),
+    ) {
+        (Some(b), Some(u)) if b == u => VoiceRelation::Together(b),
+        (Some(b), _) => VoiceRelation::BotElsewhere(b),
+        (None, Some(u)) => VoiceRelation::BotIdle(u),
+        (None, None) => VoiceRelation::NobodyInVoice,
+    }
+}
+
+/// The DJ rule: when the server set a DJ role (`dj_role`), player controls need that role or
+/// Manage Server, except on the member's own track (`user == requester`). `Err(role)` names the
+/// role that is missing.
+pub fn dj_allows(
+    dj_role: Option<u64>,
+    member: Option<&serenity::Member>,
+    user: u64,
+    requester: Option<u64>,
+) -> Result<(), u64> {
+    let Some(role) = dj_role else {
+        return Ok(());
+    };
+    if requester == Some(user) {
+        return Ok(());
+    }
+    let is_dj = member.is_some_and(|m| {
+        m.roles.iter().any(|r| r.get() == role) || m.permissions.is_some_and(|p| p.manage_guild())
+    });
+    if is_dj {
+        Ok(())
+    } else {
+        Err(role)
+    }
+}

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 pub use crate::domain::lease::{decide, Exit, Instance, LeaseBody, Step};
 use crate::domain::now_ms;
 use crate::store::{StateStore, StoreError};
+use crate::sync::LockExt;
 
 /// This instance's part in the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,17 +124,12 @@ impl LeaseHandle {
     pub fn set_lavalink_session(&self, node: &str, session_id: &str) {
         self.shared
             .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(node.to_string(), session_id.to_string());
     }
 
     fn generation(&self) -> Option<u64> {
-        *self
-            .shared
-            .generation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        *self.shared.generation.locked()
     }
 
     fn set_role(&self, role: Role) {
@@ -159,7 +155,7 @@ impl LeaseHandle {
                 }
             },
         };
-        *self.shared.seen.lock().unwrap_or_else(|p| p.into_inner()) = read.1.clone();
+        *self.shared.seen.locked() = read.1.clone();
         Ok(read)
     }
 
@@ -168,7 +164,7 @@ impl LeaseHandle {
     /// stand-by then answers what nobody else will; a free lease, or one handed to us, is about
     /// to be ours and is not stale.
     pub fn owner_is_stale(&self, recent: Duration) -> bool {
-        let seen = self.shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = self.shared.seen.locked();
         let Some(body) = seen.as_ref() else {
             return false;
         };
@@ -217,22 +213,13 @@ impl LeaseHandle {
             Step::Write(mut body) => {
                 let taking = owned.is_none() && body.owner.as_ref() == Some(&self.shared.me);
                 if owned.is_some() {
-                    body.lavalink_sessions = self
-                        .shared
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone();
+                    body.lavalink_sessions = self.shared.sessions.locked().clone();
                 }
                 if !self.write(version, &body).await? {
                     return Ok(()); // Someone else wrote first: read again next round.
                 }
                 if taking {
-                    *self
-                        .shared
-                        .generation
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(body.generation);
+                    *self.shared.generation.locked() = Some(body.generation);
                     let prev = previous.unwrap_or_default();
                     let exit = if prev.owner.as_ref() == Some(&self.shared.me) {
                         prev.exit // Handed to us.
@@ -240,11 +227,7 @@ impl LeaseHandle {
                         body.exit
                     };
                     // Until our nodes report, the sessions we may resume are the previous owner's.
-                    *self
-                        .shared
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = body.lavalink_sessions.clone();
+                    *self.shared.sessions.locked() = body.lavalink_sessions.clone();
                     tracing::info!(lease = %self.shared.name, generation = body.generation, ?exit, "this instance owns the lease");
                     self.set_role(Role::Owner {
                         generation: body.generation,
@@ -258,11 +241,7 @@ impl LeaseHandle {
     }
 
     fn retire(&self) {
-        *self
-            .shared
-            .generation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *self.shared.generation.locked() = None;
         self.set_role(Role::Retired);
     }
 
@@ -289,11 +268,7 @@ impl LeaseHandle {
                 // The old owner keeps its own sessions open while it lives.
                 BTreeMap::new()
             } else {
-                self.shared
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
+                self.shared.sessions.locked().clone()
             };
             if self.write(version, &body).await? {
                 self.retire();

@@ -26,6 +26,7 @@ use crate::lease::Exit;
 use crate::player::{LiveTrack, PlayerService, RestorePlan};
 use crate::services::Services;
 use crate::store::LoadFilter;
+use crate::sync::LockExt;
 
 /// Join attempts per guild.
 pub(super) const JOIN_ATTEMPTS: u32 = 3;
@@ -216,7 +217,7 @@ impl Restorer {
                 .get_or_create(&crate::metrics::OutcomeLabel { outcome })
                 .inc_by(n as u64);
         }
-        *crate::sync::lock(&self.services.last_restore) = Some(report.clone());
+        *self.services.last_restore.locked() = Some(report.clone());
         report
     }
 
@@ -323,23 +324,12 @@ impl Restorer {
             return Outcome::Failed(e.to_string());
         }
         if let (true, Some(track)) = (config.announce_now_playing, &current) {
-            let why = decision.paused_because;
-            let mut message =
-                CreateMessage::new().content(texts::back_after_restart(track, position_ms, why));
-            if why.is_some() {
-                message =
-                    message.components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
-                        buttons::RESUME_ID,
-                    )
-                    .label("Resume")
-                    .style(ButtonStyle::Primary)])]);
-            }
-            post(
-                &self.discord.http,
+            self.post_back_notice(
                 guild,
                 text_channel,
-                message,
-                "restart notice",
+                track,
+                position_ms,
+                decision.paused_because,
             )
             .await;
         }
@@ -348,6 +338,34 @@ impl Restorer {
         } else {
             Outcome::Paused
         }
+    }
+
+    /// "Back after a restart", with a Resume button when it came back paused.
+    async fn post_back_notice(
+        &self,
+        guild: GuildId,
+        text_channel: Option<u64>,
+        track: &crate::domain::Track,
+        position_ms: u64,
+        why: Option<restore::PausedBecause>,
+    ) {
+        let mut message =
+            CreateMessage::new().content(texts::back_after_restart(track, position_ms, why));
+        if why.is_some() {
+            message = message.components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
+                buttons::RESUME_ID,
+            )
+            .label("Resume")
+            .style(ButtonStyle::Primary)])]);
+        }
+        post(
+            &self.discord.http,
+            guild,
+            text_channel,
+            message,
+            "restart notice",
+        )
+        .await;
     }
 
     /// Not restored: the saved state is deleted when it can never come back, and the text

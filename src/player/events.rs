@@ -5,6 +5,7 @@ use crate::audio::{BackendEvent, EndKind, TrackRef};
 use crate::domain::{EndReason, GuildId};
 
 use super::{Announcement, PlayerService};
+use crate::sync::LockExt;
 
 impl PlayerService {
     /// Reacts to what the audio server reports.
@@ -52,13 +53,7 @@ impl PlayerService {
                 }
             }
             BackendEvent::NodeReady { .. } => {
-                let pending: Vec<GuildId> = self
-                    .inner
-                    .pending_rebuild
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .drain()
-                    .collect();
+                let pending: Vec<GuildId> = self.inner.pending_rebuild.locked().drain().collect();
                 for guild in pending {
                     let me = self.clone();
                     tokio::spawn(async move { me.rebuild(guild).await });

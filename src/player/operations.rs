@@ -6,6 +6,7 @@ use crate::domain::{FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track};
 
 use super::state::GuildPlayer;
 use super::{Announcement, PlayOutcome, PlayerError, PlayerService, MAX_QUERY_LEN, MAX_VOLUME};
+use crate::sync::LockExt;
 
 impl PlayerService {
     /// The voice connection Discord gave us (and the text channel commands come from).
@@ -319,12 +320,7 @@ impl PlayerService {
     /// Leaves: stops, forgets the saved state and removes the player from the audio server.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn leave(&self, guild: GuildId) -> Result<(), PlayerError> {
-        let removed = self
-            .inner
-            .guilds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&guild);
+        let removed = self.inner.guilds.locked().remove(&guild);
         if let Some(a) = &self.inner.autosave {
             a.forget(guild);
         }

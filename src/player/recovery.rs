@@ -6,6 +6,7 @@ use crate::domain::{GuildId, PlayerSnapshot};
 
 use super::state::next_play_id;
 use super::{LiveTrack, PlayerError, PlayerService};
+use crate::sync::LockExt;
 
 /// How one saved player comes back (see [`PlayerService::restore`]).
 #[derive(Debug, Clone)]
@@ -38,11 +39,7 @@ impl PlayerService {
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
             Ok(()) => {
-                self.inner
-                    .pending_rebuild
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&guild);
+                self.inner.pending_rebuild.locked().remove(&guild);
                 g.voice_sent = true;
                 g.resume_at = None;
                 g.set_position(position);
@@ -50,11 +47,7 @@ impl PlayerService {
             }
             Err(e) => {
                 g.voice_sent = false;
-                self.inner
-                    .pending_rebuild
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(guild);
+                self.inner.pending_rebuild.locked().insert(guild);
                 tracing::warn!(error = %e, "could not rebuild the player; will retry when a node is back");
             }
         }
@@ -105,11 +98,7 @@ impl PlayerService {
                     // Kept, and rebuilt from this very position once a node is ready.
                     g.resume_at = Some(position_ms);
                     g.set_position(position_ms);
-                    self.inner
-                        .pending_rebuild
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(guild);
+                    self.inner.pending_rebuild.locked().insert(guild);
                     self.save(&mut g, true);
                 }
                 return Err(e);

@@ -9,34 +9,23 @@ use crate::domain::GuildId;
 
 use super::state::GuildPlayer;
 use super::{PlayerFigures, PlayerService};
+use crate::sync::LockExt;
 
 impl PlayerService {
     pub(super) fn guild(&self, guild: GuildId) -> Arc<Mutex<GuildPlayer>> {
-        let mut map = self.inner.guilds.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.inner.guilds.locked();
         map.entry(guild)
             .or_insert_with(|| Arc::new(Mutex::new(GuildPlayer::new(guild, &self.inner.config))))
             .clone()
     }
 
     pub(super) fn existing(&self, guild: GuildId) -> Option<Arc<Mutex<GuildPlayer>>> {
-        self.inner
-            .guilds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&guild)
-            .cloned()
+        self.inner.guilds.locked().get(&guild).cloned()
     }
 
     /// Counts over every player (for the metrics).
     pub async fn figures(&self) -> PlayerFigures {
-        let players: Vec<_> = self
-            .inner
-            .guilds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let players: Vec<_> = self.inner.guilds.locked().values().cloned().collect();
         let mut f = PlayerFigures::default();
         for g in players {
             let g = g.lock().await;
@@ -54,14 +43,7 @@ impl PlayerService {
 
     /// Guilds with a player.
     pub fn guilds(&self) -> Vec<GuildId> {
-        let mut v: Vec<GuildId> = self
-            .inner
-            .guilds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let mut v: Vec<GuildId> = self.inner.guilds.locked().keys().copied().collect();
         v.sort();
         v
     }
@@ -69,11 +51,7 @@ impl PlayerService {
     /// Forgets every player here without touching the audio server or the store (after handing
     /// them over to another instance).
     pub async fn forget_all(&self) {
-        self.inner
-            .guilds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.inner.guilds.locked().clear();
         if let Some(a) = &self.inner.autosave {
             a.release_all().await;
         }

@@ -6,18 +6,18 @@ use std::sync::{Arc, RwLock};
 
 use crate::domain::{GuildConfig, GuildId};
 use crate::store::StateStore;
-use crate::sync::{read, write};
+use crate::sync::RwLockExt;
 
 #[derive(Clone, Default)]
 pub struct Configs(Arc<RwLock<HashMap<GuildId, GuildConfig>>>);
 
 impl Configs {
     pub fn cached(&self, guild: GuildId) -> Option<GuildConfig> {
-        read(&self.0).get(&guild).cloned()
+        self.0.read_locked().get(&guild).cloned()
     }
 
     pub fn put(&self, config: GuildConfig) {
-        write(&self.0).insert(config.guild_id, config);
+        self.0.write_locked().insert(config.guild_id, config);
     }
 
     /// The guild's settings: cached, else loaded from the store, else the defaults.

@@ -18,6 +18,7 @@ use crate::lease::LeaseHandle;
 use crate::player::PlayerService;
 use crate::settings::{Settings, ShardPlan};
 use crate::store::StateStore;
+use crate::sync::LockExt;
 
 /// What the settings say about restoring and idling, read once at start.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +72,6 @@ impl Services {
 
     /// The last restore's counts, if one has finished.
     pub fn last_restore(&self) -> Option<RestoreReport> {
-        crate::sync::lock(&self.last_restore).clone()
+        self.last_restore.locked().clone()
     }
 }

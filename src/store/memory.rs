@@ -8,6 +8,7 @@ use super::{
     WriteStats,
 };
 use crate::domain::{now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::sync::LockExt;
 
 #[derive(Default)]
 struct Inner {
@@ -30,7 +31,7 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 }
 

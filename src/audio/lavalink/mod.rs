@@ -39,6 +39,7 @@ use session::run_node;
 use super::{AudioError, BackendEvent};
 use crate::domain::GuildId;
 use crate::settings::LavalinkNode;
+use crate::sync::LockExt;
 
 #[derive(Default)]
 struct NodeState {
@@ -67,7 +68,7 @@ struct Node {
 
 impl Node {
     fn state(&self) -> MutexGuard<'_, NodeState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, MutexGuard};
 use super::{LavalinkBackend, Node};
 use crate::audio::AudioError;
 use crate::domain::GuildId;
+use crate::sync::LockExt;
 
 /// What a node's last `stats` message said.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -37,10 +38,7 @@ impl LavalinkBackend {
     }
 
     pub(super) fn placement(&self) -> MutexGuard<'_, HashMap<GuildId, usize>> {
-        self.inner
-            .placement
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.placement.locked()
     }
 
     /// Names and health of the nodes, for `/status`.

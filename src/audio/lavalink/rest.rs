@@ -9,6 +9,7 @@ use super::wire::{parse_live_players, parse_load_result, patch_body};
 use super::{LavalinkBackend, LivePlayer, Node};
 use crate::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch};
 use crate::domain::GuildId;
+use crate::sync::LockExt;
 
 impl LavalinkBackend {
     /// The players node `index` holds right now (after a resumed session: the ones that kept
@@ -147,11 +148,7 @@ impl AudioBackend for LavalinkBackend {
     }
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
-        self.inner
-            .receiver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        self.inner.receiver.locked().take()
     }
 }
 

@@ -14,6 +14,7 @@ use server::{help, settings, status};
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
+use super::policy::VoiceRelation;
 use super::{buttons, policy, texts, voice, CommandError, Context, Data, Error};
 use crate::domain::restore::ChannelAccess;
 use crate::domain::{FilterPreset, LoopMode};
@@ -49,20 +50,13 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
 /// always act on their own track (`owner`).
 async fn require_dj(ctx: Context<'_>, owner: Option<u64>) -> Result<(), Error> {
     let guild = guild_of(ctx)?;
-    let Some(role) = ctx.data().config(guild).await.dj_role_id else {
-        return Ok(());
-    };
-    if owner == Some(ctx.author().id.get()) {
+    let dj_role = ctx.data().config(guild).await.dj_role_id;
+    if dj_role.is_none() {
         return Ok(());
     }
-    if let Some(member) = ctx.author_member().await {
-        if member.roles.iter().any(|r| r.get() == role)
-            || member.permissions.is_some_and(|p| p.manage_guild())
-        {
-            return Ok(());
-        }
-    }
-    Err(CommandError::Refused(texts::dj_only(role)))
+    let member = ctx.author_member().await;
+    policy::dj_allows(dj_role, member.as_deref(), ctx.author().id.get(), owner)
+        .map_err(|role| CommandError::Refused(texts::dj_only(role)))
 }
 
 /// Who asked for the current track, or for the upcoming one at `position`.
@@ -123,17 +117,19 @@ fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
 /// join, if any, without joining yet.
 fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), Error> {
     let guild = guild_of(ctx)?;
-    let user_channel = voice_channel_of(ctx, ctx.author().id);
-    let bot_channel = voice_channel_of(ctx, serenity::UserId::new(ctx.data().bot_id));
-    match (bot_channel, user_channel) {
-        (Some(b), Some(u)) if b == u => Ok((guild, None)),
-        (Some(b), _) => Err(CommandError::Refused(texts::join_my_channel(b))),
-        (None, None) => Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into())),
-        (None, Some(u)) if may_join => {
+    let relation = match ctx.guild() {
+        Some(g) => policy::voice_relation(&g, ctx.data().bot_id, ctx.author().id.get()),
+        None => VoiceRelation::NobodyInVoice,
+    };
+    match relation {
+        VoiceRelation::Together(_) => Ok((guild, None)),
+        VoiceRelation::BotElsewhere(b) => Err(CommandError::Refused(texts::join_my_channel(b))),
+        VoiceRelation::NobodyInVoice => Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into())),
+        VoiceRelation::BotIdle(u) if may_join => {
             check_can_join(ctx, u)?;
             Ok((guild, Some(u)))
         }
-        (None, Some(_)) => Err(CommandError::Player(
+        VoiceRelation::BotIdle(_) => Err(CommandError::Player(
             crate::player::PlayerError::NothingPlaying,
         )),
     }

@@ -30,6 +30,7 @@ use super::{
 use crate::domain::{GuildConfig, GuildId, PlayerSnapshot};
 use crate::settings::SqliteSettings;
 
+use crate::sync::LockExt;
 pub use backup::list_backups;
 
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ impl SqliteStore {
     }
 
     fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-        conn.lock().unwrap_or_else(|p| p.into_inner())
+        conn.locked()
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
