@@ -141,11 +141,11 @@ pub enum BackendEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudioError {
-    #[error("The audio server is unavailable right now; retrying. Your queue is kept.")]
+    #[error("unavailable")]
     Unavailable,
-    #[error("The audio server refused the request: {0}")]
+    #[error("refused the request: {0}")]
     Rejected(String),
-    #[error("The audio server sent an answer Encore could not read.")]
+    #[error("sent an answer that could not be read: {0}")]
     BadResponse(String),
 }
 

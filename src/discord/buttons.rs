@@ -88,7 +88,7 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInter
             }
             CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
-                    .content(e.to_string())
+                    .content(texts::command_error(&e))
                     .ephemeral(true),
             )
         }

@@ -31,11 +31,11 @@ pub(super) async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
                     "command failed"
                 );
             }
-            commands::reply_ephemeral(ctx, error.to_string()).await;
+            commands::reply_ephemeral(ctx, texts::command_error(&error)).await;
         }
         poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
             let text = error
-                .map(|e| e.to_string())
+                .map(|e| texts::command_error(&e))
                 .unwrap_or_else(|| texts::NOT_ALLOWED.to_string());
             commands::reply_ephemeral(ctx, text).await;
         }
@@ -46,11 +46,7 @@ pub(super) async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
             commands::reply_ephemeral(ctx, texts::NOT_IN_GUILD.to_string()).await;
         }
         poise::FrameworkError::ArgumentParse { ctx, input, .. } => {
-            let text = match input {
-                Some(i) => format!("I could not read `{}`.", texts::escape(&i)),
-                None => "Some options were missing or invalid.".to_string(),
-            };
-            commands::reply_ephemeral(ctx, text).await;
+            commands::reply_ephemeral(ctx, texts::unreadable_option(input.as_deref())).await;
         }
         other => {
             // Whatever else went wrong, the person who asked still gets an answer.

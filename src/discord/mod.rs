@@ -34,15 +34,17 @@ pub use announcer::ChannelAnnouncer;
 pub use client::{current_user, rest_client, Bot, Client, StartError};
 pub use idle::spawn as spawn_idle_watch;
 
-/// What a command can fail with; the text is what the user sees (ephemerally).
+/// What a command can fail with. `Display` is for the log; the member's (ephemeral) answer is
+/// rendered by [`texts::command_error`].
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("{0}")]
+    #[error("player: {0}")]
     Player(#[from] PlayerError),
-    #[error("{0}")]
+    /// Already rendered by [`texts`]: a rule of the front end said no.
+    #[error("refused: {0}")]
     Refused(String),
     /// Details go to the log with the guild id, not to the user.
-    #[error("{}", texts::INTERNAL)]
+    #[error("internal: {0}")]
     Internal(String),
 }
 

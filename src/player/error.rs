@@ -1,34 +1,35 @@
 use crate::audio::AudioError;
 use crate::domain::QueueError;
 
-/// What a player operation can refuse; the text is what the user sees.
+/// What a player operation can refuse. `Display` is for the log; what the user reads is rendered
+/// by `discord::texts::player_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlayerError {
-    #[error("I'm not connected to a voice channel in this server.")]
+    #[error("not connected to voice")]
     NotConnected,
-    #[error("Nothing is playing.")]
+    #[error("nothing playing")]
     NothingPlaying,
-    #[error("The player is already paused.")]
+    #[error("already paused")]
     AlreadyPaused,
-    #[error("The player is not paused.")]
+    #[error("not paused")]
     NotPaused,
-    #[error("Tell me what to play: a link or some words to search for.")]
+    #[error("empty query")]
     EmptyQuery,
-    #[error("That query is too long ({max} characters at most).")]
+    #[error("query longer than {max} characters")]
     QueryTooLong { max: usize },
-    #[error("No results for `{0}`.")]
+    #[error("no results for {0:?}")]
     NoResults(String),
-    #[error("That could not be loaded: {0}")]
+    #[error("load failed: {0}")]
     LoadFailed(String),
-    #[error("This track is a live stream: it cannot be seeked.")]
+    #[error("not seekable (a live stream)")]
     NotSeekable,
-    #[error("Seek within the track: 0:00 to {}.", format_ms(*length_ms))]
+    #[error("seek beyond the track's {length_ms} ms")]
     SeekOutOfRange { length_ms: u64 },
-    #[error("Volume goes from 0 to {max}.")]
+    #[error("volume above {max}")]
     VolumeOutOfRange { max: u16 },
-    #[error("{0}")]
+    #[error("queue: {0}")]
     Queue(QueueError),
-    #[error("{0}")]
+    #[error("audio server: {0}")]
     Audio(AudioError),
 }
 
@@ -52,17 +53,5 @@ mod tests {
         assert_eq!(format_ms(0), "0:00");
         assert_eq!(format_ms(212_000), "3:32");
         assert_eq!(format_ms(3_723_000), "1:02:03");
-    }
-
-    #[test]
-    fn messages_are_for_people() {
-        assert_eq!(
-            PlayerError::SeekOutOfRange { length_ms: 212_000 }.to_string(),
-            "Seek within the track: 0:00 to 3:32."
-        );
-        assert_eq!(
-            PlayerError::Audio(AudioError::Unavailable).to_string(),
-            "The audio server is unavailable right now; retrying. Your queue is kept."
-        );
     }
 }

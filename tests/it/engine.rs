@@ -539,7 +539,7 @@ async fn without_a_node_commands_say_the_audio_server_is_unavailable() {
     e.service.connect(G, voice(77), None).await.unwrap();
     let err = e.service.play(G, RICK, None, false).await.unwrap_err();
     assert_eq!(err, PlayerError::Audio(AudioError::Unavailable));
-    assert!(err.to_string().contains("unavailable right now; retrying"));
+    assert!(encore::discord::texts::player_error(&err).contains("unavailable right now; retrying"));
 }
 
 /// The identifier of the track the fake is playing for `guild`.

@@ -55,13 +55,13 @@ pub enum EndReason {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
-    #[error("The queue is full ({max} tracks at most).")]
+    #[error("full ({max} tracks at most)")]
     Full { max: usize },
-    #[error("There is no track at position {position}: the queue has {len} tracks.")]
+    #[error("no track at position {position} of {len}")]
     NoSuchPosition { position: usize, len: usize },
-    #[error("There is no previous track.")]
+    #[error("no previous track")]
     NoPrevious,
-    #[error("The queue is empty.")]
+    #[error("empty")]
     Empty,
 }
 
