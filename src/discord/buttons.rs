@@ -7,7 +7,8 @@ use serenity::{
 };
 
 use super::policy::{self, VoiceRelation};
-use super::{texts, CommandError, Data};
+use super::texts::{self, labels};
+use super::{CommandError, Data};
 use crate::domain::LoopMode;
 use crate::player::PlayerView;
 
@@ -17,33 +18,33 @@ pub const RESUME_ID: &str = "encore:resume";
 
 pub fn now_playing_embed(view: &PlayerView) -> CreateEmbed {
     CreateEmbed::new()
-        .title("Now playing")
+        .title(labels::NOW_PLAYING)
         .description(texts::now_playing(view))
 }
 
 pub fn now_playing_buttons(view: &PlayerView) -> Vec<CreateActionRow> {
     let pause = if view.paused {
-        CreateButton::new(RESUME_ID).label("Resume")
+        CreateButton::new(RESUME_ID).label(labels::RESUME)
     } else {
-        CreateButton::new(format!("{PREFIX}pause")).label("Pause")
+        CreateButton::new(format!("{PREFIX}pause")).label(labels::PAUSE)
     };
     vec![CreateActionRow::Buttons(vec![
         pause.style(ButtonStyle::Primary),
         CreateButton::new(format!("{PREFIX}skip"))
-            .label("Skip")
+            .label(labels::SKIP)
             .style(ButtonStyle::Secondary),
         CreateButton::new(format!("{PREFIX}stop"))
-            .label("Stop")
+            .label(labels::STOP)
             .style(ButtonStyle::Danger),
         CreateButton::new(format!("{PREFIX}loop"))
-            .label(format!("Loop: {}", view.loop_mode.as_str()))
+            .label(labels::loop_mode(view.loop_mode))
             .style(ButtonStyle::Secondary),
     ])]
 }
 
 pub fn queue_embed(view: &PlayerView, page: usize) -> CreateEmbed {
     CreateEmbed::new()
-        .title("Queue")
+        .title(labels::QUEUE)
         .description(texts::queue_page(view, page))
 }
 
@@ -53,11 +54,11 @@ pub fn queue_buttons(page: usize, pages: usize) -> Vec<CreateActionRow> {
     }
     vec![CreateActionRow::Buttons(vec![
         CreateButton::new(format!("{PREFIX}queue:{}", page.saturating_sub(1).max(1)))
-            .label("Previous page")
+            .label(labels::PREVIOUS_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page <= 1),
         CreateButton::new(format!("{PREFIX}queue:{}", (page + 1).min(pages)))
-            .label("Next page")
+            .label(labels::NEXT_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page >= pages),
     ])]

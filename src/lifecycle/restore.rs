@@ -355,7 +355,7 @@ impl Restorer {
             message = message.components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
                 buttons::RESUME_ID,
             )
-            .label("Resume")
+            .label(texts::labels::RESUME)
             .style(ButtonStyle::Primary)])]);
         }
         post(

@@ -95,16 +95,8 @@ pub(super) async fn skip(
         Some(_) => None,
     };
     require_dj(ctx, owner).await?;
-    match ctx.data().service.skip(guild, to).await? {
-        Some(t) => {
-            say(
-                ctx,
-                format!("Skipped. Now playing {}.", texts::track_line(&t)),
-            )
-            .await
-        }
-        None => say(ctx, format!("Skipped. {}", texts::QUEUE_ENDED)).await,
-    }
+    let now = ctx.data().service.skip(guild, to).await?;
+    say(ctx, texts::skipped(now.as_ref())).await
 }
 
 /// Goes back to the previous track.
@@ -112,7 +104,7 @@ pub(super) async fn skip(
 pub(super) async fn previous(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     let t = ctx.data().service.previous(guild).await?;
-    say(ctx, format!("Back to {}.", texts::track_line(&t))).await
+    say(ctx, texts::back_to(&t)).await
 }
 
 /// Stops the music, clears the queue and forgets this server's player.
@@ -141,7 +133,7 @@ pub(super) async fn seek(
     } else {
         service.seek(guild, ms.max(0) as u64).await?
     };
-    say(ctx, format!("Jumped to {}.", crate::player::format_ms(at))).await
+    say(ctx, texts::jumped_to(at)).await
 }
 
 /// Sets the volume, from 0 to 200 (100 is unchanged).
@@ -156,7 +148,7 @@ pub(super) async fn volume(
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, None).await?;
     ctx.data().service.set_volume(guild, level).await?;
-    say(ctx, format!("Volume set to {level}%.")).await
+    say(ctx, texts::volume_set(level)).await
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]

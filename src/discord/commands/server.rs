@@ -67,11 +67,7 @@ pub(super) async fn settings(
             .map_err(|e| CommandError::Internal(format!("saving settings: {e}")))?;
         data.configs.put(config.clone());
     }
-    let title = if config != before {
-        "Settings saved."
-    } else {
-        "Settings:"
-    };
+    let title = texts::settings_title(config != before);
     say(ctx, format!("{title}\n{}", texts::guild_settings(&config))).await
 }
 
@@ -81,42 +77,22 @@ pub(super) async fn status(ctx: Context<'_>) -> Result<(), Error> {
     let data = ctx.data();
     let health = data.store.health().await;
     let stats = data.autosave.stats();
-    let nodes: Vec<String> = data
-        .backend
-        .node_status()
-        .into_iter()
-        .map(|(name, up, players)| {
-            format!(
-                "{name}: {} · {players} player(s)",
-                if up { "up" } else { "down" }
-            )
-        })
-        .collect();
-    let last_save = stats
-        .last_success_at_ms
-        .map(|t| format!("{} s ago", crate::domain::now_ms().saturating_sub(t) / 1000))
-        .unwrap_or_else(|| "not yet".into());
-    let restored = data
-        .last_restore()
-        .map(|r| texts::restore_summary(&r))
-        .unwrap_or_else(|| "in progress".into());
-    let text = format!(
-        "Store: {} ({})\nLast save: {last_save}\nSaved players: {}\nRestored after start: {restored}\nAudio nodes:\n{}\nShard: {} of {} (this process runs {})\nUptime: {}\nVersion: {}",
-        health.backend,
-        if health.reachable { "reachable" } else { "unreachable" },
-        health
-            .saved_players
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "unknown".into()),
-        nodes.join("\n"),
-        ctx.serenity_context().shard_id.0,
-        ctx.serenity_context().cache.shard_count(),
-        data.shards,
-        humantime::format_duration(std::time::Duration::from_secs(
-            data.started.elapsed().as_secs()
-        )),
-        env!("CARGO_PKG_VERSION"),
-    );
+    let facts = texts::StatusFacts {
+        store: health.backend,
+        store_reachable: health.reachable,
+        last_save_ago_s: stats
+            .last_success_at_ms
+            .map(|t| crate::domain::now_ms().saturating_sub(t) / 1000),
+        saved_players: health.saved_players,
+        restored: data.last_restore().map(|r| texts::restore_summary(&r)),
+        nodes: data.backend.node_status(),
+        shard: ctx.serenity_context().shard_id.0,
+        shard_count: ctx.serenity_context().cache.shard_count(),
+        shards: data.shards.to_string(),
+        uptime: data.started.elapsed(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let text = texts::status(&facts);
     say(ctx, text).await
 }
 

@@ -1,9 +1,16 @@
 //! Every user-facing string of the Discord front end, and the rendering of tracks and players.
 
-use super::CommandError;
-use crate::audio::AudioError;
-use crate::domain::{FilterPreset, LoopMode, QueueError, Track};
-use crate::player::{format_ms, PlayOutcome, PlayerError, PlayerView};
+mod errors;
+pub mod labels;
+mod replies;
+mod status;
+
+pub use errors::{audio_error, command_error, player_error, queue_error, unreadable_option};
+pub use replies::*;
+pub use status::{status, StatusFacts};
+
+use crate::domain::{FilterPreset, LoopMode, Track};
+use crate::player::{format_ms, PlayOutcome, PlayerView};
 
 pub const NOT_IN_GUILD: &str = "This command works in a server only.";
 pub const JOIN_VOICE_FIRST: &str = "Join a voice channel first, then ask again.";
@@ -304,73 +311,6 @@ pub fn restore_summary(r: &crate::domain::restore::RestoreReport) -> String {
     )
 }
 
-/// An option Discord sent that the command could not read (`None`: missing or invalid ones).
-pub fn unreadable_option(input: Option<&str>) -> String {
-    match input {
-        Some(i) => format!("I could not read `{}`.", escape(i)),
-        None => "Some options were missing or invalid.".to_string(),
-    }
-}
-
-/// What the member reads when a player operation is refused.
-pub fn player_error(e: &PlayerError) -> String {
-    match e {
-        PlayerError::NotConnected => "I'm not connected to a voice channel in this server.".into(),
-        PlayerError::NothingPlaying => NOTHING_PLAYING.into(),
-        PlayerError::AlreadyPaused => "The player is already paused.".into(),
-        PlayerError::NotPaused => "The player is not paused.".into(),
-        PlayerError::EmptyQuery => {
-            "Tell me what to play: a link or some words to search for.".into()
-        }
-        PlayerError::QueryTooLong { max } => {
-            format!("That query is too long ({max} characters at most).")
-        }
-        PlayerError::NoResults(query) => format!("No results for `{query}`."),
-        PlayerError::LoadFailed(why) => format!("That could not be loaded: {why}"),
-        PlayerError::NotSeekable => "This track is a live stream: it cannot be seeked.".into(),
-        PlayerError::SeekOutOfRange { length_ms } => {
-            format!("Seek within the track: 0:00 to {}.", format_ms(*length_ms))
-        }
-        PlayerError::VolumeOutOfRange { max } => format!("Volume goes from 0 to {max}."),
-        PlayerError::Queue(e) => queue_error(e),
-        PlayerError::Audio(e) => audio_error(e),
-    }
-}
-
-/// What the member reads when the queue refuses a change.
-pub fn queue_error(e: &QueueError) -> String {
-    match e {
-        QueueError::Full { max } => format!("The queue is full ({max} tracks at most)."),
-        QueueError::NoSuchPosition { position, len } => {
-            format!("There is no track at position {position}: the queue has {len} tracks.")
-        }
-        QueueError::NoPrevious => "There is no previous track.".into(),
-        QueueError::Empty => "The queue is empty.".into(),
-    }
-}
-
-/// What the member reads when the audio server fails a request (details go to the log).
-pub fn audio_error(e: &AudioError) -> String {
-    match e {
-        AudioError::Unavailable => {
-            "The audio server is unavailable right now; retrying. Your queue is kept.".into()
-        }
-        AudioError::Rejected(why) => format!("The audio server refused the request: {why}"),
-        AudioError::BadResponse(_) => {
-            "The audio server sent an answer Encore could not read.".into()
-        }
-    }
-}
-
-/// The ephemeral answer to a command or button that failed.
-pub fn command_error(e: &CommandError) -> String {
-    match e {
-        CommandError::Player(e) => player_error(e),
-        CommandError::Refused(text) => text.clone(),
-        CommandError::Internal(_) => INTERNAL.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,29 +337,5 @@ mod tests {
     #[test]
     fn markdown_in_titles_is_escaped() {
         assert_eq!(escape("a*b_c`d"), "a\\*b\\_c\\`d");
-    }
-
-    #[test]
-    fn refusals_are_rendered_for_people() {
-        assert_eq!(
-            player_error(&PlayerError::SeekOutOfRange { length_ms: 212_000 }),
-            "Seek within the track: 0:00 to 3:32."
-        );
-        assert_eq!(
-            player_error(&PlayerError::Audio(AudioError::Unavailable)),
-            "The audio server is unavailable right now; retrying. Your queue is kept."
-        );
-        assert_eq!(
-            player_error(&PlayerError::Queue(QueueError::NoSuchPosition {
-                position: 9,
-                len: 2
-            })),
-            "There is no track at position 9: the queue has 2 tracks."
-        );
-        assert_eq!(
-            command_error(&CommandError::Internal("database on fire".into())),
-            INTERNAL,
-            "internal details stay in the log"
-        );
     }
 }
