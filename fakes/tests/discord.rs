@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    after_hello, auth, bot_overwrite, channel, close_code, connect, fake, fake_with, flood,
-    get_json, identify, members, post_message, ready, recv, recv_event, resume, send, send_as_bot,
-    ALICE, APP, BOB, BOT, GUILD, TEXT, TOKEN, VOICE, VOICE_2, WAIT,
+    after_hello, auth, bot_overwrite, channel, close_code, connect, eventually, fake, fake_with,
+    flood, get_json, identify, members, post_message, ready, recv, recv_event, resume, send,
+    send_as_bot, ALICE, APP, BOB, BOT, GUILD, TEXT, TOKEN, VOICE, VOICE_2, WAIT,
 };
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, GuildSpec, Overwrite, RoleSpec, EPHEMERAL,
@@ -860,18 +860,6 @@ async fn ping(ctx: poise::Context<'_, (), PoiseError>) -> Result<(), PoiseError>
     Ok(())
 }
 
-/// Polls `check` until it returns Some (generous deadline, no fixed sleeps).
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_serenity_and_poise_connect_register_and_answer() {
     use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
@@ -903,7 +891,7 @@ async fn real_serenity_and_poise_connect_register_and_answer() {
     let shards = client.shard_manager.clone();
     let run = tokio::spawn(async move { client.start().await });
 
-    let cmds = eventually("/ping registered", || {
+    let cmds = eventually("/ping registered", Duration::from_secs(60), || {
         let c = fake.registered_commands();
         (c["global"].as_array().is_some_and(|a| !a.is_empty())).then_some(c)
     })
@@ -914,7 +902,7 @@ async fn real_serenity_and_poise_connect_register_and_answer() {
     let inj = fake
         .inject_command(GUILD, ch(TEXT, GUILD), BOB, "ping", json!([]))
         .unwrap();
-    let rec = eventually("the bot answered", || {
+    let rec = eventually("the bot answered", Duration::from_secs(60), || {
         fake.interaction_responses(&inj.id)
             .filter(|r| r.callback.is_some())
     })

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    after_hello, auth, bot_overwrite, channel, close_code, fake, flood, get_json, members,
-    post_message, ready, recv, recv_event, resume, send, Ws, ALICE, BOB, BOT, GUILD, TEXT, VOICE,
-    VOICE_2, WAIT,
+    after_hello, auth, bot_overwrite, channel, close_code, eventually, fake, flood, get_json,
+    members, post_message, ready, recv, recv_event, resume, send, Ws, ALICE, BOB, BOT, GUILD, TEXT,
+    VOICE, VOICE_2, WAIT,
 };
 use encore_fakes::discord::{ChannelKind, FakeDiscord, GuildSpec, SentBy, SEND_LIMIT, SEND_WINDOW};
 use futures::StreamExt;
@@ -85,15 +85,6 @@ async fn close_with(mut ws: Ws, code: CloseCode) {
     .unwrap();
     // Drain until the server is done with it.
     let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
-}
-
-/// Waits until `check` holds (the fake handles a closed socket asynchronously).
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Nothing is queued on `ws`: a heartbeat's ACK is the next payload.
@@ -216,8 +207,9 @@ async fn only_clean_close_codes_end_the_voice_state() {
     let (mut a, a_id, _) = session(&fake).await;
     join(&mut a, VOICE).await;
     close_with(a, CloseCode::Library(4000)).await;
-    until("A disconnected", || {
-        fake.sessions().iter().all(|s| !s.connected)
+    // The fake handles a closed socket asynchronously.
+    eventually("A disconnected", WAIT, || {
+        fake.sessions().iter().all(|s| !s.connected).then_some(())
     })
     .await;
     assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
@@ -250,7 +242,10 @@ async fn a_voice_state_taken_over_by_another_session_survives_the_old_one() {
     assert_eq!(fake.bot_voice_session_owner(GUILD), Some(b_id.clone()));
 
     close_with(a, CloseCode::Normal).await;
-    until("A ended", || fake.sessions().len() == 1).await;
+    eventually("A ended", WAIT, || {
+        (fake.sessions().len() == 1).then_some(())
+    })
+    .await;
     assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
     assert_eq!(fake.bot_voice_session_owner(GUILD), Some(b_id.clone()));
     // No null update reached B.
@@ -273,10 +268,11 @@ async fn a_superseded_session_takes_its_voice_state_along() {
 
     // No close frame: the session stays (resumable) and so does the voice state.
     drop(a);
-    until("A disconnected", || {
+    eventually("A disconnected", WAIT, || {
         fake.sessions()
             .iter()
             .any(|s| s.session_id == a_id && !s.connected)
+            .then_some(())
     })
     .await;
     assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));

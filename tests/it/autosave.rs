@@ -8,7 +8,7 @@ use encore::autosave::{Autosave, AutosaveConfig};
 use encore::domain::{now_ms, PlayerSnapshot};
 use encore::store::{SqliteOptions, SqliteStore, StateStore};
 
-use crate::support::{guild, snapshot};
+use crate::harness::{guild, snapshot};
 
 fn config(interval_ms: u64, debounce_ms: u64) -> AutosaveConfig {
     AutosaveConfig {
@@ -169,7 +169,7 @@ async fn forget_deletes_and_adopt_writes_nothing_until_changed() {
     let mut changed = restored.state.clone();
     changed.volume = 33;
     f.store
-        .save(&[crate::support::full(&restored)])
+        .save(&[crate::harness::full(&restored)])
         .await
         .unwrap();
     a.record(changed, Arc::new(restored.queue.clone()), false);

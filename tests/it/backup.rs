@@ -2,7 +2,7 @@
 
 use encore::store::{list_backups, LoadFilter, Recovery, SqliteOptions, SqliteStore, StateStore};
 
-use crate::support::{full, guild, snapshot};
+use crate::harness::{full, guild, snapshot};
 
 fn options(dir: &std::path::Path, max: usize) -> SqliteOptions {
     let mut o = SqliteOptions::new(dir.join("encore.db"));

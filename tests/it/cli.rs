@@ -8,26 +8,12 @@ use std::time::{Duration, Instant};
 
 use encore::store::{LoadFilter, StateStore};
 
-use crate::support::{
-    full, guild, guild_config, mongo_store, mongo_uri, snapshot, sqlite_at, unique_db,
+use crate::harness::{
+    encore, eventually, full, guild, guild_config, mongo_store, mongo_uri, snapshot, sqlite_at,
+    unique_db,
 };
 
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
-
-/// The binary in an empty folder, with a clean environment holding only `vars`.
-pub(crate) fn encore(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_encore"));
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(["--config-dir", "config"])
-        .args(args)
-        .stdin(Stdio::null());
-    for (k, v) in vars {
-        c.env(k, v);
-    }
-    c
-}
 
 fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     encore(dir, args, vars).output().unwrap()
@@ -486,38 +472,32 @@ fn check_reports_an_unreachable_mongodb_without_leaking_the_uri() {
     assert!(!all.contains("pa55word-xyz"), "{all}");
 }
 
-fn wait_for(
+/// The lines received so far, up to the first holding `needle`; None until that one came.
+fn lines_until(
     stderr_lines: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
     needle: &str,
-    within: Duration,
-) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    let mut seen = vec![];
-    while Instant::now() < deadline {
-        if let Ok(line) = stderr_lines.recv_timeout(Duration::from_millis(100)) {
-            let found = line.contains(needle);
-            seen.push(line);
-            if found {
-                return seen;
-            }
+) -> Option<Vec<String>> {
+    while let Ok(line) = stderr_lines.try_recv() {
+        let found = line.contains(needle);
+        seen.push(line);
+        if found {
+            return Some(std::mem::take(seen));
         }
     }
-    panic!(
-        "`{needle}` not seen within {within:?}; saw:\n{}",
-        seen.join("\n")
-    );
+    None
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_plays_through_the_fakes_and_sigterm_flushes_the_position() {
-    use crate::discord::{guild_spec, BOB, GUILD, TEXT, TOKEN as DISCORD_TOKEN};
+    use crate::harness::{guild_spec, BOB, BOT, GUILD, TEXT, TOKEN as DISCORD_TOKEN};
     use encore_fakes::discord::{FakeDiscord, FakeDiscordConfig};
     use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 
     let discord = FakeDiscord::start(FakeDiscordConfig {
         token: DISCORD_TOKEN.into(),
-        bot_user_id: crate::discord::BOT,
-        application_id: crate::discord::BOT,
+        bot_user_id: BOT,
+        application_id: BOT,
         ..FakeDiscordConfig::default()
     })
     .await
@@ -605,7 +585,13 @@ async fn the_binary_plays_through_the_fakes_and_sigterm_flushes_the_position() {
     let live = lavalink.player(&GUILD.to_string()).unwrap().position;
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
-    let lines = wait_for(&rx, "player state flushed", Duration::from_secs(5));
+    let mut seen = vec![];
+    let lines = eventually(
+        "`player state flushed` in the log",
+        Duration::from_secs(5),
+        || lines_until(&rx, &mut seen, "player state flushed"),
+    )
+    .await;
     let text = lines.join("\n");
     // The other guild's player was looked at on start and left alone (that server is not there).
     assert!(text.contains("restore finished"), "{text}");

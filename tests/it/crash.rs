@@ -11,7 +11,7 @@ use std::time::Duration;
 use encore::store::{LoadFilter, Recovery, SaveOp, StateStore};
 use rand::Rng;
 
-use crate::support::{guild, mongo_store, mongo_uri, snapshot, sqlite_at, unique_db};
+use crate::harness::{guild, mongo_store, mongo_uri, snapshot, sqlite_at, unique_db};
 
 const GUILDS: u64 = 20;
 const TRACKS: u32 = 40;
@@ -107,7 +107,7 @@ async fn child_loop(store: Arc<dyn StateStore>) {
             .map(|i| {
                 let s = snapshot(guild(i), TRACKS, generation);
                 if first || generation % 2 == 0 {
-                    crate::support::full(&s)
+                    crate::harness::full(&s)
                 } else {
                     SaveOp::State(s.state)
                 }

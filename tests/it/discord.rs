@@ -1,232 +1,14 @@
 //! The Discord front end end to end: the real serenity/poise/songbird bot code, configured only
 //! through its settings, against the fake Discord and the fake Lavalink on loopback.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use encore::settings::{RawSettings, Settings};
-use encore::store::StateStore;
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
-    RoleSpec,
+use serde_json::json;
+
+use crate::harness::{
+    choice, command, command_in, eventually, world, world_with, ALICE, BOB, BOT, CAROL, DJ_ROLE,
+    GUILD, LOCKED_TEXT, LOCKED_VOICE, MUTED_VOICE, OTHER_VOICE, TEXT, VOICE, WAIT,
 };
-use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
-use serde_json::{json, Value};
-
-pub(crate) const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-tests";
-pub(crate) const BOT: u64 = 1_100_000_000_000_000_001;
-pub(crate) const GUILD: u64 = 817_327_181_659_111_454;
-pub(crate) const TEXT: u64 = 900_000_000_000_000_001;
-pub(crate) const VOICE: u64 = 900_000_000_000_000_002;
-const OTHER_VOICE: u64 = 900_000_000_000_000_004;
-/// A voice channel where the bot may connect but not speak.
-const MUTED_VOICE: u64 = 900_000_000_000_000_007;
-/// A text channel where the bot may not send messages.
-const LOCKED_TEXT: u64 = 900_000_000_000_000_006;
-/// A voice channel where the bot is denied Connect.
-const LOCKED_VOICE: u64 = 900_000_000_000_000_005;
-/// The owner (Manage Server).
-const ALICE: u64 = 500_000_000_000_000_001;
-pub(crate) const BOB: u64 = 500_000_000_000_000_002;
-/// Has the DJ role.
-pub(crate) const CAROL: u64 = 500_000_000_000_000_003;
-const DJ_ROLE: u64 = 600_000_000_000_000_001;
-const WAIT: Duration = Duration::from_secs(30);
-
-struct World {
-    discord: FakeDiscord,
-    lavalink: FakeLavalink,
-    app: Option<encore::app::Application>,
-    store: Arc<dyn StateStore>,
-}
-
-impl World {
-    async fn stop(mut self) {
-        if let Some(app) = self.app.take() {
-            app.stop().await;
-        }
-    }
-}
-
-pub(crate) fn guild_spec() -> GuildSpec {
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-    };
-    GuildSpec {
-        id: GUILD,
-        name: "Encore HQ".into(),
-        owner_id: ALICE,
-        channels: vec![
-            channel(TEXT, "general", ChannelKind::Text),
-            channel(VOICE, "Music", ChannelKind::Voice),
-            channel(OTHER_VOICE, "Lounge", ChannelKind::Voice),
-            ChannelSpec {
-                permission_overwrites: vec![Overwrite {
-                    id: BOT,
-                    kind: 1,
-                    allow: "0".into(),
-                    deny: (1u64 << 20).to_string(),
-                }],
-                ..channel(LOCKED_VOICE, "Staff", ChannelKind::Voice)
-            },
-            ChannelSpec {
-                permission_overwrites: vec![Overwrite {
-                    id: BOT,
-                    kind: 1,
-                    allow: "0".into(),
-                    deny: (1u64 << 11).to_string(),
-                }],
-                ..channel(LOCKED_TEXT, "read-only", ChannelKind::Text)
-            },
-            ChannelSpec {
-                permission_overwrites: vec![Overwrite {
-                    id: BOT,
-                    kind: 1,
-                    allow: "0".into(),
-                    deny: (1u64 << 21).to_string(),
-                }],
-                ..channel(MUTED_VOICE, "Stage-ish", ChannelKind::Voice)
-            },
-        ],
-        roles: vec![RoleSpec {
-            id: DJ_ROLE,
-            name: "DJ".into(),
-            permissions: "0".into(),
-        }],
-        members: vec![
-            MemberSpec {
-                user_id: ALICE,
-                username: "alice".into(),
-                roles: vec![],
-            },
-            MemberSpec {
-                user_id: BOB,
-                username: "bob".into(),
-                roles: vec![],
-            },
-            MemberSpec {
-                user_id: CAROL,
-                username: "carol".into(),
-                roles: vec![DJ_ROLE],
-            },
-        ],
-        voice_states: vec![(BOB, VOICE), (CAROL, VOICE)],
-    }
-}
-
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn world() -> World {
-    world_with(&[]).await
-}
-
-async fn world_with(extra: &[(&str, &str)]) -> World {
-    let discord = FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: BOT,
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap();
-    discord.add_guild(guild_spec()).unwrap();
-    let lavalink = FakeLavalink::start(FakeLavalinkConfig {
-        player_update_interval: Duration::from_millis(200),
-        ..FakeLavalinkConfig::default()
-    })
-    .await
-    .unwrap();
-    // Configured only through the ordinary settings.
-    let mut raw = RawSettings::default();
-    let nodes = format!("127.0.0.1:{}", lavalink.port());
-    let base = discord.base_url();
-    raw.layer_env([
-        ("DISCORD_TOKEN", TOKEN),
-        ("DISCORD_API_BASE", base.as_str()),
-        ("LAVALINK_NODES", nodes.as_str()),
-        ("LAVALINK_PASSWORD", lavalink.password()),
-        ("STORAGE", "memory"),
-        ("AUTOSAVE_INTERVAL", "60s"),
-    ]);
-    raw.layer_env(extra.iter().copied());
-    let settings = Settings::from_raw(&raw).unwrap();
-    let app = encore::app::Application::build(settings).await.unwrap();
-    let store = app.services().store.clone();
-    eventually("commands registered", || {
-        let c = discord.registered_commands();
-        c["global"]
-            .as_array()
-            .is_some_and(|a| a.len() >= 20)
-            .then_some(())
-    })
-    .await;
-    eventually("the Lavalink node is connected", || {
-        lavalink
-            .sessions()
-            .iter()
-            .any(|s| s.connected)
-            .then_some(())
-    })
-    .await;
-    World {
-        discord,
-        lavalink,
-        app: Some(app),
-        store,
-    }
-}
-
-/// Injects a command as `user` and returns the reply's content (ephemeral flag included).
-async fn command(w: &World, user: u64, name: &str, options: Value) -> (String, bool) {
-    command_in(w, TEXT, user, name, options).await
-}
-
-/// Like [`command`], from the text channel `channel`.
-async fn command_in(
-    w: &World,
-    channel: u64,
-    user: u64,
-    name: &str,
-    options: Value,
-) -> (String, bool) {
-    let inj = w
-        .discord
-        .inject_command(GUILD, channel, user, name, options)
-        .unwrap();
-    let answered = |m: &Value| {
-        m["content"].as_str().is_some_and(|c| !c.is_empty())
-            || m["embeds"].as_array().is_some_and(|e| !e.is_empty())
-    };
-    // The original response, or (after a deferral that ended in a refusal) a follow-up.
-    let message = eventually(&format!("/{name} answered"), || {
-        let r = w.discord.interaction_responses(&inj.id)?;
-        r.original
-            .filter(answered)
-            .or_else(|| r.followups.last().cloned().filter(answered))
-    })
-    .await;
-    let flags = message["flags"].as_u64().unwrap_or(0);
-    let content = match message["content"].as_str() {
-        Some(c) if !c.is_empty() => c.to_string(),
-        _ => message["embeds"][0]["description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    };
-    (content, flags & 64 != 0)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn play_joins_the_members_channel_and_the_fake_lavalink_plays() {
@@ -295,7 +77,7 @@ async fn a_moderator_disconnect_stops_and_forgets_the_player() {
     command(&w, BOB, "play", json!({"query": "bohemian"})).await;
     assert!(w.lavalink.player(&GUILD.to_string()).is_some());
     w.discord.move_bot(GUILD, None).unwrap();
-    eventually("the player is removed", || {
+    eventually("the player is removed", WAIT, || {
         w.lavalink
             .player(&GUILD.to_string())
             .is_none()
@@ -319,7 +101,7 @@ async fn announcements_go_to_the_text_channel_of_the_last_command() {
     )
     .await;
     command(&w, BOB, "play", json!({"query": "despacito"})).await;
-    let text = eventually("the next track is announced", || {
+    let text = eventually("the next track is announced", WAIT, || {
         w.discord
             .messages(TEXT)
             .into_iter()
@@ -374,7 +156,7 @@ async fn when_moved_the_bot_follows_and_lavalink_gets_the_new_channel() {
     let w = world().await;
     command(&w, BOB, "play", json!({"query": "gangnam"})).await;
     w.discord.move_bot(GUILD, Some(OTHER_VOICE)).unwrap();
-    eventually("Lavalink has the new channel", || {
+    eventually("Lavalink has the new channel", WAIT, || {
         w.lavalink
             .player(&GUILD.to_string())
             .and_then(|p| p.voice)
@@ -397,7 +179,7 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
         .discord
         .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
         .unwrap();
-    let message = eventually("/nowplaying answered", || {
+    let message = eventually("/nowplaying answered", WAIT, || {
         w.discord
             .interaction_responses(&inj.id)
             .and_then(|r| r.original)
@@ -419,7 +201,7 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
         .discord
         .inject_component(GUILD, TEXT, BOB, message_id, "encore:pause")
         .unwrap();
-    eventually("the click is answered", || {
+    eventually("the click is answered", WAIT, || {
         w.discord
             .interaction_responses(&click.id)
             .and_then(|r| r.callback)
@@ -436,7 +218,7 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
         .discord
         .inject_component(GUILD, TEXT, ALICE, message_id, "encore:stop")
         .unwrap();
-    let answer = eventually("the refusal", || {
+    let answer = eventually("the refusal", WAIT, || {
         w.discord
             .interaction_responses(&click.id)
             .and_then(|r| r.callback)
@@ -463,7 +245,7 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
         .discord
         .inject_command(GUILD, TEXT, BOB, "queue", json!({}))
         .unwrap();
-    let message = eventually("/queue answered", || {
+    let message = eventually("/queue answered", WAIT, || {
         w.discord
             .interaction_responses(&inj.id)
             .and_then(|r| r.original)
@@ -476,7 +258,7 @@ async fn now_playing_buttons_control_the_player_and_queue_pages_turn() {
         .discord
         .inject_component(GUILD, TEXT, BOB, message_id, "encore:queue:2")
         .unwrap();
-    eventually("page 2", || {
+    eventually("page 2", WAIT, || {
         w.discord
             .interaction_responses(&click.id)
             .and_then(|r| r.callback)
@@ -498,7 +280,7 @@ async fn play_autocomplete_offers_the_top_search_results() {
         .discord
         .inject_autocomplete(GUILD, TEXT, BOB, "play", json!({"query": "rick astley"}))
         .unwrap();
-    let answer = eventually("autocomplete answered", || {
+    let answer = eventually("autocomplete answered", WAIT, || {
         w.discord
             .interaction_responses(&inj.id)
             .and_then(|r| r.callback)
@@ -577,7 +359,7 @@ async fn an_empty_channel_is_left_after_the_idle_timeout() {
     w.discord.set_user_voice(GUILD, BOB, None).unwrap();
     w.discord.set_user_voice(GUILD, CAROL, None).unwrap();
     let left = Instant::now();
-    eventually("the bot leaves", || {
+    eventually("the bot leaves", WAIT, || {
         w.discord
             .voice_channel_of(GUILD, BOT)
             .is_none()
@@ -586,7 +368,7 @@ async fn an_empty_channel_is_left_after_the_idle_timeout() {
     .await;
     assert!(left.elapsed() >= Duration::from_secs(9), "left too early");
     assert!(w.lavalink.player(&GUILD.to_string()).is_none());
-    let notice = eventually("the notice", || {
+    let notice = eventually("the notice", WAIT, || {
         w.discord
             .messages(TEXT)
             .into_iter()
@@ -609,22 +391,6 @@ async fn with_24_7_on_the_bot_stays_in_an_empty_channel() {
     assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
     assert!(w.lavalink.player(&GUILD.to_string()).unwrap().playing);
     w.stop().await;
-}
-
-/// The value Discord sends for the choice `name` of `command`'s first option, as registered.
-fn choice(w: &World, command: &str, name: &str) -> Value {
-    let commands = w.discord.registered_commands()["global"].clone();
-    commands
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == command)
-        .and_then(|c| c["options"][0]["choices"].as_array().cloned())
-        .unwrap()
-        .into_iter()
-        .find(|c| c["name"] == name)
-        .unwrap()["value"]
-        .clone()
 }
 
 const ALL_COMMANDS: [&str; 21] = [
@@ -721,11 +487,11 @@ async fn every_command_end_to_end_changes_the_lavalink_player() {
     assert!(playing().starts_with("PSY"));
     command(&w, BOB, "volume", json!({"level": 135})).await;
     assert_eq!(player().volume, 135);
-    let nightcore = choice(&w, "filter", "nightcore");
+    let nightcore = choice(&w.discord, "filter", "nightcore");
     let (r, _) = command(&w, BOB, "filter", json!({ "preset": nightcore })).await;
     assert_eq!(r, "Filter set to **nightcore**.");
     assert_eq!(player().filters["timescale"]["speed"], 1.2);
-    let queue_mode = choice(&w, "loop", "queue");
+    let queue_mode = choice(&w.discord, "loop", "queue");
     let (r, _) = command(&w, BOB, "loop", json!({ "mode": queue_mode })).await;
     assert_eq!(r, "Looping the queue.");
     for q in ["bohemian", "never gonna give"] {
@@ -752,7 +518,7 @@ async fn every_command_end_to_end_changes_the_lavalink_player() {
     command(&w, BOB, "play", json!({"query": "despacito"})).await;
     command(&w, BOB, "leave", json!({})).await;
     assert!(w.lavalink.player(&g).is_none());
-    eventually("the bot left voice", || {
+    eventually("the bot left voice", WAIT, || {
         w.discord
             .voice_channel_of(GUILD, BOT)
             .is_none()
@@ -817,7 +583,7 @@ async fn a_thousand_random_argument_sets_are_all_answered_without_a_panic() {
         pending.push((name, inj.id));
     }
     for (name, id) in &pending {
-        eventually(&format!("/{name} ({id}) answered"), || {
+        eventually(&format!("/{name} ({id}) answered"), WAIT, || {
             let r = w.discord.interaction_responses(id)?;
             (r.callback.is_some()
                 && (r.original.is_some()
@@ -848,7 +614,7 @@ async fn announcements_are_skipped_quietly_where_the_bot_may_not_post() {
     let (reply, _) = command_in(&w, LOCKED_TEXT, BOB, "play", json!({"query": "despacito"})).await;
     assert!(reply.starts_with("Queued"), "{reply}");
     // The 1 s track ends; the next one starts; its announcement cannot be posted there.
-    eventually("the next track plays", || {
+    eventually("the next track plays", WAIT, || {
         w.lavalink
             .player(&GUILD.to_string())
             .and_then(|p| p.track)
@@ -857,7 +623,7 @@ async fn announcements_are_skipped_quietly_where_the_bot_may_not_post() {
     .await;
     // The bot tried, Discord said 403 Missing Permissions, and nothing else happened.
     let path = format!("/api/v10/channels/{LOCKED_TEXT}/messages");
-    let refused = eventually("the announcement attempt", || {
+    let refused = eventually("the announcement attempt", WAIT, || {
         w.discord
             .requests()
             .into_iter()
@@ -882,7 +648,7 @@ async fn a_new_voice_server_is_handed_to_lavalink() {
         "VOICE_SERVER_UPDATE",
         json!({"token": "fresh-voice-token", "guild_id": GUILD.to_string(), "endpoint": "c-ams3.discord.media:443"}),
     );
-    let voice = eventually("Lavalink got the new voice server", || {
+    let voice = eventually("Lavalink got the new voice server", WAIT, || {
         w.lavalink
             .player(&GUILD.to_string())
             .and_then(|p| p.voice)
@@ -902,7 +668,7 @@ async fn commands_outside_a_server_are_refused() {
         .discord
         .inject_dm_command(BOB, "play", json!({"query": "despacito"}))
         .unwrap();
-    let answer = eventually("the DM command answered", || {
+    let answer = eventually("the DM command answered", WAIT, || {
         w.discord.interaction_responses(&inj.id)?.callback
     })
     .await;

@@ -19,6 +19,8 @@ use encore_fakes::lavalink::catalogue::{
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use secrecy::SecretString;
 
+use crate::harness::eventually;
+
 const RICK: &str = "https://www.youtube.com/watch?v=dQw4w9WgXcQ";
 
 fn url(id: &str) -> String {
@@ -98,8 +100,12 @@ async fn engine_with(
     );
     service.spawn_event_loop().unwrap();
     if wait_connected {
-        wait_until("every node connected", Duration::from_secs(5), || {
-            backend.node_status().iter().all(|(_, up, _)| *up)
+        eventually("every node connected", Duration::from_secs(5), || {
+            backend
+                .node_status()
+                .iter()
+                .all(|(_, up, _)| *up)
+                .then_some(())
         })
         .await;
     }
@@ -117,14 +123,6 @@ async fn engine(fakes: &[&FakeLavalink]) -> Engine {
         .map(|(i, f)| node(i, f.port(), f.password()))
         .collect();
     engine_on(nodes, true).await
-}
-
-async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn voice(channel: u64) -> VoiceConnection {
@@ -261,8 +259,10 @@ async fn loop_modes_over_a_chain_of_short_tracks() {
     e.service.set_loop(queue, LoopMode::Queue).await;
 
     // Off: 1 s, then 2 s, then the queue has ended.
-    wait_until("loop off ends", Duration::from_secs(8), || {
-        e.said.has(off, |a| *a == Announcement::QueueEnded)
+    eventually("loop off ends", Duration::from_secs(8), || {
+        e.said
+            .has(off, |a| *a == Announcement::QueueEnded)
+            .then_some(())
     })
     .await;
     assert!(e.service.view(off).await.unwrap().current.is_none());
@@ -280,18 +280,18 @@ async fn loop_modes_over_a_chain_of_short_tracks() {
             })
             .collect()
     };
-    wait_until(
+    eventually(
         "the 1 s track starts three times",
         Duration::from_secs(5),
-        || starts_of(track).len() >= 3,
+        || (starts_of(track).len() >= 3).then_some(()),
     )
     .await;
     assert!(starts_of(track)
         .iter()
         .all(|t| t == "Encore Fixture - Test Tone (1 s)"));
     // Queue: cycles back to the 1 s track after the 2 s one, and never ends.
-    wait_until("the queue cycles", Duration::from_secs(5), || {
-        starts_of(queue).len() >= 3
+    eventually("the queue cycles", Duration::from_secs(5), || {
+        (starts_of(queue).len() >= 3).then_some(())
     })
     .await;
     let titles = starts_of(queue);
@@ -310,27 +310,30 @@ async fn a_failing_track_and_a_stuck_track_are_skipped_and_reported() {
         .play(G, &url(SHORT_5S_ID), None, false)
         .await
         .unwrap();
-    wait_until(
+    eventually(
         "the failing track is skipped",
         Duration::from_secs(5),
         || {
             e.said
                 .has(G, |a| matches!(a, Announcement::TrackFailed { .. }))
+                .then_some(())
         },
     )
     .await;
-    wait_until("rick plays", Duration::from_secs(5), || {
+    eventually("rick plays", Duration::from_secs(5), || {
         f.player(&G.to_string())
             .and_then(|p| p.track)
             .is_some_and(|t| t.info.identifier == "dQw4w9WgXcQ")
+            .then_some(())
     })
     .await;
     // Stuck: reported and skipped to the next track.
     f.inject_stuck(&G.to_string(), 10_000).unwrap();
-    wait_until("the stuck track is skipped", Duration::from_secs(5), || {
+    eventually("the stuck track is skipped", Duration::from_secs(5), || {
         f.player(&G.to_string())
             .and_then(|p| p.track)
             .is_some_and(|t| t.info.identifier == SHORT_5S_ID)
+            .then_some(())
     })
     .await;
     let failures = e
@@ -358,15 +361,18 @@ async fn a_node_restart_rebuilds_the_player_at_its_position() {
 
     let restarted = Instant::now();
     f.restart();
-    wait_until("a new session (ready)", Duration::from_secs(3), || {
+    eventually("a new session (ready)", Duration::from_secs(3), || {
         f.sessions()
             .iter()
             .any(|s| s.connected && s.session_id != old_session)
+            .then_some(())
     })
     .await;
     let ready = Instant::now();
-    wait_until("the player is rebuilt", Duration::from_secs(3), || {
-        f.player(&G.to_string()).is_some_and(|p| p.playing)
+    eventually("the player is rebuilt", Duration::from_secs(3), || {
+        f.player(&G.to_string())
+            .is_some_and(|p| p.playing)
+            .then_some(())
     })
     .await;
     let after_ready = ready.elapsed();
@@ -405,10 +411,11 @@ async fn a_dropped_socket_with_resuming_rebuilds_nothing() {
     f.clear_requests();
     let session = f.sessions()[0].session_id.clone();
     assert_eq!(f.drop_sockets(), 1);
-    wait_until("reconnected", Duration::from_secs(3), || {
+    eventually("reconnected", Duration::from_secs(3), || {
         let requests = f.requests();
-        requests.iter().any(|r| r.path == "/v4/websocket")
-            && f.sessions().iter().any(|s| s.connected)
+        (requests.iter().any(|r| r.path == "/v4/websocket")
+            && f.sessions().iter().any(|s| s.connected))
+        .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -448,10 +455,11 @@ async fn with_two_nodes_the_players_of_a_killed_one_move_to_the_other() {
     e.service.seek(moved, 50_000).await.unwrap();
     let killed = Instant::now();
     victim.shutdown().await;
-    wait_until("the player moved", Duration::from_secs(6), || {
+    eventually("the player moved", Duration::from_secs(6), || {
         survivor
             .player(&moved.to_string())
             .is_some_and(|p| p.playing)
+            .then_some(())
     })
     .await;
     let p = survivor.player(&moved.to_string()).unwrap();

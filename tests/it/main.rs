@@ -1,6 +1,8 @@
-//! The one integration-test binary. Modules by topic; shared helpers in `support`.
+//! The one integration-test binary. Modules by topic; what they share is in `harness`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
 
 mod autosave;
 mod backup;
@@ -13,4 +15,3 @@ mod operate;
 mod resume;
 mod settings;
 mod store_contract;
-mod support;

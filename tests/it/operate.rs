@@ -7,9 +7,9 @@ use encore::domain::{shard_of, PlayerSnapshot};
 use encore_fakes::discord::GatewaySent;
 use serde_json::{json, Value};
 
-use crate::resume::{
-    callbacks, catalogue_track, every_guild_playing, log_has, saved_small, seed, small_guild,
-    small_guild_id, text_of, until, Bot, Rig,
+use crate::harness::{
+    callbacks, catalogue_track, eventually, eventually_async, every_guild_playing, log_has,
+    saved_small, seed, small_guild, small_guild_id, text_of, Bot, Rig, Storage, TOKEN,
 };
 
 /// The log's JSON lines (`LOG_FORMAT=json`, which the rig sets).
@@ -111,7 +111,7 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
     let env_b = [("SHARD_COUNT", "2"), ("SHARD_IDS", "1")];
     let mut a = rig.spawn(&env_a);
     every_guild_playing(&rig, &zero, Duration::from_secs(30)).await;
-    until("A's restore", Duration::from_secs(20), || {
+    eventually("A's restore", Duration::from_secs(20), || {
         log_has(&a, "restore finished").then_some(())
     })
     .await;
@@ -125,7 +125,7 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
 
     let b = rig.spawn(&env_b);
     every_guild_playing(&rig, &one, Duration::from_secs(30)).await;
-    until("B's restore", Duration::from_secs(20), || {
+    eventually("B's restore", Duration::from_secs(20), || {
         log_has(&b, "restore finished").then_some(())
     })
     .await;
@@ -173,7 +173,7 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
         )
         .unwrap()
         .id;
-    let answer = until("the answer", Duration::from_secs(10), || {
+    let answer = eventually("the answer", Duration::from_secs(10), || {
         rig.discord.interaction_responses(&asked)?.callback
     })
     .await;
@@ -206,7 +206,7 @@ async fn two_processes_with_disjoint_shards_each_restore_only_their_own_guilds()
             a.kill();
         }
         a = rig.spawn(&env_a);
-        until("A's guilds restored again", Duration::from_secs(30), || {
+        eventually("A's guilds restored again", Duration::from_secs(30), || {
             (voice_patches(&rig, &zero) >= restored_before + zero.len()).then_some(())
         })
         .await;
@@ -263,20 +263,14 @@ async fn get(port: u16, path: &str) -> Option<(u16, String, String)> {
 
 /// Polls `/readyz` until its status is `status`; returns the body.
 async fn readyz_until(port: u16, status: u16, within: Duration, what: &str) -> String {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let got = get(port, "/readyz").await;
-        if let Some((s, _, body)) = &got {
-            if *s == status {
-                return body.clone();
-            }
+    let what = format!("{what}: /readyz never answered {status}");
+    eventually_async(&what, within, || async move {
+        match get(port, "/readyz").await {
+            Some((s, _, body)) if s == status => Some(body),
+            _ => None,
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: /readyz never answered {status}; last: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// The value of the sample `name{labels}` (or `name` without labels) in a metrics text.
@@ -385,7 +379,7 @@ async fn the_health_listener_reports_liveness_readiness_and_metrics() {
     }
 
     // Another process holds the SQLite file: the store takes no write, so not ready.
-    let crate::resume::Storage::Sqlite(path) = &rig.storage else {
+    let Storage::Sqlite(path) = &rig.storage else {
         unreachable!()
     };
     let blocker = rusqlite::Connection::open(path).unwrap();
@@ -449,17 +443,12 @@ async fn the_health_listener_reports_liveness_readiness_and_metrics() {
 
 /// Polls `path` until the listener answers.
 async fn first_answer(port: u16, path: &str) -> (u16, String, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(r) = get(port, path).await {
-            return r;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing listens on HEALTH_PORT"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_async(
+        "nothing listens on HEALTH_PORT",
+        Duration::from_secs(20),
+        || get(port, path),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -468,7 +457,7 @@ async fn a_health_port_in_use_stops_start_up_with_a_clear_error() {
     let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let mut bot = rig.spawn(&[("HEALTH_PORT", port.as_str())]);
-    let code = until("the exit", Duration::from_secs(20), || bot.exit_code()).await;
+    let code = eventually("the exit", Duration::from_secs(20), || bot.exit_code()).await;
     assert_eq!(code, 2);
     let log = bot.log_text();
     assert!(
@@ -477,5 +466,5 @@ async fn a_health_port_in_use_stops_start_up_with_a_clear_error() {
         )),
         "{log}"
     );
-    assert!(!log.contains(crate::discord::TOKEN), "no secret in the log");
+    assert!(!log.contains(TOKEN), "no secret in the log");
 }

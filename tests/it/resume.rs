@@ -1,418 +1,18 @@
 //! Resume after restart: the real `encore` binary against the fake Discord and fake Lavalink.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use encore::domain::{
-    now_ms, FilterPreset, GuildConfig, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
-};
-use encore::store::{SaveOp, StateStore};
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, Overwrite,
-    SentBy,
-};
-use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
+use encore::domain::{now_ms, FilterPreset, GuildConfig, LoopMode, PlayerSnapshot};
+use encore_fakes::discord::{ChannelKind, GuildSpec, Overwrite, SentBy};
 use serde_json::{json, Value};
 
-use crate::discord::{guild_spec, BOB, BOT, GUILD, TEXT, TOKEN, VOICE};
-use crate::support::{mongo_store, mongo_uri, sqlite_at, unique_db};
+use crate::harness::{
+    callbacks, catalogue_track, choice, eventually, every_guild_playing, guild_spec, log_has,
+    play_through_the_bot, posted, restored, saved_small, seed, small_guild, small_guild_id,
+    text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT, VOICE,
+};
 
-/// Where a test's bots keep their state.
-#[derive(Clone)]
-pub(crate) enum Storage {
-    Sqlite(PathBuf),
-    Mongo { uri: String, db: String },
-}
-
-impl Storage {
-    fn env(&self) -> Vec<(String, String)> {
-        match self {
-            Storage::Sqlite(p) => vec![
-                ("STORAGE".into(), "sqlite".into()),
-                ("SQLITE_PATH".into(), p.display().to_string()),
-                ("BACKUP_INTERVAL".into(), "off".into()),
-            ],
-            Storage::Mongo { uri, db } => vec![
-                ("STORAGE".into(), "mongodb".into()),
-                ("MONGODB_URI".into(), uri.clone()),
-                ("MONGODB_DATABASE".into(), db.clone()),
-            ],
-        }
-    }
-
-    pub(crate) async fn open(&self) -> Arc<dyn StateStore> {
-        match self {
-            Storage::Sqlite(p) => Arc::new(sqlite_at(p)),
-            Storage::Mongo { uri, db } => Arc::new(mongo_store(uri, db).await),
-        }
-    }
-}
-
-/// The two fakes and a store, shared by the bots a test starts one after another (or together).
-pub(crate) struct Rig {
-    pub discord: FakeDiscord,
-    pub lavalink: FakeLavalink,
-    pub dir: tempfile::TempDir,
-    pub storage: Storage,
-    started: std::sync::atomic::AtomicUsize,
-}
-
-pub(crate) struct Bot {
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Bot {
-    /// SIGTERM, as Render sends; returns the exit code.
-    pub fn terminate(&mut self) -> Option<i32> {
-        signal(&self.child, "-TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The exit code, once it has exited.
-    pub fn exit_code(&mut self) -> Option<i32> {
-        self.child.try_wait().unwrap().and_then(|s| s.code())
-    }
-
-    /// `kill -9`.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
-
-impl Rig {
-    pub(crate) async fn new(guilds: Vec<GuildSpec>, storage: Option<Storage>) -> Rig {
-        Rig::with_shards(guilds, storage, 1).await
-    }
-
-    /// A rig whose fake Discord tells the bot to run `shard_count` shards.
-    pub(crate) async fn with_shards(
-        guilds: Vec<GuildSpec>,
-        storage: Option<Storage>,
-        shard_count: u64,
-    ) -> Rig {
-        let discord = FakeDiscord::start(FakeDiscordConfig {
-            token: TOKEN.into(),
-            bot_user_id: BOT,
-            application_id: BOT,
-            shard_count,
-            ..FakeDiscordConfig::default()
-        })
-        .await
-        .unwrap();
-        for g in guilds {
-            discord.add_guild(g).unwrap();
-        }
-        let lavalink = FakeLavalink::start(FakeLavalinkConfig {
-            player_update_interval: Duration::from_millis(500),
-            ..FakeLavalinkConfig::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage.unwrap_or_else(|| Storage::Sqlite(dir.path().join("encore.db")));
-        Rig {
-            discord,
-            lavalink,
-            dir,
-            storage,
-            started: Default::default(),
-        }
-    }
-
-    /// A fresh MongoDB database, when a server is configured (scripts/test.sh starts one).
-    pub(crate) fn mongo_storage() -> Option<Storage> {
-        Some(Storage::Mongo {
-            uri: mongo_uri()?,
-            db: unique_db(),
-        })
-    }
-
-    /// Starts the real binary with the ordinary settings, plus `extra`.
-    pub(crate) fn spawn(&self, extra: &[(&str, &str)]) -> Bot {
-        let n = self
-            .started
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let log = self.dir.path().join(format!("bot-{n}.log"));
-        let nodes = format!("127.0.0.1:{}", self.lavalink.port());
-        let mut vars: Vec<(String, String)> = vec![
-            ("DISCORD_TOKEN".into(), TOKEN.into()),
-            ("DISCORD_API_BASE".into(), self.discord.base_url()),
-            ("LAVALINK_NODES".into(), nodes),
-            ("LAVALINK_PASSWORD".into(), self.lavalink.password().into()),
-            ("LOG_FORMAT".into(), "json".into()),
-            ("LOG_LEVEL".into(), "encore=debug,info".into()),
-            ("LEASE_TTL".into(), "3s".into()),
-        ];
-        vars.extend(self.storage.env());
-        for (k, v) in extra {
-            vars.retain(|(key, _)| key != k);
-            vars.push((k.to_string(), v.to_string()));
-        }
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let mut c = crate::cli::encore(self.dir.path(), &[], &vars);
-        c.stdout(Stdio::null()).stderr(File::create(&log).unwrap());
-        Bot {
-            child: c.spawn().unwrap(),
-            log,
-        }
-    }
-
-    /// The fake Lavalink's player of `guild` on a connected session, if any.
-    pub(crate) fn player(&self, guild: u64) -> Option<encore_fakes::lavalink::PlayerSnapshot> {
-        let live: Vec<String> = self
-            .lavalink
-            .sessions()
-            .into_iter()
-            .filter(|s| s.connected)
-            .map(|s| s.session_id)
-            .collect();
-        self.lavalink
-            .players()
-            .into_iter()
-            .find(|p| p.guild_id == guild.to_string() && live.contains(&p.session_id))
-    }
-
-    /// Player updates sent for `guild`, in order.
-    pub(crate) fn patches(&self, guild: u64) -> Vec<Value> {
-        let path = format!("/players/{guild}");
-        self.lavalink
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "PATCH" && r.path.ends_with(&path))
-            .filter_map(|r| r.body)
-            .collect()
-    }
-}
-
-/// Polls `f` every 20 ms until it gives a value, for up to `within`.
-pub(crate) async fn until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A track of the fake's catalogue, as the bot saves it.
-pub(crate) fn catalogue_track(lavalink: &FakeLavalink, min_length_ms: u64, nth: usize) -> Track {
-    let t = lavalink
-        .tracks()
-        .into_iter()
-        .filter(|t| !t.info.is_stream && t.info.length >= min_length_ms)
-        .nth(nth)
-        .expect("a long enough track in the catalogue");
-    Track {
-        encoded: t.encoded,
-        title: t.info.title,
-        author: t.info.author,
-        uri: t.info.uri,
-        length_ms: t.info.length,
-        is_stream: false,
-        requester: Some(BOB),
-    }
-}
-
-/// A saved player of `guild`, playing `current` at `position_ms` as of now.
-pub(crate) fn saved(
-    guild: u64,
-    voice: u64,
-    text: u64,
-    current: Track,
-    upcoming: Vec<Track>,
-    position_ms: u64,
-    paused: bool,
-) -> PlayerSnapshot {
-    let now = now_ms();
-    let mut s = PlayerState::new(guild);
-    s.voice_channel_id = Some(voice);
-    s.text_channel_id = Some(text);
-    s.position_ms = position_ms;
-    s.position_at_ms = now;
-    s.taken_at_ms = now;
-    s.paused = paused;
-    PlayerSnapshot::new(
-        s,
-        QueueSnapshot {
-            current: Some(current),
-            upcoming: upcoming.into(),
-            history: Default::default(),
-        },
-    )
-}
-
-/// A saved player of the small server `n` (see [`small_guild`]).
-pub(crate) fn saved_small(
-    n: u64,
-    current: &Track,
-    upcoming: Vec<Track>,
-    position_ms: u64,
-    paused: bool,
-) -> PlayerSnapshot {
-    let g = small_guild_id(n);
-    saved(
-        g,
-        voice_of(g),
-        text_of(g),
-        current.clone(),
-        upcoming,
-        position_ms,
-        paused,
-    )
-}
-
-/// The first player update that gave `guild` a voice state (the restore), once it comes.
-pub(crate) async fn restored(rig: &Rig, guild: u64) -> Value {
-    until("the restored player", Duration::from_secs(20), || {
-        rig.patches(guild)
-            .into_iter()
-            .find(|b| b.get("voice").is_some())
-    })
-    .await
-}
-
-pub(crate) fn full(s: &PlayerSnapshot) -> SaveOp {
-    SaveOp::Full {
-        state: s.state.clone(),
-        queue: Arc::new(s.queue.clone()),
-    }
-}
-
-/// A small server: a text channel, a voice channel, `listeners` people in it.
-pub(crate) fn small_guild(n: u64, listeners: usize) -> GuildSpec {
-    let id = small_guild_id(n);
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-    };
-    let members: Vec<MemberSpec> = (0..listeners as u64)
-        .map(|i| MemberSpec {
-            user_id: 700_000_000_000_000_000 + n * 100 + i,
-            username: format!("listener-{n}-{i}"),
-            roles: vec![],
-        })
-        .collect();
-    GuildSpec {
-        id,
-        name: format!("Server {n}"),
-        owner_id: 700_000_000_000_000_000 + n * 100,
-        channels: vec![
-            channel(text_of(id), "general", ChannelKind::Text),
-            channel(voice_of(id), "Music", ChannelKind::Voice),
-        ],
-        roles: vec![],
-        voice_states: members.iter().map(|m| (m.user_id, voice_of(id))).collect(),
-        members,
-    }
-}
-
-/// Guild ids spread over time like real snowflakes (shard 0 of 1).
-pub(crate) fn small_guild_id(n: u64) -> u64 {
-    (1_000_000 + n) << 22 | 7
-}
-
-pub(crate) fn text_of(guild: u64) -> u64 {
-    guild + 1
-}
-
-pub(crate) fn voice_of(guild: u64) -> u64 {
-    guild + 2
-}
-
-pub(crate) fn log_has(bot: &Bot, needle: &str) -> bool {
-    bot.log_text().contains(needle)
-}
-
-/// The messages the bot posted in `channel`.
-fn posted(rig: &Rig, channel: u64) -> Vec<String> {
-    rig.discord
-        .messages(channel)
-        .into_iter()
-        .filter_map(|m| m["content"].as_str().map(str::to_string))
-        .collect()
-}
-
-async fn play_through_the_bot(rig: &Rig, bot: &Bot, query: &str) {
-    until("commands registered", Duration::from_secs(60), || {
-        rig.discord.registered_commands()["global"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-            .then_some(())
-    })
-    .await;
-    until("the bot owns the lease", Duration::from_secs(30), || {
-        log_has(bot, "this instance owns the lease").then_some(())
-    })
-    .await;
-    let inj = rig
-        .discord
-        .inject_command(GUILD, TEXT, BOB, "play", json!({ "query": query }))
-        .unwrap();
-    until("playing", Duration::from_secs(20), || {
-        rig.player(GUILD).filter(|p| p.playing).map(|_| ())
-    })
-    .await;
-    until("the /play answer", Duration::from_secs(5), || {
-        rig.discord.interaction_responses(&inj.id)?.callback
-    })
-    .await;
-}
-
-/// The value of a registered command's choice.
-fn choice(rig: &Rig, command: &str, name: &str) -> Value {
-    let all = rig.discord.registered_commands();
-    let cmd = all["global"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == command)
-        .unwrap()
-        .clone();
-    cmd["options"][0]["choices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()["value"]
-        .clone()
-}
-
+/// Bob's `/name` in [`TEXT`]; returns the interaction's id.
 fn command(rig: &Rig, name: &str, options: Value) -> String {
     rig.discord
         .inject_command(GUILD, TEXT, BOB, name, options)
@@ -420,8 +20,9 @@ fn command(rig: &Rig, name: &str, options: Value) -> String {
         .id
 }
 
+/// The bot's answer (callback) to the interaction `id`, once it comes.
 async fn answered(rig: &Rig, id: &str) -> Value {
-    until("an answer", Duration::from_secs(10), || {
+    eventually("an answer", Duration::from_secs(10), || {
         rig.discord.interaction_responses(id)?.callback
     })
     .await
@@ -435,10 +36,13 @@ async fn a_graceful_restart_resumes_mid_track_with_everything_as_it_was() {
     for (name, options) in [
         ("play", json!({"query": "bohemian"})),
         ("volume", json!({"level": 70})),
-        ("loop", json!({"mode": choice(&rig, "loop", "queue")})),
+        (
+            "loop",
+            json!({"mode": choice(&rig.discord, "loop", "queue")}),
+        ),
         (
             "filter",
-            json!({"preset": choice(&rig, "filter", "nightcore")}),
+            json!({"preset": choice(&rig.discord, "filter", "nightcore")}),
         ),
     ] {
         let id = command(&rig, name, options);
@@ -491,7 +95,7 @@ async fn a_graceful_restart_resumes_mid_track_with_everything_as_it_was() {
     assert_eq!(now.state.volume, 70);
     assert_eq!(now.state.filters, FilterPreset::Nightcore);
     assert!(!now.state.paused);
-    let notice = until("the restart notice", Duration::from_secs(10), || {
+    let notice = eventually("the restart notice", Duration::from_secs(10), || {
         posted(&rig, TEXT)
             .into_iter()
             .find(|m| m.starts_with("Back after a restart"))
@@ -542,7 +146,7 @@ async fn after_kill_9_and_a_lavalink_restart_the_last_autosave_is_restored() {
     rig.lavalink.restart();
     rig.lavalink.clear_requests();
     let _second = rig.spawn(&[("AUTOSAVE_INTERVAL", "2s")]);
-    let patch = until("the rebuilt player", Duration::from_secs(20), || {
+    let patch = eventually("the rebuilt player", Duration::from_secs(20), || {
         rig.patches(GUILD)
             .into_iter()
             .find(|b| b.get("track").is_some())
@@ -560,20 +164,10 @@ async fn after_kill_9_and_a_lavalink_restart_the_last_autosave_is_restored() {
         "restored at {position}, killed at {at_kill}"
     );
     assert_eq!(rig.patches(GUILD).len(), 1, "a single player update");
-    until("playing again", Duration::from_secs(5), || {
+    eventually("playing again", Duration::from_secs(5), || {
         rig.player(GUILD).filter(|p| p.playing).map(|_| ())
     })
     .await;
-}
-
-/// Seeds saved players straight into the store (as a previous run would have left them).
-pub(crate) async fn seed(rig: &Rig, players: &[PlayerSnapshot], configs: &[GuildConfig]) {
-    let store = rig.storage.open().await;
-    let ops: Vec<SaveOp> = players.iter().map(full).collect();
-    store.save(&ops).await.unwrap();
-    for c in configs {
-        store.save_guild_config(c).await.unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -610,7 +204,7 @@ async fn auto_resume_the_server_setting_and_a_persons_pause_decide_playing_or_pa
             );
             let position = patch["position"].as_u64().unwrap();
             assert!((20_000..21_500).contains(&position), "{position}");
-            let notice = until("notice", Duration::from_secs(10), || {
+            let notice = eventually("notice", Duration::from_secs(10), || {
                 rig.discord.messages(text_of(id(n))).into_iter().find(|m| {
                     m["content"]
                         .as_str()
@@ -641,7 +235,7 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
         let patch = restored(&rig, id(n)).await;
         assert_eq!(patch["paused"], paused, "guild {n}");
     }
-    let notice = until("the notice", Duration::from_secs(10), || {
+    let notice = eventually("the notice", Duration::from_secs(10), || {
         posted(&rig, text_of(id(11))).into_iter().next()
     })
     .await;
@@ -650,7 +244,7 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
         "{notice}"
     );
     // The idle timer applies to the empty one: it leaves; 24/7 stays.
-    until("the idle leave", Duration::from_secs(20), || {
+    eventually("the idle leave", Duration::from_secs(20), || {
         (rig.discord.voice_channel_of(id(11), BOT).is_none()).then_some(())
     })
     .await;
@@ -697,7 +291,7 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
 
     let mut first = rig.spawn(&[]);
     for n in [21, 26] {
-        until("restored", Duration::from_secs(20), || {
+        eventually("restored", Duration::from_secs(20), || {
             rig.player(id(n)).filter(|p| p.playing).map(|_| ())
         })
         .await;
@@ -709,7 +303,7 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
         .inject_command(id(26), text_of(id(26)), listener, "stop", json!({}))
         .unwrap();
     answered(&rig, &stop.id).await;
-    until("first run done", Duration::from_secs(10), || {
+    eventually("first run done", Duration::from_secs(10), || {
         log_has(&first, "restore finished").then_some(())
     })
     .await;
@@ -727,7 +321,7 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
     rig.lavalink.clear_requests();
 
     let second = rig.spawn(&[]);
-    until("second run done", Duration::from_secs(20), || {
+    eventually("second run done", Duration::from_secs(20), || {
         log_has(&second, "restore finished").then_some(())
     })
     .await;
@@ -746,28 +340,6 @@ async fn unrestorable_players_are_skipped_and_the_others_restored() {
     assert!(log_has(&second, &id(24).to_string()));
 }
 
-/// The `/interactions/{id}/{token}/callback` calls the bot made for `id`.
-pub(crate) fn callbacks(rig: &Rig, id: &str) -> usize {
-    let prefix = format!("/api/v10/interactions/{id}/");
-    rig.discord
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.method == "POST" && r.path.starts_with(&prefix) && r.path.ends_with("/callback")
-        })
-        .count()
-}
-
-/// Connections that sent op 4, in the order of their op 4s.
-fn voice_senders(rig: &Rig) -> Vec<u64> {
-    rig.discord
-        .gateway_sent()
-        .into_iter()
-        .filter(|s| s.payload["op"] == 4)
-        .map(|s| s.connection)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind() {
     let rig = Rig::new(vec![guild_spec()], None).await;
@@ -780,7 +352,7 @@ async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let new = rig.spawn(&[]);
     let store = rig.storage.open().await;
-    let users = [BOB, crate::discord::CAROL];
+    let users = [BOB, CAROL];
     let commands = ["nowplaying", "queue", "status"];
     let mut sent = Vec::new();
     let mut last_position = 0u64;
@@ -841,16 +413,6 @@ async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind
     drop(new);
 }
 
-pub(crate) async fn every_guild_playing(rig: &Rig, guilds: &[u64], within: Duration) {
-    until("every guild playing again", within, || {
-        guilds
-            .iter()
-            .all(|g| rig.player(*g).is_some_and(|p| p.playing))
-            .then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_rounds_of_kill_9_alternating_sqlite_and_mongodb_lose_nothing() {
     use rand::Rng;
@@ -904,7 +466,7 @@ async fn three_hundred_guilds_on_one_shard_all_restore_under_the_gateway_limit()
     seed(&rig, &players, &[]).await;
     let bot = rig.spawn(&[]);
     let restored_at = |g: u64| rig.patches(g).iter().any(|b| b.get("voice").is_some());
-    until("all 300 restored", Duration::from_secs(240), || {
+    eventually("all 300 restored", Duration::from_secs(240), || {
         ids.iter().all(|g| restored_at(*g)).then_some(())
     })
     .await;
@@ -990,7 +552,7 @@ async fn while_a_crashed_owners_lease_runs_out_commands_get_a_restarting_note() 
     first.kill();
     rig.lavalink.clear_requests();
     let second = rig.spawn(&ttl);
-    until(
+    eventually(
         "the new instance is connected",
         Duration::from_secs(20),
         || log_has(&second, "connected to Discord").then_some(()),
@@ -1024,13 +586,13 @@ async fn a_restore_while_lavalink_is_down_plays_from_the_saved_position_once_it_
     seed(&rig, &[saved_small(41, &track, vec![], 30_000, false)], &[]).await;
     rig.lavalink.refuse_connections_for(Duration::from_secs(8));
     let bot = rig.spawn(&[]);
-    until(
+    eventually(
         "the restore gave up waiting",
         Duration::from_secs(30),
         || log_has(&bot, "the player is rebuilt when one is").then_some(()),
     )
     .await;
-    let patch = until("the rebuilt player", Duration::from_secs(30), || {
+    let patch = eventually("the rebuilt player", Duration::from_secs(30), || {
         rig.patches(small_guild_id(41))
             .into_iter()
             .find(|b| b.get("track").is_some())
@@ -1040,7 +602,7 @@ async fn a_restore_while_lavalink_is_down_plays_from_the_saved_position_once_it_
     let position = patch["position"].as_u64().unwrap();
     assert!((30_000..30_500).contains(&position), "{position}");
     assert!(patch.get("voice").is_some());
-    until("playing", Duration::from_secs(5), || {
+    eventually("playing", Duration::from_secs(5), || {
         rig.player(small_guild_id(41))
             .filter(|p| p.playing)
             .map(|_| ())

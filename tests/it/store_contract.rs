@@ -6,7 +6,7 @@ use encore::domain::{FilterPreset, GuildConfig, LoopMode, QueueSnapshot};
 use encore::store::{LoadFilter, SaveOp, SqliteStore, StateStore, StoreError};
 use mongodb::bson::doc;
 
-use crate::support::{backends, full, guild, guild_config, snapshot, sqlite_at, Backend};
+use crate::harness::{backends, full, guild, guild_config, snapshot, sqlite_at, Backend};
 
 #[tokio::test]
 async fn full_save_round_trips() {
@@ -258,7 +258,7 @@ async fn corrupt(b: &Backend) {
         .unwrap();
     }
     if let Some(db) = &b.mongo_db {
-        let uri = crate::support::mongo_uri().unwrap();
+        let uri = crate::harness::mongo_uri().unwrap();
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
         let coll = client
             .database(db)
@@ -531,7 +531,7 @@ async fn corrupt_guild_configs(b: &Backend) {
         .unwrap();
     }
     if let Some(db) = &b.mongo_db {
-        let uri = crate::support::mongo_uri().unwrap();
+        let uri = crate::harness::mongo_uri().unwrap();
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
         let coll = client
             .database(db)

@@ -1,7 +1,7 @@
 //! What the fake Discord's test files share: the ids, the fake's start-up, parts of a
-//! guild spec, and a raw websocket client speaking gateway v10.
+//! guild spec, a raw websocket client speaking gateway v10, and [`eventually`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use encore_fakes::discord::{
     ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, MemberSpec, Overwrite, SEND_LIMIT,
@@ -199,4 +199,20 @@ pub async fn ready(fake: &FakeDiscord, shard: [u64; 2], intents: u64) -> (Ws, Va
     send(&mut ws, identify(shard, intents)).await;
     let ready = recv_event(&mut ws, "READY").await;
     (ws, ready)
+}
+
+/// Polls `f` every 25 ms until it gives a value, for up to `within`; then panics with
+/// `timed out after …: {what}`.
+pub async fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

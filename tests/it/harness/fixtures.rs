@@ -1,4 +1,4 @@
-//! Test helpers: sample players and the store backends every contract test runs against.
+//! Sample players and guild configs, and the store backends every contract test runs against.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
