@@ -98,7 +98,8 @@ def main() -> int:
             pkg = pkgs[pid]
             if pkg.get("rust_version"):
                 needs[f"{pkg['name']} {pkg['version']}"] = (version_tuple(pkg["rust_version"]), pkg["rust_version"])
-    highest_name, (highest, highest_text) = max(needs.items(), key=lambda kv: kv[1][0])
+    # Ties are broken by name, so the same package is named on every run.
+    highest_name, (highest, highest_text) = max(needs.items(), key=lambda kv: (kv[1][0], kv[0]))
     if highest > msrv:
         over = sorted((name for name, (v, _) in needs.items() if v > msrv))
         problems.append(
