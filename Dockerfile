@@ -22,7 +22,7 @@ RUN mkdir -p src benches fakes/src \
  && touch src/lib.rs fakes/src/lib.rs \
  && echo 'fn main() {}' > benches/autosave_tick.rs \
  && echo 'fn main() {}' > benches/player.rs \
- && echo 'fn main() {}' > benches/resume.rs \
+ && echo 'fn main() {}' > benches/restore.rs \
  && cargo build --release --locked --bin encore \
  && rm -rf src benches fakes/src
 

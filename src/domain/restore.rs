@@ -20,7 +20,7 @@ pub enum AudioStop {
 
 /// Where a restored player's track goes on from: never past its end, never further back than
 /// the newest thing we know.
-pub fn resume_position(snapshot: &PlayerSnapshot, stop: AudioStop, now_ms: u64) -> u64 {
+pub fn restore_position(snapshot: &PlayerSnapshot, stop: AudioStop, now_ms: u64) -> u64 {
     let state = &snapshot.state;
     let at = match stop {
         AudioStop::At(t) => t.clamp(state.position_at_ms, now_ms.max(state.position_at_ms)),
@@ -63,7 +63,7 @@ pub fn restorable(
 /// Whether a restored player plays (else it comes back paused): it was playing, resuming is on
 /// (the server's own setting wins over `MUSIC_AUTO_RESUME`), and someone is listening or 24/7
 /// is on. A track a person paused stays paused.
-pub fn resume_plays(
+pub fn restore_plays(
     was_paused: bool,
     auto_resume: bool,
     listeners: usize,
@@ -179,7 +179,7 @@ impl Refusal {
 /// the player update takes a while, so the position is read when the update is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartFrom {
-    /// The saved position, by how the last owner stopped ([`resume_position`]).
+    /// The saved position, by how the last owner stopped ([`restore_position`]).
     Saved(AudioStop),
     /// Lavalink's live player, where it is now.
     Live(LivePosition),
@@ -205,7 +205,7 @@ impl RestorePlan {
     /// The position (ms) to send at `now_ms`.
     pub fn position_ms(&self, snapshot: &PlayerSnapshot, now_ms: u64) -> u64 {
         match self.start {
-            StartFrom::Saved(stop) => resume_position(snapshot, stop, now_ms),
+            StartFrom::Saved(stop) => restore_position(snapshot, stop, now_ms),
             StartFrom::Live(l) => {
                 extrapolate_position(l.position_ms, l.time_ms, now_ms, l.paused, None)
             }
@@ -231,7 +231,7 @@ pub fn plan(facts: &RestoreFacts<'_>) -> Result<RestorePlan, Refusal> {
         ChannelAccess::Missing(p) => return Err(Refusal::MissingPermission(p)),
     }
     let was_paused = snapshot.state.paused;
-    let plays = resume_plays(
+    let plays = restore_plays(
         was_paused,
         facts.auto_resume,
         facts.listeners,
@@ -320,15 +320,15 @@ mod tests {
     fn the_position_follows_how_the_audio_stopped() {
         let s = snap(10_000, 1_000, 4_000, false);
         // Shut down at 6 s: 5 s after the observation.
-        assert_eq!(resume_position(&s, AudioStop::At(6_000), 9_000), 15_000);
+        assert_eq!(restore_position(&s, AudioStop::At(6_000), 9_000), 15_000);
         // A handover: it kept playing until now.
-        assert_eq!(resume_position(&s, AudioStop::Continued, 9_000), 18_000);
+        assert_eq!(restore_position(&s, AudioStop::Continued, 9_000), 18_000);
         // A crash: as of the last save.
-        assert_eq!(resume_position(&s, AudioStop::Unknown, 9_000), 13_000);
+        assert_eq!(restore_position(&s, AudioStop::Unknown, 9_000), 13_000);
         // Never past the end of the track.
-        assert_eq!(resume_position(&s, AudioStop::Continued, 900_000), 200_000);
+        assert_eq!(restore_position(&s, AudioStop::Continued, 900_000), 200_000);
         // A stop time before the observation never rewinds it.
-        assert_eq!(resume_position(&s, AudioStop::At(0), 9_000), 10_000);
+        assert_eq!(restore_position(&s, AudioStop::At(0), 9_000), 10_000);
         // Paused: where it was.
         let p = snap(10_000, 1_000, 4_000, true);
         for stop in [
@@ -336,7 +336,7 @@ mod tests {
             AudioStop::Continued,
             AudioStop::Unknown,
         ] {
-            assert_eq!(resume_position(&p, stop, 9_000), 10_000);
+            assert_eq!(restore_position(&p, stop, 9_000), 10_000);
         }
     }
 
@@ -364,12 +364,12 @@ mod tests {
 
     #[test]
     fn it_plays_only_if_it_played_resuming_is_on_and_someone_listens() {
-        assert!(resume_plays(false, true, 2, false));
-        assert!(!resume_plays(true, true, 2, false), "a person paused it");
-        assert!(!resume_plays(false, false, 2, false), "resuming is off");
-        assert!(!resume_plays(false, true, 0, false), "nobody listens");
+        assert!(restore_plays(false, true, 2, false));
+        assert!(!restore_plays(true, true, 2, false), "a person paused it");
+        assert!(!restore_plays(false, false, 2, false), "resuming is off");
+        assert!(!restore_plays(false, true, 0, false), "nobody listens");
         assert!(
-            resume_plays(false, true, 0, true),
+            restore_plays(false, true, 0, true),
             "24/7 plays to an empty room"
         );
     }

@@ -187,6 +187,24 @@ impl PlayerService {
         f(self, &mut g).await
     }
 
+    /// The one rule for "no player": an operation on the current track needs a player with one;
+    /// otherwise it is [`PlayerError::NothingPlaying`]. `f` gets the current track.
+    async fn with_current<T>(
+        &self,
+        guild: GuildId,
+        f: impl AsyncFnOnce(&Self, &mut GuildPlayer, Track) -> Result<T, PlayerError>,
+    ) -> Result<T, PlayerError> {
+        self.with_player(guild, async |me, g| {
+            let current = g
+                .queue
+                .current()
+                .cloned()
+                .ok_or(PlayerError::NothingPlaying)?;
+            f(me, g, current).await
+        })
+        .await
+    }
+
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn pause(&self, guild: GuildId) -> Result<(), PlayerError> {
         self.set_paused(guild, true).await
@@ -198,10 +216,7 @@ impl PlayerService {
     }
 
     async fn set_paused(&self, guild: GuildId, paused: bool) -> Result<(), PlayerError> {
-        self.with_player(guild, async |me, g| {
-            if g.queue.current().is_none() {
-                return Err(PlayerError::NothingPlaying);
-            }
+        self.with_current(guild, async |me, g, _| {
             if g.state.paused == paused {
                 return Err(if paused {
                     PlayerError::AlreadyPaused
@@ -233,10 +248,7 @@ impl PlayerService {
         guild: GuildId,
         to: Option<usize>,
     ) -> Result<Option<Track>, PlayerError> {
-        self.with_player(guild, async |me, g| {
-            if g.queue.current().is_none() {
-                return Err(PlayerError::NothingPlaying);
-            }
+        self.with_current(guild, async |me, g, _| {
             let mut queue = g.queue.clone();
             match to {
                 Some(n) => {
@@ -352,12 +364,7 @@ impl PlayerService {
         guild: GuildId,
         target: impl FnOnce(u64) -> Option<i64>,
     ) -> Result<u64, PlayerError> {
-        self.with_player(guild, async |me, g| {
-            let current = g
-                .queue
-                .current()
-                .cloned()
-                .ok_or(PlayerError::NothingPlaying)?;
+        self.with_current(guild, async |me, g, current| {
             if !current.has_length() {
                 return Err(PlayerError::NotSeekable);
             }

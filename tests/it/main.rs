@@ -12,6 +12,6 @@ mod discord;
 mod docs;
 mod engine;
 mod operate;
-mod resume;
+mod restore;
 mod settings;
 mod store_contract;

@@ -3,7 +3,7 @@
 //! the time from READY to each guild's player update (median, p99, max) and the restore
 //! throughput against Discord's gateway limit; for sizes up to 100 also the position error of a
 //! graceful restart (SIGTERM) and of a crash (kill -9 plus a Lavalink restart: restored from the
-//! last autosave). `cargo bench --bench resume [-- 1 100 1000]`; figures in docs/benchmarks.md.
+//! last autosave). `cargo bench --bench restore [-- 1 100 1000]`; figures in docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
