@@ -76,9 +76,9 @@ pub fn lease_name(shards: ShardPlan) -> String {
     }
 }
 
-/// This process's part in the lease, as the settings say.
-pub fn spawn_lease(settings: &Settings, store: Arc<dyn StateStore>) -> LeaseHandle {
-    LeaseHandle::spawn(
+/// This process's part in the lease, not yet taking part (see [`LeaseHandle::start`]).
+pub fn new_lease(settings: &Settings, store: Arc<dyn StateStore>) -> LeaseHandle {
+    LeaseHandle::new(
         store,
         &lease_name(settings.shards),
         Instance::new_process(),

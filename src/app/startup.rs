@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::{spawn_lease, start_backups, AppError};
+use super::{new_lease, start_backups, AppError};
 use crate::audio::lavalink::{LavalinkBackend, LavalinkOptions};
 use crate::autosave::{Autosave, AutosaveConfig, AutosaveTask};
 use crate::discord::{self, Bot, ChannelAnnouncer};
@@ -26,7 +26,9 @@ pub struct Application {
     bot: Bot,
     autosave: AutosaveTask,
     probe: Probe,
-    /// Background tasks stopped at exit: SQLite backups, the health listener, the lifecycle.
+    /// The SQLite backups, stopped first at exit.
+    backups: Option<tokio::task::JoinHandle<()>>,
+    /// Background tasks stopped at exit: the health listener, the lifecycle.
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -45,14 +47,16 @@ impl Application {
         if settings.storage == StorageKind::Memory {
             tracing::warn!("STORAGE=memory: saved players do not survive a restart");
         }
-        let mut tasks: Vec<_> = start_backups(&settings).into_iter().collect();
-        // 3. Autosave and the lease (the lease decides when this instance acts: see lifecycle).
+        let backups = start_backups(&settings);
+        let mut tasks = Vec::new();
+        // 3. Autosave and the lease (the lease decides when this instance acts: see lifecycle). The
+        //    lease takes part only at step 9, once nothing in start-up can fail any more.
         let autosave = Autosave::new(
             store.clone(),
             AutosaveConfig::new(settings.autosave_interval),
         );
         let autosave_task = autosave.spawn();
-        let lease = spawn_lease(&settings, store.clone());
+        let lease = new_lease(&settings, store.clone());
         // 4. Playback: the Lavalink backend (connected once this instance owns the lease) and the
         //    player service.
         let backend = LavalinkBackend::new(
@@ -99,6 +103,8 @@ impl Application {
             let parts = client.parts().clone();
             tasks.push(crate::lifecycle::spawn(services.clone(), parts, readies));
         }
+        // 9. Take part in the lease (take it, or ask the running owner for it), then connect.
+        services.lease.start();
         let bot = client.start();
         tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
         Ok(Application {
@@ -107,6 +113,7 @@ impl Application {
             bot,
             autosave: autosave_task,
             probe,
+            backups,
             tasks,
         })
     }
@@ -128,6 +135,9 @@ impl Application {
         let deadline = self.settings.shutdown_timeout;
         tracing::info!(timeout = %humantime::format_duration(deadline), "shutting down: flushing player state");
         self.probe.stopping();
+        if let Some(b) = &self.backups {
+            b.abort();
+        }
         crate::lifecycle::shutdown::graceful(&self.services, self.bot, self.autosave, deadline)
             .await;
         for task in self.tasks {

@@ -137,6 +137,7 @@ pub struct RestoreFacts<'a> {
     pub listeners: usize,
     /// `RESUME_MAX_AGE`, in ms.
     pub max_age_ms: u64,
+    /// When the saved players were loaded (Unix ms): the age limit is judged then.
     pub now_ms: u64,
 }
 

@@ -75,8 +75,17 @@ pub struct LeaseHandle {
 impl LeaseHandle {
     /// Starts taking part in the lease `name`: reads it every `ttl / 10` (at most every second).
     pub fn spawn(store: Arc<dyn StateStore>, name: &str, me: Instance, ttl: Duration) -> Self {
+        let handle = LeaseHandle::new(store, name, me, ttl);
+        handle.start();
+        handle
+    }
+
+    /// This instance's part in the lease, not yet taking part: `Standby` until [`Self::start`].
+    /// The start-up builds everything that can fail first and starts the lease last, so a process
+    /// that dies while starting never asks the running owner to hand over to it.
+    pub fn new(store: Arc<dyn StateStore>, name: &str, me: Instance, ttl: Duration) -> Self {
         let (role, _) = watch::channel(Role::Standby);
-        let handle = LeaseHandle {
+        LeaseHandle {
             shared: Arc::new(Shared {
                 store,
                 name: name.to_string(),
@@ -87,9 +96,14 @@ impl LeaseHandle {
                 role,
                 seen: Mutex::new(None),
             }),
-        };
-        let weak = Arc::downgrade(&handle.shared);
-        let period = (ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        }
+    }
+
+    /// Takes part in the lease from now on: reads it, takes or asks for it, renews it.
+    pub fn start(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        let period =
+            (self.shared.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
         tokio::spawn(async move {
             loop {
                 let Some(shared) = weak.upgrade() else { return };
@@ -104,7 +118,6 @@ impl LeaseHandle {
                 tokio::time::sleep(period).await;
             }
         });
-        handle
     }
 
     pub fn me(&self) -> &Instance {

@@ -119,7 +119,7 @@ impl Restorer {
     }
 
     /// The saved players of this process's shards worth restoring; stale ones are deleted.
-    async fn load(&self, report: &mut RestoreReport) -> Option<Vec<PlayerSnapshot>> {
+    async fn load(&self, report: &mut RestoreReport, now: u64) -> Option<Vec<PlayerSnapshot>> {
         let shard_count = self.discord.cache.shard_count().max(1);
         let filter = LoadFilter::Shards {
             shard_ids: self.services.shards.ids(shard_count).collect(),
@@ -133,7 +133,7 @@ impl Restorer {
             }
         };
         report.unreadable = loaded.skipped.len();
-        let (now, max_age) = (now_ms(), self.services.restore.max_age.as_millis() as u64);
+        let max_age = self.services.restore.max_age.as_millis() as u64;
         let mut todo = Vec::new();
         for snapshot in loaded.snapshots {
             let guild = snapshot.guild_id();
@@ -185,7 +185,9 @@ impl Restorer {
         self.wait_for_guilds(GUILDS_WAIT).await;
         let mut live = self.live_players(NODES_WAIT).await;
         let mut report = RestoreReport::default();
-        let Some(mut todo) = self.load(&mut report).await else {
+        // The age limit is judged once, at load: a long paced restore does not drop the last ones.
+        let loaded_at = now_ms();
+        let Some(mut todo) = self.load(&mut report, loaded_at).await else {
             return report;
         };
         self.destroy_unsaved(&live, &todo).await;
@@ -203,7 +205,7 @@ impl Restorer {
             let me = self.clone();
             async move {
                 let guild = s.guild_id();
-                (guild, me.restore_one(s, live, stop).await)
+                (guild, me.restore_one(s, live, stop, loaded_at).await)
             }
         });
         let mut results = futures::stream::iter(jobs).buffer_unordered(CONCURRENCY);
@@ -267,6 +269,7 @@ impl Restorer {
         snapshot: PlayerSnapshot,
         live: Option<LivePlayer>,
         stop: AudioStop,
+        loaded_at: u64,
     ) -> Outcome {
         let guild = snapshot.guild_id();
         let channel = snapshot.state.voice_channel_id.unwrap_or_default();
@@ -291,7 +294,7 @@ impl Restorer {
             always_on: config.always_on,
             listeners: self.listeners(&snapshot),
             max_age_ms: self.services.restore.max_age.as_millis() as u64,
-            now_ms: now_ms(),
+            now_ms: loaded_at,
         };
         let decision = match restore::plan(&facts) {
             Ok(p) => p,

@@ -8,8 +8,9 @@ use encore_fakes::discord::GatewaySent;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    callbacks, catalogue_track, eventually, eventually_async, every_guild_playing, log_has,
-    saved_small, seed, small_guild, small_guild_id, text_of, Bot, Rig, Storage, TOKEN,
+    callbacks, catalogue_track, eventually, eventually_async, every_guild_playing, guild_spec,
+    log_has, play_through_the_bot, saved_small, seed, small_guild, small_guild_id, text_of, Bot,
+    Rig, Storage, BOB, GUILD, TEXT, TOKEN,
 };
 
 /// The log's JSON lines (`LOG_FORMAT=json`, which the rig sets).
@@ -467,4 +468,47 @@ async fn a_health_port_in_use_stops_start_up_with_a_clear_error() {
         "{log}"
     );
     assert!(!log.contains(TOKEN), "no secret in the log");
+}
+
+/// A newer instance that fails while starting (here: its `HEALTH_PORT` is taken) stops with the
+/// operator's one-line error and never asks the running owner for the lease: the owner keeps
+/// playing and answering (before, it handed over to the dead process and went silent).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_instance_that_fails_to_start_leaves_the_owner_playing() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let owner = rig.spawn(&[]);
+    play_through_the_bot(&rig, &owner, "never gonna give").await;
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let mut newer = rig.spawn(&[("HEALTH_PORT", port.as_str())]);
+    let code = eventually("the newer instance stops", Duration::from_secs(30), || {
+        newer.exit_code()
+    })
+    .await;
+    assert_eq!(code, 2, "{}", newer.log_text());
+    assert!(
+        newer.log_text().contains("HEALTH_PORT is invalid"),
+        "{}",
+        newer.log_text()
+    );
+    // Longer than the owner takes to hand over when a newer instance asks (about a second).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !log_has(&owner, "handed over to the newer instance"),
+        "{}",
+        owner.log_text()
+    );
+    let playing = |rig: &Rig| rig.player(GUILD).is_some_and(|p| p.playing);
+    assert!(playing(&rig), "the owner's player still plays");
+    let id = rig
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
+        .unwrap()
+        .id;
+    eventually("the owner still answers", Duration::from_secs(10), || {
+        (callbacks(&rig, &id) == 1).then_some(())
+    })
+    .await;
+    assert!(playing(&rig), "and goes on playing");
+    drop(taken);
 }
