@@ -31,6 +31,7 @@ fi
 
 # 2. One toolchain: Cargo.toml's rust-version covers every locked dependency of the binary and is the
 #    Dockerfile's and README's (cargo metadata; needs only cargo and python3).
+"$PYTHON" scripts/test_deploy_checks.py 2>&1 | tail -n 1
 "$PYTHON" scripts/check_toolchain.py
 
 # 3. A Python with PyYAML.

@@ -4,12 +4,14 @@ Run by scripts/check_deploy.sh. From `cargo metadata --locked` (machine-readable
 read by hand) it checks that:
 
 - every package the `encore` binary compiles (its normal and build dependencies, transitively, on the
-  Linux targets the image is built for) declares a `rust-version` no newer than Encore's own: cargo
-  refuses to build a package whose `rust-version` is newer than the compiler, so the image's build
-  stage would fail;
-- every workspace member declares the same `rust-version`;
-- the Dockerfile's build stage is `FROM rust:<that version>-…`, and every "Rust X.Y" the README
-  names is that version;
+  Linux targets the image is built for; dev-dependencies are not in the image) declares a
+  `rust-version` no newer than the workspace's: cargo refuses to build a package whose
+  `rust-version` is newer than the compiler, so the image's build stage would fail;
+- every workspace member inherits that `rust-version`;
+- every Dockerfile stage built FROM the official rust image (with or without a registry prefix,
+  `--platform`, or a global `ARG` in the tag) is `rust:<that version>[.patch]-<release>`, where
+  `<release>` is the runtime stage's Debian release (`debian:bookworm-slim` → bookworm);
+- every Rust version the README names is that version;
 - this machine's rustc is not older than it (a newer one is reported: CI then compiles with another
   compiler than the image).
 
@@ -22,7 +24,10 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+from dockerfile import dockerfile_stages, image_repository_and_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 # The image is built on Debian for these (Render and most hosts run x86_64; arm64 hosts exist).
@@ -36,14 +41,20 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts + [0] * (3 - len(parts)))
 
 
+class CargoFailed(Exception):
+    pass
+
+
 def metadata(target: str) -> dict:
     out = subprocess.run(
         ["cargo", "metadata", "--locked", "--format-version", "1", "--filter-platform", target],
         cwd=ROOT,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        lines = [l for l in out.stderr.splitlines() if l.strip()]
+        raise CargoFailed(next((l for l in lines if l.startswith("error")), lines[-1] if lines else "no output"))
     return json.loads(out.stdout)
 
 
@@ -65,31 +76,45 @@ def compiled_packages(meta: dict, root_name: str) -> set[str]:
     return seen
 
 
-def dockerfile_rust_images(text: str) -> list[str]:
-    """The X of every `FROM rust:X…` line (X = the version part of the tag)."""
-    return re.findall(r"^\s*FROM\s+(?:docker\.io/)?(?:library/)?rust:(\d+(?:\.\d+){0,2})\S*", text, re.M | re.I)
+def dockerfile_rust_stages(text: str) -> tuple[list[str], str]:
+    """The tags of every stage built FROM the official rust image, and the runtime stage's Debian
+    release (from its `debian:<release>-slim` image)."""
+    stages = dockerfile_stages(text)
+    tags = [tag for repo, tag in (image_repository_and_tag(s.image) for s in stages) if repo.rsplit("/", 1)[-1] == "rust"]
+    runtime = image_repository_and_tag(stages[-1].image)[1].split("-")[0] if stages else ""
+    return tags, runtime
 
 
-def main() -> int:
-    problems: list[str] = []
-    meta = metadata(IMAGE_TARGETS[0])
-    packages = {p["id"]: p for p in meta["packages"]}
-    members = [packages[pid] for pid in meta["workspace_members"]]
-    root = next((p for p in members if p["name"] == BINARY_PACKAGE), None)
-    if root is None or not root.get("rust_version"):
-        print(f"toolchain check: the {BINARY_PACKAGE} package declares no rust-version in Cargo.toml", file=sys.stderr)
-        return 1
-    declared = root["rust_version"]
-    msrv = version_tuple(declared)
+def tag_problem(tag: str, declared: str, msrv: tuple[int, ...], release: str) -> str | None:
+    """Why `rust:<tag>` is not the declared toolchain on the runtime's Debian release, or None.
+    `rust:1.95-…` follows 1.95's patch releases; `rust:1.95.1-…` is fine for a declared 1.95."""
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?-(.+)", tag)
+    if not m:
+        return f"FROM rust:{tag} is not a pinned version (want rust:{declared}-{release or '<debian release>'})"
+    version = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    if version[:2] != msrv[:2] or (m.group(3) is not None and version < msrv):
+        return f"FROM rust:{tag} differs from Cargo.toml's rust-version {declared}"
+    if release and release not in m.group(4).split("-"):
+        return f"FROM rust:{tag} is not built on Debian {release}, the runtime stage's release"
+    return None
 
-    for member in members:
-        if member.get("rust_version") != declared:
-            problems.append(
-                f"workspace member {member['name']} declares rust-version {member.get('rust_version')!r}, "
-                f"not {declared} (use `rust-version.workspace = true`)"
-            )
 
-    # The highest rust-version the binary's dependency graph needs, on every image target.
+def readme_versions(text: str) -> list[str]:
+    """Every Rust version the README names ("Rust 1.95", "Rust ≥ 1.95", "rustc 1.95", "MSRV: 1.95",
+    across a line break or with Markdown emphasis)."""
+    flat = " ".join(text.split())
+    return re.findall(r"(?i)\b(?:rust|rustc|msrv)\b[\s:*`_≥>=v]*(\d+\.\d+(?:\.\d+)?)\b", flat)
+
+
+def declared_rust_version() -> str | None:
+    """`rust-version` of the root Cargo.toml's [workspace.package]: the one truth."""
+    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+    return manifest.get("workspace", {}).get("package", {}).get("rust-version")
+
+
+def dependency_needs(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    """"name version" → the rust-version it declares, for every package the binary compiles on
+    every image target (workspace members aside)."""
     needs: dict[str, tuple[tuple[int, ...], str]] = {}
     for target in IMAGE_TARGETS:
         meta_t = meta if target == IMAGE_TARGETS[0] else metadata(target)
@@ -98,28 +123,51 @@ def main() -> int:
             pkg = pkgs[pid]
             if pkg.get("rust_version"):
                 needs[f"{pkg['name']} {pkg['version']}"] = (version_tuple(pkg["rust_version"]), pkg["rust_version"])
-    # Ties are broken by name, so the same package is named on every run.
-    highest_name, (highest, highest_text) = max(needs.items(), key=lambda kv: (kv[1][0], kv[0]))
-    if highest > msrv:
-        over = sorted((name for name, (v, _) in needs.items() if v > msrv))
-        problems.append(
-            f"{highest_name} needs Rust {highest_text}, newer than Cargo.toml's rust-version {declared}"
-            + (f" (also: {', '.join(n for n in over if n != highest_name)})" if len(over) > 1 else "")
-            + ": raise rust-version (and the Dockerfile's FROM rust:…) or pin an older version"
-        )
+    return needs
 
-    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    images = dockerfile_rust_images(dockerfile)
-    if not images:
-        problems.append("Dockerfile: no build stage FROM rust:<version>-… (the declared toolchain)")
-    for image in images:
-        # rust:1.95 follows 1.95's patch releases; rust:1.95.0 must be the declared patch.
-        parts = version_tuple(image)
-        if image.count(".") == 0 or parts[:2] != msrv[:2] or (image.count(".") == 2 and parts != msrv):
-            problems.append(f"Dockerfile: FROM rust:{image} differs from Cargo.toml's rust-version {declared}")
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for named in re.findall(r"\bRust (\d+\.\d+(?:\.\d+)?)", readme):
+def main() -> int:
+    declared = declared_rust_version()
+    if not declared:
+        print("toolchain check: Cargo.toml has no rust-version in [workspace.package]", file=sys.stderr)
+        return 1
+    msrv = version_tuple(declared)
+    problems: list[str] = []
+    try:
+        meta = metadata(IMAGE_TARGETS[0])
+        needs = dependency_needs(meta)
+    except CargoFailed as e:
+        print(f"toolchain check: `cargo metadata --locked` failed: {e}", file=sys.stderr)
+        return 1
+    packages = {p["id"]: p for p in meta["packages"]}
+    for member in (packages[pid] for pid in meta["workspace_members"]):
+        if member.get("rust_version") != declared:
+            problems.append(
+                f"workspace member {member['name']} declares rust-version {member.get('rust_version')!r}, "
+                f"not the workspace's {declared} (use `rust-version.workspace = true`)"
+            )
+
+    highest_name, highest_text = "no dependency", "none"
+    if needs:
+        # Ties are broken by name, so the same package is named on every run.
+        highest_name, (highest, highest_text) = max(needs.items(), key=lambda kv: (kv[1][0], kv[0]))
+        if highest > msrv:
+            over = sorted(name for name, (v, _) in needs.items() if v > msrv and name != highest_name)
+            problems.append(
+                f"{highest_name} needs Rust {highest_text}, newer than Cargo.toml's rust-version {declared}"
+                + (f" (also: {', '.join(over)})" if over else "")
+                + ": raise rust-version (and the Dockerfile's FROM rust:…) or pin an older version"
+            )
+
+    tags, release = dockerfile_rust_stages((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    if not tags:
+        problems.append(f"Dockerfile: no build stage FROM rust:{declared}-<debian release> (the declared toolchain)")
+    for tag in tags:
+        why = tag_problem(tag, declared, msrv, release)
+        if why:
+            problems.append(f"Dockerfile: {why}")
+
+    for named in readme_versions((ROOT / "README.md").read_text(encoding="utf-8")):
         if version_tuple(named) != msrv:
             problems.append(f"README.md: names Rust {named}, not Cargo.toml's rust-version {declared}")
 

@@ -39,15 +39,48 @@ class Stage:
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
 
+def global_args(text: str) -> dict[str, str]:
+    """The defaults of the `ARG NAME=value` lines before the first FROM (usable in FROM lines)."""
+    args: dict[str, str] = {}
+    for word, rest in dockerfile_instructions(text):
+        if word == "FROM":
+            break
+        if word == "ARG":
+            name, _, value = rest.partition("=")
+            args[name.strip()] = value.strip().strip('"')
+    return args
+
+
 def dockerfile_stages(text: str) -> list[Stage]:
+    """The stages, with `--platform=…` flags dropped and global ARGs substituted in the image."""
+    defaults = global_args(text)
+
+    def substitute(image: str) -> str:
+        return re.sub(
+            r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), image
+        )
+
     stages: list[Stage] = []
     for word, args in dockerfile_instructions(text):
         if word == "FROM":
-            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", args, re.I)
-            stages.append(Stage(image=m.group(1) if m else args, name=m.group(2) if m else None))
+            words = [w for w in args.split() if not w.startswith("--")]
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(image=substitute(words[0]) if words else "", name=name))
         elif stages:
             stages[-1].instructions.append((word, args))
     return stages
+
+
+def image_repository_and_tag(image: str) -> tuple[str, str]:
+    """`docker.io/library/rust:1.95-bookworm` → ("rust", "1.95-bookworm"); no tag → ""."""
+    image = image.partition("@")[0]  # a digest
+    name, tag = image.rsplit(":", 1) if ":" in image.rsplit("/", 1)[-1] else (image, "")
+    for prefix in ("index.docker.io/", "registry-1.docker.io/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if name.startswith("library/"):
+        name = name[len("library/"):]
+    return name, tag
 
 
 def exec_form(args: str) -> list[str]:
