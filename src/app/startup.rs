@@ -39,7 +39,9 @@ impl Application {
         log_start(&settings);
         // 1. Who the bot is: Discord's REST API says before any shard connects.
         let rest = Arc::new(discord::rest_client(&settings).map_err(discord_error)?);
-        let bot_user = discord::current_user(&rest).await.map_err(discord_error)?;
+        let bot_user = discord::current_user(&rest, &settings)
+            .await
+            .map_err(discord_error)?;
         let bot_id = bot_user.id.get();
         // 2. The store; every call is timed for /metrics.
         let store = TimedStore::wrap(store::open_from_settings(&settings).await?);

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::domain::now_ms;
 use crate::services::Services;
-use crate::settings::{Settings, ShardPlan};
+use crate::settings::{redact_userinfo, Settings, ShardPlan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -24,8 +24,12 @@ pub enum StartError {
     NoToken,
     #[error("cannot start the Discord client: {0}")]
     Client(String),
-    #[error("Discord did not tell who the bot is (GET /users/@me): {0}")]
-    CurrentUser(String),
+    #[error(
+        "Discord refused DISCORD_TOKEN (GET /users/@me answered HTTP {0}): check the bot token"
+    )]
+    TokenRefused(u16),
+    #[error("cannot reach Discord's API at {base} (GET /users/@me): {reason}; check DISCORD_API_BASE and the network")]
+    Unreachable { base: String, reason: String },
 }
 
 /// A REST client for `DISCORD_TOKEN` (and `DISCORD_API_BASE`, with serenity's rate limiter off
@@ -44,10 +48,40 @@ pub fn rest_client(settings: &Settings) -> Result<Http, StartError> {
 }
 
 /// The bot's own user (`GET /users/@me`), which Discord gives before any shard connects.
-pub async fn current_user(http: &Http) -> Result<serenity::CurrentUser, StartError> {
-    http.get_current_user()
-        .await
-        .map_err(|e| StartError::CurrentUser(e.to_string()))
+/// Errors: [`StartError::TokenRefused`] on 401/403, else [`StartError::Unreachable`] naming the
+/// API base (`DISCORD_API_BASE`, default `https://discord.com`).
+pub async fn current_user(
+    http: &Http,
+    settings: &Settings,
+) -> Result<serenity::CurrentUser, StartError> {
+    use serenity::{Error, HttpError};
+    http.get_current_user().await.map_err(|e| {
+        let reason = match &e {
+            Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+                let status = r.status_code.as_u16();
+                if matches!(status, 401 | 403) {
+                    return StartError::TokenRefused(status);
+                }
+                format!("HTTP {status}")
+            }
+            // The request's own error says why (refused, timed out, DNS); serenity's says less.
+            Error::Http(HttpError::Request(r)) => {
+                let mut why = r.to_string();
+                let mut source = std::error::Error::source(r);
+                while let Some(s) = source {
+                    why = format!("{why}: {s}");
+                    source = s.source();
+                }
+                why
+            }
+            other => other.to_string(),
+        };
+        let base = settings.discord_api_base.as_deref();
+        StartError::Unreachable {
+            base: redact_userinfo(base.unwrap_or("https://discord.com")),
+            reason: redact_userinfo(&reason),
+        }
+    })
 }
 
 /// The client, built but not connected.

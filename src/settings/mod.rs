@@ -23,6 +23,7 @@ use secrecy::SecretString;
 
 pub use parse::{parse_bool, parse_duration};
 pub use raw::RawSettings;
+pub use reader::redact_userinfo;
 
 /// Where a raw value came from, so an error can point the operator at the right place.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,7 @@ impl Reader<'_> {
         let given = if is_secret(var) {
             "a value (hidden)".to_string()
         } else {
-            format!("`{given}`")
+            format!("`{}`", redact_userinfo(given))
         };
         SettingsError::Invalid {
             var,
@@ -69,5 +69,48 @@ impl Reader<'_> {
     pub(super) fn secret(&self, var: &'static str) -> Option<SecretString> {
         self.value(var)
             .map(|(v, _)| SecretString::from(v.to_string()))
+    }
+}
+
+/// `text` with the credentials of every URL in it (`scheme://user:password@host`) replaced by
+/// `***`, so an operator's error message or log line never shows them.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ',', ' ', '?', '#']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(
+            redact_userinfo("https://user:pw-secret@host:99999,lavalink:2333"),
+            "https://***@host:99999,lavalink:2333"
+        );
+        assert_eq!(
+            redact_userinfo("ftp://a:b@x/y http://c@d"),
+            "ftp://***@x/y http://***@d"
+        );
+        assert_eq!(
+            redact_userinfo("http://127.0.0.1:8080/api"),
+            "http://127.0.0.1:8080/api"
+        );
+        assert_eq!(redact_userinfo("no url here"), "no url here");
     }
 }

@@ -14,4 +14,5 @@ mod engine;
 mod operate;
 mod restore;
 mod settings;
+mod startup;
 mod store_contract;
