@@ -99,36 +99,37 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInter
     }
 }
 
-async fn run(
+/// A queue page button: the queue at that page.
+async fn turn_queue_page(
+    data: &Data,
+    guild: u64,
+    page: &str,
+) -> Result<CreateInteractionResponse, CommandError> {
+    let page: usize = page.parse().unwrap_or(1);
+    let view = data
+        .service
+        .view(guild)
+        .await
+        .ok_or(CommandError::Refused(texts::NOTHING_PLAYING.into()))?;
+    let pages = texts::pages(view.upcoming.len());
+    let page = page.clamp(1, pages);
+    Ok(CreateInteractionResponse::UpdateMessage(
+        CreateInteractionResponseMessage::new()
+            .embed(queue_embed(&view, page))
+            .components(queue_buttons(page, pages)),
+    ))
+}
+
+/// Player buttons need the member in the bot's voice channel, and the DJ rule for skip (except
+/// one's own track), stop and loop.
+async fn may_use_player_button(
     ctx: &serenity::Context,
     data: &Data,
     click: &ComponentInteraction,
     guild_id: serenity::GuildId,
     action: &str,
-) -> Result<CreateInteractionResponse, CommandError> {
+) -> Result<(), CommandError> {
     let guild = guild_id.get();
-    if let Err(wait) = data
-        .limiter
-        .check(click.user.id.get(), std::time::Instant::now())
-    {
-        return Err(CommandError::Refused(texts::slow_down(wait)));
-    }
-    if let Some(page) = action.strip_prefix("queue:") {
-        let page: usize = page.parse().unwrap_or(1);
-        let view = data
-            .service
-            .view(guild)
-            .await
-            .ok_or(CommandError::Refused(texts::NOTHING_PLAYING.into()))?;
-        let pages = texts::pages(view.upcoming.len());
-        let page = page.clamp(1, pages);
-        return Ok(CreateInteractionResponse::UpdateMessage(
-            CreateInteractionResponseMessage::new()
-                .embed(queue_embed(&view, page))
-                .components(queue_buttons(page, pages)),
-        ));
-    }
-    // Player buttons: the member must be in the bot's voice channel.
     let relation = match ctx.cache.guild(guild_id) {
         Some(g) => policy::voice_relation(&g, data.bot_id, click.user.id.get()),
         None => VoiceRelation::NobodyInVoice,
@@ -162,6 +163,27 @@ async fn run(
         )
         .map_err(|role| CommandError::Refused(texts::dj_only(role)))?;
     }
+    Ok(())
+}
+
+async fn run(
+    ctx: &serenity::Context,
+    data: &Data,
+    click: &ComponentInteraction,
+    guild_id: serenity::GuildId,
+    action: &str,
+) -> Result<CreateInteractionResponse, CommandError> {
+    let guild = guild_id.get();
+    if let Err(wait) = data
+        .limiter
+        .check(click.user.id.get(), std::time::Instant::now())
+    {
+        return Err(CommandError::Refused(texts::slow_down(wait)));
+    }
+    if let Some(page) = action.strip_prefix("queue:") {
+        return turn_queue_page(data, guild, page).await;
+    }
+    may_use_player_button(ctx, data, click, guild_id, action).await?;
     let service = &data.service;
     match action {
         "pause" => service.pause(guild).await?,
