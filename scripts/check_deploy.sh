@@ -31,7 +31,11 @@ fi
 
 # 2. One toolchain: Cargo.toml's rust-version covers every locked dependency of the binary and is the
 #    Dockerfile's and README's (cargo metadata; needs only cargo and python3).
-"$PYTHON" scripts/test_deploy_checks.py 2>&1 | tail -n 1
+if ! out=$("$PYTHON" scripts/test_deploy_checks.py 2>&1); then
+  printf '%s\n' "$out" >&2
+  exit 1
+fi
+printf '%s\n' "$out" | tail -n 1
 "$PYTHON" scripts/check_toolchain.py
 
 # 3. A Python with PyYAML.

@@ -103,7 +103,12 @@ def readme_versions(text: str) -> list[str]:
     """Every Rust version the README names ("Rust 1.95", "Rust ≥ 1.95", "rustc 1.95", "MSRV: 1.95",
     across a line break or with Markdown emphasis)."""
     flat = " ".join(text.split())
-    return re.findall(r"(?i)\b(?:rust|rustc|msrv)\b[\s:*`_≥>=v]*(\d+\.\d+(?:\.\d+)?)\b", flat)
+    keyword = r"(?:rust-version|rustup|rustc|rust|msrv)"
+    link = r"(?:\]\([^)]*\))?"  # [Rust](https://rustup.rs) 1.95
+    words = r"(?:\s+(?:version|toolchain|install))*"  # Rust version 1.95, rustup toolchain install 1.95
+    return re.findall(
+        rf"(?i)\b{keyword}\b{link}{words}[\s:*`_≥>=v\"']*(\d+\.\d+(?:\.\d+)?)\b", flat
+    )
 
 
 def declared_rust_version() -> str | None:

@@ -21,11 +21,11 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
             current += line[:-1] + " "
             continue
         current += line
-        word, _, rest = current.strip().partition(" ")
+        word, rest = (current.strip().split(None, 1) + [""])[:2]
         out.append((word.upper(), rest.strip()))
         current = ""
     if current.strip():
-        word, _, rest = current.strip().partition(" ")
+        word, rest = (current.strip().split(None, 1) + [""])[:2]
         out.append((word.upper(), rest.strip()))
     return out
 
@@ -47,7 +47,7 @@ def global_args(text: str) -> dict[str, str]:
             break
         if word == "ARG":
             name, _, value = rest.partition("=")
-            args[name.strip()] = value.strip().strip('"')
+            args[name.strip()] = value.strip().strip("\"'")
     return args
 
 
@@ -56,9 +56,13 @@ def dockerfile_stages(text: str) -> list[Stage]:
     defaults = global_args(text)
 
     def substitute(image: str) -> str:
-        return re.sub(
-            r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), image
-        )
+        # $VAR, ${VAR} and ${VAR:-default}
+        def value(m: re.Match) -> str:
+            name = m.group(1) or m.group(3)
+            fallback = m.group(2) if m.group(2) is not None else m.group(0)
+            return defaults.get(name, fallback)
+
+        return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", value, image)
 
     stages: list[Stage] = []
     for word, args in dockerfile_instructions(text):

@@ -33,6 +33,9 @@ class DockerfileToolchain(unittest.TestCase):
             "ARG RUST=1.95\nFROM rust:${RUST}-bookworm AS build",
             "FROM \\\n  rust:1.95-bookworm AS build",
             "FROM rust:1.95.1-bookworm AS build",
+            "FROM\trust:1.95-bookworm AS build",
+            "ARG R='1.95'\nFROM rust:${R}-bookworm AS build",
+            "FROM rust:${RUST:-1.95}-bookworm AS build",
         ]:
             self.assertEqual(verdicts(stage), [], stage)
 
@@ -58,7 +61,9 @@ class DockerfileToolchain(unittest.TestCase):
 class ReadmeVersions(unittest.TestCase):
     def test_every_way_of_naming_a_version_is_read(self):
         for text in ["Rust 1.90", "Rust ≥ 1.90", "rust 1.90", "Rust **1.90**", "Rust `1.90`", "rustc 1.90",
-                     "MSRV: 1.90", "Install Rust\n   1.90 or newer", "Rust v1.90"]:
+                     "MSRV: 1.90", "Install Rust\n   1.90 or newer", "Rust v1.90",
+                     "[Rust](https://rustup.rs) 1.90", "Rust version 1.90", "rust-version = \"1.90\"",
+                     "rustup toolchain install 1.90", "Rust toolchain 1.90"]:
             self.assertEqual(readme_versions(text), ["1.90"], text)
 
     def test_other_numbers_are_not_versions(self):

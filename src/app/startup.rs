@@ -2,9 +2,10 @@
 //! order, and [`Application::run_until_stopped`] runs it until the shutdown signal, then stops it
 //! gracefully ([`crate::lifecycle::shutdown`]).
 //!
-//! Order: the bot user over REST → the store (timed) → autosave → the lease → the Lavalink backend
-//! → the player service → [`Services`] → the Discord client (built, not connected) → the health
-//! listener → the idle watch and the lifecycle → the Discord connection.
+//! Order: the bot user over REST → the store (timed) → autosave → the lease (built, not yet taking
+//! part) → the Lavalink backend → the player service → [`Services`] → the Discord client (built,
+//! not connected) → the health listener → the idle watch and the lifecycle → the Discord
+//! connection. The lease takes part from the first READY (`lifecycle::spawn`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ impl Application {
         let backups = start_backups(&settings);
         let mut tasks = Vec::new();
         // 3. Autosave and the lease (the lease decides when this instance acts: see lifecycle). The
-        //    lease takes part only at step 9, once nothing in start-up can fail any more.
+        //    lease takes part only from the first READY, once start-up can no longer fail.
         let autosave = Autosave::new(
             store.clone(),
             AutosaveConfig::new(settings.autosave_interval),
@@ -105,8 +106,8 @@ impl Application {
             let parts = client.parts().clone();
             tasks.push(crate::lifecycle::spawn(services.clone(), parts, readies));
         }
-        // 9. Take part in the lease (take it, or ask the running owner for it), then connect.
-        services.lease.start();
+        // 9. Connect. The lifecycle starts the lease at the first READY: only an instance that
+        //    reached Discord's gateway ever asks the running owner to hand over.
         let bot = client.start();
         tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
         Ok(Application {

@@ -64,15 +64,19 @@ pub async fn current_user(
                 }
                 format!("HTTP {status}")
             }
-            // The request's own error says why (refused, timed out, DNS); serenity's says less.
+            // Why the request failed, from its causes: not its own text, which repeats the URL.
             Error::Http(HttpError::Request(r)) => {
-                let mut why = r.to_string();
+                let mut causes = Vec::new();
                 let mut source = std::error::Error::source(r);
                 while let Some(s) = source {
-                    why = format!("{why}: {s}");
+                    causes.push(s.to_string());
                     source = s.source();
                 }
-                why
+                if causes.is_empty() {
+                    "the request failed".to_string()
+                } else {
+                    causes.join(": ")
+                }
             }
             other => other.to_string(),
         };

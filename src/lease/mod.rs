@@ -64,6 +64,10 @@ struct Shared {
     role: watch::Sender<Role>,
     /// The lease as last read.
     seen: Mutex<Option<LeaseBody>>,
+    /// Set once [`LeaseHandle::start`] ran.
+    started: std::sync::atomic::AtomicBool,
+    /// Held during each read-decide-write round, so [`LeaseHandle::withdraw`] never races one.
+    steps: tokio::sync::Mutex<()>,
 }
 
 /// The running lease of this instance; cheap to clone.
@@ -95,12 +99,22 @@ impl LeaseHandle {
                 sessions: Mutex::new(BTreeMap::new()),
                 role,
                 seen: Mutex::new(None),
+                started: std::sync::atomic::AtomicBool::new(false),
+                steps: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    /// Takes part in the lease from now on: reads it, takes or asks for it, renews it.
+    /// Takes part in the lease from now on: reads it, takes or asks for it, renews it. A second
+    /// call does nothing.
     pub fn start(&self) {
+        if self
+            .shared
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let weak = Arc::downgrade(&self.shared);
         let period =
             (self.shared.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
@@ -108,11 +122,14 @@ impl LeaseHandle {
             loop {
                 let Some(shared) = weak.upgrade() else { return };
                 let h = LeaseHandle { shared };
-                if matches!(*h.shared.role.borrow(), Role::Retired) {
-                    return;
-                }
-                if let Err(e) = h.step().await {
-                    tracing::warn!(lease = %h.shared.name, error = %e, "could not read or renew the lease");
+                {
+                    let _round = h.shared.steps.lock().await;
+                    if matches!(*h.shared.role.borrow(), Role::Retired) {
+                        return;
+                    }
+                    if let Err(e) = h.step().await {
+                        tracing::warn!(lease = %h.shared.name, error = %e, "could not read or renew the lease");
+                    }
                 }
                 drop(h);
                 tokio::time::sleep(period).await;
@@ -256,6 +273,49 @@ impl LeaseHandle {
     fn retire(&self) {
         *self.shared.generation.locked() = None;
         self.set_role(Role::Retired);
+    }
+
+    /// A stand-by that stops (SIGTERM before it ever owned the lease) stops taking part: no more
+    /// rounds, its request to take over is withdrawn, and a lease just handed to it (not yet
+    /// confirmed) is freed for the next instance — so the owner never hands over to a process
+    /// that is going away. Returns `false`, doing nothing, when this instance holds the lease
+    /// (the caller then [`release`](Self::release)s it after flushing).
+    pub async fn withdraw(&self) -> bool {
+        let _round = self.shared.steps.lock().await;
+        if self.role().holds_lease() {
+            return false;
+        }
+        self.retire();
+        for _ in 0..5 {
+            let Ok((version, Some(mut body))) = self.read().await else {
+                return true;
+            };
+            let me = Some(&self.shared.me);
+            let asked = body.wanted_by.as_ref() == me;
+            let handed = body.owner.as_ref() == me;
+            if !asked && !handed {
+                return true;
+            }
+            if asked {
+                body.wanted_by = None;
+                body.wanted_at_ms = 0;
+            }
+            if handed {
+                body.owner = None;
+            }
+            match self.write(version, &body).await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.shared.name, "stopping: the lease request is withdrawn");
+                    return true;
+                }
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(lease = %self.shared.name, error = %e, "could not withdraw the lease request");
+                    return true;
+                }
+            }
+        }
+        true
     }
 
     /// Gives the lease up, saying how we left: to `to` (a handover) or to nobody (a shutdown).

@@ -101,3 +101,53 @@ async fn a_stand_by_sees_an_owner_that_stopped_renewing_as_stale() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!b.owner_is_stale(recent));
 }
+
+#[tokio::test]
+async fn a_lease_takes_part_only_once_started() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let a = LeaseHandle::new(store.clone(), "main", inst("a", 1), Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.load_lease("main").await.unwrap(),
+        None,
+        "not read or written yet"
+    );
+    assert_eq!(a.role(), Role::Standby);
+    a.start();
+    a.start(); // a second start does nothing
+    until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    assert!(store.load_lease("main").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_stand_by_that_stops_withdraws_its_request_and_the_owner_keeps_the_lease() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let ttl = Duration::from_secs(2);
+    let owner = LeaseHandle::spawn(store.clone(), "main", inst("old", 1), ttl);
+    until_role(&owner, |r| matches!(r, Role::Owner { .. })).await;
+    // A newer instance that must not ask yet: it stops before the owner hands over.
+    let newer = LeaseHandle::new(store.clone(), "main", inst("new", 2), ttl);
+    assert!(newer.withdraw().await, "a stand-by withdraws");
+    assert_eq!(newer.role(), Role::Retired);
+    // Asked, then stopped: the request is gone and the owner stays.
+    let asking = LeaseHandle::new(store.clone(), "main", inst("newest", 3), ttl);
+    let body = |store: Arc<dyn StateStore>| async move {
+        let r = store.load_lease("main").await.unwrap().unwrap();
+        serde_json::from_str::<LeaseBody>(&r.body).unwrap()
+    };
+    asking.step().await.unwrap();
+    assert_eq!(
+        body(store.clone()).await.wanted_by.map(|w| w.id),
+        Some("newest".into())
+    );
+    assert!(asking.withdraw().await);
+    assert_eq!(body(store.clone()).await.wanted_by, None);
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    assert!(
+        matches!(owner.role(), Role::Owner { .. }),
+        "the owner never handed over: {:?}",
+        owner.role()
+    );
+    // The owner itself is not withdrawn: it releases after flushing.
+    assert!(!owner.withdraw().await);
+}

@@ -2,7 +2,7 @@
 //! between instances, and the graceful shutdown. `ARCHITECTURE.md` ("Restart, step by step")
 //! names the functions here in the order they run.
 //!
-//! - [`spawn`] waits for this process's first READY, then follows the lease role
+//! - [`spawn`] waits for this process's first READY, starts the lease, then follows the lease role
 //!   ([`lease_role::drive`]): on becoming the owner it connects Lavalink and runs the startup
 //!   restore ([`restore::Restorer::run`]); on a later READY of a shard (a fresh gateway session,
 //!   which ends its voice sessions) it rejoins voice ([`restore::Restorer::rejoin_all`]).
@@ -34,6 +34,9 @@ pub fn spawn(
         if readies.recv().await.is_none() {
             return;
         }
+        // Only now does this instance take part in the lease: one that never reaches the gateway
+        // never makes the running owner hand over to it.
+        restorer.services.lease.start();
         tokio::spawn(lease_role::drive(restorer.clone()));
         while let Some(ready) = readies.recv().await {
             if ready.again && restorer.discord.gate.is_owner() {

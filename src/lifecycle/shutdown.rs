@@ -13,7 +13,8 @@ use crate::services::Services;
 /// Stops within `deadline` (`SHUTDOWN_TIMEOUT`); past it, logs and returns anyway.
 pub async fn graceful(services: &Services, bot: Bot, autosave: AutosaveTask, deadline: Duration) {
     let stop = async {
-        let owner = services.lease.role().holds_lease();
+        // A stand-by stops taking part first, so the owner never hands over to us now.
+        let owner = !services.lease.withdraw().await;
         bot.stop_answering();
         match autosave.shutdown().await {
             Ok(stats) => tracing::info!(written = stats.ops, "player state flushed"),

@@ -72,24 +72,34 @@ impl Reader<'_> {
     }
 }
 
-/// `text` with the credentials of every URL in it (`scheme://user:password@host`) replaced by
-/// `***`, so an operator's error message or log line never shows them.
+/// `text` with every credential in it replaced by `***`: in each comma- or space-separated piece
+/// that holds an `@`, everything between the scheme (if any) and the last `@` — so
+/// `https://user:pw@host`, `user:pw@host:2333` and a password with `/` or `#` in it are all hidden.
+/// Hiding too much is fine in an error message; showing a secret is not.
 pub fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let authority_end = tail.find(['/', ',', ' ', '?', '#']).unwrap_or(tail.len());
-        match tail[..authority_end].rfind('@') {
+    let mut piece = String::new();
+    let flush = |piece: &mut String, out: &mut String| {
+        match piece.rfind('@') {
             Some(at) => {
+                let start = piece.find("://").map_or(0, |i| i + 3);
+                out.push_str(&piece[..start.min(at)]);
                 out.push_str("***");
-                rest = &tail[at..];
+                out.push_str(&piece[at..]);
             }
-            None => rest = tail,
+            None => out.push_str(piece),
+        }
+        piece.clear();
+    };
+    for c in text.chars() {
+        if c == ',' || c.is_whitespace() {
+            flush(&mut piece, &mut out);
+            out.push(c);
+        } else {
+            piece.push(c);
         }
     }
-    out.push_str(rest);
+    flush(&mut piece, &mut out);
     out
 }
 
@@ -98,7 +108,7 @@ mod tests {
     use super::redact_userinfo;
 
     #[test]
-    fn credentials_in_urls_are_hidden() {
+    fn credentials_are_hidden_however_they_are_written() {
         assert_eq!(
             redact_userinfo("https://user:pw-secret@host:99999,lavalink:2333"),
             "https://***@host:99999,lavalink:2333"
@@ -107,10 +117,21 @@ mod tests {
             redact_userinfo("ftp://a:b@x/y http://c@d"),
             "ftp://***@x/y http://***@d"
         );
+        assert_eq!(redact_userinfo("https://u:pa/ss@h:1"), "https://***@h:1");
+        assert_eq!(redact_userinfo("http://u:p#w@h"), "http://***@h");
+        assert_eq!(
+            redact_userinfo("u:secret@lavalink:2333"),
+            "***@lavalink:2333"
+        );
+        assert_eq!(
+            redact_userinfo("http://u:p@[::1]:8080"),
+            "http://***@[::1]:8080"
+        );
         assert_eq!(
             redact_userinfo("http://127.0.0.1:8080/api"),
             "http://127.0.0.1:8080/api"
         );
+        assert_eq!(redact_userinfo("http://[::1]:8080"), "http://[::1]:8080");
         assert_eq!(redact_userinfo("no url here"), "no url here");
     }
 }

@@ -57,12 +57,16 @@ async fn a_token_discord_refuses_stops_the_start_naming_discord_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_discord_stops_the_start_naming_discord_api_base() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!(
-        "http://user:base-secret@127.0.0.1:{}",
-        closed.local_addr().unwrap().port()
-    );
-    drop(closed);
+    // A port that takes connections and closes them at once (kept for the whole test, so no other
+    // server can take it).
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closing.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in closing.incoming() {
+            drop(conn);
+        }
+    });
+    let base = format!("http://user:base-secret@127.0.0.1:{port}");
     let o = run_against(&base, TOKEN).await;
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
