@@ -102,6 +102,28 @@ pub struct StoreHealth {
     pub error: Option<String>,
 }
 
+impl StoreHealth {
+    /// The health of a database backend from its count of saved players (or why it could not
+    /// count them) and the Unix ms of this process's last successful write (0: none yet).
+    pub fn from_count(
+        backend: &'static str,
+        count: Result<u64, String>,
+        last_write_at_ms: u64,
+    ) -> StoreHealth {
+        let (reachable, saved_players, error) = match count {
+            Ok(n) => (true, Some(n), None),
+            Err(e) => (false, None, Some(e)),
+        };
+        StoreHealth {
+            backend,
+            reachable,
+            last_write_at_ms: (last_write_at_ms > 0).then_some(last_write_at_ms),
+            saved_players,
+            error,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the player store is unavailable: {0}")]

@@ -169,18 +169,12 @@ impl StateStore for MongoStore {
             Ok(_) => self.players.count_documents(doc! {}).await,
             Err(e) => Err(e),
         };
-        let last = self.last_write_at_ms.load(Ordering::Relaxed);
-        let (reachable, saved_players, error) = match count {
-            Ok(n) => (true, Some(n), None),
-            Err(e) => (false, None, Some(self.map_err(e).to_string())),
-        };
-        StoreHealth {
-            backend: "mongodb",
-            reachable,
-            last_write_at_ms: (last > 0).then_some(last),
-            saved_players,
-            error,
-        }
+        let count = count.map_err(|e| self.map_err(e).to_string());
+        StoreHealth::from_count(
+            "mongodb",
+            count,
+            self.last_write_at_ms.load(Ordering::Relaxed),
+        )
     }
 
     async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError> {

@@ -161,18 +161,12 @@ impl StateStore for SqliteStore {
                     .map_err(map_sqlite)
             })
             .await;
-        let last = self.last_write_at_ms.load(Ordering::Relaxed);
-        let (reachable, saved_players, error) = match count {
-            Ok(n) => (true, Some(n.max(0) as u64), None),
-            Err(e) => (false, None, Some(e.to_string())),
-        };
-        StoreHealth {
-            backend: "sqlite",
-            reachable,
-            last_write_at_ms: (last > 0).then_some(last),
-            saved_players,
-            error,
-        }
+        let count = count.map(|n| n.max(0) as u64).map_err(|e| e.to_string());
+        StoreHealth::from_count(
+            "sqlite",
+            count,
+            self.last_write_at_ms.load(Ordering::Relaxed),
+        )
     }
 
     async fn save_guild_config(&self, config: &GuildConfig) -> Result<(), StoreError> {
