@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use encore::audio::lavalink::{decode_message, Inbound};
-use encore::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch, VoiceConnection};
+use encore::audio::{
+    AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch, PlayerProbe, VoiceConnection,
+};
 use encore::autosave::{Autosave, AutosaveConfig};
 use encore::domain::{now_ms, GuildId, Track};
 use encore::player::{LogAnnouncer, PlayerConfig, PlayerService};
@@ -85,6 +87,15 @@ impl AudioBackend for Quiet {
     }
     async fn destroy(&self, _guild: GuildId) -> Result<(), AudioError> {
         Ok(())
+    }
+    async fn probe(&self, _guild: GuildId) -> Result<Option<PlayerProbe>, AudioError> {
+        Ok(None)
+    }
+    async fn relocate(&self, _guild: GuildId) -> Result<bool, AudioError> {
+        Ok(false)
+    }
+    fn node_count(&self) -> usize {
+        1
     }
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
         None

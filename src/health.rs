@@ -204,6 +204,7 @@ impl Probe {
             }
             m.queued_tracks.set(f.queued_tracks as i64);
             m.longest_queue.set(f.longest_queue as i64);
+            m.voice_unhealthy_guilds.set(f.voice_unhealthy as i64);
             let nodes = self.inner.services.backend.node_reports();
             m.lavalink_nodes_up
                 .set(nodes.iter().filter(|n| n.up).count() as i64);

@@ -30,6 +30,14 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// A voice healing step (`resend`, `rerequest`, `rejoin`, `move_node`; `none` when the audio came
+/// back by itself, `all` for giving up) and how it ended (`healed`, `failed`, `given_up`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HealLabel {
+    pub step: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NodeLabel {
     pub node: String,
@@ -58,6 +66,11 @@ pub struct Metrics {
     /// Saved players restored after a start, by outcome.
     pub restores: Family<OutcomeLabel, Counter>,
     pub lavalink_nodes_up: Gauge,
+    /// Voice healing steps by step and outcome, how long healing took, and the players whose
+    /// voice is not healthy now.
+    pub voice_heals: Family<HealLabel, Counter>,
+    pub voice_heal_seconds: Histogram,
+    pub voice_unhealthy_guilds: Gauge,
     pub lavalink_node_up: Family<NodeLabel, Gauge>,
     pub lavalink_node_players: Family<NodeLabel, Gauge>,
     pub lavalink_node_playing_players: Family<NodeLabel, Gauge>,
@@ -100,6 +113,10 @@ impl Metrics {
             gateway_shard_connected: Family::default(),
             gateway_shard_latency_seconds: Family::default(),
             lease_owner: Gauge::default(),
+            voice_heals: Family::default(),
+            // 0.1 s … ~52 s.
+            voice_heal_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 10)),
+            voice_unhealthy_guilds: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -198,7 +215,29 @@ impl Metrics {
             "1 while this instance owns the lease (answers, voice and saving), else 0",
             m.lease_owner.clone(),
         );
+        r.register(
+            "voice_heals",
+            "Voice healing steps, by step and outcome",
+            m.voice_heals.clone(),
+        );
+        r.register(
+            "voice_heal_seconds",
+            "From a voice fault to audio again",
+            m.voice_heal_seconds.clone(),
+        );
+        r.register(
+            "voice_unhealthy_guilds",
+            "Players whose voice is suspect, healing, or given up",
+            m.voice_unhealthy_guilds.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts one voice healing step's outcome.
+    pub fn voice_heal(&self, step: &'static str, outcome: &'static str) {
+        self.voice_heals
+            .get_or_create(&HealLabel { step, outcome })
+            .inc();
     }
 
     /// The text exposition (OpenMetrics) of every metric.

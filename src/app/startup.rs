@@ -94,6 +94,15 @@ impl Application {
         let mut client = discord::Client::build(&settings, services.clone())
             .await
             .map_err(discord_error)?;
+        //    The player service heals voice through it.
+        let parts = client.parts();
+        services
+            .service
+            .set_voice_link(Arc::new(discord::SongbirdVoice::new(
+                parts.songbird.clone(),
+                parts.pacer.clone(),
+                parts.cache.clone(),
+            )));
         // 7. The health listener, with every part it reads.
         let probe = Probe::new(services.clone(), client.parts().clone());
         if let Some(port) = settings.health_port {
@@ -154,6 +163,8 @@ fn player_config(settings: &Settings) -> PlayerConfig {
         queue_max: settings.queue_max_length,
         history_max: settings.history_max_length,
         search_prefix: settings.search_prefix.clone(),
+        silence_timeout: settings.voice_silence_timeout,
+        ..PlayerConfig::default()
     }
 }
 

@@ -139,6 +139,17 @@ pub enum BackendEvent {
     },
 }
 
+/// A player as the audio server sees it right now (`GET /v4/sessions/{id}/players/{guild}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayerProbe {
+    /// Lavalink's `state.connected`: its voice socket to Discord is up.
+    pub connected: bool,
+    pub position_ms: u64,
+    pub paused: bool,
+    /// A track is loaded.
+    pub has_track: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudioError {
     #[error("unavailable")]
@@ -160,6 +171,17 @@ pub trait AudioBackend: Send + Sync {
 
     /// Removes a guild's player from the audio server.
     async fn destroy(&self, guild: GuildId) -> Result<(), AudioError>;
+
+    /// The guild's player as the audio server sees it now; `None` when it holds none.
+    async fn probe(&self, guild: GuildId) -> Result<Option<PlayerProbe>, AudioError>;
+
+    /// Moves the guild's player to another node: removes it from the node it is on and places
+    /// it on the least-loaded other healthy node (the next [`AudioBackend::update`] creates it
+    /// there). `Ok(false)` when there is no other node to go to.
+    async fn relocate(&self, guild: GuildId) -> Result<bool, AudioError>;
+
+    /// How many nodes this backend may place players on.
+    fn node_count(&self) -> usize;
 
     /// The events of every node; call once.
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>>;

@@ -37,6 +37,7 @@ impl Announcer for ChannelAnnouncer {
             Announcement::NowPlaying(t) => texts::now_playing_announcement(t),
             Announcement::TrackFailed { track, reason } => texts::track_failed(track, reason),
             Announcement::QueueEnded => texts::QUEUE_ENDED.to_string(),
+            Announcement::VoiceEnded(end) => texts::voice_ended(end),
         };
         let http = self.http.clone();
         tokio::spawn(async move {

@@ -7,7 +7,9 @@ use std::time::Instant;
 use poise::serenity_prelude as serenity;
 use serenity::FullEvent;
 
-use super::{buttons, commands, texts, voice, CommandError, Context, Data, Error};
+use super::{buttons, commands, policy, texts, voice, CommandError, Context, Data, Error};
+use crate::domain::restore::ChannelAccess;
+use crate::player::VoiceEnd;
 
 pub(super) async fn rate_limit(ctx: Context<'_>) -> Result<bool, Error> {
     match ctx
@@ -85,15 +87,30 @@ pub(super) async fn on_event(
                 {
                     tracing::debug!(guild, "an old voice session ended");
                 }
+                // Our own leave of a rejoin that heals voice.
+                None if data.service.is_rejoining(guild).await => {
+                    tracing::debug!(guild, "left voice to join again");
+                }
                 None => {
-                    // Disconnected by a moderator (or by /leave): stop and forget.
-                    tracing::info!(guild, "the bot left its voice channel");
-                    if let Err(e) = voice::leave(&data.songbird, guild).await {
-                        tracing::debug!(guild, error = %e, "no voice connection to leave");
-                    }
-                    if let Err(e) = data.service.leave(guild).await {
-                        tracing::warn!(guild, error = %e, "could not remove the player");
-                    }
+                    // Disconnected by a moderator, or the channel was deleted: stop, forget, and
+                    // say so once.
+                    let channel = data
+                        .service
+                        .view(guild)
+                        .await
+                        .and_then(|v| v.voice_channel_id);
+                    let deleted = channel.is_some_and(|c| {
+                        ctx.serenity_context
+                            .cache
+                            .guild(serenity::GuildId::new(guild))
+                            .is_some_and(|g| !g.channels.contains_key(&serenity::ChannelId::new(c)))
+                    });
+                    let end = if deleted {
+                        VoiceEnd::ChannelDeleted
+                    } else {
+                        VoiceEnd::Disconnected { channel }
+                    };
+                    end_music(data, guild, end).await;
                 }
                 Some(channel) => {
                     data.service
@@ -111,7 +128,12 @@ pub(super) async fn on_event(
             buttons::handle(ctx.serenity_context, data, click).await;
         }
         FullEvent::VoiceServerUpdate { event } => {
-            let (Some(guild), Some(endpoint)) = (event.guild_id, event.endpoint.clone()) else {
+            let Some(guild) = event.guild_id else {
+                return Ok(());
+            };
+            let Some(endpoint) = event.endpoint.clone() else {
+                // Discord is allocating a new voice server; its token is of no use until then.
+                data.service.voice_server_pending(guild.get()).await;
                 return Ok(());
             };
             data.service
@@ -121,7 +143,58 @@ pub(super) async fn on_event(
                 })
                 .await;
         }
+        FullEvent::ChannelUpdate { new, .. } => {
+            check_voice_permissions(ctx.serenity_context, data, new.guild_id.get()).await;
+        }
+        FullEvent::GuildRoleUpdate { new, .. } => {
+            check_voice_permissions(ctx.serenity_context, data, new.guild_id.get()).await;
+        }
+        FullEvent::GuildMemberUpdate { event: update, .. }
+            if update.user.id.get() == data.bot_id =>
+        {
+            check_voice_permissions(ctx.serenity_context, data, update.guild_id.get()).await;
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// After a change of channels, roles or the bot's member: a bot that lost Connect or Speak in the
+/// channel it plays in leaves it (Discord keeps it there, silent) and says why.
+async fn check_voice_permissions(ctx: &serenity::Context, data: &Data, guild: u64) {
+    if data.service.voice_session(guild).await.is_none() {
+        return;
+    }
+    let missing = ctx
+        .cache
+        .guild(serenity::GuildId::new(guild))
+        .and_then(|g| {
+            let channel = policy::voice_channel_of(&g, data.bot_id)?;
+            match policy::channel_access(&g, channel, data.bot_id) {
+                ChannelAccess::Missing(p) => Some((channel, p)),
+                ChannelAccess::Open | ChannelAccess::Gone => None,
+            }
+        });
+    if let Some((channel, permission)) = missing {
+        end_music(
+            data,
+            guild,
+            VoiceEnd::PermissionRemoved {
+                channel,
+                permission,
+            },
+        )
+        .await;
+    }
+}
+
+/// Ends a guild's music that nobody asked to end: the player goes (told once), then the voice
+/// connection.
+async fn end_music(data: &Data, guild: u64, end: VoiceEnd) {
+    if let Err(e) = data.service.end(guild, end).await {
+        tracing::warn!(guild, error = %e, "could not remove the player");
+    }
+    if let Err(e) = voice::leave(&data.songbird, guild).await {
+        tracing::debug!(guild, error = %e, "no voice connection to leave");
+    }
 }

@@ -33,6 +33,7 @@ use crate::sync::LockExt;
 pub use announcer::ChannelAnnouncer;
 pub use client::{current_user, rest_client, Bot, Client, StartError};
 pub use idle::spawn as spawn_idle_watch;
+pub use voice::SongbirdVoice;
 
 /// What a command can fail with. `Display` is for the log; the member's (ephemeral) answer is
 /// rendered by [`texts::command_error`].

@@ -1,22 +1,28 @@
 //! The bot's own voice I/O through songbird (the voice gateway only; Lavalink sends the audio):
-//! join a channel, paced under Discord's gateway limit, and leave one.
+//! join a channel, paced under Discord's gateway limit, leave one, and Discord's side of voice
+//! healing ([`SongbirdVoice`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use poise::serenity_prelude as serenity;
-use serenity::{ChannelId, GuildId as SGuildId};
+use serenity::{Cache, ChannelId, GuildId as SGuildId};
 use songbird::Songbird;
 
 use super::pacer::Pacer;
 use crate::audio::VoiceConnection;
 use crate::domain::{shard_of, GuildId};
+use crate::player::{JoinError, VoiceLink};
 
 /// How long one join attempt may take (Discord answers op 4 within a second when it can).
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Joins `channel` through songbird: each attempt takes a gateway slot from the pacer and may
 /// take [`JOIN_TIMEOUT`]; attempts back off 1 s, 2 s, …. Returns the four voice values Lavalink
-/// needs, with the channel id.
+/// needs, with the channel id. A join Discord never answered leaves nothing behind: songbird's
+/// pending call is dropped (and Discord told to leave, should the join land late), so the next
+/// join starts clean.
 pub async fn join_paced(
     songbird: &Songbird,
     pacer: &Pacer,
@@ -24,9 +30,9 @@ pub async fn join_paced(
     guild: GuildId,
     channel: u64,
     attempts: u32,
-) -> Result<VoiceConnection, String> {
+) -> Result<VoiceConnection, JoinError> {
     let shard = shard_of(guild, shard_count);
-    let mut last = String::new();
+    let mut last = JoinError::NoAnswer;
     for attempt in 0..attempts.max(1) {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
@@ -46,8 +52,14 @@ pub async fn join_paced(
                     channel_id: info.channel_id.0.get(),
                 })
             }
-            Ok(Err(e)) => last = format!("joining voice failed: {e}"),
-            Err(_) => last = format!("joining voice took longer than {JOIN_TIMEOUT:?}"),
+            Ok(Err(songbird::error::JoinError::TimedOut)) | Err(_) => {
+                last = JoinError::NoAnswer;
+                pacer.acquire(shard).await;
+                if let Err(e) = leave(songbird, guild).await {
+                    tracing::debug!(guild, error = %e, "no pending voice join to drop");
+                }
+            }
+            Ok(Err(e)) => last = JoinError::Failed(e.to_string()),
         }
         tracing::warn!(guild, attempt = attempt + 1, error = %last, "voice join attempt failed");
     }
@@ -74,7 +86,12 @@ pub(crate) async fn join(
 ) -> Result<(), super::CommandError> {
     let voice = join_paced(&data.songbird, &data.pacer, shard_count, guild, channel, 1)
         .await
-        .map_err(super::CommandError::Internal)?;
+        .map_err(|e| match e {
+            JoinError::NoAnswer => {
+                super::CommandError::Refused(super::texts::JOIN_NO_ANSWER.to_string())
+            }
+            JoinError::Failed(detail) => super::CommandError::Internal(detail),
+        })?;
     let fresh = data.service.view(guild).await.is_none();
     data.service
         .connect(guild, voice, Some(text_channel))
@@ -84,4 +101,54 @@ pub(crate) async fn join(
         data.service.set_volume(guild, volume).await?;
     }
     Ok(())
+}
+
+/// Discord's side of voice healing, through songbird and the gateway pacer.
+pub struct SongbirdVoice {
+    songbird: Arc<Songbird>,
+    pacer: Pacer,
+    cache: Arc<Cache>,
+}
+
+impl SongbirdVoice {
+    pub fn new(songbird: Arc<Songbird>, pacer: Pacer, cache: Arc<Cache>) -> Self {
+        SongbirdVoice {
+            songbird,
+            pacer,
+            cache,
+        }
+    }
+
+    async fn join(&self, guild: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
+        let shards = self.cache.shard_count();
+        join_paced(&self.songbird, &self.pacer, shards, guild, channel, 1).await
+    }
+}
+
+#[async_trait]
+impl VoiceLink for SongbirdVoice {
+    async fn request_again(
+        &self,
+        guild: GuildId,
+        channel: u64,
+    ) -> Result<VoiceConnection, JoinError> {
+        // songbird answers a join of the channel it is in from memory; forgetting the connection
+        // locally (no gateway command) makes it send op 4 again and wait for Discord's answer.
+        if let Some(call) = self.songbird.get(SGuildId::new(guild)) {
+            call.lock()
+                .await
+                .update_state(String::new(), None::<ChannelId>);
+        }
+        self.join(guild, channel).await
+    }
+
+    async fn rejoin(&self, guild: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
+        self.pacer
+            .acquire(shard_of(guild, self.cache.shard_count()))
+            .await;
+        if let Err(e) = leave(&self.songbird, guild).await {
+            tracing::debug!(guild, error = %e, "no voice connection to leave");
+        }
+        self.join(guild, channel).await
+    }
 }

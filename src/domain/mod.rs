@@ -8,6 +8,7 @@ mod queue;
 pub mod restore;
 mod snapshot;
 mod track;
+pub mod voice_health;
 
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
@@ -19,6 +20,7 @@ pub use snapshot::{
     SNAPSHOT_SCHEMA_VERSION,
 };
 pub use track::Track;
+pub use voice_health::{HealStep, VoiceFault, VoiceHealth};
 
 /// A Discord guild id (snowflake).
 pub type GuildId = u64;

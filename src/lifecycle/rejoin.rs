@@ -53,7 +53,7 @@ impl Restorer {
                 .connect(guild, v, None)
                 .await
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {
             tracing::warn!(guild, error = %e, "could not rejoin voice");

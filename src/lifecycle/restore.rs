@@ -23,7 +23,7 @@ use crate::domain::restore::{
 };
 use crate::domain::{now_ms, restorable, GuildId, NotRestored, PlayerSnapshot};
 use crate::lease::Exit;
-use crate::player::{LiveTrack, PlayerService, RestorePlan};
+use crate::player::{LiveTrack, PlayerService, RestorePlan, VoiceEnd};
 use crate::services::Services;
 use crate::store::LoadFilter;
 use crate::sync::LockExt;
@@ -67,7 +67,7 @@ impl Restorer {
         &self,
         guild: GuildId,
         channel: u64,
-    ) -> Result<crate::audio::VoiceConnection, String> {
+    ) -> Result<crate::audio::VoiceConnection, crate::player::JoinError> {
         let d = &self.discord;
         let shards = d.cache.shard_count();
         voice::join_paced(&d.songbird, &d.pacer, shards, guild, channel, JOIN_ATTEMPTS).await
@@ -302,7 +302,22 @@ impl Restorer {
         };
         let voice = match self.join(guild, decision.voice_channel_id).await {
             Ok(v) => v,
-            Err(e) => return Outcome::Failed(e),
+            Err(e) => {
+                // The saved state stays for the next start; the channel hears why not now.
+                let end = VoiceEnd::RejoinFailed {
+                    channel: decision.voice_channel_id,
+                };
+                let message = CreateMessage::new().content(texts::voice_ended(&end));
+                post(
+                    &self.discord.http,
+                    guild,
+                    snapshot.state.text_channel_id,
+                    message,
+                    "restart notice",
+                )
+                .await;
+                return Outcome::Failed(e.to_string());
+            }
         };
         let position_ms = decision.position_ms(&snapshot, now_ms());
         let text_channel = snapshot.state.text_channel_id;

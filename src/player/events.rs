@@ -2,7 +2,8 @@
 //! to the next one), lost players and nodes that come back.
 
 use crate::audio::{BackendEvent, EndKind, TrackRef};
-use crate::domain::{EndReason, GuildId};
+use crate::domain::voice_health::Observation;
+use crate::domain::{now_ms, EndReason, GuildId, VoiceFault};
 
 use super::{Announcement, PlayerService};
 use crate::sync::LockExt;
@@ -15,8 +16,11 @@ impl PlayerService {
                 guild,
                 time_ms,
                 position_ms,
-                ..
-            } => self.player_update(guild, time_ms, position_ms).await,
+                connected,
+            } => {
+                self.player_update(guild, time_ms, position_ms, connected)
+                    .await
+            }
             BackendEvent::TrackEnded {
                 guild,
                 track,
@@ -70,21 +74,41 @@ impl PlayerService {
                     reason,
                     "the audio server's voice connection closed"
                 );
+                if let Some(g) = self.existing(guild) {
+                    let mut g = g.lock().await;
+                    let heard = g.position_now();
+                    self.suspect(&mut g, VoiceFault::Closed(code), heard);
+                }
             }
             BackendEvent::TrackStarted { .. } => {}
         }
     }
 
-    /// The audio server's position of a guild's track (`position_ms` as of `time_ms`).
-    async fn player_update(&self, guild: GuildId, time_ms: u64, position_ms: u64) {
-        if let Some(g) = self.existing(guild) {
-            let mut g = g.lock().await;
-            // An update older than the position we pinned (a seek, a new track) was
-            // sent before Lavalink applied it: it would move the position back.
-            if g.queue.current().is_some() && time_ms >= g.state.position_at_ms {
-                g.state.position_ms = position_ms;
-                g.state.position_at_ms = time_ms;
-                self.save(&mut g, false);
+    /// The audio server's position of a guild's track (`position_ms` as of `time_ms`), and
+    /// whether its voice is `connected`: fed to the silence watch.
+    async fn player_update(&self, guild: GuildId, time_ms: u64, position_ms: u64, connected: bool) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        // An update older than the position we pinned (a seek, a new track) was
+        // sent before Lavalink applied it: it would move the position back.
+        if g.queue.current().is_none() || time_ms < g.state.position_at_ms {
+            return;
+        }
+        if !g.stalled {
+            g.state.position_ms = position_ms;
+            g.state.position_at_ms = time_ms;
+            self.save(&mut g, false);
+        }
+        if g.voice_sent && g.health.accepts_fault() {
+            let expect_motion = !g.state.paused;
+            let timeout = self.inner.config.silence_timeout.as_millis() as u64;
+            if let Observation::Fault(fault) =
+                g.silence
+                    .observe(position_ms, connected, expect_motion, now_ms(), timeout)
+            {
+                self.suspect(&mut g, fault, position_ms);
             }
         }
     }

@@ -6,11 +6,13 @@
 
 mod error;
 mod events;
+mod healing;
 mod operations;
 mod recovery;
 mod registry;
 mod state;
 mod view;
+mod voice_link;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -21,7 +23,9 @@ pub use error::{format_ms, PlayerError};
 pub use recovery::RestorePlan;
 pub use view::{
     Announcement, Announcer, LiveTrack, LogAnnouncer, PlayOutcome, PlayerFigures, PlayerView,
+    VoiceEnd,
 };
+pub use voice_link::{JoinError, VoiceLink};
 
 use crate::audio::{AudioBackend, AudioError, BackendEvent};
 use crate::autosave::Autosave;
@@ -40,6 +44,12 @@ pub struct PlayerConfig {
     pub history_max: usize,
     /// Prefix for plain-text searches, e.g. `ytsearch`.
     pub search_prefix: String,
+    /// "Connected but silent": how long a playing player's position may stand still before its
+    /// voice is healed (`VOICE_SILENCE_TIMEOUT`, default 10 s).
+    pub silence_timeout: std::time::Duration,
+    /// How long to wait for a new voice server after Discord announced one (a null endpoint)
+    /// before asking for voice again (default 10 s).
+    pub voice_server_wait: std::time::Duration,
 }
 
 impl Default for PlayerConfig {
@@ -48,6 +58,8 @@ impl Default for PlayerConfig {
             queue_max: 1000,
             history_max: 50,
             search_prefix: "ytsearch".into(),
+            silence_timeout: std::time::Duration::from_secs(10),
+            voice_server_wait: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -60,6 +72,8 @@ struct Inner {
     guilds: StdMutex<HashMap<GuildId, Arc<Mutex<GuildPlayer>>>>,
     /// Players that could not be rebuilt (no node was up): retried when a node is ready.
     pending_rebuild: StdMutex<std::collections::HashSet<GuildId>>,
+    /// Discord's side of voice healing, set once the Discord client exists.
+    voice_link: std::sync::OnceLock<Arc<dyn VoiceLink>>,
 }
 
 /// The player service; cheap to clone.
@@ -83,8 +97,14 @@ impl PlayerService {
                 config,
                 guilds: StdMutex::new(HashMap::new()),
                 pending_rebuild: StdMutex::new(Default::default()),
+                voice_link: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the service Discord's side of voice healing (once; later calls are ignored).
+    pub fn set_voice_link(&self, link: Arc<dyn VoiceLink>) {
+        let _ = self.inner.voice_link.set(link);
     }
 
     /// Handles the backend's events until it closes. Spawn it once. Each guild's events are

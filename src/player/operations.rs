@@ -5,7 +5,9 @@ use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
 use crate::domain::{FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track};
 
 use super::state::GuildPlayer;
-use super::{Announcement, PlayOutcome, PlayerError, PlayerService, MAX_QUERY_LEN, MAX_VOLUME};
+use super::{
+    Announcement, PlayOutcome, PlayerError, PlayerService, VoiceEnd, MAX_QUERY_LEN, MAX_VOLUME,
+};
 use crate::sync::LockExt;
 
 impl PlayerService {
@@ -20,6 +22,10 @@ impl PlayerService {
         let g = self.guild(guild);
         let mut g = g.lock().await;
         let changed = g.voice.as_ref() != Some(&voice);
+        if changed {
+            Self::clear_given_up(&mut g);
+        }
+        g.server_pending_since = None;
         g.state.voice_channel_id = Some(voice.channel_id);
         if text_channel.is_some() {
             g.state.text_channel_id = text_channel;
@@ -225,6 +231,11 @@ impl PlayerService {
                 });
             }
             let position = g.position_now();
+            if !paused && matches!(g.health, crate::domain::VoiceHealth::GivenUp { .. }) {
+                // A member tries again after healing gave up: the voice state goes along.
+                Self::clear_given_up(g);
+                g.voice_sent = false;
+            }
             me.send(
                 g,
                 PlayerPatch {
@@ -344,6 +355,33 @@ impl PlayerService {
                 .map_err(PlayerError::Audio)?;
         }
         Ok(())
+    }
+
+    /// The music ended without anyone asking (`end` says why): like [`PlayerService::leave`], and
+    /// the text channel is told once. Nothing happens (and nothing is said) for a guild without
+    /// a player, so a second report of the same end stays silent.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn end(&self, guild: GuildId, end: VoiceEnd) -> Result<(), PlayerError> {
+        let Some(g) = self.existing(guild) else {
+            return Ok(());
+        };
+        let text_channel = g.lock().await.state.text_channel_id;
+        let removed = self.inner.guilds.locked().remove(&guild);
+        if removed.is_none() {
+            return Ok(());
+        }
+        tracing::info!(?end, "the music ended involuntarily");
+        self.inner
+            .announcer
+            .announce(guild, text_channel, Announcement::VoiceEnded(end));
+        if let Some(a) = &self.inner.autosave {
+            a.forget(guild);
+        }
+        self.inner
+            .backend
+            .destroy(guild)
+            .await
+            .map_err(PlayerError::Audio)
     }
 
     /// Seeks to an absolute position (ms).

@@ -37,6 +37,7 @@ impl PlayerService {
             let queued = g.queue.upcoming().len() as u64;
             f.queued_tracks += queued;
             f.longest_queue = f.longest_queue.max(queued);
+            f.voice_unhealthy += u64::from(g.health.is_unhealthy());
         }
         f
     }

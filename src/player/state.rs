@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use crate::audio::{PlayerPatch, VoiceConnection};
-use crate::domain::{extrapolate_position, now_ms, GuildId, PlayerState, Queue, QueueSnapshot};
+use crate::domain::voice_health::SilenceWatch;
+use crate::domain::{
+    extrapolate_position, now_ms, GuildId, PlayerState, Queue, QueueSnapshot, VoiceHealth,
+};
 
 use super::{PlayerConfig, PlayerError, PlayerService};
 
@@ -20,6 +23,15 @@ pub(super) struct GuildPlayer {
     /// A restore the audio server could not take yet: rebuild from exactly this position (not
     /// one extrapolated over the time nothing was heard).
     pub(super) resume_at: Option<u64>,
+    /// The voice connection's health (see [`crate::domain::voice_health`]).
+    pub(super) health: VoiceHealth,
+    pub(super) silence: SilenceWatch,
+    /// Listeners hear nothing (a voice fault): the position stays where the audio stopped
+    /// instead of being extrapolated, until the voice heals.
+    pub(super) stalled: bool,
+    /// Discord announced a new voice server (null endpoint) at this time (ms) and the real one
+    /// has not come yet.
+    pub(super) server_pending_since: Option<u64>,
 }
 
 impl GuildPlayer {
@@ -33,6 +45,10 @@ impl GuildPlayer {
             voice_sent: false,
             play_id: 0,
             resume_at: None,
+            health: VoiceHealth::Connected,
+            silence: SilenceWatch::default(),
+            stalled: false,
+            server_pending_since: None,
         }
     }
 
@@ -41,7 +57,7 @@ impl GuildPlayer {
             self.state.position_ms,
             self.state.position_at_ms,
             now_ms(),
-            self.state.paused,
+            self.state.paused || self.stalled,
             self.queue
                 .current()
                 .filter(|t| t.has_length())

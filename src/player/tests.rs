@@ -3,12 +3,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::audio::{EndKind, Loaded, PlayerPatch, TrackRef, VoiceConnection};
+use crate::audio::{EndKind, Loaded, PlayerPatch, PlayerProbe, TrackRef, VoiceConnection};
 use crate::domain::{now_ms, FilterPreset, LoopMode, Track};
 
 #[derive(Default)]
@@ -16,6 +17,13 @@ struct Recording {
     patches: StdMutex<Vec<(GuildId, PlayerPatch)>>,
     destroyed: StdMutex<Vec<GuildId>>,
     down: AtomicBool,
+    /// The voice as the audio server reports it (`GET …/players/{guild}`): broken until a voice
+    /// update carries a token in `cured_by` (any token when it holds `*`).
+    voice_broken: AtomicBool,
+    cured_by: StdMutex<Vec<String>>,
+    /// Where the audio stopped, and since when it plays again.
+    heard_ms: std::sync::atomic::AtomicU64,
+    playing_since: StdMutex<Option<tokio::time::Instant>>,
 }
 
 #[async_trait]
@@ -46,8 +54,38 @@ impl AudioBackend for Recording {
         if self.down.load(Ordering::SeqCst) {
             return Err(AudioError::Unavailable);
         }
+        if let Some(v) = &patch.voice {
+            let cures = self.cured_by.lock().unwrap();
+            if cures.iter().any(|t| t == "*" || *t == v.token) {
+                self.voice_broken.store(false, Ordering::SeqCst);
+                *self.playing_since.lock().unwrap() = Some(tokio::time::Instant::now());
+            }
+        }
         self.patches.lock().unwrap().push((guild, patch));
         Ok(())
+    }
+
+    async fn probe(&self, _guild: GuildId) -> Result<Option<PlayerProbe>, AudioError> {
+        let broken = self.voice_broken.load(Ordering::SeqCst);
+        let heard = self.heard_ms.load(Ordering::SeqCst);
+        let played = match *self.playing_since.lock().unwrap() {
+            Some(t) if !broken => t.elapsed().as_millis() as u64,
+            _ => 0,
+        };
+        Ok(Some(PlayerProbe {
+            connected: !broken,
+            position_ms: heard + played,
+            paused: false,
+            has_track: true,
+        }))
+    }
+
+    async fn relocate(&self, _guild: GuildId) -> Result<bool, AudioError> {
+        Ok(false)
+    }
+
+    fn node_count(&self) -> usize {
+        1
     }
 
     async fn destroy(&self, guild: GuildId) -> Result<(), AudioError> {
@@ -448,4 +486,169 @@ async fn a_stopped_player_stays_forgotten_when_a_late_change_comes() {
         .await;
     autosave.tick().await.unwrap();
     assert_eq!(store.load(G).await.unwrap(), None);
+}
+
+/// Discord's side of healing: every request or rejoin hands out a fresh token (`fresh-1`, …).
+#[derive(Default)]
+struct Link {
+    calls: StdMutex<Vec<&'static str>>,
+}
+
+#[async_trait]
+impl VoiceLink for Link {
+    async fn request_again(&self, _g: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
+        self.fresh("request", channel)
+    }
+    async fn rejoin(&self, _g: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
+        self.fresh("rejoin", channel)
+    }
+}
+
+impl Link {
+    fn fresh(&self, what: &'static str, channel: u64) -> Result<VoiceConnection, JoinError> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(what);
+        Ok(VoiceConnection {
+            token: format!("fresh-{}", calls.len()),
+            channel_id: channel,
+            ..voice()
+        })
+    }
+}
+
+/// A playing player whose voice then closes with `code` at 42 s into the track.
+async fn broken_voice(
+    code: u16,
+    cured_by: &[&str],
+) -> (PlayerService, Arc<Recording>, Arc<Said>, Arc<Link>) {
+    let (s, b, said) = service().await;
+    let link = Arc::new(Link::default());
+    s.set_voice_link(link.clone());
+    s.play(G, "song", None, false).await.unwrap();
+    s.seek(G, 42_000).await.unwrap();
+    b.heard_ms.store(42_000, Ordering::SeqCst);
+    b.voice_broken.store(true, Ordering::SeqCst);
+    *b.cured_by.lock().unwrap() = cured_by.iter().map(|t| t.to_string()).collect();
+    s.handle_event(BackendEvent::VoiceClosed {
+        guild: G,
+        code,
+        reason: "test".into(),
+    })
+    .await;
+    (s, b, said, link)
+}
+
+fn voice_patches(b: &Recording) -> Vec<String> {
+    b.patches
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, p)| p.voice.as_ref().map(|v| v.token.clone()))
+        .collect()
+}
+
+async fn health(s: &PlayerService) -> crate::domain::VoiceHealth {
+    s.existing(G).unwrap().lock().await.health
+}
+
+#[tokio::test]
+async fn a_crashed_voice_server_is_healed_by_resending_the_voice_state() {
+    let (s, b, said, link) = broken_voice(4015, &["tok"]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(health(&s).await, crate::domain::VoiceHealth::Connected);
+    // The first voice patch started the track; the second is the resend of the same state.
+    assert_eq!(voice_patches(&b), vec!["tok", "tok"]);
+    assert!(link.calls.lock().unwrap().is_empty());
+    let view = s.view(G).await.unwrap();
+    assert!(!view.paused);
+    assert!(
+        view.position_ms >= 42_000 && view.position_ms < 45_500,
+        "{}",
+        view.position_ms
+    );
+    assert!(said.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_spent_session_asks_discord_again_and_hands_over_the_fresh_token() {
+    let (s, b, _said, link) = broken_voice(4006, &["fresh-1"]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(health(&s).await, crate::domain::VoiceHealth::Connected);
+    assert_eq!(*link.calls.lock().unwrap(), vec!["request"]);
+    assert_eq!(
+        voice_patches(&b),
+        vec!["tok", "fresh-1"],
+        "no resend of a spent session"
+    );
+}
+
+#[tokio::test]
+async fn healing_that_never_works_pauses_keeps_the_queue_and_says_so_once() {
+    let (s, b, said, link) = broken_voice(4015, &[]).await;
+    // resend (0 + 4.45 s), request (0.5 + 4.45 s), rejoin (1 + 4.45 s).
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert!(matches!(
+        health(&s).await,
+        crate::domain::VoiceHealth::GivenUp { .. }
+    ));
+    assert_eq!(*link.calls.lock().unwrap(), vec!["request", "rejoin"]);
+    let said = said.0.lock().unwrap().clone();
+    assert_eq!(
+        said,
+        vec![Announcement::VoiceEnded(VoiceEnd::GaveUp {
+            channel: Some(99)
+        })]
+    );
+    let view = s.view(G).await.unwrap();
+    assert!(view.paused);
+    assert_eq!(view.current.unwrap().title, "song");
+    assert_eq!(view.position_ms, 42_000, "kept where the audio stopped");
+    assert_eq!(last_patch(&b).paused, Some(true));
+    // No loop: more faults while given up start nothing.
+    let patches = b.patches.lock().unwrap().len();
+    s.handle_event(BackendEvent::VoiceClosed {
+        guild: G,
+        code: 4015,
+        reason: "again".into(),
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(b.patches.lock().unwrap().len(), patches);
+}
+
+#[tokio::test]
+async fn a_frozen_position_is_healed_after_the_silence_timeout() {
+    let backend = Arc::new(Recording::default());
+    let config = PlayerConfig {
+        silence_timeout: Duration::from_secs(3),
+        ..PlayerConfig::default()
+    };
+    let s = PlayerService::new(backend.clone(), None, Arc::new(Said::default()), config);
+    let b = backend;
+    s.connect(G, voice(), Some(5)).await.unwrap();
+    s.play(G, "song", None, false).await.unwrap();
+    *b.cured_by.lock().unwrap() = vec!["*".into()];
+    let update = || BackendEvent::PlayerUpdate {
+        guild: G,
+        time_ms: now_ms(),
+        position_ms: 5_000,
+        connected: true,
+    };
+    b.heard_ms.store(5_000, Ordering::SeqCst);
+    b.voice_broken.store(true, Ordering::SeqCst);
+    s.handle_event(update()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.handle_event(update()).await;
+    assert_eq!(health(&s).await, crate::domain::VoiceHealth::Connected);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    s.handle_event(update()).await;
+    assert!(health(&s).await.is_unhealthy(), "silent for 3.2 s");
+    assert_eq!(
+        s.view(G).await.unwrap().position_ms,
+        5_000,
+        "pinned where it froze"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(health(&s).await, crate::domain::VoiceHealth::Connected);
+    assert_eq!(voice_patches(&b).len(), 2, "one resend");
 }

@@ -15,6 +15,26 @@ pub enum Announcement {
         reason: String,
     },
     QueueEnded,
+    /// The music ended without anyone asking for it.
+    VoiceEnded(VoiceEnd),
+}
+
+/// Why the music ended on its own (each is told to the text channel once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceEnd {
+    /// Someone disconnected the bot from `channel`.
+    Disconnected { channel: Option<u64> },
+    /// The voice channel was deleted.
+    ChannelDeleted,
+    /// The bot lost Connect or Speak in `channel`.
+    PermissionRemoved {
+        channel: u64,
+        permission: crate::domain::restore::VoicePermission,
+    },
+    /// Every healing step failed; the player is paused and kept.
+    GaveUp { channel: Option<u64> },
+    /// After a restart the bot could not get back into `channel`.
+    RejoinFailed { channel: u64 },
 }
 
 /// Receives announcements for a guild's text channel.
@@ -69,6 +89,8 @@ pub struct PlayerFigures {
     pub idle: u64,
     pub queued_tracks: u64,
     pub longest_queue: u64,
+    /// Players whose voice is suspect, healing, or given up.
+    pub voice_unhealthy: u64,
 }
 
 /// A player the audio server kept.

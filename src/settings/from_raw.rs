@@ -23,7 +23,7 @@ impl Settings {
 
         let (discord_token, discord_api_base) = r.discord()?;
         let (lavalink_nodes, lavalink_resume_timeout) = r.lavalink()?;
-        let (search_prefix, idle_timeout) = r.playback()?;
+        let (search_prefix, idle_timeout, voice_silence_timeout) = r.playback()?;
         let (rate_limit_commands, rate_limit_window) = r.rate_limit()?;
         let (storage, mongodb) = r.mongodb()?;
         let sqlite = r.sqlite()?;
@@ -45,6 +45,7 @@ impl Settings {
             lavalink_resume_timeout,
             search_prefix,
             idle_timeout,
+            voice_silence_timeout,
             rate_limit_commands,
             rate_limit_window,
             storage,
@@ -110,8 +111,8 @@ impl Reader<'_> {
         Ok((lavalink_nodes, lavalink_resume_timeout))
     }
 
-    /// `SEARCH_PREFIX` and `IDLE_TIMEOUT`.
-    fn playback(&self) -> Result<(String, Duration), SettingsError> {
+    /// `SEARCH_PREFIX`, `IDLE_TIMEOUT` and `VOICE_SILENCE_TIMEOUT`.
+    fn playback(&self) -> Result<(String, Duration, Duration), SettingsError> {
         let search_prefix = self.required(
             "SEARCH_PREFIX",
             "a Lavalink search prefix such as ytsearch, ytmsearch or scsearch",
@@ -128,7 +129,12 @@ impl Reader<'_> {
             "a duration between 10s and 1d, such as 5m",
             bounded_duration(Duration::from_secs(10), Duration::from_secs(86_400)),
         )?;
-        Ok((search_prefix, idle_timeout))
+        let voice_silence_timeout = self.required(
+            "VOICE_SILENCE_TIMEOUT",
+            "a duration between 3s and 10m, such as 10s",
+            bounded_duration(Duration::from_secs(3), Duration::from_secs(600)),
+        )?;
+        Ok((search_prefix, idle_timeout, voice_silence_timeout))
     }
 
     /// `RATE_LIMIT_COMMANDS` and `RATE_LIMIT_WINDOW`.

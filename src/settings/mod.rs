@@ -179,6 +179,9 @@ pub struct Settings {
     pub search_prefix: String,
     /// Leave a voice channel that has had no listeners this long (unless 24/7 is on).
     pub idle_timeout: Duration,
+    /// "Connected but silent": a playing player whose position has not moved this long gets its
+    /// voice healed.
+    pub voice_silence_timeout: Duration,
     /// Each user may run this many commands per `rate_limit_window`.
     pub rate_limit_commands: usize,
     pub rate_limit_window: Duration,
@@ -213,6 +216,7 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("LAVALINK_RESUME_TIMEOUT", Some("60s"), false),
     ("SEARCH_PREFIX", Some("ytsearch"), false),
     ("IDLE_TIMEOUT", Some("5m"), false),
+    ("VOICE_SILENCE_TIMEOUT", Some("10s"), false),
     ("RATE_LIMIT_COMMANDS", Some("5"), false),
     ("RATE_LIMIT_WINDOW", Some("10s"), false),
     ("STORAGE", None, false),

@@ -75,12 +75,14 @@ impl LavalinkBackend {
         self.placement().get(&guild).copied()
     }
 
-    /// The connected node with the fewest players (ours, or as its stats say).
-    pub(super) fn least_loaded(&self) -> Option<Arc<Node>> {
+    /// The connected node with the fewest players (ours, or as its stats say), other than
+    /// `except`.
+    pub(super) fn least_loaded(&self, except: Option<usize>) -> Option<Arc<Node>> {
         let placement = self.placement();
         self.inner
             .nodes
             .iter()
+            .filter(|n| Some(n.index) != except)
             .filter(|n| {
                 let s = n.state();
                 s.connected && s.session_id.is_some()

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 
-use super::wire::{parse_live_players, parse_load_result, patch_body};
+use super::wire::{parse_live_players, parse_load_result, parse_player_probe, patch_body};
 use super::{LavalinkBackend, LivePlayer, Node};
-use crate::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch};
+use crate::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch, PlayerProbe};
 use crate::domain::GuildId;
 use crate::sync::LockExt;
 
@@ -73,7 +73,7 @@ pub(super) fn error_message(text: &str) -> String {
 impl AudioBackend for LavalinkBackend {
     #[tracing::instrument(skip_all)]
     async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
-        let node = self.least_loaded().ok_or(AudioError::Unavailable)?;
+        let node = self.least_loaded(None).ok_or(AudioError::Unavailable)?;
         let path = format!("/v4/loadtracks?identifier={}", urlencode(identifier));
         let (status, text) = self
             .request(&node, reqwest::Method::GET, &path, None)
@@ -91,7 +91,7 @@ impl AudioBackend for LavalinkBackend {
             .and_then(|i| self.inner.nodes.get(i).cloned());
         let node = match placed {
             Some(n) => n,
-            None => self.least_loaded().ok_or(AudioError::Unavailable)?,
+            None => self.least_loaded(None).ok_or(AudioError::Unavailable)?,
         };
         let session = Self::session_of(&node)?;
         let path = format!(
@@ -145,6 +145,46 @@ impl AudioBackend for LavalinkBackend {
         } else {
             Err(AudioError::Rejected(error_message(&text)))
         }
+    }
+
+    async fn probe(&self, guild: GuildId) -> Result<Option<PlayerProbe>, AudioError> {
+        let Some(node) = self
+            .node_of(guild)
+            .and_then(|i| self.inner.nodes.get(i).cloned())
+        else {
+            return Ok(None);
+        };
+        let session = Self::session_of(&node)?;
+        let path = format!("/v4/sessions/{session}/players/{guild}");
+        let (status, text) = self
+            .request(&node, reqwest::Method::GET, &path, None)
+            .await?;
+        match status {
+            200..=299 => parse_player_probe(&text).map(Some),
+            404 => Ok(None),
+            _ => Err(AudioError::Rejected(error_message(&text))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    async fn relocate(&self, guild: GuildId) -> Result<bool, AudioError> {
+        let from = self.node_of(guild);
+        let Some(to) = self.least_loaded(from) else {
+            return Ok(false);
+        };
+        if from.is_some() {
+            // Best effort: a node that does not answer loses the player with its session.
+            if let Err(e) = self.destroy(guild).await {
+                tracing::warn!(error = %e, "could not remove the player from its old node");
+            }
+        }
+        tracing::info!(node = %to.name, "moving the player to another node");
+        self.placement().insert(guild, to.index);
+        Ok(true)
+    }
+
+    fn node_count(&self) -> usize {
+        self.inner.nodes.len()
     }
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {

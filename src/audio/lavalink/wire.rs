@@ -9,7 +9,7 @@ use lavalink_rs::model::ChannelId;
 
 use super::super::filters::lavalink_filters;
 use super::NodeLoad;
-use crate::audio::{AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, TrackRef};
+use crate::audio::{AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, PlayerProbe, TrackRef};
 use crate::domain::{GuildId, Track};
 
 pub(crate) fn track_from(data: &TrackData) -> Track {
@@ -88,6 +88,29 @@ pub struct LivePlayer {
     pub time_ms: u64,
     pub paused: bool,
     pub volume: u16,
+}
+
+/// Reads a `GET /v4/sessions/{id}/players/{guildId}` answer (Lavalink v4 REST: a player
+/// object); missing fields read as their neutral value.
+pub fn parse_player_probe(text: &str) -> Result<PlayerProbe, AudioError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| AudioError::BadResponse(e.to_string()))?;
+    if !v.is_object() {
+        return Err(AudioError::BadResponse("not a player object".into()));
+    }
+    let state = v.get("state");
+    Ok(PlayerProbe {
+        connected: state
+            .and_then(|s| s.get("connected"))
+            .and_then(|c| c.as_bool())
+            .unwrap_or(false),
+        position_ms: state
+            .and_then(|s| s.get("position"))
+            .and_then(|p| p.as_u64())
+            .unwrap_or(0),
+        paused: v.get("paused").and_then(|p| p.as_bool()).unwrap_or(false),
+        has_track: v.get("track").is_some_and(|t| !t.is_null()),
+    })
 }
 
 /// Reads a `GET /v4/sessions/{id}/players` answer.

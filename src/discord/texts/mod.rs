@@ -10,7 +10,7 @@ pub use replies::*;
 pub use status::{status, StatusFacts};
 
 use crate::domain::{FilterPreset, LoopMode, Track};
-use crate::player::{format_ms, PlayOutcome, PlayerView};
+use crate::player::{format_ms, PlayOutcome, PlayerView, VoiceEnd};
 
 pub const NOT_IN_GUILD: &str = "This command works in a server only.";
 pub const JOIN_VOICE_FIRST: &str = "Join a voice channel first, then ask again.";
@@ -63,6 +63,47 @@ pub fn slow_down(wait: std::time::Duration) -> String {
 
 pub fn missing_permission(channel: u64, permission: &str) -> String {
     format!("I can't join <#{channel}>: I'm missing the {permission} permission there.")
+}
+
+pub fn channel_full(channel: u64, limit: u32) -> String {
+    format!(
+        "I can't join <#{channel}>: it is full ({limit}/{limit}) and I can't go over its user limit. \
+         Make room, or ask from another channel."
+    )
+}
+
+pub const JOIN_NO_ANSWER: &str = "Discord did not let me into that voice channel in time \
+     (it may be full, or voice may be having trouble). Please try again, or pick another channel.";
+
+/// One short line for a music that ended without anyone asking (posted once to the text channel).
+pub fn voice_ended(end: &VoiceEnd) -> String {
+    let channel =
+        |c: &Option<u64>| c.map_or_else(|| "the voice channel".to_string(), |c| format!("<#{c}>"));
+    match end {
+        VoiceEnd::Disconnected { channel: c } => format!(
+            "I was disconnected from {}, so the music stopped and the queue was cleared.",
+            channel(c)
+        ),
+        VoiceEnd::ChannelDeleted => {
+            "My voice channel was deleted, so the music stopped and the queue was cleared.".into()
+        }
+        VoiceEnd::PermissionRemoved {
+            channel: c,
+            permission,
+        } => format!(
+            "I lost the {} permission in <#{c}>, so I left and the queue was cleared.",
+            permission.as_str()
+        ),
+        VoiceEnd::GaveUp { channel: c } => format!(
+            "I lost my voice connection in {} and could not get it back, so I paused. \
+             Your queue is kept: use /resume to try again.",
+            channel(c)
+        ),
+        VoiceEnd::RejoinFailed { channel: c } => format!(
+            "After a restart I could not get back into <#{c}>, so the music did not come back. \
+             The queue is still saved and returns with my next restart; /play starts afresh."
+        ),
+    }
 }
 
 pub fn join_my_channel(channel: u64) -> String {
