@@ -49,6 +49,28 @@ pub fn channel_access(guild: &Guild, channel: u64, bot_id: u64) -> ChannelAccess
     }
 }
 
+/// The user limit of `channel` when it is full for the bot: as many members as its limit are in
+/// it (the bot not counted) and the bot lacks Move Members, which lets a member past the limit.
+/// Discord ignores a join to such a channel without a word (Discord docs: channel `user_limit`).
+pub fn channel_full(guild: &Guild, channel: u64, bot_id: u64) -> Option<u32> {
+    let ch = guild.channels.get(&ChannelId::new(channel))?;
+    let limit = ch.user_limit.filter(|l| *l > 0)?;
+    let inside = guild
+        .voice_states
+        .values()
+        .filter(|v| v.channel_id.map(|c| c.get()) == Some(channel))
+        .filter(|v| v.user_id.get() != bot_id)
+        .count();
+    if inside < limit as usize {
+        return None;
+    }
+    let may_pass = guild
+        .members
+        .get(&UserId::new(bot_id))
+        .is_some_and(|m| guild.user_permissions_in(ch, m).move_members());
+    (!may_pass).then_some(limit)
+}
+
 /// Where a member is, seen from the bot (parrot's "connection" idea), from the gateway cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VoiceRelation {

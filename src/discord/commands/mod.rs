@@ -114,12 +114,24 @@ fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
 
 /// Playback commands need the member in the bot's voice channel; when the bot is idle (not in
 /// voice) and `may_join`, it joins the member's channel. Returns the guild and the channel to
-/// join, if any, without joining yet.
-fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), Error> {
+/// join, if any, without joining yet. A bot that Discord shows in a channel without a player
+/// behind it (a join that landed after it timed out) counts as idle for a join.
+async fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), Error> {
     let guild = guild_of(ctx)?;
     let relation = match ctx.guild() {
         Some(g) => policy::voice_relation(&g, ctx.data().bot_id, ctx.author().id.get()),
         None => VoiceRelation::NobodyInVoice,
+    };
+    let relation = match relation {
+        VoiceRelation::Together(_) | VoiceRelation::BotElsewhere(_)
+            if may_join && ctx.data().service.voice_session(guild).await.is_none() =>
+        {
+            match voice_channel_of(ctx, ctx.author().id) {
+                Some(u) => VoiceRelation::BotIdle(u),
+                None => VoiceRelation::NobodyInVoice,
+            }
+        }
+        other => other,
     };
     match relation {
         VoiceRelation::Together(_) => Ok((guild, None)),
@@ -135,19 +147,28 @@ fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), 
     }
 }
 
-/// The bot's own Connect and Speak permissions in `channel`, from the cache (not cached: Discord
-/// decides).
+/// What the cache says about joining `channel`: the bot's own Connect and Speak permissions, and
+/// room under its user limit (not cached: Discord decides).
 fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
-    let access = match ctx.guild() {
-        Some(guild) => policy::channel_access(&guild, channel, ctx.data().bot_id),
-        None => ChannelAccess::Open,
+    let (access, full) = match ctx.guild() {
+        Some(guild) => {
+            let bot = ctx.data().bot_id;
+            (
+                policy::channel_access(&guild, channel, bot),
+                policy::channel_full(&guild, channel, bot),
+            )
+        }
+        None => (ChannelAccess::Open, None),
     };
-    match access {
-        ChannelAccess::Missing(p) => Err(CommandError::Refused(texts::missing_permission(
+    if let ChannelAccess::Missing(p) = access {
+        return Err(CommandError::Refused(texts::missing_permission(
             channel,
             p.as_str(),
-        ))),
-        ChannelAccess::Open | ChannelAccess::Gone => Ok(()),
+        )));
+    }
+    match full {
+        Some(limit) => Err(CommandError::Refused(texts::channel_full(channel, limit))),
+        None => Ok(()),
     }
 }
 
@@ -174,6 +195,6 @@ async fn enter_voice(
 }
 
 async fn in_voice(ctx: Context<'_>, may_join: bool) -> Result<u64, Error> {
-    let target = voice_target(ctx, may_join)?;
+    let target = voice_target(ctx, may_join).await?;
     enter_voice(ctx, target).await
 }

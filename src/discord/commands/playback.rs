@@ -44,7 +44,7 @@ pub(super) async fn play(
     }
     // Refuse at once (ephemerally) when the member cannot use the player; loading may take a
     // moment, so defer before joining and searching.
-    let target = voice_target(ctx, true)?;
+    let target = voice_target(ctx, true).await?;
     ctx.defer()
         .await
         .map_err(|e| CommandError::Internal(e.to_string()))?;
