@@ -16,3 +16,4 @@ mod restore;
 mod settings;
 mod startup;
 mod store_contract;
+mod voice;
