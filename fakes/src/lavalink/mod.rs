@@ -33,8 +33,8 @@ use tokio::task::JoinHandle;
 
 pub use state::ControlError;
 pub use types::{
-    Cure, NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity,
-    Track, TrackInfo, VoiceFault, VoiceState, VoiceUpdate,
+    Cure, NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity, Track,
+    TrackInfo, VoiceFault, VoiceState, VoiceUpdate,
 };
 
 use server::Shared;

@@ -157,7 +157,11 @@ impl State {
     }
 
     /// Gives the guild's players (in every session) `fault`; no event is sent.
-    pub fn set_voice_fault(&mut self, guild_id: &str, fault: VoiceFault) -> Result<(), ControlError> {
+    pub fn set_voice_fault(
+        &mut self,
+        guild_id: &str,
+        fault: VoiceFault,
+    ) -> Result<(), ControlError> {
         let now = Instant::now();
         let mut found = false;
         for s in self.sessions.values_mut() {
@@ -175,7 +179,10 @@ impl State {
 
     /// The voice states player PATCHes delivered for the guild, in order.
     pub fn voice_updates(&self, guild_id: &str) -> Vec<VoiceUpdate> {
-        self.voice_updates.get(guild_id).cloned().unwrap_or_default()
+        self.voice_updates
+            .get(guild_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn players(&self) -> Vec<PlayerSnapshot> {
