@@ -12,7 +12,10 @@ use common::{
     members, post_message, ready, recv, recv_event, resume, send, Ws, ALICE, BOB, BOT, GUILD, TEXT,
     VOICE, VOICE_2, WAIT,
 };
-use encore_fakes::discord::{ChannelKind, FakeDiscord, GuildSpec, SentBy, SEND_LIMIT, SEND_WINDOW};
+use encore_fakes::discord::permissions::{ADMINISTRATOR, MOVE_MEMBERS};
+use encore_fakes::discord::{
+    ChannelKind, FakeDiscord, GuildSpec, RoleSpec, SentBy, VoiceServerMode, SEND_LIMIT, SEND_WINDOW,
+};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -489,4 +492,353 @@ async fn gateway_sent_records_and_rate_limit_counter() {
         0
     );
     assert_eq!(fake.rate_limit_closes(), 1);
+}
+
+// ----- voice channel user limits ----------------------------------------------------------
+
+const ADMINS: u64 = 700_000_000_000_000_001;
+
+/// [`guild`] with a user limit of 1 on Music (bob is in it: full) and 2 on Lounge (empty).
+fn limited_guild() -> GuildSpec {
+    let mut g = guild();
+    g.channels[1].user_limit = 1;
+    g.channels[2].user_limit = 2;
+    g
+}
+
+/// The channel object of `id` in a GUILD_CREATE payload.
+fn channel_in(gc: &Value, id: u64) -> &Value {
+    gc["d"]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| snowflake(&c["id"]) == Some(id))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_full_voice_channel_ignores_the_bots_join_without_move_members() {
+    let fake = fake().await;
+    fake.add_guild(limited_guild()).unwrap();
+    let (mut a, a_id, gc) = session(&fake).await;
+    // The channel objects carry the limits (0 = none would be written as 0).
+    assert_eq!(channel_in(&gc, VOICE)["user_limit"], 1);
+    assert_eq!(channel_in(&gc, VOICE_2)["user_limit"], 2);
+    assert!(channel_in(&gc, TEXT).get("user_limit").is_none());
+    let http = reqwest::Client::new();
+    let rest = http
+        .get(format!("{}/api/v10/channels/{VOICE}", fake.base_url()))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(rest["user_limit"], 1);
+
+    // Music is full (bob, limit 1): the op 4 is silently ignored.
+    send(&mut a, op4(Some(VOICE))).await;
+    nothing_pending(&mut a).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), None);
+    assert!(fake.voice_servers(GUILD).is_empty());
+
+    // Lounge has room (0 of 2).
+    let vs = join(&mut a, VOICE_2).await;
+    assert_eq!(vs["session_id"], a_id);
+
+    // A move into the full channel is ignored too: the bot stays where it is.
+    send(&mut a, op4(Some(VOICE))).await;
+    nothing_pending(&mut a).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE_2));
+    assert_eq!(fake.voice_servers(GUILD).len(), 1);
+
+    // Alice joins Lounge: 1 other user of 2, the bot itself not counted, so a rejoin of
+    // its own channel still works.
+    fake.set_user_voice(GUILD, ALICE, Some(VOICE_2)).unwrap();
+    recv_event(&mut a, "VOICE_STATE_UPDATE").await;
+    join(&mut a, VOICE_2).await;
+
+    // Raising Music's limit: CHANNEL_UPDATE with the whole channel, then the join works.
+    fake.set_user_limit(GUILD, VOICE, 2).unwrap();
+    let up = recv(&mut a).await;
+    let d = channel_event(&up, "CHANNEL_UPDATE", VOICE, 2, "Music");
+    assert_eq!(d["user_limit"], 2);
+    assert_eq!(d["bitrate"], 64000);
+    join(&mut a, VOICE).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+
+    // 0 means no limit.
+    fake.set_user_limit(GUILD, VOICE_2, 0).unwrap();
+    assert_eq!(recv(&mut a).await["d"]["user_limit"], 0);
+
+    // Discord's bounds: voice channels only, at most 99.
+    assert!(fake.set_user_limit(GUILD, TEXT, 5).is_err());
+    assert!(fake.set_user_limit(GUILD, VOICE, 100).is_err());
+    assert!(fake.set_user_limit(GUILD, 42, 5).is_err());
+    let mut bad = guild();
+    bad.id = GUILD + 1;
+    bad.channels[1].user_limit = 100;
+    assert!(fake.add_guild(bad).is_err());
+    nothing_pending(&mut a).await;
+}
+
+#[tokio::test]
+async fn move_members_or_administrator_lets_the_bot_into_a_full_channel() {
+    assert_eq!(MOVE_MEMBERS, 1 << 24);
+    let fake = fake().await;
+    let mut g = limited_guild();
+    // MOVE_MEMBERS for the bot on Music only.
+    g.channels[1].permission_overwrites = vec![bot_overwrite(&MOVE_MEMBERS.to_string(), "0")];
+    fake.add_guild(g).unwrap();
+    let (mut a, _, _) = session(&fake).await;
+    join(&mut a, VOICE).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+
+    // Without VIEW_CHANNEL + CONNECT the old rule still holds, limit or not.
+    fake.set_channel_overwrites(
+        GUILD,
+        VOICE_2,
+        vec![bot_overwrite("0", &(1u64 << 20).to_string())],
+    )
+    .unwrap();
+    recv_event(&mut a, "CHANNEL_UPDATE").await;
+    send(&mut a, op4(Some(VOICE_2))).await;
+    nothing_pending(&mut a).await;
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+
+    // ADMINISTRATOR implies MOVE_MEMBERS.
+    let fake = fake_admin().await;
+    let (mut a, _, _) = session(&fake).await;
+    join(&mut a, VOICE).await;
+}
+
+/// A fake whose guild has Music full and the bot in an ADMINISTRATOR role.
+async fn fake_admin() -> FakeDiscord {
+    let fake = fake().await;
+    let mut g = limited_guild();
+    g.roles = vec![RoleSpec {
+        id: ADMINS,
+        name: "admins".into(),
+        permissions: ADMINISTRATOR.to_string(),
+    }];
+    g.members.push(encore_fakes::discord::MemberSpec {
+        user_id: BOT,
+        username: "Encore".into(),
+        roles: vec![ADMINS],
+    });
+    fake.add_guild(g).unwrap();
+    fake
+}
+
+// ----- voice server reallocation (endpoint: null) -----------------------------------------
+
+/// `p` is a VOICE_SERVER_UPDATE for the guild; returns (token, endpoint or None).
+fn voice_server(p: &Value) -> (String, Option<String>) {
+    assert_eq!(p["t"], "VOICE_SERVER_UPDATE", "{p}");
+    let d = p["d"].as_object().unwrap();
+    assert_eq!(d["guild_id"], GUILD.to_string());
+    // `endpoint` is present even when null, as Discord sends it.
+    assert!(d.contains_key("endpoint"), "{p}");
+    let token = d["token"].as_str().unwrap().to_string();
+    assert!(!token.is_empty());
+    (token, d["endpoint"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn null_endpoint_first_then_the_real_voice_server_after_the_delay() {
+    let fake = setup().await;
+    let (mut a, _, _) = session(&fake).await;
+    fake.set_voice_server_delay(GUILD, VoiceServerMode::NullThen(Duration::from_millis(300)))
+        .unwrap();
+
+    send(&mut a, op4(Some(VOICE))).await;
+    assert_eq!(recv(&mut a).await["t"], "VOICE_STATE_UPDATE");
+    let (interim, none) = voice_server(&recv(&mut a).await);
+    assert_eq!(none, None);
+    let (token, endpoint) = voice_server(&recv(&mut a).await);
+    assert_ne!(token, interim);
+    let endpoint = endpoint.unwrap();
+    assert!(endpoint.ends_with(".discord.media:443"), "{endpoint}");
+
+    let sent = fake.voice_servers(GUILD);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        (sent[0].token.as_str(), sent[0].endpoint.as_deref()),
+        (interim.as_str(), None)
+    );
+    assert_eq!(sent[1].token, token);
+    assert_eq!(sent[1].endpoint.as_deref(), Some(endpoint.as_str()));
+    let gap = sent[1].sent_at_us - sent[0].sent_at_us;
+    assert!(gap >= 300_000, "real server after {gap} µs");
+    nothing_pending(&mut a).await;
+
+    // Leaving before the real server arrives: it never comes.
+    send(&mut a, op4(Some(VOICE_2))).await;
+    assert_eq!(recv(&mut a).await["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(voice_server(&recv(&mut a).await).1, None);
+    send(&mut a, op4(None)).await;
+    assert_eq!(recv(&mut a).await["t"], "VOICE_STATE_UPDATE");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nothing_pending(&mut a).await;
+    assert_eq!(fake.voice_servers(GUILD).len(), 3);
+
+    // Back to immediate: one VOICE_SERVER_UPDATE with an endpoint.
+    fake.set_voice_server_delay(GUILD, VoiceServerMode::Immediate)
+        .unwrap();
+    send(&mut a, op4(Some(VOICE))).await;
+    assert_eq!(recv(&mut a).await["t"], "VOICE_STATE_UPDATE");
+    assert!(voice_server(&recv(&mut a).await).1.is_some());
+    assert!(fake
+        .set_voice_server_delay(GUILD + 1, VoiceServerMode::NullForever)
+        .is_err());
+}
+
+#[tokio::test]
+async fn null_forever_sends_only_the_null_endpoint() {
+    let fake = setup().await;
+    let (mut a, _, _) = session(&fake).await;
+    fake.set_voice_server_delay(GUILD, VoiceServerMode::NullForever)
+        .unwrap();
+    send(&mut a, op4(Some(VOICE))).await;
+    let vs = recv(&mut a).await;
+    assert_eq!(vs["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(vs["d"]["channel_id"], VOICE.to_string());
+    let (token, endpoint) = voice_server(&recv(&mut a).await);
+    assert_eq!(endpoint, None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nothing_pending(&mut a).await;
+    let sent = fake.voice_servers(GUILD);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].token, token);
+    assert_eq!(sent[0].endpoint, None);
+    // The bot is in the channel all the same.
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+}
+
+#[tokio::test]
+async fn reallocating_the_voice_server_of_a_connected_bot() {
+    let fake = setup().await;
+    let (mut a, a_id, _) = session(&fake).await;
+    // Not in voice: an error, nothing sent.
+    assert!(fake
+        .reallocate_voice_server(GUILD, Some(Duration::from_millis(10)))
+        .is_err());
+    join(&mut a, VOICE).await;
+    let first = fake.voice_servers(GUILD)[0].clone();
+    let first_endpoint = first.endpoint.clone().unwrap();
+
+    fake.reallocate_voice_server(GUILD, Some(Duration::from_millis(200)))
+        .unwrap();
+    let (interim, none) = voice_server(&recv(&mut a).await);
+    assert_eq!(none, None);
+    assert_ne!(interim, first.token);
+    let (token, endpoint) = voice_server(&recv(&mut a).await);
+    assert_ne!(token, interim);
+    assert_ne!(token, first.token);
+    assert_ne!(endpoint.as_deref(), Some(first_endpoint.as_str()));
+    assert!(endpoint.is_some());
+    // The voice state did not change (no VOICE_STATE_UPDATE came).
+    assert_eq!(fake.voice_channel_of(GUILD, BOT), Some(VOICE));
+    assert_eq!(fake.bot_voice_session_owner(GUILD), Some(a_id));
+    let sent = fake.voice_servers(GUILD);
+    assert_eq!(sent.len(), 3);
+    assert!(sent[2].sent_at_us - sent[1].sent_at_us >= 200_000);
+
+    // Without `then` only the null one.
+    fake.reallocate_voice_server(GUILD, None).unwrap();
+    assert_eq!(voice_server(&recv(&mut a).await).1, None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nothing_pending(&mut a).await;
+
+    // A reallocation superseded by a new join: only the join's server comes.
+    fake.reallocate_voice_server(GUILD, Some(Duration::from_millis(300)))
+        .unwrap();
+    assert_eq!(voice_server(&recv(&mut a).await).1, None);
+    join(&mut a, VOICE).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nothing_pending(&mut a).await;
+    assert_eq!(fake.voice_servers(GUILD).len(), 6);
+}
+
+#[tokio::test]
+async fn voice_limit_and_voice_server_control_routes() {
+    let fake = setup().await;
+    let (mut a, _, _) = session(&fake).await;
+    let http = reqwest::Client::new();
+    let base = fake.base_url();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}/control/{path}"))
+            .body(body.to_string())
+            .send()
+    };
+
+    let r = post(
+        "user-limit",
+        json!({"guild_id": GUILD.to_string(), "channel_id": VOICE.to_string(), "user_limit": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(recv(&mut a).await["d"]["user_limit"], 1);
+    let r = post(
+        "user-limit",
+        json!({"guild_id": GUILD.to_string(), "channel_id": TEXT.to_string(), "user_limit": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    // Full now (bob): ignored.
+    send(&mut a, op4(Some(VOICE))).await;
+    nothing_pending(&mut a).await;
+
+    let r = post(
+        "voice-server-mode",
+        json!({"guild_id": GUILD.to_string(), "mode": "null_then", "delay_ms": 100}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    for bad in [
+        json!({"guild_id": GUILD.to_string(), "mode": "null_then"}),
+        json!({"guild_id": GUILD.to_string(), "mode": "later"}),
+    ] {
+        assert_eq!(post("voice-server-mode", bad).await.unwrap().status(), 400);
+    }
+    send(&mut a, op4(Some(VOICE_2))).await;
+    assert_eq!(recv(&mut a).await["t"], "VOICE_STATE_UPDATE");
+    assert_eq!(voice_server(&recv(&mut a).await).1, None);
+    assert!(voice_server(&recv(&mut a).await).1.is_some());
+
+    let r = post(
+        "reallocate-voice-server",
+        json!({"guild_id": GUILD.to_string(), "then_ms": 50}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(voice_server(&recv(&mut a).await).1, None);
+    assert!(voice_server(&recv(&mut a).await).1.is_some());
+
+    let list = get_json(
+        &http,
+        format!("{base}/control/guilds/{GUILD}/voice-servers"),
+    )
+    .await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert!(list[0]["endpoint"].is_null());
+    assert!(list[0]["token"].is_string());
+    assert!(list[1]["endpoint"].is_string());
+    assert!(list[1]["sent_at_us"].is_u64());
+
+    send(&mut a, op4(None)).await;
+    recv(&mut a).await;
+    let r = post(
+        "reallocate-voice-server",
+        json!({"guild_id": GUILD.to_string()}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -7,7 +7,9 @@ use encore_fakes::lavalink::catalogue::{
     FAILING_IDENTIFIER, LOAD_ERROR_IDENTIFIER, PLAYLIST_ID, SHORT_1S, SHORT_2S, SHORT_3S, SHORT_5S,
     STREAM_IDENTIFIER,
 };
-use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig, NewTrack, Severity};
+use encore_fakes::lavalink::{
+    Cure, FakeLavalink, FakeLavalinkConfig, NewTrack, Severity, VoiceFault,
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -999,4 +1001,373 @@ async fn restart_and_refuse_over_the_control_api() {
     let r = http.delete(control("requests")).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert!(fake.requests().is_empty());
+}
+
+// ----- voice faults -----------------------------------------------------------------------
+
+/// [`voice`] with another Discord voice token (a new voice server / session).
+fn voice_with_token(token: &str) -> Value {
+    let mut v = voice();
+    v["token"] = json!(token);
+    v
+}
+
+/// A connected client whose player plays Rick (212 s) with [`voice`], ~300 ms in.
+async fn playing(fake: &FakeLavalink) -> (Client, Rest) {
+    let rest = Rest::new(fake);
+    let mut c = connect(fake).await;
+    let sid = c.session_id.clone();
+    let (s, _) = rest
+        .patch_player(&sid, json!({"voice": voice(), "track": {"encoded": RICK}}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(c.next_event().await["type"], "TrackStartEvent");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (c, rest)
+}
+
+/// Unix time in ms one ms from now: playerUpdates stamped at or after it were made after
+/// this call.
+fn mark() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 1
+}
+
+/// The next playerUpdate whose `state.time` is at or after `mark` (older ones were queued
+/// before a change).
+async fn player_update_since(c: &mut Client, mark: u64) -> Value {
+    loop {
+        let u = c.next_player_update().await;
+        if u["state"]["time"].as_u64().unwrap() >= mark {
+            return u;
+        }
+    }
+}
+
+/// The events that arrive within `d` (player updates and stats skipped).
+async fn events_within(c: &mut Client, d: Duration) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + d;
+    let mut out = Vec::new();
+    while let Ok(m) = tokio::time::timeout_at(deadline, c.next()).await {
+        if m["op"] == "event" {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn refused_voice_event() -> Value {
+    json!({"op": "event", "type": "WebSocketClosedEvent", "guildId": GUILD,
+           "code": 4006, "reason": "Session is no longer valid.", "byRemote": true})
+}
+
+/// The player as `GET /v4/sessions/{sid}/players/{guild}` answers it.
+async fn rest_player(rest: &Rest, sid: &str) -> Value {
+    let (s, p) = rest
+        .get(&format!("/v4/sessions/{sid}/players/{GUILD}"))
+        .await;
+    assert_eq!(s, 200);
+    p
+}
+
+#[tokio::test]
+async fn disconnected_fault_stops_the_clock_until_any_voice_update() {
+    let fake = fake().await;
+    let (mut c, rest) = playing(&fake).await;
+    let sid = c.session_id.clone();
+
+    let cure = Cure::AnyVoiceUpdate;
+    fake.set_voice_fault(GUILD, VoiceFault::Disconnected { cure })
+        .unwrap();
+    let frozen = fake.player(GUILD).unwrap();
+    assert_eq!(frozen.voice_fault, VoiceFault::Disconnected { cure });
+    assert!(!frozen.connected && !frozen.playing && !frozen.paused);
+    let p0 = frozen.position;
+    assert!(p0 >= 250, "{p0}");
+    let since = mark();
+
+    // playerUpdate: connected false, ping -1, the position constant.
+    for _ in 0..3 {
+        let u = player_update_since(&mut c, since).await;
+        assert_eq!(u["state"]["connected"], false, "{u}");
+        assert_eq!(u["state"]["ping"], -1);
+        assert_eq!(u["state"]["position"], p0);
+    }
+    // The player object too.
+    let p = rest_player(&rest, &sid).await;
+    assert_eq!(p["state"]["connected"], false);
+    assert_eq!(p["state"]["ping"], -1);
+    assert_eq!(p["state"]["position"], p0);
+    assert_eq!(p["paused"], false);
+    assert!(p["track"].is_object());
+
+    // The same voice state again cures it; the clock resumes from p0.
+    let (s, p) = rest.patch_player(&sid, json!({"voice": voice()})).await;
+    assert_eq!(s, 200);
+    assert_eq!(p["state"]["connected"], true);
+    assert_eq!(p["state"]["position"], p0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = fake.player(GUILD).unwrap();
+    assert!(now.connected && now.playing);
+    assert_eq!(now.voice_fault, VoiceFault::None);
+    assert!(
+        (p0 + 200..p0 + 900).contains(&now.position),
+        "{} after {p0}",
+        now.position
+    );
+    assert!(events_within(&mut c, Duration::from_millis(200))
+        .await
+        .is_empty());
+
+    // Two voice PATCHes: the one that created the player and the cure.
+    let ups = fake.voice_updates(GUILD);
+    assert_eq!(ups.len(), 2);
+    assert!(ups
+        .iter()
+        .all(|u| u.session_id == sid && u.voice.token == "tok"));
+    assert!(ups[0].received_at_unix_us <= ups[1].received_at_unix_us);
+
+    // An injected WebSocketClosedEvent is the same fault.
+    fake.inject_websocket_closed(GUILD, 4014, "Disconnected.", true)
+        .unwrap();
+    assert_eq!(
+        fake.player(GUILD).unwrap().voice_fault,
+        VoiceFault::Disconnected {
+            cure: Cure::AnyVoiceUpdate
+        }
+    );
+    assert!(fake
+        .set_voice_fault("1", VoiceFault::Frozen { cure })
+        .is_err());
+}
+
+#[tokio::test]
+async fn disconnected_fault_needing_a_new_voice_session() {
+    let fake = fake().await;
+    let (mut c, rest) = playing(&fake).await;
+    let sid = c.session_id.clone();
+    let cure = Cure::NewVoiceSession;
+    fake.set_voice_fault(GUILD, VoiceFault::Disconnected { cure })
+        .unwrap();
+    let p0 = fake.player(GUILD).unwrap().position;
+
+    // The stale voice state: still disconnected, and Discord refuses the voice connect.
+    let (s, p) = rest.patch_player(&sid, json!({"voice": voice()})).await;
+    assert_eq!(s, 200);
+    assert_eq!(p["state"]["connected"], false);
+    assert_eq!(c.next_event().await, refused_voice_event());
+    // Another endpoint but the same token and session: still stale.
+    let mut moved = voice();
+    moved["endpoint"] = json!("c-fake5555.discord.media:443");
+    rest.patch_player(&sid, json!({"voice": moved})).await;
+    assert_eq!(c.next_event().await, refused_voice_event());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.player(GUILD).unwrap().position, p0);
+
+    // A new token: cured, resuming from p0.
+    let (_, p) = rest
+        .patch_player(&sid, json!({"voice": voice_with_token("tok2")}))
+        .await;
+    assert_eq!(p["state"]["connected"], true);
+    assert_eq!(p["state"]["position"], p0);
+    assert!(events_within(&mut c, Duration::from_millis(300))
+        .await
+        .is_empty());
+    assert!(fake.player(GUILD).unwrap().position >= p0 + 200);
+
+    let tokens: Vec<String> = fake
+        .voice_updates(GUILD)
+        .into_iter()
+        .map(|u| u.voice.token)
+        .collect();
+    assert_eq!(tokens, ["tok", "tok", "tok", "tok2"]);
+
+    // A new Discord voice session id counts as new too.
+    fake.set_voice_fault(GUILD, VoiceFault::Disconnected { cure })
+        .unwrap();
+    let mut fresh = voice_with_token("tok2");
+    fresh["sessionId"] = json!("vsess2");
+    let (_, p) = rest.patch_player(&sid, json!({"voice": fresh})).await;
+    assert_eq!(p["state"]["connected"], true);
+}
+
+#[tokio::test]
+async fn disconnected_fault_that_is_never_cured() {
+    let fake = fake().await;
+    let (mut c, rest) = playing(&fake).await;
+    let sid = c.session_id.clone();
+    fake.set_voice_fault(GUILD, VoiceFault::Disconnected { cure: Cure::Never })
+        .unwrap();
+    let p0 = fake.player(GUILD).unwrap().position;
+    for token in ["tok2", "tok3"] {
+        let (_, p) = rest
+            .patch_player(&sid, json!({"voice": voice_with_token(token)}))
+            .await;
+        assert_eq!(p["state"]["connected"], false);
+        assert_eq!(p["state"]["ping"], -1);
+        assert_eq!(c.next_event().await, refused_voice_event());
+    }
+    // The player keeps the last voice state it was given, and is still stuck at p0.
+    let snap = fake.player(GUILD).unwrap();
+    assert_eq!(snap.voice.unwrap().token, "tok3");
+    assert_eq!(snap.position, p0);
+    assert!(!snap.connected);
+    let u = player_update_since(&mut c, mark()).await;
+    assert_eq!(u["state"]["connected"], false);
+    assert_eq!(fake.voice_updates(GUILD).len(), 3);
+
+    // An injected close does not soften it.
+    fake.inject_websocket_closed(GUILD, 4006, "Session is no longer valid.", true)
+        .unwrap();
+    assert_eq!(c.next_event().await, refused_voice_event());
+    rest.patch_player(&sid, json!({"voice": voice_with_token("tok4")}))
+        .await;
+    assert_eq!(c.next_event().await, refused_voice_event());
+    // Healing it by hand.
+    fake.set_voice_fault(GUILD, VoiceFault::None).unwrap();
+    let snap = fake.player(GUILD).unwrap();
+    assert!(snap.connected && snap.playing);
+    assert_eq!(snap.position, p0);
+}
+
+#[tokio::test]
+async fn frozen_fault_claims_to_play_while_the_position_stands_still() {
+    let fake = fake().await;
+    let (mut c, rest) = playing(&fake).await;
+    let sid = c.session_id.clone();
+    fake.set_voice_fault(
+        GUILD,
+        VoiceFault::Frozen {
+            cure: Cure::NewVoiceSession,
+        },
+    )
+    .unwrap();
+    let p0 = fake.player(GUILD).unwrap().position;
+    let since = mark();
+
+    // For over a second: connected, not paused, a track, the same position.
+    let t0 = Instant::now();
+    let mut updates = 0;
+    while t0.elapsed() < Duration::from_millis(1200) {
+        let u = player_update_since(&mut c, since).await;
+        assert_eq!(u["state"]["connected"], true, "{u}");
+        assert!(u["state"]["ping"].as_i64().unwrap() >= 0);
+        assert_eq!(u["state"]["position"], p0);
+        updates += 1;
+    }
+    assert!(updates >= 4, "{updates}");
+    let p = rest_player(&rest, &sid).await;
+    assert_eq!(p["paused"], false);
+    assert_eq!(p["state"]["connected"], true);
+    assert_eq!(p["state"]["position"], p0);
+    assert_eq!(p["track"]["info"]["position"], p0);
+    let snap = fake.player(GUILD).unwrap();
+    assert!(snap.connected && !snap.playing && !snap.paused && snap.track.is_some());
+
+    // The stale voice state: still frozen, and no event (the connection looks fine).
+    rest.patch_player(&sid, json!({"voice": voice()})).await;
+    assert!(events_within(&mut c, Duration::from_millis(300))
+        .await
+        .is_empty());
+    assert_eq!(fake.player(GUILD).unwrap().position, p0);
+
+    // A new voice session cures it: advancing again from p0, no jump.
+    let (_, p) = rest
+        .patch_player(&sid, json!({"voice": voice_with_token("tok2")}))
+        .await;
+    assert_eq!(p["state"]["position"], p0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let snap = fake.player(GUILD).unwrap();
+    assert!(snap.playing);
+    assert!(
+        (p0 + 300..p0 + 1000).contains(&snap.position),
+        "{} after {p0}",
+        snap.position
+    );
+
+    // AnyVoiceUpdate: the stale voice state is enough.
+    fake.set_voice_fault(
+        GUILD,
+        VoiceFault::Frozen {
+            cure: Cure::AnyVoiceUpdate,
+        },
+    )
+    .unwrap();
+    let p1 = fake.player(GUILD).unwrap().position;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, p) = rest
+        .patch_player(&sid, json!({"voice": voice_with_token("tok2")}))
+        .await;
+    assert_eq!(p["state"]["position"], p1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(fake.player(GUILD).unwrap().position > p1);
+}
+
+#[tokio::test]
+async fn voice_fault_control_routes() {
+    let fake = fake().await;
+    let http = reqwest::Client::new();
+    let base = fake.base_url();
+    let post = |body: Value| {
+        http.post(format!("{base}/control/voice-fault"))
+            .json(&body)
+            .send()
+    };
+    // No player yet: 404.
+    let r = post(json!({"guildId": GUILD, "fault": "frozen", "cure": "never"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let (mut c, rest) = playing(&fake).await;
+    let sid = c.session_id.clone();
+    let r = post(json!({"guildId": GUILD, "fault": "disconnected", "cure": "newVoiceSession"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let players: Value = http
+        .get(format!("{base}/control/players"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        players[0]["voiceFault"],
+        json!({"fault": "disconnected", "cure": "newVoiceSession"})
+    );
+    assert_eq!(players[0]["connected"], false);
+    rest.patch_player(&sid, json!({"voice": voice()})).await;
+    assert_eq!(c.next_event().await, refused_voice_event());
+
+    for bad in [
+        json!({"guildId": GUILD, "fault": "gone"}),
+        json!({"guildId": GUILD, "fault": "frozen"}),
+        json!({"fault": "none"}),
+    ] {
+        assert_eq!(post(bad).await.unwrap().status(), 400);
+    }
+    let r = post(json!({"guildId": GUILD, "fault": "none"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(fake.player(GUILD).unwrap().connected);
+
+    let ups: Value = http
+        .get(format!("{base}/control/voice-updates/{GUILD}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ups = ups.as_array().unwrap();
+    assert_eq!(ups.len(), 2);
+    assert_eq!(ups[1]["sessionId"], sid);
+    assert_eq!(ups[1]["voice"], voice());
+    assert!(ups[1]["receivedAtUnixUs"].as_u64().unwrap() > 1_600_000_000_000_000);
 }

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::server::{broadcast, control_error, control_result, parse_body, App};
-use super::state::Outgoing;
-use super::types::{id, GuildSpec, Injected, Overwrite, SentBy};
+use super::state::{schedule_voice_server, Outgoing};
+use super::types::{id, GuildSpec, Injected, Overwrite, SentBy, VoiceServerMode};
 
 pub(crate) fn routes() -> Router<App> {
     Router::new()
@@ -51,6 +51,19 @@ pub(crate) fn routes() -> Router<App> {
         .route("/control/gateway/close", post(close))
         .route("/control/gateway/send-raw", post(send_raw))
         .route("/control/gateway/rate-limit-closes", get(rate_limit_closes))
+        .merge(voice_routes())
+}
+
+/// The voice channel limit and voice server hooks.
+fn voice_routes() -> Router<App> {
+    Router::new()
+        .route("/control/user-limit", post(user_limit))
+        .route("/control/voice-server-mode", post(voice_server_mode))
+        .route(
+            "/control/reallocate-voice-server",
+            post(reallocate_voice_server),
+        )
+        .route("/control/guilds/{id}/voice-servers", get(voice_servers))
 }
 
 fn opt_id(v: Option<&Value>) -> Result<Option<u64>, Response> {
@@ -366,4 +379,86 @@ async fn close(AxState(app): AxState<App>, b: Bytes) -> Response {
 async fn send_raw(AxState(app): AxState<App>, b: Bytes) -> Response {
     let text = String::from_utf8_lossy(&b).into_owned();
     Json(json!({"connections": broadcast(&app, text)})).into_response()
+}
+
+// ----- voice channel limits and voice servers ---------------------------------------------
+
+/// A non-negative integer field, or None when absent or null.
+fn opt_u64(v: &Value, key: &str) -> Result<Option<u64>, Response> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => x.as_u64().map(Some).ok_or_else(|| {
+            control_error(
+                StatusCode::BAD_REQUEST,
+                format!("{key} must be a non-negative integer"),
+            )
+        }),
+    }
+}
+
+/// `{"guild_id", "channel_id", "user_limit"}` → 204; CHANNEL_UPDATE is dispatched.
+async fn user_limit(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let guild = tri!(req_id(&v, "guild_id"));
+    let channel = tri!(req_id(&v, "channel_id"));
+    let Some(limit) = tri!(opt_u64(&v, "user_limit")) else {
+        return control_error(StatusCode::BAD_REQUEST, "user_limit is required");
+    };
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    match app.lock().set_user_limit(guild, channel, limit) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `{"guild_id", "mode": "immediate" | "null_then" | "null_forever", "delay_ms"}`
+/// (`delay_ms` required with `null_then`) → 204.
+async fn voice_server_mode(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let guild = tri!(req_id(&v, "guild_id"));
+    let delay = tri!(opt_u64(&v, "delay_ms"));
+    let mode = match (v.get("mode").and_then(Value::as_str), delay) {
+        (Some("immediate"), _) => VoiceServerMode::Immediate,
+        (Some("null_then"), Some(ms)) => VoiceServerMode::NullThen(Duration::from_millis(ms)),
+        (Some("null_then"), None) => {
+            return control_error(StatusCode::BAD_REQUEST, "null_then needs delay_ms")
+        }
+        (Some("null_forever"), _) => VoiceServerMode::NullForever,
+        _ => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                "mode must be immediate, null_then or null_forever",
+            )
+        }
+    };
+    match app.lock().set_voice_server_mode(guild, mode) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `{"guild_id", "then_ms": N | null}` → 204: VOICE_SERVER_UPDATE `endpoint: null` now,
+/// the new server after `then_ms` (never when absent or null).
+async fn reallocate_voice_server(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let guild = tri!(req_id(&v, "guild_id"));
+    let then = tri!(opt_u64(&v, "then_ms")).map(Duration::from_millis);
+    let r = app.lock().reallocate_voice_server(guild, then);
+    match r {
+        Ok(pending) => {
+            if let Some(p) = pending {
+                schedule_voice_server(&app, p);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `[{"token", "endpoint": string | null, "sent_at_us"}]`, oldest first.
+async fn voice_servers(AxState(app): AxState<App>, Path(g): Path<String>) -> Response {
+    let Ok(guild) = g.parse::<u64>() else {
+        return control_error(StatusCode::BAD_REQUEST, format!("not a snowflake: {g}"));
+    };
+    Json(json!(app.lock().voice_servers(guild))).into_response()
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::server::App;
-use super::state::Outgoing;
+use super::state::{schedule_voice_server, Outgoing};
 use super::types::GatewaySent;
 
 /// Discord: 120 gateway commands per connection per 60 seconds.
@@ -169,7 +169,10 @@ fn handle(app: &App, conn: &mut Conn, text: &str) {
             // Discord ignores updates for guilds the bot is not in. The voice state
             // belongs to the gateway session that sent this.
             if let Some(s) = &conn.session {
-                let _ = app.lock().bot_voice_update(s, &d);
+                let pending = app.lock().bot_voice_update(s, &d);
+                if let Ok(Some(p)) = pending {
+                    schedule_voice_server(app, p);
+                }
             }
         }
         8 => {

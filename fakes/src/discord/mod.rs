@@ -33,7 +33,8 @@ use tokio::task::JoinHandle;
 pub use gateway::{SEND_LIMIT, SEND_WINDOW};
 pub use types::{
     ChannelKind, ChannelSpec, ControlError, GatewaySent, GuildSpec, Injected, InteractionRecord,
-    MemberSpec, Overwrite, RecordedRequest, RoleSpec, SentBy, SessionInfo,
+    MemberSpec, Overwrite, RecordedRequest, RoleSpec, SentBy, SessionInfo, VoiceServerMode,
+    VoiceServerSent, MAX_VOICE_USER_LIMIT,
 };
 
 use server::Shared;
@@ -42,7 +43,7 @@ use state::{Config, Outgoing, State};
 /// Permission bits, for specs and assertions.
 pub mod permissions {
     pub use super::state::{
-        ADMINISTRATOR, ALL_PERMISSIONS, CONNECT, DEFAULT_EVERYONE, EMBED_LINKS,
+        ADMINISTRATOR, ALL_PERMISSIONS, CONNECT, DEFAULT_EVERYONE, EMBED_LINKS, MOVE_MEMBERS,
         READ_MESSAGE_HISTORY, SEND_MESSAGES, SPEAK, USE_APPLICATION_COMMANDS, VIEW_CHANNEL,
     };
 }
@@ -420,6 +421,59 @@ impl FakeDiscord {
     /// Sends `text` verbatim on every connection.
     pub fn send_raw(&self, text: &str) -> usize {
         server::broadcast(&self.shared, text.to_string())
+    }
+}
+
+// ----- voice channel limits and voice servers ------------------------------------------
+
+impl FakeDiscord {
+    /// Sets a voice channel's `user_limit` (Discord's channel object field: 0 = no limit,
+    /// 1 to 99 a limit) and dispatches CHANNEL_UPDATE with the whole channel. From then
+    /// on an op 4 of the bot to that channel is ignored (no event, voice state unchanged)
+    /// while `limit` or more users other than the bot are in it, unless the bot has
+    /// MOVE_MEMBERS there ([`permissions::MOVE_MEMBERS`]; ADMINISTRATOR implies it).
+    /// Members already inside stay. Err for an unknown guild or channel, a text
+    /// channel, or a limit above [`MAX_VOICE_USER_LIMIT`].
+    pub fn set_user_limit(&self, guild: u64, channel: u64, limit: u32) -> Result<(), ControlError> {
+        self.shared.lock().set_user_limit(guild, channel, limit)
+    }
+
+    /// How the bot's later joins (op 4 to a channel) in `guild` get their voice server:
+    /// [`VoiceServerMode::Immediate`] (Discord's usual VOICE_SERVER_UPDATE with a token
+    /// and an endpoint), [`VoiceServerMode::NullThen`] (first `endpoint: null`, the
+    /// server being allocated, then a fresh token and an endpoint after the delay) or
+    /// [`VoiceServerMode::NullForever`] (only the `endpoint: null` one). Err for an
+    /// unknown guild.
+    pub fn set_voice_server_delay(
+        &self,
+        guild: u64,
+        mode: VoiceServerMode,
+    ) -> Result<(), ControlError> {
+        self.shared.lock().set_voice_server_mode(guild, mode)
+    }
+
+    /// The bot's voice server in `guild` goes away (Discord: "A null endpoint means that
+    /// the voice server allocated has gone away and is trying to be reallocated"):
+    /// VOICE_SERVER_UPDATE `{token, guild_id, endpoint: null}` now, to the sessions of
+    /// the guild's shard; with `then = Some(d)`, d later a VOICE_SERVER_UPDATE with a
+    /// fresh token and a new endpoint (dropped if the bot left voice or joined again
+    /// meanwhile). The voice state is unchanged. Err when the bot is not in voice there.
+    pub fn reallocate_voice_server(
+        &self,
+        guild: u64,
+        then: Option<Duration>,
+    ) -> Result<(), ControlError> {
+        let pending = self.shared.lock().reallocate_voice_server(guild, then)?;
+        if let Some(p) = pending {
+            state::schedule_voice_server(&self.shared, p);
+        }
+        Ok(())
+    }
+
+    /// Every VOICE_SERVER_UPDATE dispatched for `guild`, oldest first: its token,
+    /// endpoint (None for `endpoint: null`) and when (µs since the fake started).
+    pub fn voice_servers(&self, guild: u64) -> Vec<VoiceServerSent> {
+        self.shared.lock().voice_servers(guild)
     }
 }
 

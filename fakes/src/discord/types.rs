@@ -120,7 +120,30 @@ pub struct ChannelSpec {
     pub kind: ChannelKind,
     #[serde(default)]
     pub permission_overwrites: Vec<Overwrite>,
+    /// Voice channels: the most users that may be connected at once; 0 = no limit, 1 to 99
+    /// a limit (Discord's channel object `user_limit`, "the user limit of the voice
+    /// channel", docs/resources/Channel.md). Must be 0 for text channels. A member with
+    /// MOVE_MEMBERS in the channel may join when it is full.
+    #[serde(default)]
+    pub user_limit: u32,
 }
+
+impl ChannelSpec {
+    /// A channel without overwrites or user limit.
+    pub fn new(id: u64, name: &str, kind: ChannelKind) -> ChannelSpec {
+        ChannelSpec {
+            id,
+            name: name.to_string(),
+            kind,
+            permission_overwrites: Vec::new(),
+            user_limit: 0,
+        }
+    }
+}
+
+/// Most users a voice channel's `user_limit` may be (Discord: "1 to 99 refers to a user
+/// limit" for voice channels; 10 000 is for stage channels, which this fake lacks).
+pub const MAX_VOICE_USER_LIMIT: u32 = 99;
 
 /// A channel permission overwrite, as Discord writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -258,4 +281,41 @@ pub struct SessionInfo {
     #[serde(default)]
     pub connection: Option<u64>,
     pub intents: u64,
+}
+
+/// How the fake allocates a voice server when the bot joins (or moves to) a voice channel
+/// with op 4. Discord's gateway docs (Voice Server Update): "A null endpoint means that
+/// the voice server allocated has gone away and is trying to be reallocated. You should
+/// attempt to disconnect from the currently connected voice server, and not attempt to
+/// reconnect until a new voice server is allocated." The real server comes in a later
+/// VOICE_SERVER_UPDATE.
+///
+/// Over HTTP (`POST /control/voice-server-mode`): `{"mode": "immediate"}`,
+/// `{"mode": "null_then", "delay_ms": 500}` or `{"mode": "null_forever"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VoiceServerMode {
+    /// One VOICE_SERVER_UPDATE with a token and an endpoint right after the
+    /// VOICE_STATE_UPDATE (what Discord normally does).
+    #[default]
+    Immediate,
+    /// First a VOICE_SERVER_UPDATE with `endpoint: null` (and an interim token), then,
+    /// after this long, one with a fresh token and an endpoint. The late one is dropped if
+    /// the bot left voice or a newer allocation happened meanwhile.
+    NullThen(std::time::Duration),
+    /// Only the VOICE_SERVER_UPDATE with `endpoint: null`: the server never comes.
+    NullForever,
+}
+
+/// One VOICE_SERVER_UPDATE the fake dispatched for a guild (see
+/// [`crate::discord::FakeDiscord::voice_servers`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VoiceServerSent {
+    /// The voice connection token it carried.
+    pub token: String,
+    /// The voice server host (`c-fakeNNNN.discord.media:443`); None for `endpoint: null`
+    /// (the server is being reallocated: the token must not be used).
+    pub endpoint: Option<String>,
+    /// When it was dispatched: microseconds since the fake started (the clock of
+    /// `GatewaySent::received_at_us`).
+    pub sent_at_us: u64,
 }

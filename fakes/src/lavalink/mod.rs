@@ -33,8 +33,8 @@ use tokio::task::JoinHandle;
 
 pub use state::ControlError;
 pub use types::{
-    NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity, Track,
-    TrackInfo, VoiceState,
+    Cure, NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity, Track,
+    TrackInfo, VoiceFault, VoiceState, VoiceUpdate,
 };
 
 use server::Shared;
@@ -208,7 +208,9 @@ impl FakeLavalink {
     }
 
     /// WebSocketClosedEvent for the guild (Discord voice connection closed): the player
-    /// reports `connected: false` and stops advancing until its next voice update.
+    /// reports `connected: false` and stops advancing until its next voice update (it
+    /// gets [`VoiceFault::Disconnected`] with [`Cure::AnyVoiceUpdate`], unless it already
+    /// had a `Disconnected` fault, whose cure stays).
     pub fn inject_websocket_closed(
         &self,
         guild_id: &str,
@@ -219,6 +221,25 @@ impl FakeLavalink {
         self.shared
             .lock()
             .inject_voice_closed(guild_id, code, reason, by_remote)
+    }
+
+    /// Gives the guild's player (in every session that has one) a voice fault, or heals
+    /// it with [`VoiceFault::None`]: [`VoiceFault::Disconnected`] (`state.connected`
+    /// false, `ping` -1, position still) or [`VoiceFault::Frozen`] (`connected` true,
+    /// position still), each until its [`Cure`] — judged on later PATCHes with a `voice`
+    /// object against the voice state the player has now. The clock freezes now and
+    /// resumes from the same position when cured. No event is sent (see
+    /// [`Self::inject_websocket_closed`]). A deleted player takes its fault with it. Err
+    /// when no session has a player for the guild.
+    pub fn set_voice_fault(&self, guild_id: &str, fault: VoiceFault) -> Result<(), ControlError> {
+        self.shared.lock().set_voice_fault(guild_id, fault)
+    }
+
+    /// Every `voice` object player PATCHes for the guild delivered (valid ones, in
+    /// order): the Lavalink session, the voice state (`token`, `endpoint`, `sessionId`,
+    /// `channelId`) and when it arrived. Kept across [`Self::restart`].
+    pub fn voice_updates(&self, guild_id: &str) -> Vec<VoiceUpdate> {
+        self.shared.lock().voice_updates(guild_id)
     }
 
     /// Sends `text` verbatim on every connected websocket; returns how many.

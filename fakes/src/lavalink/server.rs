@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::codec;
 use super::state::{unix_ms, ApiError, ControlError, Outgoing, PlayerUpdate, State};
-use super::types::{NewTrack, RecordedRequest, Severity, Track};
+use super::types::{NewTrack, RecordedRequest, Severity, Track, VoiceFault};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -64,6 +64,8 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/control/sessions", get(c_sessions))
         .route("/control/tracks", get(c_tracks).post(c_add_track))
         .route("/control/send-raw", post(c_send_raw))
+        .route("/control/voice-fault", post(c_voice_fault))
+        .route("/control/voice-updates/{guild_id}", get(c_voice_updates))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
@@ -600,4 +602,24 @@ async fn c_send_raw(AxState(app): AxState<App>, body: Bytes) -> Response {
         return control_error(StatusCode::BAD_REQUEST, "text is required");
     };
     Json(json!({"sent": app.lock().send_raw(text)})).into_response()
+}
+
+/// `{"guildId", "fault": "none" | "disconnected" | "frozen", "cure": "anyVoiceUpdate" |
+/// "newVoiceSession" | "never"}` (`cure` with a fault) → `{"ok": true}`; 404 without a
+/// player for the guild.
+async fn c_voice_fault(AxState(app): AxState<App>, body: Bytes) -> Response {
+    let (v, guild) = match guild_request(&body) {
+        Ok(x) => x,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
+    };
+    let fault: VoiceFault = match serde_json::from_value(v) {
+        Ok(f) => f,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("bad fault: {e}")),
+    };
+    injected(app.lock().set_voice_fault(&guild, fault))
+}
+
+/// The guild's voice updates: `[{"sessionId", "voice": {...}, "receivedAtUnixUs"}]`.
+async fn c_voice_updates(AxState(app): AxState<App>, Path(guild): Path<String>) -> Json<Value> {
+    Json(json!(app.lock().voice_updates(&guild)))
 }

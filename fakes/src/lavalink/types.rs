@@ -63,13 +63,18 @@ pub struct PlayerSnapshot {
     pub position: u64,
     pub paused: bool,
     pub volume: u32,
-    /// Voice state present and not closed by an injected WebSocketClosedEvent.
+    /// Voice state present and no [`VoiceFault::Disconnected`] (which an injected
+    /// WebSocketClosedEvent also sets): what `state.connected` reports.
     pub connected: bool,
-    /// Position advancing right now (track, voice, not paused).
+    /// Position advancing right now (track, connected, not paused, not
+    /// [`VoiceFault::Frozen`]).
     pub playing: bool,
     pub voice: Option<VoiceState>,
     pub end_time: Option<u64>,
     pub filters: Value,
+    /// The voice fault the player has now ([`VoiceFault::None`] when healthy).
+    #[serde(default)]
+    pub voice_fault: VoiceFault,
 }
 
 /// One websocket session of the fake.
@@ -150,4 +155,59 @@ impl Severity {
             Severity::Fault => "fault",
         }
     }
+}
+
+/// A misbehaving voice connection of one player, as a real Lavalink node reports it
+/// (set with [`crate::lavalink::FakeLavalink::set_voice_fault`]).
+///
+/// Lavalink's websocket docs, Player State: `connected` is "Whether Lavalink is connected
+/// to the voice gateway", `ping` "The ping of the node to the Discord voice server in
+/// milliseconds (`-1` if not connected)".
+///
+/// JSON (control API): `{"fault": "none"}`, `{"fault": "disconnected", "cure": "..."}`,
+/// `{"fault": "frozen", "cure": "..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "camelCase")]
+pub enum VoiceFault {
+    /// Healthy.
+    #[default]
+    None,
+    /// The voice connection is down: `state.connected` false and `ping` -1 (in
+    /// `playerUpdate` and in player objects), the position does not advance. Setting it
+    /// sends no event (inject a WebSocketClosedEvent for that).
+    Disconnected { cure: Cure },
+    /// The player claims to play (`connected: true`, not paused, track present) but its
+    /// position stands still from the moment the fault is set.
+    Frozen { cure: Cure },
+}
+
+/// What ends a [`VoiceFault`]: a player PATCH carrying a `voice` object, judged against
+/// the voice state the player had when the fault was set. Once cured the clock resumes
+/// from where it stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Cure {
+    /// Any voice update.
+    AnyVoiceUpdate,
+    /// A voice update whose `token` or `sessionId` differs from the stale voice state (a
+    /// new Discord voice session or server). The same stale state leaves the fault; for
+    /// [`VoiceFault::Disconnected`] it yields a WebSocketClosedEvent 4006 "Session is no
+    /// longer valid." (`byRemote: true`), as when Discord refuses Lavalink's voice
+    /// connect.
+    NewVoiceSession,
+    /// Nothing: every voice update of a [`VoiceFault::Disconnected`] player yields that
+    /// WebSocketClosedEvent 4006 again.
+    Never,
+}
+
+/// A `voice` object a player PATCH delivered (see
+/// [`crate::lavalink::FakeLavalink::voice_updates`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceUpdate {
+    /// The Lavalink session whose player got it.
+    pub session_id: String,
+    pub voice: VoiceState,
+    /// When it arrived (Unix time, microseconds).
+    pub received_at_unix_us: u64,
 }

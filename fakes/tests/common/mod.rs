@@ -50,6 +50,7 @@ pub fn channel(id: u64, name: &str, kind: ChannelKind) -> ChannelSpec {
         name: name.into(),
         kind,
         permission_overwrites: vec![],
+        user_limit: 0,
     }
 }
 

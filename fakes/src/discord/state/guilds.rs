@@ -2,15 +2,33 @@
 
 use std::collections::BTreeMap;
 
-use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::discord::types::{id, ControlError, GuildSpec, MemberSpec, Overwrite, RoleSpec};
+use crate::discord::types::{
+    id, ChannelKind, ChannelSpec, ControlError, GuildSpec, MemberSpec, Overwrite, RoleSpec,
+    MAX_VOICE_USER_LIMIT,
+};
 
 use super::{
-    iso8601, random_hex, unix_ms, Guild, State, VoiceEntry, CONNECT, DEFAULT_EVERYONE,
-    INTENT_GUILDS, INTENT_GUILD_VOICE_STATES, VIEW_CHANNEL,
+    iso8601, random_hex, unix_ms, Guild, PendingVoiceServer, State, VoiceEntry, CONNECT,
+    DEFAULT_EVERYONE, INTENT_GUILDS, INTENT_GUILD_VOICE_STATES, MOVE_MEMBERS, VIEW_CHANNEL,
 };
+
+/// A channel's `user_limit` is one Discord accepts: 0 to 99 on a voice channel, none (0)
+/// on a text channel.
+fn check_user_limit(c: &ChannelSpec) -> Result<(), ControlError> {
+    match c.kind {
+        ChannelKind::Voice if c.user_limit > MAX_VOICE_USER_LIMIT => Err(ControlError(format!(
+            "channel {}: user_limit must be 0 (no limit) to {MAX_VOICE_USER_LIMIT}",
+            c.id
+        ))),
+        ChannelKind::Text if c.user_limit != 0 => Err(ControlError(format!(
+            "channel {}: only voice channels have a user_limit",
+            c.id
+        ))),
+        _ => Ok(()),
+    }
+}
 
 impl State {
     pub fn add_guild(&mut self, mut spec: GuildSpec) -> Result<(), ControlError> {
@@ -26,6 +44,9 @@ impl State {
                     permissions: DEFAULT_EVERYONE.to_string(),
                 },
             );
+        }
+        for c in &spec.channels {
+            check_user_limit(c)?;
         }
         for r in &spec.roles {
             if r.permissions.parse::<u64>().is_err() {
@@ -192,12 +213,19 @@ impl State {
     /// op 4 from the bot on gateway session `gateway_session`: its voice state changes,
     /// plus a voice server when it goes to a channel (also the one it is already in).
     /// Like Discord, the voice state's `session_id` is the sending gateway session's id,
-    /// and that session owns the voice state from then on.
+    /// and that session owns the voice state from then on. Returns the
+    /// VOICE_SERVER_UPDATE still to come when the guild's [`VoiceServerMode`] delays it.
+    ///
+    /// An Err means Discord ignores the request (nothing is dispatched): an unknown guild
+    /// or channel, no VIEW_CHANNEL + CONNECT in the channel, or a full channel (as many
+    /// users connected as its `user_limit`, the bot not counted) without MOVE_MEMBERS.
+    ///
+    /// [`VoiceServerMode`]: crate::discord::types::VoiceServerMode
     pub fn bot_voice_update(
         &mut self,
         gateway_session: &str,
         d: &Value,
-    ) -> Result<(), ControlError> {
+    ) -> Result<Option<PendingVoiceServer>, ControlError> {
         let guild = d
             .get("guild_id")
             .and_then(id::parse)
@@ -209,12 +237,33 @@ impl State {
         let self_mute = d.get("self_mute").and_then(Value::as_bool).unwrap_or(false);
         let self_deaf = d.get("self_deaf").and_then(Value::as_bool).unwrap_or(false);
         let bot = self.cfg.bot_user_id;
-        // Without VIEW_CHANNEL and CONNECT Discord silently ignores the request.
         if let Some(c) = channel {
             let g = self.guild(guild)?;
+            // Without VIEW_CHANNEL and CONNECT Discord silently ignores the request.
             let p = Self::channel_permissions(g, c, bot);
             if p & (VIEW_CHANNEL | CONNECT) != (VIEW_CHANNEL | CONNECT) {
                 return Err(ControlError(format!("the bot may not connect to {c}")));
+            }
+            // A full voice channel (user_limit > 0 users already in it, the bot itself not
+            // counted) takes only members with MOVE_MEMBERS (ADMINISTRATOR implies it);
+            // otherwise the request is ignored like one without CONNECT.
+            let limit = g
+                .spec
+                .channels
+                .iter()
+                .find(|ch| ch.id == c)
+                .map_or(0, |ch| ch.user_limit);
+            if limit > 0 && p & MOVE_MEMBERS == 0 {
+                let inside = g
+                    .voice
+                    .iter()
+                    .filter(|(u, e)| e.channel_id == c && **u != bot)
+                    .count();
+                if inside >= limit as usize {
+                    return Err(ControlError(format!(
+                        "voice channel {c} is full ({inside}/{limit})"
+                    )));
+                }
             }
         }
         // Joining or moving: the voice session is the sender's gateway session (the same
@@ -228,15 +277,10 @@ impl State {
             None => (None, None),
         };
         self.apply_voice(guild, bot, channel, self_mute, self_deaf, fresh, owner)?;
-        if channel.is_some() {
-            let payload = json!({
-                "token": random_hex(16),
-                "guild_id": guild.to_string(),
-                "endpoint": format!("c-fake{}.discord.media:443", rand::thread_rng().gen_range(1000..10000)),
-            });
-            self.dispatch(Some(guild), "VOICE_SERVER_UPDATE", payload, None);
-        }
-        Ok(())
+        Ok(match channel {
+            Some(_) => self.allocate_voice_server(guild),
+            None => None,
+        })
     }
 
     pub fn voice_channel_of(&self, guild: u64, user: u64) -> Option<u64> {
@@ -347,6 +391,37 @@ impl State {
             .ok_or_else(|| ControlError(format!("unknown guild {guild}")))?;
         let idx = Self::channel_index(g, guild, channel)?;
         g.spec.channels[idx].permission_overwrites = overwrites;
+        let Some(g) = self.guilds.get(&guild) else {
+            return Err(ControlError(format!("unknown guild {guild}")));
+        };
+        let payload = Self::channel_json(g, idx, true);
+        self.dispatch(Some(guild), "CHANNEL_UPDATE", payload, Some(INTENT_GUILDS));
+        Ok(())
+    }
+
+    /// Sets a voice channel's `user_limit` (0 = none, up to 99): CHANNEL_UPDATE with the
+    /// whole channel. Members already inside stay, even above the new limit (as on
+    /// Discord); it only gates later joins.
+    pub fn set_user_limit(
+        &mut self,
+        guild: u64,
+        channel: u64,
+        limit: u32,
+    ) -> Result<(), ControlError> {
+        let g = self
+            .guilds
+            .get_mut(&guild)
+            .ok_or_else(|| ControlError(format!("unknown guild {guild}")))?;
+        let idx = Self::channel_index(g, guild, channel)?;
+        let mut c = g.spec.channels[idx].clone();
+        c.user_limit = limit;
+        if c.kind != ChannelKind::Voice {
+            return Err(ControlError(format!(
+                "channel {channel} is not a voice channel"
+            )));
+        }
+        check_user_limit(&c)?;
+        g.spec.channels[idx] = c;
         let Some(g) = self.guilds.get(&guild) else {
             return Err(ControlError(format!("unknown guild {guild}")));
         };

@@ -106,7 +106,7 @@ impl State {
                 }
                 crate::discord::types::ChannelKind::Voice => {
                     o.insert("bitrate".into(), json!(64000));
-                    o.insert("user_limit".into(), json!(0));
+                    o.insert("user_limit".into(), json!(c.user_limit));
                     o.insert("rtc_region".into(), Value::Null);
                 }
             }

@@ -9,6 +9,7 @@ mod messages;
 mod permissions;
 mod responses;
 mod rest;
+mod voice_servers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +18,11 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::types::{GatewaySent, GuildSpec, InteractionRecord, RecordedRequest};
+use super::types::{
+    GatewaySent, GuildSpec, InteractionRecord, RecordedRequest, VoiceServerMode, VoiceServerSent,
+};
+
+pub(crate) use voice_servers::{schedule_voice_server, PendingVoiceServer};
 
 /// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds.
 pub const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
@@ -29,6 +34,9 @@ pub const EMBED_LINKS: u64 = 1 << 14;
 pub const READ_MESSAGE_HISTORY: u64 = 1 << 16;
 pub const CONNECT: u64 = 1 << 20;
 pub const SPEAK: u64 = 1 << 21;
+/// MOVE_MEMBERS (`1 << 24`, Discord's permissions table): move members between voice
+/// channels; a member with it may also join a voice channel that is full (`user_limit`).
+pub const MOVE_MEMBERS: u64 = 1 << 24;
 pub const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
 /// Every permission bit Discord currently defines (0 ..= 50).
 pub const ALL_PERMISSIONS: u64 = (1 << 51) - 1;
@@ -261,6 +269,15 @@ pub(crate) struct State {
     pub started: Instant,
     /// How many connections were closed with 4008 for sending too fast.
     pub rate_limit_closes: usize,
+    /// Per guild: how the bot's next joins get their voice server (absent = immediate).
+    voice_server_modes: BTreeMap<u64, VoiceServerMode>,
+    /// Per guild: every VOICE_SERVER_UPDATE dispatched, in order.
+    voice_servers: BTreeMap<u64, Vec<VoiceServerSent>>,
+    /// Per guild: bumped by every voice server allocation (join, move, reallocation), so a
+    /// delayed VOICE_SERVER_UPDATE of an older allocation is dropped.
+    voice_server_generation: BTreeMap<u64, u64>,
+    /// The runtime the fake was started on, for delayed dispatches.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl State {
@@ -281,6 +298,10 @@ impl State {
             last_snowflake: 0,
             started: Instant::now(),
             rate_limit_closes: 0,
+            voice_server_modes: BTreeMap::new(),
+            voice_servers: BTreeMap::new(),
+            voice_server_generation: BTreeMap::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 

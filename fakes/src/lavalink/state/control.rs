@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::lavalink::types::{PlayerSnapshot, SessionSnapshot, Severity};
+use crate::lavalink::types::{
+    Cure, PlayerSnapshot, SessionSnapshot, Severity, VoiceFault, VoiceUpdate,
+};
 
 use super::{ControlError, Outgoing, State};
 
@@ -116,6 +118,9 @@ impl State {
         Ok(())
     }
 
+    /// WebSocketClosedEvent for the guild's players; each becomes
+    /// `Disconnected { cure: AnyVoiceUpdate }` unless already disconnected (a harder cure
+    /// stays).
     pub fn inject_voice_closed(
         &mut self,
         guild_id: &str,
@@ -130,9 +135,14 @@ impl State {
                 continue;
             };
             found = true;
-            p.rebase(now);
-            p.voice_open = false;
-            p.rebase(now);
+            if !matches!(p.fault, VoiceFault::Disconnected { .. }) {
+                p.set_fault(
+                    VoiceFault::Disconnected {
+                        cure: Cure::AnyVoiceUpdate,
+                    },
+                    now,
+                );
+            }
             let ev = json!({
                 "op": "event", "type": "WebSocketClosedEvent", "guildId": guild_id,
                 "code": code, "reason": reason, "byRemote": by_remote,
@@ -144,6 +154,35 @@ impl State {
         } else {
             Err(ControlError(format!("no player for guild {guild_id}")))
         }
+    }
+
+    /// Gives the guild's players (in every session) `fault`; no event is sent.
+    pub fn set_voice_fault(
+        &mut self,
+        guild_id: &str,
+        fault: VoiceFault,
+    ) -> Result<(), ControlError> {
+        let now = Instant::now();
+        let mut found = false;
+        for s in self.sessions.values_mut() {
+            if let Some(p) = s.players.get_mut(guild_id) {
+                found = true;
+                p.set_fault(fault, now);
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(ControlError(format!("no player for guild {guild_id}")))
+        }
+    }
+
+    /// The voice states player PATCHes delivered for the guild, in order.
+    pub fn voice_updates(&self, guild_id: &str) -> Vec<VoiceUpdate> {
+        self.voice_updates
+            .get(guild_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn players(&self) -> Vec<PlayerSnapshot> {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalogue::Catalogue;
-use super::types::RecordedRequest;
+use super::types::{RecordedRequest, VoiceUpdate};
 
 use player::Player;
 pub(crate) use rest::PlayerUpdate;
@@ -70,6 +70,12 @@ impl Session {
     }
 }
 
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -121,6 +127,9 @@ pub(crate) struct State {
     pub player_update_interval: Duration,
     pub stats_interval: Duration,
     next_conn_id: u64,
+    /// Per guild: every voice state a player PATCH delivered, in order (kept across
+    /// restarts, like `requests`).
+    pub voice_updates: BTreeMap<String, Vec<VoiceUpdate>>,
 }
 
 impl State {
@@ -134,6 +143,7 @@ impl State {
             player_update_interval,
             stats_interval,
             next_conn_id: 1,
+            voice_updates: BTreeMap::new(),
         }
     }
 

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::lavalink::codec;
-use crate::lavalink::types::{PlayerSnapshot, PlayerState, Track, TrackInfo, VoiceState};
+use crate::lavalink::types::{
+    Cure, PlayerSnapshot, PlayerState, Track, TrackInfo, VoiceFault, VoiceState,
+};
 
 use super::unix_ms;
 
@@ -31,8 +33,12 @@ pub(crate) struct Player {
     pub paused: bool,
     pub filters: Value,
     pub voice: Option<VoiceState>,
-    /// False after an injected WebSocketClosedEvent, until the next voice update.
-    pub voice_open: bool,
+    /// The voice connection's fault (an injected WebSocketClosedEvent is
+    /// `Disconnected { cure: AnyVoiceUpdate }`).
+    pub fault: VoiceFault,
+    /// The voice state the player had when `fault` was set: what
+    /// [`Cure::NewVoiceSession`] compares a voice update with.
+    pub fault_voice: Option<VoiceState>,
     pub track: Option<Playing>,
 }
 
@@ -44,17 +50,68 @@ impl Player {
             paused: false,
             filters: json!({}),
             voice: None,
-            voice_open: false,
+            fault: VoiceFault::None,
+            fault_voice: None,
             track: None,
         }
     }
 
+    /// Lavalink's `state.connected`: a voice state, and no `Disconnected` fault.
     pub fn connected(&self) -> bool {
-        self.voice.is_some() && self.voice_open
+        self.voice.is_some() && !matches!(self.fault, VoiceFault::Disconnected { .. })
     }
 
+    /// The position advances: a track, connected, not paused, not `Frozen`.
     pub fn advancing(&self) -> bool {
-        self.track.is_some() && self.connected() && !self.paused
+        self.track.is_some()
+            && self.connected()
+            && !self.paused
+            && !matches!(self.fault, VoiceFault::Frozen { .. })
+    }
+
+    /// Gives the player `fault` (None heals it); the clock stops or resumes where it is.
+    pub(super) fn set_fault(&mut self, fault: VoiceFault, now: Instant) {
+        self.rebase(now);
+        self.fault = fault;
+        self.fault_voice = match fault {
+            VoiceFault::None => None,
+            _ => self.voice.clone(),
+        };
+        self.rebase(now);
+    }
+
+    /// A PATCH delivered voice state `v`: stored, and the fault cured if its cure allows.
+    /// Returns the WebSocketClosedEvent a `Disconnected` player that stays disconnected
+    /// reports (Discord refusing the voice connect: 4006, by remote).
+    pub(super) fn voice_update(&mut self, v: VoiceState, now: Instant) -> Option<Value> {
+        self.rebase(now);
+        let new_session = self
+            .fault_voice
+            .as_ref()
+            .is_none_or(|old| old.token != v.token || old.session_id != v.session_id);
+        self.voice = Some(v);
+        let (cure, disconnected) = match self.fault {
+            VoiceFault::None => return None,
+            VoiceFault::Disconnected { cure } => (cure, true),
+            VoiceFault::Frozen { cure } => (cure, false),
+        };
+        let cured = match cure {
+            Cure::AnyVoiceUpdate => true,
+            Cure::NewVoiceSession => new_session,
+            Cure::Never => false,
+        };
+        if cured {
+            self.fault = VoiceFault::None;
+            self.fault_voice = None;
+            self.rebase(now);
+            return None;
+        }
+        disconnected.then(|| {
+            json!({
+                "op": "event", "type": "WebSocketClosedEvent", "guildId": self.guild_id,
+                "code": 4006, "reason": "Session is no longer valid.", "byRemote": true,
+            })
+        })
     }
 
     /// Track time per wall-clock time: timescale speed × rate.
@@ -185,6 +242,7 @@ impl Player {
             voice: self.voice.clone(),
             end_time: self.track.as_ref().and_then(|t| t.end_time),
             filters: self.filters.clone(),
+            voice_fault: self.fault,
         }
     }
 }

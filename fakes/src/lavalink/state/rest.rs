@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 
 use crate::lavalink::catalogue::LoadResult;
 use crate::lavalink::codec;
-use crate::lavalink::types::{TrackInfo, VoiceState};
+use crate::lavalink::types::{TrackInfo, VoiceState, VoiceUpdate};
 
 use super::player::{Player, Playing};
-use super::{ApiError, Session, State};
+use super::{unix_us, ApiError, Session, State};
 
 /// The omissible fields of a player update, type-checked.
 #[derive(Debug, Default)]
@@ -320,6 +320,16 @@ impl State {
             None
         };
 
+        if let Some(v) = &update.voice {
+            self.voice_updates
+                .entry(guild_id.to_string())
+                .or_default()
+                .push(VoiceUpdate {
+                    session_id: session_id.to_string(),
+                    voice: v.clone(),
+                    received_at_unix_us: unix_us(),
+                });
+        }
         let s = self.session_mut(session_id)?;
         let mut out = Vec::new();
         let p = s
@@ -328,8 +338,7 @@ impl State {
             .or_insert_with(|| Player::new(guild_id));
         p.rebase(now);
         if let Some(v) = update.voice.clone() {
-            p.voice = Some(v);
-            p.voice_open = true;
+            out.extend(p.voice_update(v, now));
         }
         if !update.new_track() {
             if let Some(paused) = update.paused {
