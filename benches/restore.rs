@@ -34,6 +34,7 @@ fn guild(n: u64) -> GuildSpec {
         name: name.into(),
         kind,
         permission_overwrites: vec![],
+        user_limit: 0,
     };
     GuildSpec {
         id,

@@ -99,6 +99,7 @@ async fn main() -> Result<(), Error> {
         name: name.into(),
         kind,
         permission_overwrites: vec![],
+        user_limit: 0,
     };
     discord.add_guild(GuildSpec {
         id: GUILD,

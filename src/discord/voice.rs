@@ -103,6 +103,9 @@ pub(crate) async fn join(
     Ok(())
 }
 
+/// How long a rejoin waits for Discord to confirm the leave before joining again.
+const LEAVE_ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
 /// Discord's side of voice healing, through songbird and the gateway pacer.
 pub struct SongbirdVoice {
     songbird: Arc<Songbird>,
@@ -148,6 +151,21 @@ impl VoiceLink for SongbirdVoice {
             .await;
         if let Err(e) = leave(&self.songbird, guild).await {
             tracing::debug!(guild, error = %e, "no voice connection to leave");
+        }
+        // Discord's answer to the leave must come first: songbird would apply a late one to the
+        // new join and drop it.
+        let bot = self.cache.current_user().id;
+        let deadline = tokio::time::Instant::now() + LEAVE_ANSWER_WITHIN;
+        while tokio::time::Instant::now() < deadline {
+            let still_in = self.cache.guild(SGuildId::new(guild)).is_some_and(|g| {
+                g.voice_states
+                    .get(&bot)
+                    .is_some_and(|v| v.channel_id.is_some())
+            });
+            if !still_in {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.join(guild, channel).await
     }

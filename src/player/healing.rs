@@ -61,8 +61,8 @@ impl PlayerService {
         tokio::spawn(async move { me.heal(guild, fault).await });
     }
 
-    /// Whether the guild is leaving and joining its channel again to heal (Discord's voice state
-    /// without a channel that this sends is not a disconnect).
+    /// Whether the guild's voice is being healed: a voice state without a channel then comes
+    /// from a rejoin (or a join that timed out) of the healing, not from a moderator.
     pub async fn is_rejoining(&self, guild: GuildId) -> bool {
         let Some(g) = self.existing(guild) else {
             return false;
@@ -71,7 +71,7 @@ impl PlayerService {
         matches!(
             g.health,
             VoiceHealth::Healing {
-                step: HealStep::Rejoin,
+                step: HealStep::Rejoin | HealStep::Rerequest,
                 ..
             }
         )
@@ -218,9 +218,13 @@ impl PlayerService {
                 }
                 .map_err(|e| e.to_string())?;
                 let mut g = g.lock().await;
+                g.silence.reset();
+                // Discord's answer may have reached Lavalink already (`update_voice`).
+                if g.voice.as_ref() == Some(&voice) && g.voice_sent {
+                    return Ok(());
+                }
                 g.state.voice_channel_id = Some(voice.channel_id);
                 g.voice = Some(voice.clone());
-                g.silence.reset();
                 let patch = PlayerPatch {
                     voice: Some(voice),
                     ..PlayerPatch::default()

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use encore_fakes::discord::Overwrite;
+use encore_fakes::lavalink::{Cure, VoiceFault};
 use serde_json::json;
 
-use crate::harness::eventually;
-use crate::harness::world::*;
+use crate::harness::{
+    command, eventually, world, world_with, World, BOB, BOT, GUILD, OTHER_VOICE, TEXT, VOICE, WAIT,
+};
 
 /// The text channel's message contents, in order.
 fn said(w: &World) -> Vec<String> {
@@ -33,9 +35,7 @@ async fn said_once(w: &World, needle: &str) -> String {
 async fn playing(w: &World) {
     command(w, BOB, "play", json!({"query": "bohemian"})).await;
     eventually("the track plays", WAIT, || {
-        w.lavalink
-            .player(&GUILD.to_string())
-            .filter(|p| p.playing)
+        w.lavalink.player(&GUILD.to_string()).filter(|p| p.playing)
     })
     .await;
 }
@@ -49,12 +49,15 @@ async fn a_kick_stops_the_music_and_says_so_once() {
     assert!(text.contains(&format!("<#{VOICE}>")), "{text}");
     assert!(w.lavalink.player(&GUILD.to_string()).is_none());
     assert_eq!(w.store.load(GUILD).await.unwrap(), None);
-    // A /leave is asked for: nothing is said in the channel.
+    // A /leave is asked for: no notice of an involuntary end.
     playing(&w).await;
-    let before = said(&w).len();
     command(&w, BOB, "leave", json!({})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(said(&w).len(), before, "{:?}", said(&w));
+    let ends = said(&w)
+        .iter()
+        .filter(|c| c.contains("I was disconnected"))
+        .count();
+    assert_eq!(ends, 1, "{:?}", said(&w));
     w.stop().await;
 }
 
@@ -112,12 +115,264 @@ async fn a_crashed_voice_server_is_healed_by_resending_the_voice_state_at_the_sa
         w.lavalink.player(&g).filter(|p| p.playing)
     })
     .await;
-    assert_eq!(p.voice.unwrap().token, token, "the same voice state, sent again");
+    assert_eq!(
+        p.voice.unwrap().token,
+        token,
+        "the same voice state, sent again"
+    );
     assert!(
         p.position >= stopped_at && p.position < stopped_at + 1500,
         "went on from {stopped_at}: {}",
         p.position
     );
     assert!(said(&w).iter().all(|c| !c.contains("voice connection")));
+    w.stop().await;
+}
+
+/// The tokens Lavalink was given for the guild, in order.
+fn lavalink_tokens(w: &World) -> Vec<String> {
+    w.lavalink
+        .voice_updates(&GUILD.to_string())
+        .into_iter()
+        .map(|u| u.voice.token)
+        .collect()
+}
+
+/// The voice state updates (op 4) the bot sent for the guild.
+fn joins_sent(w: &World) -> usize {
+    w.discord
+        .gateway_sent()
+        .iter()
+        .map(|s| &s.payload)
+        .filter(|p| {
+            let g = &p["d"]["guild_id"];
+            p["op"] == 4 && g.as_u64().or_else(|| g.as_str()?.parse().ok()) == Some(GUILD)
+        })
+        .filter(|p| !p["d"]["channel_id"].is_null())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_voice_session_is_asked_for_again_and_lavalink_gets_the_fresh_token() {
+    let w = world().await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    let joins = joins_sent(&w);
+    let old = lavalink_tokens(&w);
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::NewVoiceSession,
+            },
+        )
+        .unwrap();
+    w.lavalink
+        .inject_websocket_closed(&g, 4006, "Session is no longer valid.", true)
+        .unwrap();
+    let stopped_at = w.lavalink.player(&g).unwrap().position;
+    let p = eventually("the audio is back", Duration::from_secs(3), || {
+        w.lavalink.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    assert_eq!(joins_sent(&w), joins + 1, "one op 4 for the same channel");
+    let tokens = lavalink_tokens(&w);
+    assert_eq!(
+        tokens.len(),
+        old.len() + 1,
+        "no resend of the spent session: {tokens:?}"
+    );
+    assert_ne!(tokens.last(), old.last());
+    assert!(p.position >= stopped_at && p.position < stopped_at + 1500);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnect_close_while_discord_keeps_the_bot_in_its_channel_asks_for_voice_again() {
+    let w = world().await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    let joins = joins_sent(&w);
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::NewVoiceSession,
+            },
+        )
+        .unwrap();
+    w.lavalink
+        .inject_websocket_closed(&g, 4014, "Disconnected.", true)
+        .unwrap();
+    eventually("the audio is back", Duration::from_secs(5), || {
+        w.lavalink.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    assert_eq!(joins_sent(&w), joins + 1);
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_position_is_healed_within_the_silence_timeout_and_one_step() {
+    let w = world_with(&[("VOICE_SILENCE_TIMEOUT", "3s")]).await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Frozen {
+                cure: Cure::AnyVoiceUpdate,
+            },
+        )
+        .unwrap();
+    let frozen = w.lavalink.player(&g).unwrap();
+    assert!(frozen.connected && !frozen.playing);
+    let frozen_at = frozen.position;
+    // 3 s of silence, one player update (200 ms here), one resend checked within a second.
+    let p = eventually("the audio is back", Duration::from_millis(5500), || {
+        w.lavalink.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    assert!(
+        p.position >= frozen_at && p.position < frozen_at + 1500,
+        "went on from {frozen_at}: {}",
+        p.position
+    );
+    assert_eq!(p.voice_fault, VoiceFault::None);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_voice_server_is_awaited_and_the_interim_token_never_reaches_lavalink() {
+    let w = world().await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::NewVoiceSession,
+            },
+        )
+        .unwrap();
+    w.discord
+        .reallocate_voice_server(GUILD, Some(Duration::from_secs(1)))
+        .unwrap();
+    w.lavalink
+        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
+        .unwrap();
+    eventually("the audio is back", Duration::from_secs(5), || {
+        w.lavalink.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    let servers = w.discord.voice_servers(GUILD);
+    let interim: Vec<&String> = servers
+        .iter()
+        .filter(|s| s.endpoint.is_none())
+        .map(|s| &s.token)
+        .collect();
+    assert_eq!(interim.len(), 1, "{servers:?}");
+    let tokens = lavalink_tokens(&w);
+    assert!(!tokens.contains(interim[0]), "{tokens:?}");
+    let real = servers.last().unwrap();
+    assert!(real.endpoint.is_some());
+    assert_eq!(tokens.last(), Some(&real.token));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_voice_server_that_never_comes_is_asked_for_again() {
+    let w = world().await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    let joins = joins_sent(&w);
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::NewVoiceSession,
+            },
+        )
+        .unwrap();
+    w.discord.reallocate_voice_server(GUILD, None).unwrap();
+    w.lavalink
+        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
+        .unwrap();
+    // Waits 10 s for the new server, then asks Discord again.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(joins_sent(&w), joins, "still waiting for the new server");
+    eventually("the audio is back", Duration::from_secs(10), || {
+        w.lavalink.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    assert_eq!(joins_sent(&w), joins + 1);
+    let real = w.discord.voice_servers(GUILD).last().cloned().unwrap();
+    assert!(real.endpoint.is_some());
+    assert_eq!(lavalink_tokens(&w).last(), Some(&real.token));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_channel_is_refused_by_name_and_another_channel_then_plays() {
+    let w = world().await;
+    w.discord.set_user_limit(GUILD, VOICE, 2).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "bohemian"})).await;
+    assert!(ephemeral, "{reply}");
+    assert!(reply.contains("it is full (2/2)"), "{reply}");
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), None);
+    w.discord
+        .set_user_voice(GUILD, BOB, Some(OTHER_VOICE))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (reply, _) = command(&w, BOB, "play", json!({"query": "bohemian"})).await;
+    assert!(!reply.contains("wrong"), "{reply}");
+    let p = eventually("it plays in the other channel", WAIT, || {
+        w.lavalink.player(&GUILD.to_string()).filter(|p| p.playing)
+    })
+    .await;
+    assert_eq!(p.voice.unwrap().channel_id, OTHER_VOICE.to_string());
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(OTHER_VOICE));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healing_that_never_works_says_so_once_keeps_the_saved_player_and_stops_trying() {
+    let w = world_with(&[("AUTOSAVE_INTERVAL", "1s")]).await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    w.lavalink
+        .set_voice_fault(&g, VoiceFault::Disconnected { cure: Cure::Never })
+        .unwrap();
+    w.lavalink
+        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
+        .unwrap();
+    let stopped_at = w.lavalink.player(&g).unwrap().position;
+    // resend, ask again, rejoin: about 16 s with their checks.
+    let text = eventually("the give-up notice", Duration::from_secs(30), || {
+        said(&w)
+            .into_iter()
+            .find(|c| c.contains("could not get it back"))
+    })
+    .await;
+    assert!(text.contains("/resume"), "{text}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let saved = w.store.load(GUILD).await.unwrap();
+    let saved = saved.unwrap_or_else(|| panic!("still saved; said {:?}", said(&w)));
+    assert!(saved.state.paused);
+    assert!(
+        saved.state.position_ms.abs_diff(stopped_at) < 1000,
+        "saved at {} (the audio stopped at {stopped_at})",
+        saved.state.position_ms
+    );
+    let updates = lavalink_tokens(&w).len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(lavalink_tokens(&w).len(), updates, "no more attempts");
+    let notices = said(&w)
+        .iter()
+        .filter(|c| c.contains("could not get it back"))
+        .count();
+    assert_eq!(notices, 1, "{:?}", said(&w));
     w.stop().await;
 }

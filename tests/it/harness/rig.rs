@@ -315,6 +315,7 @@ pub fn small_guild(n: u64, listeners: usize) -> GuildSpec {
         name: name.into(),
         kind,
         permission_overwrites: vec![],
+        user_limit: 0,
     };
     let members: Vec<MemberSpec> = (0..listeners as u64)
         .map(|i| MemberSpec {

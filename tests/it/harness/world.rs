@@ -63,6 +63,7 @@ pub fn guild_spec() -> GuildSpec {
         name: name.into(),
         kind,
         permission_overwrites: vec![],
+        user_limit: 0,
     };
     GuildSpec {
         id: GUILD,
