@@ -966,7 +966,10 @@ async fn an_outage_answers_cloudflare_502_refuses_the_gateway_then_ends() {
     // The open connection ends without a close frame.
     let end = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
     assert!(
-        !matches!(end, Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(_))))),
+        !matches!(
+            end,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(_))))
+        ),
         "{end:?}"
     );
     // REST: Cloudflare's 502 page, not Discord's JSON, even for a valid token.

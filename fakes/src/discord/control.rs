@@ -385,7 +385,11 @@ async fn go_down(AxState(app): AxState<App>, b: Bytes) -> Response {
 
 async fn reset_token(AxState(app): AxState<App>, b: Bytes) -> Response {
     let v = tri!(body(&b));
-    let Some(token) = v.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+    let Some(token) = v
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    else {
         return control_error(StatusCode::BAD_REQUEST, "token is required");
     };
     let closed = super::server::reset_token(&app, token);
