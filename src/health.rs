@@ -100,6 +100,9 @@ impl Probe {
         if let Some(why) = self.client_stopped() {
             return fail(format!("the Discord client stopped: {why}"));
         }
+        if let Some(why) = self.inner.discord.link.down_reason() {
+            return fail(format!("Discord is unreachable ({why}); retrying"));
+        }
         let runners = self.inner.discord.shard_manager.runners.lock().await;
         let shards = self.inner.services.shards;
         let total = match shards {

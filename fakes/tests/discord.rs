@@ -953,3 +953,122 @@ async fn op4_without_connect_permission_is_ignored() {
     assert_eq!(recv(&mut ws).await["t"], "VOICE_STATE_UPDATE");
     assert_eq!(recv(&mut ws).await["t"], "VOICE_SERVER_UPDATE");
 }
+
+#[tokio::test]
+async fn an_outage_answers_cloudflare_502_refuses_the_gateway_then_ends() {
+    let fake = fake().await;
+    let c = http();
+    let api = format!("{}/api/v10", fake.base_url());
+    let (mut ws, _) = ready(&fake, [0, 1], INTENTS).await;
+
+    assert_eq!(fake.go_down_for(Duration::from_millis(1500)), 1);
+    assert!(fake.is_down());
+    // The open connection ends without a close frame.
+    let end = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+    assert!(
+        !matches!(
+            end,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(_))))
+        ),
+        "{end:?}"
+    );
+    // REST: Cloudflare's 502 page, not Discord's JSON, even for a valid token.
+    let r = c
+        .get(format!("{api}/users/@me"))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["server"], "cloudflare");
+    assert!(r.headers().get("x-ratelimit-bucket").is_none());
+    assert!(r.text().await.unwrap().contains("502 Bad Gateway"));
+    let r = c
+        .get(format!("{api}/gateway/bot"))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    // The gateway refuses the upgrade.
+    let e = tokio_tungstenite::connect_async(format!("{}?v=10&encoding=json", fake.gateway_url()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 502),
+        "{e:?}"
+    );
+    // The control API still answers, over HTTP too.
+    let down = get_json(&c, format!("{}/control/outage", fake.base_url())).await;
+    assert_eq!(down["down"], true);
+    // The outage is recorded as Discord saw it: requests answered 502.
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.path == "/api/v10/users/@me" && r.status == 502));
+
+    eventually("the outage ends", WAIT, || (!fake.is_down()).then_some(())).await;
+    let r = c
+        .get(format!("{api}/users/@me"))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_ws, ready_event) = ready(&fake, [0, 1], INTENTS).await;
+    assert_eq!(ready_event["t"], "READY");
+
+    // The same over HTTP: POST /control/outage {"ms": n}.
+    let r: Value = c
+        .post(format!("{}/control/outage", fake.base_url()))
+        .body(r#"{"ms": 60000}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true);
+    assert!(fake.is_down());
+    let r = c
+        .get(format!("{api}/users/@me"))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+}
+
+#[tokio::test]
+async fn a_token_reset_closes_the_gateway_with_4004_and_rest_answers_401() {
+    let fake = fake().await;
+    let c = http();
+    let api = format!("{}/api/v10", fake.base_url());
+    let (mut ws, ready_event) = ready(&fake, [0, 1], INTENTS).await;
+    let session = ready_event["d"]["session_id"].as_str().unwrap().to_string();
+
+    assert_eq!(fake.reset_token("MTEw.new.token"), 1);
+    assert_eq!(close_code(&mut ws).await, 4004);
+    let r = c
+        .get(format!("{api}/users/@me"))
+        .header("authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Neither IDENTIFY nor RESUME with the old token gets in.
+    let mut ws = after_hello(&fake).await;
+    send(&mut ws, resume(&session, 1)).await;
+    assert_eq!(close_code(&mut ws).await, 4004);
+    let mut ws = after_hello(&fake).await;
+    send(&mut ws, identify([0, 1], INTENTS)).await;
+    assert_eq!(close_code(&mut ws).await, 4004);
+    // The new token works.
+    let r = c
+        .get(format!("{api}/users/@me"))
+        .header("authorization", "Bot MTEw.new.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

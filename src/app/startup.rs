@@ -5,7 +5,9 @@
 //! Order: the bot user over REST → the store (timed) → autosave → the lease (built, not yet taking
 //! part) → the Lavalink backend → the player service → [`Services`] → the Discord client (built,
 //! not connected) → the health listener → the idle watch and the lifecycle → the Discord
-//! connection. The lease takes part from the first READY (`lifecycle::spawn`).
+//! connection. The lease takes part from the first READY (`lifecycle::spawn`). Discord being
+//! unreachable is waited out with backoff (at step 1 and by the client's supervisor); Discord
+//! refusing the bot ends [`Application::run_until_stopped`] through the graceful stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,9 +40,11 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, AppError> {
         settings.require_bot_credentials()?;
         log_start(&settings);
-        // 1. Who the bot is: Discord's REST API says before any shard connects.
+        // 1. Who the bot is: Discord's REST API says before any shard connects (asked again with
+        //    backoff while Discord cannot be reached; a refused token stops here).
         let rest = Arc::new(discord::rest_client(&settings).map_err(discord_error)?);
-        let bot_user = discord::current_user(&rest, &settings)
+        let link = discord::Link::new(settings.discord_api_base.as_deref());
+        let bot_user = discord::current_user(&rest, &link)
             .await
             .map_err(discord_error)?;
         let bot_id = bot_user.id.get();
@@ -91,7 +95,7 @@ impl Application {
             last_restore: Arc::default(),
         };
         // 6. The Discord client, built around them (not connected yet).
-        let mut client = discord::Client::build(&settings, services.clone())
+        let mut client = discord::Client::build(&settings, services.clone(), link)
             .await
             .map_err(discord_error)?;
         //    The player service heals voice through it.
@@ -115,8 +119,9 @@ impl Application {
             let parts = client.parts().clone();
             tasks.push(crate::lifecycle::spawn(services.clone(), parts, readies));
         }
-        // 9. Connect. The lifecycle starts the lease at the first READY: only an instance that
-        //    reached Discord's gateway ever asks the running owner to hand over.
+        // 9. Connect, under a supervisor that retries while Discord is unreachable. The lifecycle
+        //    starts the lease at the first READY: only an instance that reached Discord's gateway
+        //    ever asks the running owner to hand over.
         let bot = client.start();
         tracing::info!("Encore is running; SIGTERM or Ctrl-C stops it");
         Ok(Application {
@@ -135,10 +140,21 @@ impl Application {
         &self.services
     }
 
-    /// Runs until `shutdown` completes, then stops gracefully.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
-        shutdown.await;
+    /// Runs until `shutdown` completes or Discord refuses the bot for good, then stops
+    /// gracefully (saved state flushed, never deleted). Errors with the reason in the second case.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), AppError> {
+        let refused = tokio::select! {
+            () = shutdown => None,
+            f = self.bot.fatal() => Some(f),
+        };
         self.stop().await;
+        match refused {
+            Some(f) => Err(AppError::Discord(f.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// The graceful stop: `/readyz` says so, then [`crate::lifecycle::shutdown::graceful`]
@@ -190,13 +206,19 @@ fn log_start(settings: &Settings) {
     }
 }
 
-/// Runs the bot until SIGTERM/SIGINT, then stops it gracefully.
+/// Runs the bot until SIGTERM/SIGINT (or until Discord refuses it), then stops it gracefully. A
+/// signal while start-up still waits for Discord ends it at once: nothing ran yet.
 pub async fn run(settings: Settings) -> Result<(), AppError> {
-    Application::build(settings)
-        .await?
-        .run_until_stopped(shutdown_signal())
-        .await;
-    Ok(())
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let app = tokio::select! {
+        app = Application::build(settings) => app?,
+        () = &mut shutdown => {
+            tracing::info!("stopped before start-up finished");
+            return Ok(());
+        }
+    };
+    app.run_until_stopped(shutdown).await
 }
 
 /// SIGTERM (what Docker, Compose and Render send) or Ctrl-C.

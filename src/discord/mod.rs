@@ -9,6 +9,7 @@ mod announcer;
 pub mod buttons;
 mod client;
 mod commands;
+pub mod connection;
 mod events;
 pub mod gate;
 mod idle;
@@ -32,6 +33,7 @@ use crate::services::Services;
 use crate::sync::LockExt;
 pub use announcer::ChannelAnnouncer;
 pub use client::{current_user, rest_client, Bot, Client, StartError};
+pub use connection::{Fatal, Link};
 pub use idle::spawn as spawn_idle_watch;
 pub use voice::SongbirdVoice;
 
@@ -73,6 +75,8 @@ pub struct DiscordParts {
     pub gate: gate::Gate,
     /// Why the gateway client stopped, once it has (every shard is then gone for good).
     pub client_stopped: Arc<std::sync::OnceLock<String>>,
+    /// Whether Discord can be reached (logs each change once; `/readyz` says why not).
+    pub link: Link,
 }
 
 /// What every command and event handler sees: the services and the Discord-side helpers.

@@ -12,6 +12,7 @@ mod discord;
 mod docs;
 mod engine;
 mod operate;
+mod outage;
 mod restore;
 mod settings;
 mod startup;

@@ -51,6 +51,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/control/gateway/close", post(close))
         .route("/control/gateway/send-raw", post(send_raw))
         .route("/control/gateway/rate-limit-closes", get(rate_limit_closes))
+        .route("/control/outage", get(outage).post(go_down))
+        .route("/control/reset-token", post(reset_token))
         .merge(voice_routes())
 }
 
@@ -461,4 +463,30 @@ async fn voice_servers(AxState(app): AxState<App>, Path(g): Path<String>) -> Res
         return control_error(StatusCode::BAD_REQUEST, format!("not a snowflake: {g}"));
     };
     Json(json!(app.lock().voice_servers(guild))).into_response()
+}
+
+async fn outage(AxState(app): AxState<App>) -> Json<Value> {
+    Json(json!({"down": app.is_down()}))
+}
+
+async fn go_down(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let Some(ms) = v.get("ms").and_then(Value::as_u64) else {
+        return control_error(StatusCode::BAD_REQUEST, "ms is required");
+    };
+    let dropped = super::server::go_down_for(&app, Duration::from_millis(ms));
+    Json(json!({"ok": true, "ms": ms, "connections": dropped})).into_response()
+}
+
+async fn reset_token(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let Some(token) = v
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    else {
+        return control_error(StatusCode::BAD_REQUEST, "token is required");
+    };
+    let closed = super::server::reset_token(&app, token);
+    Json(json!({"connections": closed})).into_response()
 }

@@ -114,6 +114,7 @@ impl FakeDiscord {
                 gateway_url: format!("ws://{addr}/gateway"),
             })),
             heartbeat_interval_ms,
+            outage_until: Default::default(),
         });
         let (stop, mut stopped) = watch::channel(false);
         let app = server::router(shared.clone());
@@ -421,6 +422,30 @@ impl FakeDiscord {
     /// Sends `text` verbatim on every connection.
     pub fn send_raw(&self, text: &str) -> usize {
         server::broadcast(&self.shared, text.to_string())
+    }
+
+    // ----- outages and token resets --------------------------------------------------------
+
+    /// Discord is unreachable for `d`, as during an outage behind Cloudflare: every REST call
+    /// (the `/control/` hooks excepted) and every gateway websocket upgrade is answered
+    /// `502 Bad Gateway` with Cloudflare's HTML page, and every gateway connection is dropped
+    /// without a close frame (sessions stay resumable). Afterwards everything answers as
+    /// before. Returns how many connections were dropped.
+    pub fn go_down_for(&self, d: Duration) -> usize {
+        server::go_down_for(&self.shared, d)
+    }
+
+    /// Whether an outage started by [`FakeDiscord::go_down_for`] is under way.
+    pub fn is_down(&self) -> bool {
+        self.shared.is_down()
+    }
+
+    /// The bot token is reset to `token` (in the developer portal, or by Discord after a leak):
+    /// REST answers the old one 401, IDENTIFY and RESUME with it are closed with 4004, and
+    /// every gateway connection is closed now with 4004 "Authentication failed". Returns how
+    /// many connections were closed.
+    pub fn reset_token(&self, token: &str) -> usize {
+        server::reset_token(&self.shared, token)
     }
 }
 

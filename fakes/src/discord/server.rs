@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State as AxState};
@@ -23,12 +24,53 @@ use super::types::{id, ControlError, GuildSpec, RecordedRequest};
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub heartbeat_interval_ms: u64,
+    /// Until when Discord is unreachable (see [`go_down_for`]).
+    pub outage_until: Mutex<Option<Instant>>,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Whether an outage is under way.
+    pub fn is_down(&self) -> bool {
+        let until = self.outage_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| Instant::now() < t)
+    }
+}
+
+/// Cloudflare's page for an origin it cannot reach, as Discord's edge answers during an outage.
+const CLOUDFLARE_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n";
+
+/// What every REST call and gateway upgrade gets during an outage: `502 Bad Gateway` from
+/// Cloudflare, an HTML page without Discord's rate-limit headers.
+fn outage_response() -> Response {
+    let mut resp = (StatusCode::BAD_GATEWAY, CLOUDFLARE_502).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    h.insert("server", HeaderValue::from_static("cloudflare"));
+    resp
+}
+
+/// Discord becomes unreachable for `d`: REST and gateway upgrades answer 502 and every
+/// gateway connection is dropped without a close frame (sessions stay resumable). Returns
+/// how many connections were dropped.
+pub(crate) fn go_down_for(app: &App, d: Duration) -> usize {
+    *app.outage_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + d);
+    app.lock().broadcast(|| Outgoing::Drop)
+}
+
+/// The bot token is reset (in the developer portal, or by Discord after a leak): REST refuses
+/// the old one with 401 from now on, and every gateway connection is closed with 4004
+/// "Authentication failed". Returns how many connections were closed.
+pub(crate) fn reset_token(app: &App, token: &str) -> usize {
+    let mut st = app.lock();
+    st.cfg.token = token.to_string();
+    st.broadcast(|| Outgoing::Close(4004, "Authentication failed".to_string()))
 }
 
 pub(crate) type App = Arc<Shared>;
@@ -110,8 +152,16 @@ async fn method_not_allowed() -> Response {
 /// interaction callback and webhook routes are authenticated by their token instead).
 async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if !path.starts_with("/api/") {
+    if path.starts_with("/control/") {
         return next.run(req).await;
+    }
+    if !path.starts_with("/api/") {
+        // The gateway upgrade: refused with Cloudflare's 502 during an outage.
+        return if app.is_down() {
+            outage_response()
+        } else {
+            next.run(req).await
+        };
     }
     let (parts, bytes, headers) = crate::http::read_request(req).await;
     let index = {
@@ -134,6 +184,12 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
             a.strip_prefix("Bot ")
                 .is_some_and(|t| app.lock().cfg.token_matches(t))
         });
+    if app.is_down() {
+        if let Some(r) = app.lock().requests.get_mut(index) {
+            r.status = StatusCode::BAD_GATEWAY.as_u16();
+        }
+        return outage_response();
+    }
     let json_body = !bytes.is_empty()
         && headers
             .get("content-type")
