@@ -52,7 +52,9 @@ pub async fn join_paced(
                     channel_id: info.channel_id.0.get(),
                 })
             }
-            Ok(Err(songbird::error::JoinError::TimedOut)) | Err(_) => {
+            // songbird gives up on its own gateway timeout with `Dropped` (or `TimedOut`).
+            Ok(Err(songbird::error::JoinError::TimedOut | songbird::error::JoinError::Dropped))
+            | Err(_) => {
                 last = JoinError::NoAnswer;
                 pacer.acquire(shard).await;
                 if let Err(e) = leave(songbird, guild).await {

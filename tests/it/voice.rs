@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use encore_fakes::discord::Overwrite;
-use encore_fakes::lavalink::{Cure, VoiceFault};
+use encore_fakes::discord::{Overwrite, VoiceServerMode};
+use encore_fakes::lavalink::{Cure, FakeLavalink, FakeLavalinkConfig, VoiceFault};
 use serde_json::json;
 
 use crate::harness::{
-    command, eventually, world, world_with, World, BOB, BOT, GUILD, OTHER_VOICE, TEXT, VOICE, WAIT,
+    catalogue_track, command, eventually, posted, saved_small, seed, small_guild, small_guild_id,
+    text_of, voice_of, world, world_with, world_with_nodes, Rig, World, BOB, BOT, GUILD,
+    OTHER_VOICE, TEXT, VOICE, WAIT,
 };
 
 /// The text channel's message contents, in order.
@@ -375,4 +377,125 @@ async fn healing_that_never_works_says_so_once_keeps_the_saved_player_and_stops_
         .count();
     assert_eq!(notices, 1, "{:?}", said(&w));
     w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_discord_never_completes_gets_its_own_reply_and_leaves_nothing_behind() {
+    let w = world().await;
+    // Discord answers the join with a voice server it is still allocating, and never the real
+    // one: songbird never gets an endpoint.
+    w.discord
+        .set_voice_server_delay(GUILD, VoiceServerMode::NullForever)
+        .unwrap();
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "bohemian"})).await;
+    assert!(ephemeral, "{reply}");
+    assert!(
+        reply.contains("Discord did not let me into that voice channel in time"),
+        "{reply}"
+    );
+    eventually("the half-made join is undone", WAIT, || {
+        w.discord
+            .voice_channel_of(GUILD, BOT)
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    // Voice works again: the next /play joins and plays without a /join.
+    w.discord
+        .set_voice_server_delay(GUILD, VoiceServerMode::Immediate)
+        .unwrap();
+    command(&w, BOB, "play", json!({"query": "bohemian"})).await;
+    let p = eventually("it plays", WAIT, || {
+        w.lavalink.player(&GUILD.to_string()).filter(|p| p.playing)
+    })
+    .await;
+    assert_eq!(p.voice.unwrap().channel_id, VOICE.to_string());
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_cannot_speak_discords_protocol_hands_the_player_to_another_node() {
+    let second = FakeLavalink::start(FakeLavalinkConfig {
+        player_update_interval: Duration::from_millis(200),
+        ..FakeLavalinkConfig::default()
+    })
+    .await
+    .unwrap();
+    // Both nodes share the default password.
+    let w = world_with_nodes(&[], &[second.port()]).await;
+    playing_on_either(&w, &second).await;
+    let g = GUILD.to_string();
+    let (from, to) = if w.lavalink.player(&g).is_some() {
+        (&w.lavalink, &second)
+    } else {
+        (&second, &w.lavalink)
+    };
+    from.set_voice_fault(&g, VoiceFault::Disconnected { cure: Cure::Never })
+        .unwrap();
+    from.inject_websocket_closed(&g, 4016, "Unknown encryption mode.", true)
+        .unwrap();
+    let stopped_at = from.player(&g).unwrap().position;
+    let p = eventually("it plays on the other node", Duration::from_secs(5), || {
+        to.player(&g).filter(|p| p.playing)
+    })
+    .await;
+    assert!(
+        p.position >= stopped_at && p.position < stopped_at + 1500,
+        "went on from {stopped_at}: {}",
+        p.position
+    );
+    assert!(
+        from.player(&g).is_none(),
+        "one player left, on the new node"
+    );
+    w.stop().await;
+}
+
+async fn playing_on_either(w: &World, second: &FakeLavalink) {
+    command(w, BOB, "play", json!({"query": "bohemian"})).await;
+    let g = GUILD.to_string();
+    eventually("the track plays", WAIT, || {
+        w.lavalink
+            .player(&g)
+            .or_else(|| second.player(&g))
+            .filter(|p| p.playing)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_that_cannot_get_back_into_voice_says_so_once_and_keeps_the_saved_player() {
+    let rig = Rig::new(vec![small_guild(31, 1)], None).await;
+    let guild = small_guild_id(31);
+    let track = catalogue_track(&rig.lavalink, 60_000, 0);
+    seed(&rig, &[saved_small(31, &track, vec![], 7_000, false)], &[]).await;
+    // Discord never finishes allocating a voice server for that guild.
+    rig.discord
+        .set_voice_server_delay(guild, VoiceServerMode::NullForever)
+        .unwrap();
+    let _bot = rig.spawn(&[]);
+    // Three paced attempts of 5 s each, 1 s and 2 s apart.
+    let notice = eventually("the notice", Duration::from_secs(40), || {
+        posted(&rig, text_of(guild))
+            .into_iter()
+            .find(|c| c.contains("could not get back into"))
+    })
+    .await;
+    assert!(
+        notice.contains(&format!("<#{}>", voice_of(guild))),
+        "{notice}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let notices = posted(&rig, text_of(guild));
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(!notices[0].contains("Back after"), "{notices:?}");
+    let store = rig.storage.open().await;
+    let kept = store
+        .load(guild)
+        .await
+        .unwrap()
+        .expect("the saved player is kept");
+    assert_eq!(kept.state.position_ms, 7_000);
+    assert!(rig.player(guild).filter(|p| p.playing).is_none());
 }

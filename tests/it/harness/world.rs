@@ -135,6 +135,11 @@ pub async fn world() -> World {
 
 /// Like [`world`], with `extra` settings on top.
 pub async fn world_with(extra: &[(&str, &str)]) -> World {
+    world_with_nodes(extra, &[]).await
+}
+
+/// Like [`world_with`], with more Lavalink nodes (their ports) after the world's own.
+pub async fn world_with_nodes(extra: &[(&str, &str)], more_nodes: &[u16]) -> World {
     let discord = FakeDiscord::start(FakeDiscordConfig {
         token: TOKEN.into(),
         bot_user_id: BOT,
@@ -152,7 +157,10 @@ pub async fn world_with(extra: &[(&str, &str)]) -> World {
     .unwrap();
     // Configured only through the ordinary settings.
     let mut raw = RawSettings::default();
-    let nodes = format!("127.0.0.1:{}", lavalink.port());
+    let mut nodes = format!("127.0.0.1:{}", lavalink.port());
+    for port in more_nodes {
+        nodes.push_str(&format!(",127.0.0.1:{port}"));
+    }
     let base = discord.base_url();
     raw.layer_env([
         ("DISCORD_TOKEN", TOKEN),
