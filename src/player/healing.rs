@@ -184,18 +184,8 @@ impl PlayerService {
         match step {
             HealStep::Resend => {
                 let mut g = g.lock().await;
-                let voice = g.voice.clone().ok_or("no voice state to send")?;
-                g.silence.reset();
-                let patch = PlayerPatch {
-                    voice: Some(voice),
-                    ..PlayerPatch::default()
-                };
-                self.inner
-                    .backend
-                    .update(guild, patch)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                g.voice_sent = true;
+                g.voice.as_ref().ok_or("no voice state to send")?;
+                self.send_voice_again(&mut g).await?;
             }
             HealStep::Rerequest | HealStep::Rejoin => {
                 let link = self
@@ -218,23 +208,14 @@ impl PlayerService {
                 }
                 .map_err(|e| e.to_string())?;
                 let mut g = g.lock().await;
-                g.silence.reset();
                 // Discord's answer may have reached Lavalink already (`update_voice`).
                 if g.voice.as_ref() == Some(&voice) && g.voice_sent {
+                    g.silence.reset();
                     return Ok(());
                 }
                 g.state.voice_channel_id = Some(voice.channel_id);
-                g.voice = Some(voice.clone());
-                let patch = PlayerPatch {
-                    voice: Some(voice),
-                    ..PlayerPatch::default()
-                };
-                self.inner
-                    .backend
-                    .update(guild, patch)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                g.voice_sent = true;
+                g.voice = Some(voice);
+                self.send_voice_again(&mut g).await?;
             }
             HealStep::MoveNode => {
                 if !self
@@ -248,6 +229,7 @@ impl PlayerService {
                 }
                 let mut g = g.lock().await;
                 g.silence.reset();
+                g.voice_sent = false;
                 // The whole player, on the new node, from where the audio stopped.
                 let position = g.state.position_ms;
                 g.play_id = next_play_id();
@@ -255,21 +237,24 @@ impl PlayerService {
                     g.play_patch(position, true)
                 } else {
                     PlayerPatch {
-                        voice: g.voice.clone(),
                         volume: Some(g.state.volume),
                         filters: Some(g.state.filters),
                         ..PlayerPatch::default()
                     }
                 };
-                self.inner
-                    .backend
-                    .update(guild, patch)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                g.voice_sent = true;
+                self.send(&mut g, patch).await.map_err(|e| e.to_string())?;
             }
         }
         Ok(())
+    }
+
+    /// Hands Lavalink the player's voice state (again).
+    async fn send_voice_again(&self, g: &mut GuildPlayer) -> Result<(), String> {
+        g.silence.reset();
+        g.voice_sent = false;
+        self.send(g, PlayerPatch::default())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Asks Lavalink, every [`PROBE_EVERY`] for up to `within`, whether the audio is back:

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use encore_fakes::discord::{Overwrite, VoiceServerMode};
-use encore_fakes::lavalink::{Cure, FakeLavalink, FakeLavalinkConfig, VoiceFault};
+use encore_fakes::lavalink::{Cure, FakeLavalink, FakeLavalinkConfig, PlayerSnapshot, VoiceFault};
 use serde_json::json;
 
 use crate::harness::{
@@ -154,29 +154,34 @@ fn joins_sent(w: &World) -> usize {
         .count()
 }
 
+/// Breaks the guild's voice on `node` (healed only as `cure` says) and closes Lavalink's voice
+/// socket with `code`; returns where the audio stopped.
+fn break_voice(node: &FakeLavalink, cure: Cure, code: u16) -> u64 {
+    let g = GUILD.to_string();
+    node.set_voice_fault(&g, VoiceFault::Disconnected { cure })
+        .unwrap();
+    node.inject_websocket_closed(&g, code, "voice fault", true)
+        .unwrap();
+    node.player(&g).unwrap().position
+}
+
+/// Waits up to `within` for `node` to play the guild again.
+async fn audio_back(node: &FakeLavalink, within: Duration) -> PlayerSnapshot {
+    let g = GUILD.to_string();
+    eventually("the audio is back", within, || {
+        node.player(&g).filter(|p| p.playing)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spent_voice_session_is_asked_for_again_and_lavalink_gets_the_fresh_token() {
     let w = world().await;
     playing(&w).await;
-    let g = GUILD.to_string();
     let joins = joins_sent(&w);
     let old = lavalink_tokens(&w);
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::NewVoiceSession,
-            },
-        )
-        .unwrap();
-    w.lavalink
-        .inject_websocket_closed(&g, 4006, "Session is no longer valid.", true)
-        .unwrap();
-    let stopped_at = w.lavalink.player(&g).unwrap().position;
-    let p = eventually("the audio is back", Duration::from_secs(3), || {
-        w.lavalink.player(&g).filter(|p| p.playing)
-    })
-    .await;
+    let stopped_at = break_voice(&w.lavalink, Cure::NewVoiceSession, 4006);
+    let p = audio_back(&w.lavalink, Duration::from_secs(3)).await;
     assert_eq!(joins_sent(&w), joins + 1, "one op 4 for the same channel");
     let tokens = lavalink_tokens(&w);
     assert_eq!(
@@ -193,23 +198,9 @@ async fn a_spent_voice_session_is_asked_for_again_and_lavalink_gets_the_fresh_to
 async fn a_disconnect_close_while_discord_keeps_the_bot_in_its_channel_asks_for_voice_again() {
     let w = world().await;
     playing(&w).await;
-    let g = GUILD.to_string();
     let joins = joins_sent(&w);
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::NewVoiceSession,
-            },
-        )
-        .unwrap();
-    w.lavalink
-        .inject_websocket_closed(&g, 4014, "Disconnected.", true)
-        .unwrap();
-    eventually("the audio is back", Duration::from_secs(5), || {
-        w.lavalink.player(&g).filter(|p| p.playing)
-    })
-    .await;
+    break_voice(&w.lavalink, Cure::NewVoiceSession, 4014);
+    audio_back(&w.lavalink, Duration::from_secs(5)).await;
     assert_eq!(joins_sent(&w), joins + 1);
     assert_eq!(w.discord.voice_channel_of(GUILD, BOT), Some(VOICE));
     w.stop().await;
@@ -249,25 +240,11 @@ async fn a_frozen_position_is_healed_within_the_silence_timeout_and_one_step() {
 async fn a_new_voice_server_is_awaited_and_the_interim_token_never_reaches_lavalink() {
     let w = world().await;
     playing(&w).await;
-    let g = GUILD.to_string();
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::NewVoiceSession,
-            },
-        )
-        .unwrap();
     w.discord
         .reallocate_voice_server(GUILD, Some(Duration::from_secs(1)))
         .unwrap();
-    w.lavalink
-        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
-        .unwrap();
-    eventually("the audio is back", Duration::from_secs(5), || {
-        w.lavalink.player(&g).filter(|p| p.playing)
-    })
-    .await;
+    break_voice(&w.lavalink, Cure::NewVoiceSession, 4015);
+    audio_back(&w.lavalink, Duration::from_secs(5)).await;
     let servers = w.discord.voice_servers(GUILD);
     let interim: Vec<&String> = servers
         .iter()
@@ -287,27 +264,13 @@ async fn a_new_voice_server_is_awaited_and_the_interim_token_never_reaches_laval
 async fn a_new_voice_server_that_never_comes_is_asked_for_again() {
     let w = world().await;
     playing(&w).await;
-    let g = GUILD.to_string();
     let joins = joins_sent(&w);
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::NewVoiceSession,
-            },
-        )
-        .unwrap();
     w.discord.reallocate_voice_server(GUILD, None).unwrap();
-    w.lavalink
-        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
-        .unwrap();
+    break_voice(&w.lavalink, Cure::NewVoiceSession, 4015);
     // Waits 10 s for the new server, then asks Discord again.
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(joins_sent(&w), joins, "still waiting for the new server");
-    eventually("the audio is back", Duration::from_secs(10), || {
-        w.lavalink.player(&g).filter(|p| p.playing)
-    })
-    .await;
+    audio_back(&w.lavalink, Duration::from_secs(10)).await;
     assert_eq!(joins_sent(&w), joins + 1);
     let real = w.discord.voice_servers(GUILD).last().cloned().unwrap();
     assert!(real.endpoint.is_some());
@@ -343,14 +306,7 @@ async fn a_full_channel_is_refused_by_name_and_another_channel_then_plays() {
 async fn healing_that_never_works_says_so_once_keeps_the_saved_player_and_stops_trying() {
     let w = world_with(&[("AUTOSAVE_INTERVAL", "1s")]).await;
     playing(&w).await;
-    let g = GUILD.to_string();
-    w.lavalink
-        .set_voice_fault(&g, VoiceFault::Disconnected { cure: Cure::Never })
-        .unwrap();
-    w.lavalink
-        .inject_websocket_closed(&g, 4015, "Voice server crashed", true)
-        .unwrap();
-    let stopped_at = w.lavalink.player(&g).unwrap().position;
+    let stopped_at = break_voice(&w.lavalink, Cure::Never, 4015);
     // resend, ask again, rejoin: about 16 s with their checks.
     let text = eventually("the give-up notice", Duration::from_secs(30), || {
         said(&w)
@@ -431,15 +387,8 @@ async fn a_node_that_cannot_speak_discords_protocol_hands_the_player_to_another_
     } else {
         (&second, &w.lavalink)
     };
-    from.set_voice_fault(&g, VoiceFault::Disconnected { cure: Cure::Never })
-        .unwrap();
-    from.inject_websocket_closed(&g, 4016, "Unknown encryption mode.", true)
-        .unwrap();
-    let stopped_at = from.player(&g).unwrap().position;
-    let p = eventually("it plays on the other node", Duration::from_secs(5), || {
-        to.player(&g).filter(|p| p.playing)
-    })
-    .await;
+    let stopped_at = break_voice(from, Cure::Never, 4016);
+    let p = audio_back(to, Duration::from_secs(5)).await;
     assert!(
         p.position >= stopped_at && p.position < stopped_at + 1500,
         "went on from {stopped_at}: {}",
