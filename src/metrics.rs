@@ -286,8 +286,13 @@ mod tests {
                 node: "node-1".into(),
             })
             .set(0.25);
+        m.voice_heal("rerequest", "healed");
+        m.voice_heal_seconds.observe(0.5);
         let text = m.render();
         for line in [
+            "encore_voice_heals_total{step=\"rerequest\",outcome=\"healed\"} 1",
+            "encore_voice_heal_seconds_count 1",
+            "# TYPE encore_voice_unhealthy_guilds gauge",
             "# TYPE encore_store_operation_seconds histogram",
             "encore_store_operation_seconds_count{op=\"save\"} 1",
             "encore_store_errors_total{op=\"save\"} 1",

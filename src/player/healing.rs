@@ -61,8 +61,9 @@ impl PlayerService {
         tokio::spawn(async move { me.heal(guild, fault).await });
     }
 
-    /// Whether the guild's voice is being healed: a voice state without a channel then comes
-    /// from a rejoin (or a join that timed out) of the healing, not from a moderator.
+    /// Whether the guild's voice is being healed by leaving and joining again: a voice state
+    /// without a channel then comes from that leave, not from a moderator. (While Discord is only
+    /// asked again, the bot never leaves: a channel-less voice state then is a real disconnect.)
     pub async fn is_rejoining(&self, guild: GuildId) -> bool {
         let Some(g) = self.existing(guild) else {
             return false;
@@ -71,7 +72,7 @@ impl PlayerService {
         matches!(
             g.health,
             VoiceHealth::Healing {
-                step: HealStep::Rejoin | HealStep::Rerequest,
+                step: HealStep::Rejoin,
                 ..
             }
         )
@@ -328,7 +329,8 @@ impl PlayerService {
         );
     }
 
-    /// Every step failed: pause, keep the player and its saved state, and say so once.
+    /// Every step failed: pause, keep the player and its saved state, and say so once (when
+    /// something was playing: a player with nothing loaded lost no music).
     async fn give_up(&self, guild: GuildId, fault: VoiceFault) {
         let Some(g) = self.existing(guild) else {
             return;
@@ -341,7 +343,10 @@ impl PlayerService {
             fault = fault.as_str(),
             "voice could not be healed; the player is paused and kept"
         );
-        if g.queue.current().is_some() && !g.state.paused {
+        if g.queue.current().is_none() {
+            return;
+        }
+        if !g.state.paused {
             g.state.paused = true;
             let patch = PlayerPatch {
                 paused: Some(true),

@@ -448,3 +448,30 @@ async fn a_restore_that_cannot_get_back_into_voice_says_so_once_and_keeps_the_sa
     assert_eq!(kept.state.position_ms, 7_000);
     assert!(rig.player(guild).filter(|p| p.playing).is_none());
 }
+
+/// The close-code classes not covered above: a protocol error is healed by a resend of the same
+/// voice state; a rate limit waits 5 s, then asks Discord again.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_errors_resend_and_rate_limits_wait_before_asking_again() {
+    let w = world().await;
+    playing(&w).await;
+    // 4020 Bad request: the same voice state again.
+    let tokens = lavalink_tokens(&w);
+    break_voice(&w.lavalink, Cure::AnyVoiceUpdate, 4020);
+    audio_back(&w.lavalink, Duration::from_secs(3)).await;
+    let after = lavalink_tokens(&w);
+    assert_eq!(after.len(), tokens.len() + 1);
+    assert_eq!(after.last(), tokens.last(), "the same voice state");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 4021 Rate limited: nothing for 5 s, then a fresh session.
+    let joins = joins_sent(&w);
+    let t0 = std::time::Instant::now();
+    break_voice(&w.lavalink, Cure::NewVoiceSession, 4021);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(joins_sent(&w), joins, "waits before asking again");
+    audio_back(&w.lavalink, Duration::from_secs(5)).await;
+    assert!(t0.elapsed() >= Duration::from_secs(5));
+    assert_eq!(joins_sent(&w), joins + 1);
+    w.stop().await;
+}
