@@ -99,14 +99,9 @@ impl Application {
             .await
             .map_err(discord_error)?;
         //    The player service heals voice through it.
-        let parts = client.parts();
         services
             .service
-            .set_voice_link(Arc::new(discord::SongbirdVoice::new(
-                parts.songbird.clone(),
-                parts.pacer.clone(),
-                parts.cache.clone(),
-            )));
+            .set_voice_link(Arc::new(discord::SongbirdVoice::new(client.parts())));
         // 7. The health listener, with every part it reads.
         let probe = Probe::new(services.clone(), client.parts().clone());
         if let Some(port) = settings.health_port {

@@ -103,6 +103,7 @@ impl Client {
         let gate = gate::Gate::default();
         gate.spawn_standby_answers(services.lease.clone());
         let pacer = pacer::Pacer::default();
+        let own_leaves = super::voice::OwnLeaves::default();
         let (ready_tx, readies) = tokio::sync::mpsc::unbounded_channel();
         let shards = settings.shards;
         let data = Data {
@@ -114,6 +115,7 @@ impl Client {
                 settings.rate_limit_commands,
                 settings.rate_limit_window,
             ),
+            own_leaves: own_leaves.clone(),
             readies: Default::default(),
             ready_tx,
         };
@@ -152,6 +154,7 @@ impl Client {
             songbird,
             pacer,
             gate,
+            own_leaves,
             client_stopped: Arc::default(),
             link,
         };

@@ -87,9 +87,9 @@ pub(super) async fn on_event(
                 {
                     tracing::debug!(guild, "an old voice session ended");
                 }
-                // Our own leave of a rejoin that heals voice.
-                None if data.service.is_rejoining(guild).await => {
-                    tracing::debug!(guild, "left voice to join again");
+                // The answer to a leave of our own (a rejoin that heals voice, a join given up).
+                None if data.own_leaves.take(guild) => {
+                    tracing::debug!(guild, "left voice on our own");
                 }
                 None => {
                     // Disconnected by a moderator, or the channel was deleted: stop, forget, and

@@ -73,6 +73,8 @@ pub struct DiscordParts {
     /// Paces the bot's own voice joins under Discord's gateway limit.
     pub pacer: pacer::Pacer,
     pub gate: gate::Gate,
+    /// Leaves the bot sent itself (see [`voice::OwnLeaves`]).
+    pub own_leaves: voice::OwnLeaves,
     /// Why the gateway client stopped, once it has (every shard is then gone for good).
     pub client_stopped: Arc<std::sync::OnceLock<String>>,
     /// Whether Discord can be reached (logs each change once; `/readyz` says why not).
@@ -86,6 +88,8 @@ pub struct Data {
     pub pacer: pacer::Pacer,
     pub gate: gate::Gate,
     pub limiter: limits::RateLimiter,
+    /// Leaves the bot sent itself (see [`voice::OwnLeaves`]).
+    pub own_leaves: voice::OwnLeaves,
     /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.
     readies: Mutex<HashSet<u32>>,
     ready_tx: UnboundedSender<ShardReady>,

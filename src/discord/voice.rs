@@ -2,8 +2,9 @@
 //! join a channel, paced under Discord's gateway limit, leave one, and Discord's side of voice
 //! healing ([`SongbirdVoice`]).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use poise::serenity_prelude as serenity;
@@ -14,6 +15,32 @@ use super::pacer::Pacer;
 use crate::audio::VoiceConnection;
 use crate::domain::{shard_of, GuildId};
 use crate::player::{JoinError, VoiceLink};
+use crate::sync::LockExt;
+
+/// Leaves the bot sent on its own (the leave of a rejoin, a join given up): Discord's voice state
+/// without a channel that answers one is not a moderator's disconnect. A mark counts for
+/// [`OWN_LEAVE_WINDOW`] (Discord sends nothing when the bot was not in voice after all); cheap
+/// to clone.
+#[derive(Clone, Default)]
+pub struct OwnLeaves(Arc<Mutex<HashMap<GuildId, Instant>>>);
+
+/// How long a mark of [`OwnLeaves`] waits for Discord's answer.
+pub const OWN_LEAVE_WINDOW: Duration = Duration::from_secs(5);
+
+impl OwnLeaves {
+    fn mark(&self, guild: GuildId) {
+        self.0.locked().insert(guild, Instant::now());
+    }
+
+    /// Whether a channel-less voice state of the bot in `guild` answers a leave of its own (the
+    /// mark is used up).
+    pub fn take(&self, guild: GuildId) -> bool {
+        self.0
+            .locked()
+            .remove(&guild)
+            .is_some_and(|at| at.elapsed() < OWN_LEAVE_WINDOW)
+    }
+}
 
 /// How long one join attempt may take (Discord answers op 4 within a second when it can).
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,6 +53,7 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn join_paced(
     songbird: &Songbird,
     pacer: &Pacer,
+    own_leaves: &OwnLeaves,
     shard_count: u32,
     guild: GuildId,
     channel: u64,
@@ -57,6 +85,7 @@ pub async fn join_paced(
             | Err(_) => {
                 last = JoinError::NoAnswer;
                 pacer.acquire(shard).await;
+                own_leaves.mark(guild);
                 if let Err(e) = leave(songbird, guild).await {
                     tracing::debug!(guild, error = %e, "no pending voice join to drop");
                 }
@@ -86,14 +115,22 @@ pub(crate) async fn join(
     channel: u64,
     text_channel: u64,
 ) -> Result<(), super::CommandError> {
-    let voice = join_paced(&data.songbird, &data.pacer, shard_count, guild, channel, 1)
-        .await
-        .map_err(|e| match e {
-            JoinError::NoAnswer => {
-                super::CommandError::Refused(super::texts::JOIN_NO_ANSWER.to_string())
-            }
-            JoinError::Failed(detail) => super::CommandError::Internal(detail),
-        })?;
+    let voice = join_paced(
+        &data.songbird,
+        &data.pacer,
+        &data.own_leaves,
+        shard_count,
+        guild,
+        channel,
+        1,
+    )
+    .await
+    .map_err(|e| match e {
+        JoinError::NoAnswer => {
+            super::CommandError::Refused(super::texts::JOIN_NO_ANSWER.to_string())
+        }
+        JoinError::Failed(detail) => super::CommandError::Internal(detail),
+    })?;
     let fresh = data.service.view(guild).await.is_none();
     data.service
         .connect(guild, voice, Some(text_channel))
@@ -113,20 +150,31 @@ pub struct SongbirdVoice {
     songbird: Arc<Songbird>,
     pacer: Pacer,
     cache: Arc<Cache>,
+    own_leaves: OwnLeaves,
 }
 
 impl SongbirdVoice {
-    pub fn new(songbird: Arc<Songbird>, pacer: Pacer, cache: Arc<Cache>) -> Self {
+    pub fn new(parts: &super::DiscordParts) -> Self {
         SongbirdVoice {
-            songbird,
-            pacer,
-            cache,
+            songbird: parts.songbird.clone(),
+            pacer: parts.pacer.clone(),
+            cache: parts.cache.clone(),
+            own_leaves: parts.own_leaves.clone(),
         }
     }
 
     async fn join(&self, guild: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
         let shards = self.cache.shard_count();
-        join_paced(&self.songbird, &self.pacer, shards, guild, channel, 1).await
+        join_paced(
+            &self.songbird,
+            &self.pacer,
+            &self.own_leaves,
+            shards,
+            guild,
+            channel,
+            1,
+        )
+        .await
     }
 }
 
@@ -148,12 +196,7 @@ impl VoiceLink for SongbirdVoice {
     }
 
     async fn rejoin(&self, guild: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
-        self.pacer
-            .acquire(shard_of(guild, self.cache.shard_count()))
-            .await;
-        if let Err(e) = leave(&self.songbird, guild).await {
-            tracing::debug!(guild, error = %e, "no voice connection to leave");
-        }
+        self.leave(guild).await;
         // Discord's answer to the leave must come first: songbird would apply a late one to the
         // new join and drop it.
         let bot = self.cache.current_user().id;
@@ -170,5 +213,15 @@ impl VoiceLink for SongbirdVoice {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.join(guild, channel).await
+    }
+
+    async fn leave(&self, guild: GuildId) {
+        self.pacer
+            .acquire(shard_of(guild, self.cache.shard_count()))
+            .await;
+        self.own_leaves.mark(guild);
+        if let Err(e) = leave(&self.songbird, guild).await {
+            tracing::debug!(guild, error = %e, "no voice connection to leave");
+        }
     }
 }

@@ -70,7 +70,16 @@ impl Restorer {
     ) -> Result<crate::audio::VoiceConnection, crate::player::JoinError> {
         let d = &self.discord;
         let shards = d.cache.shard_count();
-        voice::join_paced(&d.songbird, &d.pacer, shards, guild, channel, JOIN_ATTEMPTS).await
+        voice::join_paced(
+            &d.songbird,
+            &d.pacer,
+            &d.own_leaves,
+            shards,
+            guild,
+            channel,
+            JOIN_ATTEMPTS,
+        )
+        .await
     }
 
     /// Waits (up to `limit`) for the guilds of the READY to arrive.

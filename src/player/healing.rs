@@ -8,6 +8,7 @@
 //! ([`GuildPlayer::stalled`]), a step that keeps the Lavalink player (resend, re-request, rejoin)
 //! lets it go on from there, and a move to another node starts the track there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -59,23 +60,6 @@ impl PlayerService {
         }
         let me = self.clone();
         tokio::spawn(async move { me.heal(guild, fault).await });
-    }
-
-    /// Whether the guild's voice is being healed by leaving and joining again: a voice state
-    /// without a channel then comes from that leave, not from a moderator. (While Discord is only
-    /// asked again, the bot never leaves: a channel-less voice state then is a real disconnect.)
-    pub async fn is_rejoining(&self, guild: GuildId) -> bool {
-        let Some(g) = self.existing(guild) else {
-            return false;
-        };
-        let g = g.lock().await;
-        matches!(
-            g.health,
-            VoiceHealth::Healing {
-                step: HealStep::Rejoin,
-                ..
-            }
-        )
     }
 
     /// Discord announced a new voice server for `guild` (a `VOICE_SERVER_UPDATE` whose endpoint
@@ -208,6 +192,14 @@ impl PlayerService {
                     link.rejoin(guild, channel).await
                 }
                 .map_err(|e| e.to_string())?;
+                // The player ended while Discord answered (a kick, /leave): the bot must not stay.
+                if !self
+                    .existing(guild)
+                    .is_some_and(|now| Arc::ptr_eq(&now, &g))
+                {
+                    link.leave(guild).await;
+                    return Err("the player ended while joining".into());
+                }
                 let mut g = g.lock().await;
                 // Discord's answer may have reached Lavalink already (`update_voice`).
                 if g.voice.as_ref() == Some(&voice) && g.voice_sent {
@@ -363,6 +355,15 @@ impl PlayerService {
             g.state.text_channel_id,
             Announcement::VoiceEnded(VoiceEnd::GaveUp { channel }),
         );
+    }
+
+    /// A member starts audio (a track, a resume) after healing gave up: heal afresh, and hand
+    /// Lavalink the voice state with the next update.
+    pub(super) fn rearm(g: &mut GuildPlayer) {
+        if matches!(g.health, VoiceHealth::GivenUp { .. }) {
+            Self::clear_given_up(g);
+            g.voice_sent = false;
+        }
     }
 
     /// A member acted after healing gave up (a join, a resume): start afresh.

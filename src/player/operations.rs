@@ -231,10 +231,9 @@ impl PlayerService {
                 });
             }
             let position = g.position_now();
-            if !paused && matches!(g.health, crate::domain::VoiceHealth::GivenUp { .. }) {
+            if !paused {
                 // A member tries again after healing gave up: the voice state goes along.
-                Self::clear_given_up(g);
-                g.voice_sent = false;
+                Self::rearm(g);
             }
             me.send(
                 g,

@@ -135,6 +135,7 @@ impl PlayerService {
         position: u64,
     ) -> Result<(), PlayerError> {
         g.play_id = next_play_id();
+        Self::rearm(g);
         let patch = g.play_patch(position, !g.voice_sent);
         self.send(g, patch).await?;
         g.set_position(position);

@@ -502,6 +502,9 @@ impl VoiceLink for Link {
     async fn rejoin(&self, _g: GuildId, channel: u64) -> Result<VoiceConnection, JoinError> {
         self.fresh("rejoin", channel)
     }
+    async fn leave(&self, _g: GuildId) {
+        self.calls.lock().unwrap().push("leave");
+    }
 }
 
 impl Link {

@@ -32,4 +32,7 @@ pub trait VoiceLink: Send + Sync {
 
     /// Leaves voice in `guild` and joins `channel` again.
     async fn rejoin(&self, guild: GuildId, channel: u64) -> Result<VoiceConnection, JoinError>;
+
+    /// Leaves voice in `guild` (the player ended while a step was joining).
+    async fn leave(&self, guild: GuildId);
 }

@@ -475,3 +475,91 @@ async fn protocol_errors_resend_and_rate_limits_wait_before_asking_again() {
     assert_eq!(joins_sent(&w), joins + 1);
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lavalink_saying_not_connected_without_a_close_event_is_healed() {
+    let w = world().await;
+    playing(&w).await;
+    let g = GUILD.to_string();
+    let tokens = lavalink_tokens(&w).len();
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::AnyVoiceUpdate,
+            },
+        )
+        .unwrap();
+    // Two player updates (200 ms apart here) saying `connected: false`, then a resend.
+    audio_back(&w.lavalink, Duration::from_secs(3)).await;
+    assert_eq!(lavalink_tokens(&w).len(), tokens + 1);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kick_while_voice_is_healing_ends_the_music_and_the_bot_stays_out() {
+    let w = world().await;
+    playing(&w).await;
+    let joins = joins_sent(&w);
+    // A session Discord will not take back: healing asks again, then rejoins.
+    break_voice(&w.lavalink, Cure::Never, 4006);
+    eventually("healing asks Discord again", WAIT, || {
+        (joins_sent(&w) > joins).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.discord.move_bot(GUILD, None).unwrap();
+    said_once(&w, "I was disconnected from").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(w.discord.voice_channel_of(GUILD, BOT), None, "stays out");
+    assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    assert!(
+        said(&w)
+            .iter()
+            .all(|c| !c.contains("could not get it back")),
+        "{:?}",
+        said(&w)
+    );
+    assert_eq!(w.store.load(GUILD).await.unwrap(), None);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_during_healing_says_nothing_more_and_skip_after_a_give_up_sends_voice_again() {
+    let w = world().await;
+    playing(&w).await;
+    command(&w, BOB, "play", json!({"query": "despacito"})).await;
+    // Healing that cannot work, then a /skip once voice could work again.
+    break_voice(&w.lavalink, Cure::Never, 4015);
+    said_once(&w, "could not get it back").await;
+    let g = GUILD.to_string();
+    let tokens = lavalink_tokens(&w).len();
+    w.lavalink
+        .set_voice_fault(
+            &g,
+            VoiceFault::Disconnected {
+                cure: Cure::AnyVoiceUpdate,
+            },
+        )
+        .unwrap();
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(reply.contains("Despacito"), "{reply}");
+    let p = audio_back(&w.lavalink, Duration::from_secs(3)).await;
+    assert!(p.track.unwrap().info.title.contains("Despacito"));
+    assert!(
+        lavalink_tokens(&w).len() > tokens,
+        "the voice state went along"
+    );
+
+    // /stop while healing: no give-up notice for a player that plays nothing.
+    break_voice(&w.lavalink, Cure::Never, 4015);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    command(&w, BOB, "stop", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(18)).await;
+    let notices = said(&w)
+        .iter()
+        .filter(|c| c.contains("could not get it back"))
+        .count();
+    assert_eq!(notices, 1, "{:?}", said(&w));
+    w.stop().await;
+}
