@@ -1371,3 +1371,42 @@ async fn voice_fault_control_routes() {
     assert_eq!(ups[1]["voice"], voice());
     assert!(ups[1]["receivedAtUnixUs"].as_u64().unwrap() > 1_600_000_000_000_000);
 }
+
+#[tokio::test]
+async fn new_players_of_a_faulted_guild_start_broken_and_old_ones_keep_their_state() {
+    let fake = fake().await;
+    fake.fault_new_players(GUILD, VoiceFault::Disconnected { cure: Cure::Never });
+    let rest = Rest::new(&fake);
+    let mut c = connect(&fake).await;
+    let sid = c.session_id.clone();
+    let (s, p) = rest
+        .patch_player(&sid, json!({"voice": voice(), "track": {"encoded": RICK}}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(p["state"]["connected"], false);
+    let snap = fake.player(GUILD).unwrap();
+    assert!(!snap.connected && !snap.playing);
+    assert_eq!(
+        snap.voice_fault,
+        VoiceFault::Disconnected { cure: Cure::Never }
+    );
+    // The voice state is applied (and refused) before the track starts.
+    assert_eq!(c.next_event().await, refused_voice_event());
+    assert_eq!(c.next_event().await["type"], "TrackStartEvent");
+    // Lifting it leaves the existing player broken (it keeps its own fault) …
+    fake.fault_new_players(GUILD, VoiceFault::None);
+    assert!(!fake.player(GUILD).unwrap().connected);
+    // … and a new player is fine.
+    let (s, _) = rest
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v4/sessions/{sid}/players/{GUILD}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, p) = rest
+        .patch_player(&sid, json!({"voice": voice(), "track": {"encoded": RICK}}))
+        .await;
+    assert_eq!(p["state"]["connected"], true);
+}

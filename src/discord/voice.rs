@@ -80,19 +80,21 @@ pub async fn join_paced(
                     channel_id: info.channel_id.0.get(),
                 })
             }
-            // songbird gives up on its own gateway timeout with `Dropped` (or `TimedOut`).
+            // Discord's answer did not complete the join in time (`TimedOut`), or a voice state
+            // cancelled the pending one (`Dropped`: a late leave of an old session): try again.
             Ok(Err(songbird::error::JoinError::TimedOut | songbird::error::JoinError::Dropped))
-            | Err(_) => {
-                last = JoinError::NoAnswer;
-                pacer.acquire(shard).await;
-                own_leaves.mark(guild);
-                if let Err(e) = leave(songbird, guild).await {
-                    tracing::debug!(guild, error = %e, "no pending voice join to drop");
-                }
-            }
+            | Err(_) => last = JoinError::NoAnswer,
             Ok(Err(e)) => last = JoinError::Failed(e.to_string()),
         }
         tracing::warn!(guild, attempt = attempt + 1, error = %last, "voice join attempt failed");
+    }
+    if last == JoinError::NoAnswer {
+        // Nothing of the attempt stays: Discord is told to leave, should the join land late.
+        pacer.acquire(shard).await;
+        own_leaves.mark(guild);
+        if let Err(e) = leave(songbird, guild).await {
+            tracing::debug!(guild, error = %e, "no pending voice join to drop");
+        }
     }
     Err(last)
 }

@@ -30,6 +30,8 @@ use crate::sync::LockExt;
 
 /// Join attempts per guild.
 pub(super) const JOIN_ATTEMPTS: u32 = 3;
+/// How long a restored player has to be heard before its "back after a restart" notice.
+const BACK_WITHIN: Duration = Duration::from_secs(5);
 /// Guilds restored at once (their voice joins still go through the pacer one by one).
 pub(super) const CONCURRENCY: usize = 32;
 /// How long to wait for the guilds of the READY, and for the Lavalink nodes.
@@ -350,15 +352,19 @@ impl Restorer {
             }
             return Outcome::Failed(e.to_string());
         }
-        if let (true, Some(track)) = (config.announce_now_playing, &current) {
-            self.post_back_notice(
-                guild,
-                text_channel,
-                track,
-                position_ms,
-                decision.paused_because,
-            )
-            .await;
+        if let (true, Some(track)) = (config.announce_now_playing, current) {
+            // "Back" only once listeners hear it: a voice that does not come back is healed,
+            // and a give-up says so instead.
+            let me = self.clone();
+            let why = decision.paused_because;
+            tokio::spawn(async move {
+                if me.service().audio_is_back(guild, BACK_WITHIN).await {
+                    me.post_back_notice(guild, text_channel, &track, position_ms, why)
+                        .await;
+                } else {
+                    tracing::info!(guild, "no audio yet after the restore: no back notice");
+                }
+            });
         }
         if decision.plays() {
             Outcome::Playing

@@ -250,6 +250,12 @@ impl PlayerService {
             .map_err(|e| e.to_string())
     }
 
+    /// Whether Lavalink plays the guild's audio within `within` (connected, and the position
+    /// moving unless paused): what a "back" notice may claim.
+    pub async fn audio_is_back(&self, guild: GuildId, within: Duration) -> bool {
+        matches!(self.audio(guild, within, false).await, Audio::Back(_))
+    }
+
     /// Asks Lavalink, every [`PROBE_EVERY`] for up to `within`, whether the audio is back:
     /// connected, and (for a player that plays) the position moving. With `quick`, a first
     /// answer of "not connected" is final.

@@ -563,3 +563,32 @@ async fn stop_during_healing_says_nothing_more_and_skip_after_a_give_up_sends_vo
     assert_eq!(notices, 1, "{:?}", said(&w));
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_back_notice_over_silence_after_a_restore_only_the_give_up() {
+    let rig = Rig::new(vec![small_guild(32, 1)], None).await;
+    let guild = small_guild_id(32);
+    let track = catalogue_track(&rig.lavalink, 60_000, 0);
+    seed(&rig, &[saved_small(32, &track, vec![], 7_000, false)], &[]).await;
+    // This node cannot reach the guild's voice server, whatever it is given.
+    rig.lavalink.fault_new_players(
+        &guild.to_string(),
+        VoiceFault::Disconnected { cure: Cure::Never },
+    );
+    let _bot = rig.spawn(&[]);
+    let notice = eventually("the give-up notice", Duration::from_secs(45), || {
+        posted(&rig, text_of(guild))
+            .into_iter()
+            .find(|c| c.contains("could not get it back"))
+    })
+    .await;
+    assert!(notice.contains("/resume"), "{notice}");
+    let all = posted(&rig, text_of(guild));
+    assert_eq!(
+        all.len(),
+        1,
+        "no 'back after a restart' over silence: {all:?}"
+    );
+    let store = rig.storage.open().await;
+    assert!(store.load(guild).await.unwrap().is_some(), "kept");
+}

@@ -235,6 +235,18 @@ impl FakeLavalink {
         self.shared.lock().set_voice_fault(guild_id, fault)
     }
 
+    /// Every player created for the guild from now on (on any session) starts with `fault`, as
+    /// when this node cannot reach the guild's voice server; [`VoiceFault::None`] ends that.
+    /// Players that exist keep their state.
+    pub fn fault_new_players(&self, guild_id: &str, fault: VoiceFault) {
+        let mut state = self.shared.lock();
+        if fault == VoiceFault::None {
+            state.new_player_faults.remove(guild_id);
+        } else {
+            state.new_player_faults.insert(guild_id.to_string(), fault);
+        }
+    }
+
     /// Every `voice` object player PATCHes for the guild delivered (valid ones, in
     /// order): the Lavalink session, the voice state (`token`, `endpoint`, `sessionId`,
     /// `channelId`) and when it arrived. Kept across [`Self::restart`].

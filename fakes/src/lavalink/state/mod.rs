@@ -130,6 +130,9 @@ pub(crate) struct State {
     /// Per guild: every voice state a player PATCH delivered, in order (kept across
     /// restarts, like `requests`).
     pub voice_updates: BTreeMap<String, Vec<VoiceUpdate>>,
+    /// Per guild: the voice fault a player gets when it is created (see
+    /// `FakeLavalink::fault_new_players`).
+    pub new_player_faults: HashMap<String, crate::lavalink::VoiceFault>,
 }
 
 impl State {
@@ -144,6 +147,7 @@ impl State {
             stats_interval,
             next_conn_id: 1,
             voice_updates: BTreeMap::new(),
+            new_player_faults: HashMap::new(),
         }
     }
 

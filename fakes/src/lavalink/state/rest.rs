@@ -330,12 +330,17 @@ impl State {
                     received_at_unix_us: unix_us(),
                 });
         }
+        let new_fault = self.new_player_faults.get(guild_id).copied();
         let s = self.session_mut(session_id)?;
         let mut out = Vec::new();
+        let created = !s.players.contains_key(guild_id);
         let p = s
             .players
             .entry(guild_id.to_string())
             .or_insert_with(|| Player::new(guild_id));
+        if let (true, Some(fault)) = (created, new_fault) {
+            p.set_fault(fault, now);
+        }
         p.rebase(now);
         if let Some(v) = update.voice.clone() {
             out.extend(p.voice_update(v, now));
