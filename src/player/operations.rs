@@ -21,43 +21,54 @@ impl PlayerService {
     ) -> Result<(), PlayerError> {
         let g = self.guild(guild);
         let mut g = g.lock().await;
-        let changed = g.voice.as_ref() != Some(&voice);
-        if changed {
-            Self::clear_given_up(&mut g);
-        }
-        g.server_pending_since = None;
-        g.state.voice_channel_id = Some(voice.channel_id);
         if text_channel.is_some() {
             g.state.text_channel_id = text_channel;
         }
+        self.connect_locked(&mut g, voice).await
+    }
+
+    /// Takes `voice` as the guild's voice connection and, when it changed and a track is loaded,
+    /// hands it to the audio server at once.
+    async fn connect_locked(
+        &self,
+        g: &mut GuildPlayer,
+        voice: VoiceConnection,
+    ) -> Result<(), PlayerError> {
+        let changed = g.voice.as_ref() != Some(&voice);
+        if changed {
+            Self::clear_given_up(g);
+        }
+        g.server_pending_since = None;
+        g.state.voice_channel_id = Some(voice.channel_id);
         g.voice = Some(voice.clone());
         if changed {
             g.voice_sent = false;
             if g.queue.current().is_some() {
-                // A new voice server: hand it to the audio server right away.
                 let patch = PlayerPatch {
                     voice: Some(voice),
                     ..PlayerPatch::default()
                 };
-                self.send(&mut g, patch).await?;
+                self.send(g, patch).await?;
             }
         }
-        self.save(&mut g, false);
+        self.save(g, false);
         Ok(())
     }
 
     /// Changes part of a guild's known voice connection (a new voice server or session) and hands
-    /// it to the audio server. Nothing happens for a guild without a voice connection.
+    /// it to the audio server. Nothing happens for a guild without a voice connection. The
+    /// change is made under the player's lock: Discord's voice state and voice server updates,
+    /// handled at the same time, never undo each other.
     pub async fn update_voice(&self, guild: GuildId, change: impl FnOnce(&mut VoiceConnection)) {
         let Some(g) = self.existing(guild) else {
             return;
         };
-        let current = g.lock().await.voice.clone();
-        let Some(mut voice) = current else {
+        let mut g = g.lock().await;
+        let Some(mut voice) = g.voice.clone() else {
             return;
         };
         change(&mut voice);
-        if let Err(e) = self.connect(guild, voice, None).await {
+        if let Err(e) = self.connect_locked(&mut g, voice).await {
             tracing::warn!(guild, error = %e, "could not hand the new voice state to the audio server");
         }
     }

@@ -22,6 +22,11 @@ fn said(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// How many messages of the text channel contain `needle`.
+fn count_said(w: &World, needle: &str) -> usize {
+    said(w).iter().filter(|c| c.contains(needle)).count()
+}
+
 /// Waits for one message containing `needle`, then checks for 2 s that no second one comes.
 async fn said_once(w: &World, needle: &str) -> String {
     let text = eventually(needle, WAIT, || {
@@ -29,8 +34,7 @@ async fn said_once(w: &World, needle: &str) -> String {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let count = said(w).iter().filter(|c| c.contains(needle)).count();
-    assert_eq!(count, 1, "told once: {:?}", said(w));
+    assert_eq!(count_said(w, needle), 1, "told once: {:?}", said(w));
     text
 }
 
@@ -55,11 +59,7 @@ async fn a_kick_stops_the_music_and_says_so_once() {
     playing(&w).await;
     command(&w, BOB, "leave", json!({})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let ends = said(&w)
-        .iter()
-        .filter(|c| c.contains("I was disconnected"))
-        .count();
-    assert_eq!(ends, 1, "{:?}", said(&w));
+    assert_eq!(count_said(&w, "I was disconnected"), 1, "{:?}", said(&w));
     w.stop().await;
 }
 
@@ -327,11 +327,7 @@ async fn healing_that_never_works_says_so_once_keeps_the_saved_player_and_stops_
     let updates = lavalink_tokens(&w).len();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(lavalink_tokens(&w).len(), updates, "no more attempts");
-    let notices = said(&w)
-        .iter()
-        .filter(|c| c.contains("could not get it back"))
-        .count();
-    assert_eq!(notices, 1, "{:?}", said(&w));
+    assert_eq!(count_said(&w, "could not get it back"), 1, "{:?}", said(&w));
     w.stop().await;
 }
 
@@ -556,11 +552,7 @@ async fn stop_during_healing_says_nothing_more_and_skip_after_a_give_up_sends_vo
     tokio::time::sleep(Duration::from_millis(800)).await;
     command(&w, BOB, "stop", json!({})).await;
     tokio::time::sleep(Duration::from_secs(18)).await;
-    let notices = said(&w)
-        .iter()
-        .filter(|c| c.contains("could not get it back"))
-        .count();
-    assert_eq!(notices, 1, "{:?}", said(&w));
+    assert_eq!(count_said(&w, "could not get it back"), 1, "{:?}", said(&w));
     w.stop().await;
 }
 
