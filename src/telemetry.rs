@@ -1,7 +1,11 @@
 //! Logging set-up: `LOG_FORMAT` pretty or json, `LOG_LEVEL` as a tracing filter, to stderr
 //! (coloured only when stderr is a terminal: a platform's log viewer gets plain text).
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::discord::shard_refusals::ShardRefusals;
 
 use crate::settings::LogFormat;
 
@@ -25,18 +29,23 @@ fn filter(level: &str) -> String {
     }
 }
 
-/// Installs the global subscriber. Calling it twice is harmless (the second call does nothing).
+/// Installs the global subscriber: the log lines (filtered by `LOG_LEVEL`) and
+/// [`ShardRefusals`], which sees serenity's gateway events whatever the level. Calling it twice
+/// is harmless (the second call does nothing).
 pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_new(filter(level))
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(colours());
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.with_target(false).try_init(),
+    let lines = match format {
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => lines.with_target(false).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(ShardRefusals)
+        .try_init();
 }
 
 #[cfg(test)]

@@ -1072,3 +1072,21 @@ async fn a_token_reset_closes_the_gateway_with_4004_and_rest_answers_401() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn a_shard_with_more_guilds_than_allowed_is_closed_with_4011() {
+    let fake = fake().await;
+    fake.add_guild(guild(GUILD, "Encore HQ")).unwrap();
+    fake.add_guild(guild(GUILD + (1 << 22), "Second")).unwrap();
+    fake.set_max_guilds_per_shard(1);
+    // Both guilds on one shard: sharding required.
+    let mut ws = after_hello(&fake).await;
+    send(&mut ws, identify([0, 1], INTENTS)).await;
+    assert_eq!(close_code(&mut ws).await, 4011);
+    // Two shards hold one each.
+    let (_ws, ready0) = ready(&fake, [0, 2], INTENTS).await;
+    assert_eq!(ready0["d"]["guilds"].as_array().unwrap().len(), 1);
+    fake.set_max_guilds_per_shard(encore_fakes::discord::MAX_GUILDS_PER_SHARD);
+    let (_ws, ready) = ready(&fake, [0, 1], INTENTS).await;
+    assert_eq!(ready["d"]["guilds"].as_array().unwrap().len(), 2);
+}

@@ -335,12 +335,23 @@ impl Bot {
     /// process should stop. Pending forever otherwise.
     pub async fn fatal(&self) -> Fatal {
         let mut fatal = self.fatal.clone();
-        if let Ok(f) = fatal.wait_for(Option::is_some).await {
-            if let Some(f) = f.clone() {
-                return f;
+        let returned = async {
+            if let Ok(f) = fatal.wait_for(Option::is_some).await {
+                if let Some(f) = f.clone() {
+                    return f;
+                }
+            }
+            std::future::pending().await
+        };
+        tokio::select! {
+            f = returned => f,
+            // 4010/4011, which serenity only logs (see `shard_refusals`).
+            f = super::shard_refusals::refused() => {
+                tracing::error!(reason = %f, "the Discord client stopped for good");
+                let _ = self.parts.client_stopped.set(f.to_string());
+                f
             }
         }
-        std::future::pending().await
     }
 
     /// Closes the gateway connections (none are left when Discord refused the bot).

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod pacer;
 pub mod policy;
 pub mod post;
+pub mod shard_refusals;
 pub mod texts;
 pub mod voice;
 

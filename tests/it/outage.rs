@@ -194,3 +194,26 @@ async fn a_token_reset_stops_the_bot_with_the_reason_and_keeps_the_saved_players
     assert!(!log.contains(TOKEN), "{log}");
     assert_eq!(saved_players(&rig).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discord_requiring_more_shards_stops_the_bot_with_the_reason_and_keeps_the_saved_player() {
+    let rig = Rig::new(vec![small_guild(74, 1), small_guild(75, 1)], None).await;
+    let track = catalogue_track(&rig.lavalink, 180_000, 0);
+    seed(&rig, &[saved_small(74, &track, vec![], 5_000, false)], &[]).await;
+    let before = saved_players(&rig).await;
+    // One session may hold one guild: Discord closes the IDENTIFY of a one-shard bot with 4011,
+    // which serenity only logs before reconnecting (for ever, without Encore's watch).
+    rig.discord.set_max_guilds_per_shard(1);
+    let mut bot = rig.spawn(&[("SHARD_COUNT", "1")]);
+    let code = eventually("the process exits", Duration::from_secs(20), || {
+        bot.exit_code()
+    })
+    .await;
+    let log = bot.log_text();
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(
+        log.trim_end().lines().last().unwrap_or_default(),
+        "error: Discord refused this process's shards (the gateway closed the connection with 4011 Sharding required): check SHARD_COUNT and SHARD_IDS (SHARD_COUNT=auto lets Discord choose)"
+    );
+    assert_eq!(saved_players(&rig).await, before);
+}

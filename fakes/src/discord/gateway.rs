@@ -215,6 +215,14 @@ fn identify(app: &App, conn: &mut Conn, d: &Value) {
         conn.close(4010, "Invalid shard");
         return;
     };
+    let too_many = {
+        let st = app.lock();
+        st.guilds_in_shard(shard) > st.max_guilds_per_shard
+    };
+    if too_many {
+        conn.close(4011, "Sharding required");
+        return;
+    }
     let Some(intents) = d.get("intents").and_then(Value::as_u64) else {
         conn.close(4013, "Invalid intent(s)");
         return;

@@ -49,7 +49,7 @@ pub mod permissions {
 }
 
 /// Message flags.
-pub use state::{EPHEMERAL, LOADING};
+pub use state::{EPHEMERAL, LOADING, MAX_GUILDS_PER_SHARD};
 
 /// How the fake is started.
 #[derive(Debug, Clone)]
@@ -438,6 +438,13 @@ impl FakeDiscord {
     /// Whether an outage started by [`FakeDiscord::go_down_for`] is under way.
     pub fn is_down(&self) -> bool {
         self.shared.is_down()
+    }
+
+    /// Sets how many guilds one gateway session may hold (default
+    /// [`MAX_GUILDS_PER_SHARD`], Discord's 2,500): an IDENTIFY whose shard would hold more is
+    /// closed with 4011 "Sharding required".
+    pub fn set_max_guilds_per_shard(&self, max: usize) {
+        self.shared.lock().max_guilds_per_shard = max;
     }
 
     /// The bot token is reset to `token` (in the developer portal, or by Discord after a leak):

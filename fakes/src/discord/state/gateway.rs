@@ -59,6 +59,14 @@ impl State {
         }
     }
 
+    /// How many of the fake's guilds belong to `shard` (`[id, count]`).
+    pub fn guilds_in_shard(&self, shard: [u64; 2]) -> usize {
+        self.guilds
+            .keys()
+            .filter(|g| Self::shard_of(**g, shard[1]) == shard[0])
+            .count()
+    }
+
     /// IDENTIFY accepted: a new session with READY then GUILD_CREATE for its guilds.
     pub fn identify(
         &mut self,

@@ -278,7 +278,14 @@ pub(crate) struct State {
     voice_server_generation: BTreeMap<u64, u64>,
     /// The runtime the fake was started on, for delayed dispatches.
     runtime: Option<tokio::runtime::Handle>,
+    /// The most guilds one gateway session may hold before IDENTIFY is closed with 4011
+    /// "Sharding required" (Discord: 2,500 guilds per shard).
+    pub max_guilds_per_shard: usize,
 }
+
+/// Discord's limit of guilds per shard ("Sharding": each shard can only support a maximum of
+/// 2500 guilds).
+pub const MAX_GUILDS_PER_SHARD: usize = 2500;
 
 impl State {
     pub fn new(cfg: Config) -> State {
@@ -298,6 +305,7 @@ impl State {
             last_snowflake: 0,
             started: Instant::now(),
             rate_limit_closes: 0,
+            max_guilds_per_shard: MAX_GUILDS_PER_SHARD,
             voice_server_modes: BTreeMap::new(),
             voice_servers: BTreeMap::new(),
             voice_server_generation: BTreeMap::new(),
