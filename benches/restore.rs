@@ -29,13 +29,7 @@ fn guild_id(n: u64) -> u64 {
 fn guild(n: u64) -> GuildSpec {
     let id = guild_id(n);
     let listener = 700_000_000_000_000_000 + n;
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-        user_limit: 0,
-    };
+    let channel = ChannelSpec::new;
     GuildSpec {
         id,
         name: format!("Server {n}"),

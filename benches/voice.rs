@@ -40,13 +40,7 @@ fn env_num(name: &str, default: usize) -> usize {
 }
 
 fn guild() -> GuildSpec {
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-        user_limit: 0,
-    };
+    let channel = ChannelSpec::new;
     GuildSpec {
         id: GUILD,
         name: "Bench".into(),

@@ -94,13 +94,7 @@ async fn main() -> Result<(), Error> {
         ..FakeDiscordConfig::default()
     })
     .await?;
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-        user_limit: 0,
-    };
+    let channel = ChannelSpec::new;
     discord.add_guild(GuildSpec {
         id: GUILD,
         name: "Demo Server".into(),

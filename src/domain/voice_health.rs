@@ -172,13 +172,11 @@ pub enum VoiceHealth {
     /// A fault was seen; healing starts after the ladder's first wait.
     Suspect {
         fault: VoiceFault,
-        since_ms: u64,
     },
     /// Carrying out `step`.
     Healing {
         fault: VoiceFault,
         step: HealStep,
-        since_ms: u64,
     },
     /// Every step failed; the member was told once. Nothing heals until someone acts (a
     /// command, or Discord moving the bot).
@@ -395,7 +393,6 @@ mod tests {
         assert!(VoiceHealth::Connected.accepts_fault());
         let suspect = VoiceHealth::Suspect {
             fault: VoiceFault::Silent,
-            since_ms: 0,
         };
         assert!(!suspect.accepts_fault() && suspect.is_unhealthy());
         assert!(!VoiceHealth::GivenUp {

@@ -319,14 +319,8 @@ impl Restorer {
                     channel: decision.voice_channel_id,
                 };
                 let message = CreateMessage::new().content(texts::voice_ended(&end));
-                post(
-                    &self.discord.http,
-                    guild,
-                    snapshot.state.text_channel_id,
-                    message,
-                    "restart notice",
-                )
-                .await;
+                self.restart_notice(guild, snapshot.state.text_channel_id, message)
+                    .await;
                 return Outcome::Failed(e.to_string());
             }
         };
@@ -391,6 +385,16 @@ impl Restorer {
             .label(texts::labels::RESUME)
             .style(ButtonStyle::Primary)])]);
         }
+        self.restart_notice(guild, text_channel, message).await;
+    }
+
+    /// Posts a notice of the restore to the saved text channel.
+    async fn restart_notice(
+        &self,
+        guild: GuildId,
+        text_channel: Option<u64>,
+        message: CreateMessage,
+    ) {
         post(
             &self.discord.http,
             guild,
@@ -416,14 +420,8 @@ impl Restorer {
             Refusal::NotRestorable(_) => return Outcome::Skipped(refusal.reason()),
         };
         let message = CreateMessage::new().content(notice);
-        post(
-            &self.discord.http,
-            guild,
-            snapshot.state.text_channel_id,
-            message,
-            "restart notice",
-        )
-        .await;
+        self.restart_notice(guild, snapshot.state.text_channel_id, message)
+            .await;
         Outcome::Refused(refusal.reason())
     }
 }

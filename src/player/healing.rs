@@ -50,10 +50,7 @@ impl PlayerService {
             fault = fault.as_str(),
             "voice looks broken; healing it"
         );
-        g.health = VoiceHealth::Suspect {
-            fault,
-            since_ms: now_ms(),
-        };
+        g.health = VoiceHealth::Suspect { fault };
         if g.queue.current().is_some() {
             g.set_position(heard_ms);
             g.stalled = true;
@@ -137,11 +134,7 @@ impl PlayerService {
         let Some(g) = self.existing(guild) else {
             return false;
         };
-        g.lock().await.health = VoiceHealth::Healing {
-            fault,
-            step,
-            since_ms: now_ms(),
-        };
+        g.lock().await.health = VoiceHealth::Healing { fault, step };
         tracing::info!(step = step.as_str(), "healing voice");
         true
     }

@@ -154,12 +154,17 @@ fn joins_sent(w: &World) -> usize {
         .count()
 }
 
+/// Makes the guild's voice on `node` disconnected, healed only as `cure` says (no event).
+fn disconnect_voice(node: &FakeLavalink, cure: Cure) {
+    node.set_voice_fault(&GUILD.to_string(), VoiceFault::Disconnected { cure })
+        .unwrap();
+}
+
 /// Breaks the guild's voice on `node` (healed only as `cure` says) and closes Lavalink's voice
 /// socket with `code`; returns where the audio stopped.
 fn break_voice(node: &FakeLavalink, cure: Cure, code: u16) -> u64 {
     let g = GUILD.to_string();
-    node.set_voice_fault(&g, VoiceFault::Disconnected { cure })
-        .unwrap();
+    disconnect_voice(node, cure);
     node.inject_websocket_closed(&g, code, "voice fault", true)
         .unwrap();
     node.player(&g).unwrap().position
@@ -476,16 +481,8 @@ async fn protocol_errors_resend_and_rate_limits_wait_before_asking_again() {
 async fn lavalink_saying_not_connected_without_a_close_event_is_healed() {
     let w = world().await;
     playing(&w).await;
-    let g = GUILD.to_string();
     let tokens = lavalink_tokens(&w).len();
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::AnyVoiceUpdate,
-            },
-        )
-        .unwrap();
+    disconnect_voice(&w.lavalink, Cure::AnyVoiceUpdate);
     // Two player updates (200 ms apart here) saying `connected: false`, then a resend.
     audio_back(&w.lavalink, Duration::from_secs(3)).await;
     assert_eq!(lavalink_tokens(&w).len(), tokens + 1);
@@ -528,16 +525,8 @@ async fn stop_during_healing_says_nothing_more_and_skip_after_a_give_up_sends_vo
     // Healing that cannot work, then a /skip once voice could work again.
     break_voice(&w.lavalink, Cure::Never, 4015);
     said_once(&w, "could not get it back").await;
-    let g = GUILD.to_string();
     let tokens = lavalink_tokens(&w).len();
-    w.lavalink
-        .set_voice_fault(
-            &g,
-            VoiceFault::Disconnected {
-                cure: Cure::AnyVoiceUpdate,
-            },
-        )
-        .unwrap();
+    disconnect_voice(&w.lavalink, Cure::AnyVoiceUpdate);
     let (reply, _) = command(&w, BOB, "skip", json!({})).await;
     assert!(reply.contains("Despacito"), "{reply}");
     let p = audio_back(&w.lavalink, Duration::from_secs(3)).await;

@@ -310,13 +310,7 @@ pub async fn restored(rig: &Rig, guild: u64) -> Value {
 /// A small server: a text channel, a voice channel, `listeners` people in it.
 pub fn small_guild(n: u64, listeners: usize) -> GuildSpec {
     let id = small_guild_id(n);
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-        user_limit: 0,
-    };
+    let channel = ChannelSpec::new;
     let members: Vec<MemberSpec> = (0..listeners as u64)
         .map(|i| MemberSpec {
             user_id: 700_000_000_000_000_000 + n * 100 + i,

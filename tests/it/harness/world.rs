@@ -58,13 +58,7 @@ impl World {
 /// The server of the Discord tests: text and voice channels (some the bot may not use), alice
 /// (the owner), bob, and carol with the DJ role; bob and carol are in [`VOICE`].
 pub fn guild_spec() -> GuildSpec {
-    let channel = |id, name: &str, kind| ChannelSpec {
-        id,
-        name: name.into(),
-        kind,
-        permission_overwrites: vec![],
-        user_limit: 0,
-    };
+    let channel = ChannelSpec::new;
     GuildSpec {
         id: GUILD,
         name: "Encore HQ".into(),
