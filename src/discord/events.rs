@@ -122,6 +122,11 @@ pub(super) async fn on_event(
                 }
             }
         }
+        FullEvent::VoiceStateUpdate { new, .. }
+            if !new.member.as_ref().is_some_and(|m| m.user.bot) =>
+        {
+            listener_moved(data, new).await;
+        }
         FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Component(click),
         } => {
@@ -157,6 +162,17 @@ pub(super) async fn on_event(
         _ => {}
     }
     Ok(())
+}
+
+/// A person's voice state: one who joins the bot's channel ends a pause made because nobody was
+/// listening.
+async fn listener_moved(data: &Data, new: &serenity::VoiceState) {
+    let (Some(guild), Some(channel)) = (new.guild_id.map(|g| g.get()), new.channel_id) else {
+        return;
+    };
+    if let Err(e) = data.service.listener_joined(guild, channel.get()).await {
+        tracing::debug!(guild, error = %e, "could not play for the listener who joined");
+    }
 }
 
 /// After a change of channels, roles or the bot's member: a bot that lost Connect or Speak in the

@@ -13,10 +13,12 @@ pub mod voice_health;
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{EndReason, LoopMode, Queue, QueueError};
-pub use restore::{restorable, restore_plays, restore_position, AudioStop, NotRestored};
+pub use restore::{
+    restorable, restore_pause_reason, restore_plays, restore_position, AudioStop, NotRestored,
+};
 pub(crate) use snapshot::{is_playing, position_at};
 pub use snapshot::{
-    FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
+    FilterPreset, PauseReason, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
     SNAPSHOT_SCHEMA_VERSION,
 };
 pub use track::Track;

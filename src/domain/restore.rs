@@ -5,7 +5,7 @@
 //! still plays, how the last owner left, the server's settings, the listeners, the channel's
 //! access, the time), so `lifecycle::restore` only gathers those facts and carries the plan out.
 
-use super::{extrapolate_position, PlayerSnapshot, PlayerState};
+use super::{extrapolate_position, PauseReason, PlayerSnapshot, PlayerState};
 
 /// When the audio a saved player describes stopped being heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,27 +60,36 @@ pub fn restorable(
     Ok(())
 }
 
-/// Whether a restored player plays (else it comes back paused): it was playing, resuming is on
-/// (the server's own setting wins over `MUSIC_AUTO_RESUME`), and someone is listening or 24/7
-/// is on. A track a person paused stays paused.
+/// Whether a restored player plays (else it comes back paused): a member did not pause it,
+/// resuming is on (the server's own setting wins over `MUSIC_AUTO_RESUME`), and someone is
+/// listening or 24/7 is on. A pause Encore made (nobody listening, resume off, voice lost) does
+/// not outlive its cause: it is decided afresh.
 pub fn restore_plays(
-    was_paused: bool,
+    saved: Option<PauseReason>,
     auto_resume: bool,
     listeners: usize,
     always_on: bool,
 ) -> bool {
-    !was_paused && auto_resume && (listeners > 0 || always_on)
+    saved != Some(PauseReason::Member) && auto_resume && (listeners > 0 || always_on)
 }
 
-/// Why a restored player comes back paused (told in the restart notice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PausedBecause {
-    /// A person paused it before the restart.
-    PersonPaused,
-    /// Automatic resume is off (the server's setting, else `MUSIC_AUTO_RESUME`).
-    AutoResumeOff,
-    /// Nobody is in the voice channel and 24/7 is off.
-    NobodyListening,
+/// Why a restored player comes back paused (told in the restart notice, and saved): a member's
+/// pause stays a member's; otherwise resume off, else nobody listening.
+pub fn restore_pause_reason(
+    saved: Option<PauseReason>,
+    auto_resume: bool,
+    listeners: usize,
+    always_on: bool,
+) -> Option<PauseReason> {
+    if restore_plays(saved, auto_resume, listeners, always_on) {
+        None
+    } else if saved == Some(PauseReason::Member) {
+        Some(PauseReason::Member)
+    } else if !auto_resume {
+        Some(PauseReason::AutoResumeOff)
+    } else {
+        Some(PauseReason::NobodyListening)
+    }
 }
 
 /// A permission the bot needs in a voice channel (Discord's names).
@@ -192,7 +201,7 @@ pub struct RestorePlan {
     pub voice_channel_id: u64,
     pub start: StartFrom,
     /// `None`: it plays.
-    pub paused_because: Option<PausedBecause>,
+    pub paused_because: Option<PauseReason>,
     /// Lavalink kept the player: keep it (no reload), moved to the saved position when `true`
     /// (the audio stopped when the last owner closed its voice, earlier than Lavalink's clock).
     pub keep_live: Option<bool>,
@@ -231,20 +240,12 @@ pub fn plan(facts: &RestoreFacts<'_>) -> Result<RestorePlan, Refusal> {
         ChannelAccess::Gone => return Err(Refusal::ChannelGone),
         ChannelAccess::Missing(p) => return Err(Refusal::MissingPermission(p)),
     }
-    let was_paused = snapshot.state.paused;
-    let plays = restore_plays(
-        was_paused,
+    let paused_because = restore_pause_reason(
+        snapshot.state.why_paused(),
         facts.auto_resume,
         facts.listeners,
         facts.always_on,
     );
-    let paused_because = (!plays).then_some(if was_paused {
-        PausedBecause::PersonPaused
-    } else if !facts.auto_resume {
-        PausedBecause::AutoResumeOff
-    } else {
-        PausedBecause::NobodyListening
-    });
     let (start, keep_live) = match (facts.live, facts.stop) {
         (Some(_), AudioStop::At(_)) => (StartFrom::Saved(facts.stop), Some(true)),
         (Some(live), _) => (StartFrom::Live(live), Some(false)),
@@ -365,13 +366,58 @@ mod tests {
 
     #[test]
     fn it_plays_only_if_it_played_resuming_is_on_and_someone_listens() {
-        assert!(restore_plays(false, true, 2, false));
-        assert!(!restore_plays(true, true, 2, false), "a person paused it");
-        assert!(!restore_plays(false, false, 2, false), "resuming is off");
-        assert!(!restore_plays(false, true, 0, false), "nobody listens");
+        assert!(restore_plays(None, true, 2, false));
         assert!(
-            restore_plays(false, true, 0, true),
+            !restore_plays(Some(PauseReason::Member), true, 2, false),
+            "a person paused it"
+        );
+        assert!(!restore_plays(None, false, 2, false), "resuming is off");
+        assert!(!restore_plays(None, true, 0, false), "nobody listens");
+        assert!(
+            restore_plays(None, true, 0, true),
             "24/7 plays to an empty room"
+        );
+    }
+
+    #[test]
+    fn a_pause_encore_made_ends_with_its_cause() {
+        for reason in [
+            PauseReason::NobodyListening,
+            PauseReason::AutoResumeOff,
+            PauseReason::VoiceLost,
+        ] {
+            assert!(restore_plays(Some(reason), true, 1, false), "{reason:?}");
+            assert_eq!(
+                restore_pause_reason(Some(reason), true, 0, false),
+                Some(PauseReason::NobodyListening),
+                "{reason:?} with nobody there"
+            );
+            assert_eq!(
+                restore_pause_reason(Some(reason), false, 1, false),
+                Some(PauseReason::AutoResumeOff),
+                "{reason:?} with resuming off"
+            );
+        }
+        // A member's pause outlives everything, and stays a member's.
+        assert_eq!(
+            restore_pause_reason(Some(PauseReason::Member), true, 3, true),
+            Some(PauseReason::Member)
+        );
+    }
+
+    #[test]
+    fn a_restore_paused_for_nobody_then_restored_with_a_listener_plays() {
+        // The case: restored paused because nobody listened (saved so), then a member
+        // rejoins and the process is killed again.
+        let mut s = snap(10_000, 1_000, 4_000, false);
+        s.state.pause(PauseReason::NobodyListening);
+        let p = plan(&facts(&s)).unwrap();
+        assert!(p.plays(), "nobody paused it and a listener is present");
+        // A record of the old schema (paused, no reason) reads as a member's pause.
+        s.state.pause_reason = None;
+        assert_eq!(
+            plan(&facts(&s)).unwrap().paused_because,
+            Some(PauseReason::Member)
         );
     }
 
@@ -405,7 +451,7 @@ mod tests {
     fn the_reason_it_comes_back_paused() {
         let paused = snap(10_000, 1_000, 4_000, true);
         let p = plan(&facts(&paused)).unwrap();
-        assert_eq!(p.paused_because, Some(PausedBecause::PersonPaused));
+        assert_eq!(p.paused_because, Some(PauseReason::Member));
         assert_eq!(p.position_ms(&paused, 9_000), 10_000);
 
         let s = snap(10_000, 1_000, 4_000, false);
@@ -415,7 +461,7 @@ mod tests {
         };
         assert_eq!(
             plan(&empty).unwrap().paused_because,
-            Some(PausedBecause::NobodyListening)
+            Some(PauseReason::NobodyListening)
         );
         let always_on = RestoreFacts {
             always_on: true,
@@ -431,7 +477,7 @@ mod tests {
         };
         assert_eq!(
             plan(&off).unwrap().paused_because,
-            Some(PausedBecause::AutoResumeOff)
+            Some(PauseReason::AutoResumeOff)
         );
         // Auto-resume off and nobody there: the setting is the reason given.
         let both = RestoreFacts {
@@ -440,7 +486,7 @@ mod tests {
         };
         assert_eq!(
             plan(&both).unwrap().paused_because,
-            Some(PausedBecause::AutoResumeOff)
+            Some(PauseReason::AutoResumeOff)
         );
     }
 

@@ -47,6 +47,46 @@ impl FilterPreset {
     }
 }
 
+/// Why a player is paused: kept with the player (saved), so a restart can tell a person's pause,
+/// which stays, from a pause Encore made, which ends when its cause has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// A member paused it (`/pause`, the Pause button). Only a member resumes it.
+    Member,
+    /// It came back from a restart paused because automatic resume was off (the server's
+    /// setting, else `MUSIC_AUTO_RESUME`).
+    AutoResumeOff,
+    /// It came back from a restart paused because nobody was in the voice channel and 24/7 is off.
+    NobodyListening,
+    /// Voice could not be healed (every step of the ladder failed).
+    VoiceLost,
+}
+
+impl PauseReason {
+    /// The stored name (SQLite `players.pause_reason`, MongoDB `pause_reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::Member => "member",
+            PauseReason::AutoResumeOff => "auto_resume_off",
+            PauseReason::NobodyListening => "nobody_listening",
+            PauseReason::VoiceLost => "voice_lost",
+        }
+    }
+
+    /// The reason of a stored name; `None` for an unknown one (a newer build's).
+    pub fn parse(name: &str) -> Option<PauseReason> {
+        [
+            PauseReason::Member,
+            PauseReason::AutoResumeOff,
+            PauseReason::NobodyListening,
+            PauseReason::VoiceLost,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+}
+
 /// The small, often-changing part of a player: written on every autosave tick without touching
 /// the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +99,10 @@ pub struct PlayerState {
     /// Wall-clock time (Unix ms) at which `position_ms` was observed.
     pub position_at_ms: u64,
     pub paused: bool,
+    /// Why it is paused, as saved; read it through [`PlayerState::why_paused`]. Change both
+    /// through [`PlayerState::pause`] and [`PlayerState::unpause`].
+    #[serde(default)]
+    pub pause_reason: Option<PauseReason>,
     /// Volume in percent, 0–200 (100 leaves the audio unchanged).
     pub volume: u16,
     pub loop_mode: LoopMode,
@@ -76,10 +120,45 @@ impl PlayerState {
             position_ms: 0,
             position_at_ms: 0,
             paused: false,
+            pause_reason: None,
             volume: 100,
             loop_mode: LoopMode::Off,
             filters: FilterPreset::Off,
             taken_at_ms: 0,
+        }
+    }
+}
+
+impl PlayerState {
+    /// Pauses for `reason`; a player already paused keeps its first reason unless a member
+    /// pauses it (a member's pause is the one that must stay).
+    pub fn pause(&mut self, reason: PauseReason) {
+        if !self.paused || reason == PauseReason::Member {
+            self.pause_reason = Some(reason);
+        }
+        self.paused = true;
+    }
+
+    /// Why it is paused; `None` while it plays. A paused record without a reason (saved before
+    /// reasons were kept, by such a build during an overlapping deploy, or with a newer build's
+    /// unknown reason) was paused by a member: all today's schema could mean, and the safe
+    /// reading (a member's pause stays).
+    pub fn why_paused(&self) -> Option<PauseReason> {
+        self.paused
+            .then(|| self.pause_reason.unwrap_or(PauseReason::Member))
+    }
+
+    pub fn unpause(&mut self) {
+        self.paused = false;
+        self.pause_reason = None;
+    }
+
+    /// Sets paused or playing as Lavalink or a plan says, with `reason` when paused.
+    pub fn set_paused(&mut self, paused: bool, reason: PauseReason) {
+        if paused {
+            self.pause(reason);
+        } else {
+            self.unpause();
         }
     }
 }

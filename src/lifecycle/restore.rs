@@ -331,7 +331,7 @@ impl Restorer {
             snapshot,
             voice,
             position_ms,
-            paused: !decision.plays(),
+            paused: decision.paused_because,
             live: decision.keep_live.map(|seek| LiveTrack {
                 play_id: live
                     .as_ref()
@@ -374,7 +374,7 @@ impl Restorer {
         text_channel: Option<u64>,
         track: &crate::domain::Track,
         position_ms: u64,
-        why: Option<restore::PausedBecause>,
+        why: Option<crate::domain::PauseReason>,
     ) {
         let mut message =
             CreateMessage::new().content(texts::back_after_restart(track, position_ms, why));

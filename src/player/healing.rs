@@ -17,7 +17,7 @@ use super::state::{next_play_id, GuildPlayer};
 use super::{Announcement, PlayerService, VoiceEnd};
 use crate::audio::PlayerPatch;
 use crate::domain::voice_health::heal_ladder;
-use crate::domain::{now_ms, GuildId, HealStep, VoiceFault, VoiceHealth};
+use crate::domain::{now_ms, GuildId, HealStep, PauseReason, VoiceFault, VoiceHealth};
 
 /// How long a step has to bring the audio back (Lavalink connects a voice socket in well under a
 /// second when Discord's voice server answers).
@@ -338,7 +338,7 @@ impl PlayerService {
             return;
         }
         if !g.state.paused {
-            g.state.paused = true;
+            g.state.pause(PauseReason::VoiceLost);
             let patch = PlayerPatch {
                 paused: Some(true),
                 ..PlayerPatch::default()

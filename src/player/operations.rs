@@ -2,7 +2,7 @@
 //! pause/resume, skip/previous, stop/leave, seek, volume, filters, loop and queue edits.
 
 use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
-use crate::domain::{FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track};
+use crate::domain::{FilterPreset, GuildId, LoopMode, PauseReason, PlayerState, Queue, Track};
 
 use super::state::GuildPlayer;
 use super::{
@@ -222,44 +222,72 @@ impl PlayerService {
         .await
     }
 
+    /// A member's pause (`/pause`, the button). A player Encore paused (nobody listening, resume
+    /// off, voice lost) becomes a member's pause, which only a member ends.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn pause(&self, guild: GuildId) -> Result<(), PlayerError> {
-        self.set_paused(guild, true).await
+        self.with_current(guild, async |me, g, _| match g.state.why_paused() {
+            Some(PauseReason::Member) => Err(PlayerError::AlreadyPaused),
+            Some(_) => {
+                g.state.pause(PauseReason::Member);
+                me.save(g, false);
+                Ok(())
+            }
+            None => me.set_paused(g, true).await,
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn resume(&self, guild: GuildId) -> Result<(), PlayerError> {
-        self.set_paused(guild, false).await
-    }
-
-    async fn set_paused(&self, guild: GuildId, paused: bool) -> Result<(), PlayerError> {
         self.with_current(guild, async |me, g, _| {
-            if g.state.paused == paused {
-                return Err(if paused {
-                    PlayerError::AlreadyPaused
-                } else {
-                    PlayerError::NotPaused
-                });
+            if !g.state.paused {
+                return Err(PlayerError::NotPaused);
             }
-            let position = g.position_now();
-            if !paused {
-                // A member tries again after healing gave up: the voice state goes along.
-                Self::rearm(g);
-            }
-            me.send(
-                g,
-                PlayerPatch {
-                    paused: Some(paused),
-                    ..PlayerPatch::default()
-                },
-            )
-            .await?;
-            g.set_position(position);
-            g.state.paused = paused;
-            me.save(g, false);
-            Ok(())
+            me.set_paused(g, false).await
         })
         .await
+    }
+
+    /// A person is now in voice channel `channel`: when it is the player's and the player was
+    /// paused because nobody listened, it plays again. Returns whether it did.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn listener_joined(&self, guild: GuildId, channel: u64) -> Result<bool, PlayerError> {
+        if self.existing(guild).is_none() {
+            return Ok(false);
+        }
+        self.with_current(guild, async |me, g, _| {
+            if g.state.voice_channel_id != Some(channel)
+                || g.state.why_paused() != Some(PauseReason::NobodyListening)
+            {
+                return Ok(false);
+            }
+            me.set_paused(g, false).await?;
+            tracing::info!(guild, "a listener joined: playing again");
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Pauses (for a member) or plays `g` on the audio server, then records it.
+    async fn set_paused(&self, g: &mut GuildPlayer, paused: bool) -> Result<(), PlayerError> {
+        let position = g.position_now();
+        if !paused {
+            // A member tries again after healing gave up: the voice state goes along.
+            Self::rearm(g);
+        }
+        self.send(
+            g,
+            PlayerPatch {
+                paused: Some(paused),
+                ..PlayerPatch::default()
+            },
+        )
+        .await?;
+        g.set_position(position);
+        g.state.set_paused(paused, PauseReason::Member);
+        self.save(g, false);
+        Ok(())
     }
 
     /// Skips to the next track (or the `to`-th upcoming one). Returns the new current track.

@@ -2,7 +2,7 @@
 //! a saved one after a restart.
 
 use crate::audio::{PlayerPatch, VoiceConnection};
-use crate::domain::{GuildId, PlayerSnapshot};
+use crate::domain::{GuildId, PauseReason, PlayerSnapshot};
 
 use super::state::next_play_id;
 use super::{LiveTrack, PlayerError, PlayerService};
@@ -15,8 +15,8 @@ pub struct RestorePlan {
     pub voice: VoiceConnection,
     /// Where the current track goes on from.
     pub position_ms: u64,
-    /// Whether it comes back paused.
-    pub paused: bool,
+    /// Why it comes back paused; `None`: it plays.
+    pub paused: Option<PauseReason>,
     /// The audio server kept this player running (a resumed Lavalink session).
     pub live: Option<LiveTrack>,
 }
@@ -73,7 +73,9 @@ impl PlayerService {
             .queue
             .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
         g.state = snapshot.state;
-        g.state.paused = paused;
+        g.state.pause_reason = paused;
+        g.state.paused = paused.is_some();
+        let paused = paused.is_some();
         g.state.voice_channel_id = Some(voice.channel_id);
         g.voice = Some(voice);
         g.voice_sent = false;

@@ -655,3 +655,83 @@ async fn a_frozen_position_is_healed_after_the_silence_timeout() {
     assert_eq!(health(&s).await, crate::domain::VoiceHealth::Connected);
     assert_eq!(voice_patches(&b).len(), 2, "one resend");
 }
+
+/// A player restored paused for `reason`, in voice channel 99, at 10 s.
+async fn restored_paused(reason: crate::domain::PauseReason) -> (PlayerService, Arc<Recording>) {
+    let backend = Arc::new(Recording::default());
+    let said = Arc::new(Said::default());
+    let s = PlayerService::new(backend.clone(), None, said, PlayerConfig::default());
+    let mut state = crate::domain::PlayerState::new(G);
+    state.position_ms = 10_000;
+    state.position_at_ms = now_ms();
+    let track = Track {
+        encoded: "enc:song".into(),
+        title: "song".into(),
+        author: "a".into(),
+        uri: None,
+        length_ms: 120_000,
+        is_stream: false,
+        requester: None,
+    };
+    let snapshot = crate::domain::PlayerSnapshot::new(
+        state,
+        crate::domain::QueueSnapshot {
+            current: Some(track),
+            ..Default::default()
+        },
+    );
+    s.restore(RestorePlan {
+        snapshot,
+        voice: voice(),
+        position_ms: 10_000,
+        paused: Some(reason),
+        live: None,
+    })
+    .await
+    .unwrap();
+    (s, backend)
+}
+
+#[tokio::test]
+async fn a_listener_ends_only_a_pause_made_because_nobody_listened() {
+    use crate::domain::PauseReason;
+    let (s, b) = restored_paused(PauseReason::NobodyListening).await;
+    assert_eq!(last_patch(&b).paused, Some(true));
+    assert_eq!(s.listener_joined(G, 98).await, Ok(false), "another channel");
+    assert_eq!(s.listener_joined(G, 99).await, Ok(true));
+    assert_eq!(last_patch(&b).paused, Some(false));
+    assert!(!s.view(G).await.unwrap().paused);
+    assert_eq!(s.listener_joined(G, 99).await, Ok(false), "already playing");
+    for reason in [
+        PauseReason::Member,
+        PauseReason::AutoResumeOff,
+        PauseReason::VoiceLost,
+    ] {
+        let (s, b) = restored_paused(reason).await;
+        let patches = b.patches.lock().unwrap().len();
+        assert_eq!(s.listener_joined(G, 99).await, Ok(false), "{reason:?}");
+        assert_eq!(b.patches.lock().unwrap().len(), patches, "{reason:?}");
+        assert!(s.view(G).await.unwrap().paused, "{reason:?}");
+    }
+    // No player at all: nothing to do.
+    assert_eq!(s.listener_joined(G + 1, 99).await, Ok(false));
+}
+
+#[tokio::test]
+async fn a_members_pause_replaces_a_pause_encore_made_and_stays() {
+    use crate::domain::PauseReason;
+    let (s, b) = restored_paused(PauseReason::NobodyListening).await;
+    let patches = b.patches.lock().unwrap().len();
+    // Already paused on the audio server: only the reason changes.
+    s.pause(G).await.unwrap();
+    assert_eq!(b.patches.lock().unwrap().len(), patches);
+    assert_eq!(
+        s.listener_joined(G, 99).await,
+        Ok(false),
+        "a member's pause stays"
+    );
+    assert_eq!(s.pause(G).await, Err(PlayerError::AlreadyPaused));
+    s.resume(G).await.unwrap();
+    assert_eq!(last_patch(&b).paused, Some(false));
+    assert_eq!(s.resume(G).await, Err(PlayerError::NotPaused));
+}

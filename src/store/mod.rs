@@ -16,8 +16,8 @@ pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
 pub use timed::TimedStore;
 
 use crate::domain::{
-    shard_of, FilterPreset, GuildConfig, GuildId, LoopMode, PlayerSnapshot, PlayerState,
-    QueueSnapshot,
+    shard_of, FilterPreset, GuildConfig, GuildId, LoopMode, PauseReason, PlayerSnapshot,
+    PlayerState, QueueSnapshot,
 };
 use crate::settings::{Settings, StorageKind};
 
@@ -234,6 +234,8 @@ pub(crate) struct StoredState<'a> {
     pub position_ms: i64,
     pub position_at_ms: i64,
     pub paused: bool,
+    /// `None` in records of the schema before reasons were kept.
+    pub pause_reason: Option<&'a str>,
     pub volume: i64,
     pub loop_mode: &'a str,
     pub filters: &'a str,
@@ -251,6 +253,10 @@ impl StoredState<'_> {
             position_ms: self.position_ms.max(0) as u64,
             position_at_ms: self.position_at_ms.max(0) as u64,
             paused: self.paused,
+            pause_reason: self
+                .paused
+                .then(|| self.pause_reason.and_then(PauseReason::parse))
+                .flatten(),
             volume: u16::try_from(volume).map_err(|_| format!("volume {volume} out of range"))?,
             loop_mode: LoopMode::parse(self.loop_mode)
                 .ok_or_else(|| format!("unknown loop mode `{}`", self.loop_mode))?,

@@ -665,7 +665,7 @@ async fn restore_gives_lavalink_the_whole_player_in_one_update() {
     e.service
         .restore(RestorePlan {
             position_ms: snapshot.position_at(snapshot.state.taken_at_ms),
-            paused: snapshot.state.paused,
+            paused: snapshot.state.why_paused(),
             snapshot,
             voice: voice(77),
             live: None,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use encore::domain::{now_ms, FilterPreset, GuildConfig, LoopMode, PlayerSnapshot};
+use encore::domain::{now_ms, FilterPreset, GuildConfig, LoopMode, PauseReason, PlayerSnapshot};
 use encore_fakes::discord::{ChannelKind, GuildSpec, Overwrite, SentBy};
 use serde_json::{json, Value};
 
@@ -254,6 +254,62 @@ async fn an_empty_channel_comes_back_paused_unless_24_7() {
     );
     // Announcements are off there: no notice.
     assert!(posted(&rig, text_of(id(12))).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_for_an_empty_channel_ends_with_a_listener_and_a_restart_then_plays() {
+    // 31: the case. Saved playing with nobody in the channel → restored paused because
+    // nobody listens; the member comes back → it plays; kill -9 → it comes back playing.
+    // 32: saved paused because nobody listened, a listener present at the restart → plays.
+    let mut empty = small_guild(31, 1);
+    empty.voice_states.clear();
+    let member = empty.members[0].user_id;
+    let rig = Rig::new(vec![empty, small_guild(32, 1)], None).await;
+    let track = catalogue_track(&rig.lavalink, 120_000, 0);
+    let (g31, g32) = (small_guild_id(31), small_guild_id(32));
+    let mut nobody = saved_small(32, &track, vec![], 30_000, false);
+    nobody.state.pause(PauseReason::NobodyListening);
+    seed(
+        &rig,
+        &[saved_small(31, &track, vec![], 20_000, false), nobody],
+        &[],
+    )
+    .await;
+    let mut first = rig.spawn(&[]);
+    assert_eq!(restored(&rig, g31).await["paused"], true);
+    assert_eq!(
+        restored(&rig, g32).await["paused"],
+        false,
+        "a listener is there"
+    );
+    let notice = eventually("the notice", Duration::from_secs(10), || {
+        posted(&rig, text_of(g31)).into_iter().next()
+    })
+    .await;
+    assert!(
+        notice.contains("it plays again when someone joins"),
+        "{notice}"
+    );
+    // The member comes back: it plays, from where it was paused.
+    rig.discord
+        .set_user_voice(g31, member, Some(voice_of(g31)))
+        .unwrap();
+    let p = eventually("playing for the listener", Duration::from_secs(10), || {
+        rig.player(g31).filter(|p| p.playing)
+    })
+    .await;
+    assert!((20_000..22_000).contains(&p.position), "{}", p.position);
+    // The next restart (a crash, Lavalink alive) plays too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill();
+    rig.lavalink.clear_requests();
+    let _second = rig.spawn(&[]);
+    let patch = restored(&rig, g31).await;
+    assert_eq!(patch["paused"], false, "{patch}");
+    eventually("still playing", Duration::from_secs(10), || {
+        rig.player(g31).filter(|p| p.playing)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

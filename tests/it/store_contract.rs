@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use encore::domain::{FilterPreset, GuildConfig, LoopMode, QueueSnapshot};
+use encore::domain::{FilterPreset, GuildConfig, LoopMode, PauseReason, QueueSnapshot};
 use encore::store::{LoadFilter, SaveOp, SqliteStore, StateStore, StoreError};
 use mongodb::bson::doc;
 
@@ -66,7 +66,7 @@ async fn state_save_changes_the_small_fields_and_keeps_the_queue() {
         let mut state = s.state.clone();
         state.position_ms = 123_456;
         state.position_at_ms += 5_000;
-        state.paused = !state.paused;
+        state.set_paused(!state.paused, PauseReason::NobodyListening);
         state.volume = 175;
         state.loop_mode = LoopMode::Queue;
         state.filters = FilterPreset::Nightcore;
@@ -673,6 +673,10 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap();
     }
     let store = sqlite_at(&path);
+    // Schema 1 saved only `paused`: a paused player was paused by a member.
+    assert!(s.state.paused);
+    let mut s = s;
+    s.state.pause_reason = Some(PauseReason::Member);
     assert_eq!(store.load(guild(90)).await.unwrap(), Some(s.clone()));
     assert!(store.load_guild_configs().await.unwrap().is_empty());
     let config = guild_config(guild(90), 2);
@@ -685,7 +689,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(store);
     // Reopening applies nothing twice; a backup of the migrated file opens too.
     let store = sqlite_at(&path);
@@ -775,5 +779,98 @@ async fn of_many_concurrent_swaps_from_one_version_exactly_one_wins() {
         }
         let got = s.load_lease("race").await.unwrap().unwrap();
         assert_eq!(got.version, 6, "backend {}", b.name);
+    }
+}
+
+/// Schema 3 (before pause reasons): players and queues as above, guild configs, leases.
+const SCHEMA_3_EXTRA: &str = "CREATE TABLE guild_configs (
+        guild_id INTEGER PRIMARY KEY, dj_role_id INTEGER, always_on INTEGER NOT NULL,
+        default_volume INTEGER NOT NULL, announce_now_playing INTEGER NOT NULL,
+        auto_resume INTEGER, updated_at_ms INTEGER NOT NULL);
+    CREATE TABLE leases (name TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL);";
+
+#[tokio::test]
+async fn records_of_the_schema_before_pause_reasons_read_as_a_members_pause() {
+    // SQLite: a database of schema 3, one paused and one playing player.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.db");
+    let paused = snapshot(guild(91), 2, 5);
+    let playing = snapshot(guild(92), 2, 4);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_1}; {SCHEMA_3_EXTRA}; PRAGMA user_version = 3; COMMIT;"
+        ))
+        .unwrap();
+        for s in [&paused, &playing] {
+            let st = &s.state;
+            conn.execute(
+                "INSERT INTO players VALUES (?1, 1, 900, 800, 5000, 1, ?2, 100, 'off', 'off', 1)",
+                rusqlite::params![st.guild_id as i64, i64::from(st.paused)],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO queues VALUES (?1, ?2, '[]', '[]')",
+                rusqlite::params![
+                    st.guild_id as i64,
+                    serde_json::to_string(&s.queue.current).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = sqlite_at(&path);
+    let back = store.load(guild(91)).await.unwrap().unwrap().state;
+    assert!(back.paused);
+    assert_eq!(back.pause_reason, Some(PauseReason::Member));
+    assert_eq!(back.why_paused(), Some(PauseReason::Member));
+    let back = store.load(guild(92)).await.unwrap().unwrap().state;
+    assert_eq!((back.paused, back.why_paused()), (false, None));
+    // The reason is kept from now on.
+    let mut state = back;
+    state.pause(PauseReason::NobodyListening);
+    store.save(&[SaveOp::State(state)]).await.unwrap();
+    let back = store.load(guild(92)).await.unwrap().unwrap().state;
+    assert_eq!(back.why_paused(), Some(PauseReason::NobodyListening));
+
+    // MongoDB: a document of today's shape (no `pause_reason`), written before the new build
+    // connects, is migrated at connect; one written after (an old build still running during an
+    // overlapping deploy) reads the same way.
+    let Some(uri) = crate::harness::mongo_uri() else {
+        return;
+    };
+    let db = crate::harness::unique_db();
+    let first = crate::harness::mongo_store(&uri, &db).await;
+    let mut old = snapshot(guild(93), 2, 5);
+    old.state.pause_reason = None;
+    first.save(&[full(&old)]).await.unwrap();
+    let mut late = snapshot(guild(94), 2, 7);
+    late.state.pause_reason = None;
+    first.save(&[full(&late)]).await.unwrap();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let players = client
+        .database(&db)
+        .collection::<mongodb::bson::Document>("players");
+    players
+        .update_many(doc! {}, doc! {"$unset": {"pause_reason": ""}})
+        .await
+        .unwrap();
+    let store = crate::harness::mongo_store(&uri, &db).await;
+    let migrated = players
+        .find_one(doc! {"_id": guild(93) as i64})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(migrated.get_str("pause_reason"), Ok("member"));
+    players
+        .update_one(
+            doc! {"_id": guild(94) as i64},
+            doc! {"$unset": {"pause_reason": ""}},
+        )
+        .await
+        .unwrap();
+    for g in [guild(93), guild(94)] {
+        let back = store.load(g).await.unwrap().unwrap().state;
+        assert_eq!(back.why_paused(), Some(PauseReason::Member), "guild {g}");
     }
 }

@@ -171,19 +171,22 @@ pub fn now_playing_announcement(t: &Track) -> String {
     format!("Now playing {}{who}.", track_line(t))
 }
 
-pub use crate::domain::restore::PausedBecause;
+pub use crate::domain::PauseReason;
 
 /// The notice after a restart: playing again, or restored paused (with a Resume button).
-pub fn back_after_restart(t: &Track, position_ms: u64, paused: Option<PausedBecause>) -> String {
+pub fn back_after_restart(t: &Track, position_ms: u64, paused: Option<PauseReason>) -> String {
     let at = format_ms(position_ms);
     let title = format!("**{}**", escape(&t.title));
     match paused {
         None => format!("Back after a restart — resumed {title} at {at}."),
         Some(why) => {
             let reason = match why {
-                PausedBecause::PersonPaused => "",
-                PausedBecause::AutoResumeOff => " (automatic resume is off here)",
-                PausedBecause::NobodyListening => " (nobody is in the voice channel)",
+                PauseReason::Member => "",
+                PauseReason::AutoResumeOff => " (automatic resume is off here)",
+                PauseReason::NobodyListening => {
+                    " (nobody is in the voice channel; it plays again when someone joins)"
+                }
+                PauseReason::VoiceLost => " (the voice connection was lost)",
             };
             format!("Back after a restart — {title} is restored paused at {at}{reason}. Press Resume to go on.")
         }

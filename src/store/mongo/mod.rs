@@ -36,7 +36,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{
     LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
 };
-use crate::domain::{GuildConfig, GuildId, PlayerSnapshot};
+use crate::domain::{GuildConfig, GuildId, PauseReason, PlayerSnapshot};
 
 const PLAYERS: &str = "players";
 const QUEUES: &str = "queues";
@@ -123,6 +123,16 @@ impl MongoStore {
         store
             .queues
             .create_index(IndexModel::builder().keys(doc! { "guild_id": 1 }).build())
+            .await
+            .map_err(|e| store.map_err(e))?;
+        // Migration: players saved before pause reasons were kept and paused were paused by a
+        // member (what `PlayerState::why_paused` reads too; written so the data says it).
+        store
+            .players
+            .update_many(
+                doc! { "paused": true, "pause_reason": { "$exists": false } },
+                doc! { "$set": { "pause_reason": PauseReason::Member.as_str() } },
+            )
             .await
             .map_err(|e| store.map_err(e))?;
         Ok(store)

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// The newest schema this build knows; `user_version` holds the applied one.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 1: players + queues.
@@ -45,6 +45,10 @@ const MIGRATIONS: &[&str] = &[
         version  INTEGER NOT NULL,
         body     TEXT NOT NULL
     );",
+    // 4: why a player is paused (`PauseReason::as_str`; NULL while it plays). Paused players of
+    // schema 3 were paused by a member: that is all `paused` could mean.
+    "ALTER TABLE players ADD COLUMN pause_reason TEXT;
+    UPDATE players SET pause_reason = 'member' WHERE paused != 0;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use encore::domain::{LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use encore::domain::{LoopMode, PauseReason, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use encore::store::{MemoryStore, MongoStore, SqliteOptions, SqliteStore, StateStore};
 use secrecy::SecretString;
 
@@ -33,7 +33,13 @@ pub fn snapshot(guild_id: u64, tracks: u32, generation: u64) -> PlayerSnapshot {
     state.text_channel_id = Some(800 + generation);
     state.position_ms = generation * 1000;
     state.position_at_ms = 1_700_000_000_000 + generation;
-    state.paused = generation % 2 == 1;
+    let reasons = [
+        PauseReason::Member,
+        PauseReason::AutoResumeOff,
+        PauseReason::NobodyListening,
+        PauseReason::VoiceLost,
+    ];
+    state.set_paused(generation % 2 == 1, reasons[(generation / 2 % 4) as usize]);
     state.volume = (generation % 200) as u16;
     state.loop_mode = [LoopMode::Off, LoopMode::Track, LoopMode::Queue][(generation % 3) as usize];
     state.taken_at_ms = 1_700_000_000_000 + generation;
