@@ -137,6 +137,12 @@ pub enum BackendEvent {
     PlayersLost {
         guilds: Vec<GuildId>,
     },
+    /// The connection to the node playing these guilds closed: until it answers again (its
+    /// session resumed) or they are rebuilt, nobody can tell they are heard, so their positions
+    /// stand still.
+    NodeLost {
+        guilds: Vec<GuildId>,
+    },
 }
 
 /// A player as the audio server sees it right now (`GET /v4/sessions/{id}/players/{guild}`).

@@ -103,6 +103,13 @@ pub struct PlayerState {
     /// through [`PlayerState::pause`] and [`PlayerState::unpause`].
     #[serde(default)]
     pub pause_reason: Option<PauseReason>,
+    /// Listeners hear nothing although it is not paused: no node plays it (the node's connection
+    /// was lost, or no node was up to take a restore) or its voice is broken. The position then
+    /// stands still where the audio stopped instead of being extrapolated — one rule for every
+    /// outage, kept in the saved state so a restart during one starts where listeners last
+    /// heard it.
+    #[serde(default)]
+    pub stalled: bool,
     /// Volume in percent, 0–200 (100 leaves the audio unchanged).
     pub volume: u16,
     pub loop_mode: LoopMode,
@@ -121,6 +128,7 @@ impl PlayerState {
             position_at_ms: 0,
             paused: false,
             pause_reason: None,
+            stalled: false,
             volume: 100,
             loop_mode: LoopMode::Off,
             filters: FilterPreset::Off,
@@ -276,7 +284,7 @@ pub(crate) fn position_at(state: &PlayerState, queue: &QueueSnapshot, now_ms: u6
             state.position_ms,
             state.position_at_ms,
             now_ms,
-            state.paused,
+            state.paused || state.stalled,
             t.has_length().then_some(t.length_ms),
         ),
     }
@@ -326,6 +334,10 @@ mod tests {
         let mut s = snap();
         assert_eq!(s.position_at(12_000), 3_000);
         assert_eq!(s.position_at(99_000), 5_000);
+        s.state.stalled = true;
+        assert_eq!(s.position_at(99_000), 1_000, "nobody hears it");
+        assert!(s.is_playing(), "not paused: it plays again once heard");
+        s.state.stalled = false;
         s.state.paused = true;
         assert_eq!(s.position_at(99_000), 1_000);
         assert!(!s.is_playing());

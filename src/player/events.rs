@@ -3,7 +3,7 @@
 
 use crate::audio::{BackendEvent, EndKind, TrackRef};
 use crate::domain::voice_health::Observation;
-use crate::domain::{now_ms, EndReason, GuildId, VoiceFault};
+use crate::domain::{now_ms, EndReason, GuildId, VoiceFault, VoiceHealth};
 
 use super::{Announcement, PlayerService};
 use crate::sync::LockExt;
@@ -56,6 +56,17 @@ impl PlayerService {
                     tokio::spawn(async move { me.rebuild(guild).await });
                 }
             }
+            BackendEvent::NodeLost { guilds } => {
+                for guild in guilds {
+                    if let Some(g) = self.existing(guild) {
+                        let mut g = g.lock().await;
+                        let heard = g.position_now();
+                        g.stall(heard);
+                        g.node_lost = true;
+                        self.save(&mut g, false);
+                    }
+                }
+            }
             BackendEvent::NodeReady { .. } => {
                 let pending: Vec<GuildId> = self.inner.pending_rebuild.locked().drain().collect();
                 for guild in pending {
@@ -96,7 +107,15 @@ impl PlayerService {
         if g.queue.current().is_none() || time_ms < g.state.position_at_ms {
             return;
         }
-        if !g.stalled {
+        if g.node_lost {
+            // The node answers again (its session resumed, its players kept playing):
+            // Lavalink's position is the truth again, unless the voice itself is broken.
+            g.node_lost = false;
+            if matches!(g.health, VoiceHealth::Connected) {
+                g.state.stalled = false;
+            }
+        }
+        if !g.state.stalled {
             g.state.position_ms = position_ms;
             g.state.position_at_ms = time_ms;
             self.save(&mut g, false);
@@ -177,6 +196,8 @@ pub(super) fn event_guild(event: &BackendEvent) -> Option<GuildId> {
         | BackendEvent::TrackStuck { guild, .. }
         | BackendEvent::PlayerUpdate { guild, .. }
         | BackendEvent::VoiceClosed { guild, .. } => Some(*guild),
-        BackendEvent::NodeReady { .. } | BackendEvent::PlayersLost { .. } => None,
+        BackendEvent::NodeReady { .. }
+        | BackendEvent::PlayersLost { .. }
+        | BackendEvent::NodeLost { .. } => None,
     }
 }

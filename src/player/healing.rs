@@ -5,7 +5,7 @@
 //! channel is told once.
 //!
 //! The position is kept exactly: from the fault on it stays where listeners stopped hearing
-//! ([`GuildPlayer::stalled`]), a step that keeps the Lavalink player (resend, re-request, rejoin)
+//! ([`GuildPlayer::stall`]), a step that keeps the Lavalink player (resend, re-request, rejoin)
 //! lets it go on from there, and a move to another node starts the track there.
 
 use std::sync::Arc;
@@ -51,10 +51,8 @@ impl PlayerService {
             "voice looks broken; healing it"
         );
         g.health = VoiceHealth::Suspect { fault };
-        if g.queue.current().is_some() {
-            g.set_position(heard_ms);
-            g.stalled = true;
-        }
+        g.stall(heard_ms);
+        self.save(g, false);
         let me = self.clone();
         tokio::spawn(async move { me.heal(guild, fault).await });
     }
@@ -302,10 +300,7 @@ impl PlayerService {
         let mut g = g.lock().await;
         g.health = VoiceHealth::Connected;
         g.silence.reset();
-        if g.stalled && g.queue.current().is_some() {
-            g.set_position(position);
-        }
-        g.stalled = false;
+        g.unstall(position);
         self.save(&mut g, false);
         let took = started.elapsed();
         let step = step.map_or("none", HealStep::as_str);
@@ -369,7 +364,8 @@ impl PlayerService {
     pub(super) fn clear_given_up(g: &mut GuildPlayer) {
         if matches!(g.health, VoiceHealth::GivenUp { .. }) {
             g.health = VoiceHealth::Connected;
-            g.stalled = false;
+            let position = g.position_now();
+            g.unstall(position);
             g.silence.reset();
         }
     }

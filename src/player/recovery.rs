@@ -2,7 +2,7 @@
 //! a saved one after a restart.
 
 use crate::audio::{PlayerPatch, VoiceConnection};
-use crate::domain::{GuildId, PauseReason, PlayerSnapshot};
+use crate::domain::{GuildId, PauseReason, PlayerSnapshot, VoiceHealth};
 
 use super::state::next_play_id;
 use super::{LiveTrack, PlayerError, PlayerService};
@@ -34,15 +34,21 @@ impl PlayerService {
             g.voice_sent = false;
             return;
         }
-        let position = g.resume_at.unwrap_or_else(|| g.position_now());
+        // Where listeners last heard it: a lost node pinned it (`stall`), so no time nobody
+        // heard is skipped.
+        let position = g.position_now();
         g.play_id = next_play_id();
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
             Ok(()) => {
                 self.inner.pending_rebuild.locked().remove(&guild);
                 g.voice_sent = true;
-                g.resume_at = None;
-                g.set_position(position);
+                g.node_lost = false;
+                if matches!(g.health, VoiceHealth::Connected) {
+                    g.unstall(position);
+                } else {
+                    g.set_position(position);
+                }
                 tracing::info!(position, "player rebuilt on the audio server");
             }
             Err(e) => {
@@ -73,6 +79,8 @@ impl PlayerService {
             .queue
             .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
         g.state = snapshot.state;
+        // Heard again once sent (a record saved during an outage says stalled).
+        g.state.stalled = false;
         g.state.pause_reason = paused;
         g.state.paused = paused.is_some();
         let paused = paused.is_some();
@@ -98,8 +106,9 @@ impl PlayerService {
             if let Err(e) = self.send(&mut g, patch).await {
                 if Self::is_unavailable(&e) {
                     // Kept, and rebuilt from this very position once a node is ready.
-                    g.resume_at = Some(position_ms);
                     g.set_position(position_ms);
+                    g.stall(position_ms);
+                    g.node_lost = true;
                     self.inner.pending_rebuild.locked().insert(guild);
                     self.save(&mut g, true);
                 }

@@ -20,15 +20,12 @@ pub(super) struct GuildPlayer {
     /// Identifies the current play of the current track in backend events.
     pub(super) play_id: u64,
     pub(super) snapshot: Arc<QueueSnapshot>,
-    /// A restore the audio server could not take yet: rebuild from exactly this position (not
-    /// one extrapolated over the time nothing was heard).
-    pub(super) resume_at: Option<u64>,
     /// The voice connection's health (see [`crate::domain::voice_health`]).
     pub(super) health: VoiceHealth,
     pub(super) silence: SilenceWatch,
-    /// Listeners hear nothing (a voice fault): the position stays where the audio stopped
-    /// instead of being extrapolated, until the voice heals.
-    pub(super) stalled: bool,
+    /// The node playing it was lost (its websocket closed, or no node took it yet): the position
+    /// is pinned (`state.stalled`) until the node answers again or the player is rebuilt.
+    pub(super) node_lost: bool,
     /// Discord announced a new voice server (null endpoint) at this time (ms) and the real one
     /// has not come yet.
     pub(super) server_pending_since: Option<u64>,
@@ -44,10 +41,9 @@ impl GuildPlayer {
             voice: None,
             voice_sent: false,
             play_id: 0,
-            resume_at: None,
             health: VoiceHealth::Connected,
             silence: SilenceWatch::default(),
-            stalled: false,
+            node_lost: false,
             server_pending_since: None,
         }
     }
@@ -57,7 +53,7 @@ impl GuildPlayer {
             self.state.position_ms,
             self.state.position_at_ms,
             now_ms(),
-            self.state.paused || self.stalled,
+            self.state.paused || self.state.stalled,
             self.queue
                 .current()
                 .filter(|t| t.has_length())
@@ -69,6 +65,23 @@ impl GuildPlayer {
     pub(super) fn set_position(&mut self, position: u64) {
         self.state.position_ms = position;
         self.state.position_at_ms = now_ms();
+    }
+
+    /// Nobody hears it any more (a voice fault, a lost node): the position stays at `heard_ms`,
+    /// where the audio stopped, until [`GuildPlayer::unstall`].
+    pub(super) fn stall(&mut self, heard_ms: u64) {
+        if self.queue.current().is_some() && !self.state.stalled {
+            self.set_position(heard_ms);
+            self.state.stalled = true;
+        }
+    }
+
+    /// Heard again from `position` (ms) on.
+    pub(super) fn unstall(&mut self, position: u64) {
+        if self.state.stalled && self.queue.current().is_some() {
+            self.set_position(position);
+        }
+        self.state.stalled = false;
     }
 
     /// The patch that (re)starts the current track from our own state, at `position`.

@@ -236,6 +236,8 @@ pub(crate) struct StoredState<'a> {
     pub paused: bool,
     /// `None` in records of the schema before reasons were kept.
     pub pause_reason: Option<&'a str>,
+    /// `false` in records of the schema before it was kept.
+    pub stalled: bool,
     pub volume: i64,
     pub loop_mode: &'a str,
     pub filters: &'a str,
@@ -257,6 +259,7 @@ impl StoredState<'_> {
                 .paused
                 .then(|| self.pause_reason.and_then(PauseReason::parse))
                 .flatten(),
+            stalled: self.stalled,
             volume: u16::try_from(volume).map_err(|_| format!("volume {volume} out of range"))?,
             loop_mode: LoopMode::parse(self.loop_mode)
                 .ok_or_else(|| format!("unknown loop mode `{}`", self.loop_mode))?,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use encore::autosave::{Autosave, AutosaveConfig};
-use encore::domain::{now_ms, PlayerSnapshot};
+use encore::domain::{now_ms, PauseReason, PlayerSnapshot};
 use encore::store::{SqliteOptions, SqliteStore, StateStore};
 
 use crate::harness::{guild, snapshot};
@@ -44,7 +44,8 @@ fn record(a: &Autosave, s: &PlayerSnapshot, queue_changed: bool) {
 /// A playing player observed right now.
 fn playing(g: u64, generation: u64) -> PlayerSnapshot {
     let mut s = snapshot(g, 10, generation);
-    s.state.paused = false;
+    s.state.unpause();
+    s.state.stalled = false;
     s.state.position_ms = 5_000;
     s.state.position_at_ms = now_ms();
     s
@@ -79,12 +80,28 @@ async fn a_burst_of_changes_is_written_once_after_the_debounce() {
 }
 
 #[tokio::test]
+async fn a_position_nobody_hears_is_saved_where_the_audio_stopped() {
+    // A lost node or a broken voice: a crash now must restore where listeners last heard it.
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 10_000));
+    let mut unheard = playing(guild(1), 2);
+    unheard.state.stalled = true;
+    record(&a, &unheard, true);
+    a.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.tick().await.unwrap();
+    let saved = f.store.load(guild(1)).await.unwrap().unwrap();
+    assert!(saved.state.stalled);
+    assert_eq!(saved.position_at(now_ms() + 60_000), 5_000);
+}
+
+#[tokio::test]
 async fn a_tick_writes_playing_positions_but_not_idle_guilds() {
     let f = fixture();
     let a = Autosave::new(f.store.clone(), config(60_000, 10_000));
     let play = playing(guild(1), 2);
     let mut paused = snapshot(guild(2), 10, 3);
-    paused.state.paused = true;
+    paused.state.pause(PauseReason::Member);
     record(&a, &play, true);
     record(&a, &paused, true);
     let first = a.tick().await.unwrap();

@@ -677,6 +677,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
     assert!(s.state.paused);
     let mut s = s;
     s.state.pause_reason = Some(PauseReason::Member);
+    s.state.stalled = false;
     assert_eq!(store.load(guild(90)).await.unwrap(), Some(s.clone()));
     assert!(store.load_guild_configs().await.unwrap().is_empty());
     let config = guild_config(guild(90), 2);

@@ -34,12 +34,8 @@ impl LavalinkBackend {
 
     /// Forgets which guilds were placed on node `index`, and returns them.
     pub(super) fn release_node(&self, index: usize) -> Vec<GuildId> {
+        let guilds = self.guilds_on(index);
         let mut placement = self.placement();
-        let guilds: Vec<GuildId> = placement
-            .iter()
-            .filter(|(_, i)| **i == index)
-            .map(|(g, _)| *g)
-            .collect();
         for g in &guilds {
             placement.remove(g);
         }

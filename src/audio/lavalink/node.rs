@@ -75,6 +75,15 @@ impl LavalinkBackend {
         self.placement().get(&guild).copied()
     }
 
+    /// The guilds placed on node `index`.
+    pub(super) fn guilds_on(&self, index: usize) -> Vec<GuildId> {
+        self.placement()
+            .iter()
+            .filter(|(_, i)| **i == index)
+            .map(|(g, _)| *g)
+            .collect()
+    }
+
     /// The connected node with the fewest players (ours, or as its stats say), other than
     /// `except`.
     pub(super) fn least_loaded(&self, except: Option<usize>) -> Option<Arc<Node>> {

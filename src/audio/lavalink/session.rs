@@ -32,11 +32,17 @@ pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
         let Some(inner) = weak.upgrade() else { return };
         let backend = LavalinkBackend { inner };
         let result = connect_and_serve(&backend, &node).await;
-        {
+        let was_connected = {
             let mut s = node.state();
-            s.connected = false;
             if s.down_since.is_none() {
                 s.down_since = Some(Instant::now());
+            }
+            std::mem::replace(&mut s.connected, false)
+        };
+        if was_connected {
+            let guilds = backend.guilds_on(node.index);
+            if !guilds.is_empty() {
+                backend.emit(BackendEvent::NodeLost { guilds });
             }
         }
         match result {

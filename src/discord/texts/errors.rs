@@ -56,7 +56,7 @@ pub fn queue_error(e: &QueueError) -> String {
 pub fn audio_error(e: &AudioError) -> String {
     match e {
         AudioError::Unavailable => {
-            "The audio server is unavailable right now; retrying. Your queue is kept.".into()
+            "The audio server is unavailable right now, so that was not done; try again in a moment. Your queue is kept and goes on from where it stopped once the server is back.".into()
         }
         AudioError::Rejected(why) => format!("The audio server refused the request: {why}"),
         AudioError::BadResponse(_) => {
@@ -86,7 +86,7 @@ mod tests {
         );
         assert_eq!(
             player_error(&PlayerError::Audio(AudioError::Unavailable)),
-            "The audio server is unavailable right now; retrying. Your queue is kept."
+            "The audio server is unavailable right now, so that was not done; try again in a moment. Your queue is kept and goes on from where it stopped once the server is back."
         );
         assert_eq!(
             player_error(&PlayerError::Queue(QueueError::NoSuchPosition {

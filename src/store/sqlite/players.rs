@@ -15,7 +15,7 @@ fn opt_id(v: Option<u64>) -> Option<i64> {
     v.map(|x| x as i64)
 }
 
-fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 10], u64) {
+fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 11], u64) {
     use rusqlite::types::Value;
     let id = |v: Option<u64>| opt_id(v).map(Value::Integer).unwrap_or(Value::Null);
     let loop_mode = s.loop_mode.as_str();
@@ -34,6 +34,7 @@ fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 10], u64) {
             Value::Integer(s.taken_at_ms as i64),
             s.pause_reason
                 .map_or(Value::Null, |r| Value::Text(r.as_str().to_string())),
+            Value::Integer(i64::from(s.stalled)),
         ],
         bytes,
     )
@@ -53,15 +54,16 @@ impl<'c> BatchStatements<'c> {
         let upsert_player = tx
             .prepare_cached(
                 "INSERT INTO players (voice_channel_id, text_channel_id, position_ms, position_at_ms,
-                     paused, volume, loop_mode, filters, taken_at_ms, pause_reason, guild_id,
-                     schema_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     paused, volume, loop_mode, filters, taken_at_ms, pause_reason, stalled,
+                     guild_id, schema_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(guild_id) DO UPDATE SET
                      voice_channel_id = excluded.voice_channel_id, text_channel_id = excluded.text_channel_id,
                      position_ms = excluded.position_ms, position_at_ms = excluded.position_at_ms,
                      paused = excluded.paused, volume = excluded.volume, loop_mode = excluded.loop_mode,
                      filters = excluded.filters, taken_at_ms = excluded.taken_at_ms,
-                     pause_reason = excluded.pause_reason, schema_version = excluded.schema_version",
+                     pause_reason = excluded.pause_reason, stalled = excluded.stalled,
+                     schema_version = excluded.schema_version",
             )
             .map_err(map_sqlite)?;
         let upsert_queue = tx
@@ -75,8 +77,8 @@ impl<'c> BatchStatements<'c> {
             .prepare_cached(
                 "UPDATE players SET voice_channel_id = ?1, text_channel_id = ?2, position_ms = ?3,
                      position_at_ms = ?4, paused = ?5, volume = ?6, loop_mode = ?7, filters = ?8,
-                     taken_at_ms = ?9, pause_reason = ?10
-                 WHERE guild_id = ?11",
+                     taken_at_ms = ?9, pause_reason = ?10, stalled = ?11
+                 WHERE guild_id = ?12",
             )
             .map_err(map_sqlite)?;
         let delete_queue = tx
@@ -166,7 +168,7 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
 const SELECT_PLAYERS: &str =
     "SELECT p.guild_id, p.schema_version, p.voice_channel_id, p.text_channel_id,
         p.position_ms, p.position_at_ms, p.paused, p.volume, p.loop_mode, p.filters, p.taken_at_ms,
-        q.guild_id, q.current, q.upcoming, q.history, p.pause_reason
+        q.guild_id, q.current, q.upcoming, q.history, p.pause_reason, p.stalled
     FROM players p LEFT JOIN queues q ON q.guild_id = p.guild_id";
 
 /// Decodes one row; any problem (wrong type, bad JSON, unknown version or value) is a reason to
@@ -188,6 +190,7 @@ fn decode_row(row: &rusqlite::Row<'_>) -> Result<PlayerSnapshot, Skipped> {
         position_at_ms: row.get(5).map_err(sql)?,
         paused: row.get::<_, i64>(6).map_err(sql)? != 0,
         pause_reason: pause_reason.as_deref(),
+        stalled: row.get::<_, i64>(16).map_err(sql)? != 0,
         volume: row.get(7).map_err(sql)?,
         loop_mode: &loop_text,
         filters: &filters_text,

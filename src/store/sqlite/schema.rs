@@ -45,9 +45,11 @@ const MIGRATIONS: &[&str] = &[
         version  INTEGER NOT NULL,
         body     TEXT NOT NULL
     );",
-    // 4: why a player is paused (`PauseReason::as_str`; NULL while it plays). Paused players of
-    // schema 3 were paused by a member: that is all `paused` could mean.
+    // 4: why a player is paused (`PauseReason::as_str`; NULL while it plays), and whether nobody
+    // hears it (`PlayerState::stalled`: its position stands still). Paused players of schema 3
+    // were paused by a member: that is all `paused` could mean.
     "ALTER TABLE players ADD COLUMN pause_reason TEXT;
+    ALTER TABLE players ADD COLUMN stalled INTEGER NOT NULL DEFAULT 0;
     UPDATE players SET pause_reason = 'member' WHERE paused != 0;",
 ];
 

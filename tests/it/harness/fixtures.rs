@@ -40,6 +40,7 @@ pub fn snapshot(guild_id: u64, tracks: u32, generation: u64) -> PlayerSnapshot {
         PauseReason::VoiceLost,
     ];
     state.set_paused(generation % 2 == 1, reasons[(generation / 2 % 4) as usize]);
+    state.stalled = generation % 3 == 2;
     state.volume = (generation % 200) as u16;
     state.loop_mode = [LoopMode::Off, LoopMode::Track, LoopMode::Queue][(generation % 3) as usize];
     state.taken_at_ms = 1_700_000_000_000 + generation;
