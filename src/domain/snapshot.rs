@@ -216,6 +216,7 @@ mod tests {
             length_ms: len,
             is_stream: false,
             requester: None,
+            start_ms: None,
         }
     }
 

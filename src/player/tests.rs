@@ -116,6 +116,7 @@ fn track(title: &str, length_ms: u64) -> Track {
         length_ms,
         is_stream: false,
         requester: None,
+        start_ms: None,
     }
 }
 

@@ -22,6 +22,7 @@ pub fn track(i: u32, generation: u64) -> Track {
         length_ms: 180_000 + u64::from(i) * 1000,
         is_stream: i % 50 == 49,
         requester: Some(100_000_000_000_000_000 + u64::from(i)),
+        start_ms: None,
     }
 }
 
