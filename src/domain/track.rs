@@ -36,7 +36,8 @@ mod tests {
 
     #[test]
     fn a_start_is_saved_only_when_there_is_one_and_old_records_read_without_it() {
-        let old = r#"{"encoded":"QAAA","title":"t","author":"a","length_ms":5000,"is_stream":false}"#;
+        let old =
+            r#"{"encoded":"QAAA","title":"t","author":"a","length_ms":5000,"is_stream":false}"#;
         let t: Track = serde_json::from_str(old).unwrap();
         assert_eq!(t.start_ms, None);
         assert_eq!(serde_json::to_string(&t).unwrap(), old);

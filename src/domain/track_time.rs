@@ -172,7 +172,17 @@ mod tests {
             assert_eq!(parse_time(text), Some(ms), "{text}");
         }
         for bad in [
-            "", "abc", "1:", ":5", "1:2:3:4", "1.5", "-3", "+3", "99999999999", "m43s", "1x",
+            "",
+            "abc",
+            "1:",
+            ":5",
+            "1:2:3:4",
+            "1.5",
+            "-3",
+            "+3",
+            "99999999999",
+            "m43s",
+            "1x",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
@@ -196,13 +206,31 @@ mod tests {
     fn start_times_of_youtube_links() {
         let cases = [
             ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=103", 103_000),
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=103s", 103_000),
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1m43s", 103_000),
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1h2m3s", 3_723_000),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=103s",
+                103_000,
+            ),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1m43s",
+                103_000,
+            ),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1h2m3s",
+                3_723_000,
+            ),
             ("https://www.youtube.com/watch?t=103&v=dQw4w9WgXcQ", 103_000),
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&start=103", 103_000),
-            ("https://www.youtube.com/embed/dQw4w9WgXcQ?start=103", 103_000),
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=1:43", 103_000),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&start=103",
+                103_000,
+            ),
+            (
+                "https://www.youtube.com/embed/dQw4w9WgXcQ?start=103",
+                103_000,
+            ),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=1:43",
+                103_000,
+            ),
             ("https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=103", 103_000),
             ("https://youtu.be/dQw4w9WgXcQ?t=103", 103_000),
             ("https://youtu.be/dQw4w9WgXcQ?si=abc&t=1m43s", 103_000),

@@ -147,7 +147,9 @@ pub fn played(out: &PlayOutcome) -> String {
         (None, _) => track_line(&out.first),
     };
     let mut text = match (out.started, out.position, out.start) {
-        (true, _, PlayStart::At(ms)) => format!("Now playing {what}, starting at {}.", format_ms(ms)),
+        (true, _, PlayStart::At(ms)) => {
+            format!("Now playing {what}, starting at {}.", format_ms(ms))
+        }
         (true, _, _) => format!("Now playing {what}."),
         (false, Some(p), _) => format!("Queued {what} at position {p}."),
         (false, None, _) => format!("Queued {what}."),
@@ -309,8 +311,7 @@ pub fn page_out_of_range(pages: usize) -> String {
     format!("There is no such page: pick a page from 1 to {pages}.")
 }
 
-pub const BAD_SEEK: &str =
-    "Give a time like `1:23`, `83` (seconds), `1m23s`, `+10` or `-15`.";
+pub const BAD_SEEK: &str = "Give a time like `1:23`, `83` (seconds), `1m23s`, `+10` or `-15`.";
 pub const BAD_START: &str =
     "Give the start as a time in the track, like `1:23`, `83` (seconds) or `1m23s`.";
 
@@ -341,6 +342,43 @@ pub fn restore_summary(r: &crate::domain::restore::RestoreReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_play_reply_says_where_it_starts() {
+        let first = Track {
+            encoded: "QAAA".into(),
+            title: "Song".into(),
+            author: "Band".into(),
+            uri: None,
+            length_ms: 212_000,
+            is_stream: false,
+            requester: None,
+            start_ms: Some(103_000),
+        };
+        let out = |started, playlist: Option<&str>, start| PlayOutcome {
+            first: first.clone(),
+            added: 1,
+            dropped: 0,
+            playlist: playlist.map(str::to_string),
+            started,
+            position: (!started).then_some(2),
+            start,
+        };
+        assert_eq!(
+            played(&out(true, None, PlayStart::At(103_000))),
+            "Now playing **Song** by Band `3:32`, starting at 1:43."
+        );
+        assert_eq!(
+            played(&out(false, None, PlayStart::At(103_000))),
+            "Queued **Song** by Band `3:32` at position 2. It will start at 1:43."
+        );
+        assert!(played(&out(true, Some("Mix"), PlayStart::IgnoredPlaylist))
+            .ends_with("so the playlist plays from the beginning."));
+        assert_eq!(
+            played(&out(true, None, PlayStart::Beginning)),
+            "Now playing **Song** by Band `3:32`."
+        );
+    }
 
     #[test]
     fn progress_bar_marks_the_position() {
