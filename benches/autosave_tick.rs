@@ -38,6 +38,7 @@ fn track(g: usize, i: usize) -> Track {
         length_ms: 210_000 + (i as u64 * 997) % 120_000,
         is_stream: false,
         requester: Some(200_000_000_000_000_000 + g as u64),
+        start_ms: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn track(i: usize) -> Track {
         length_ms: 240_000,
         is_stream: false,
         requester: None,
+        start_ms: None,
     }
 }
 

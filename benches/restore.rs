@@ -219,6 +219,7 @@ async fn run(n: u64) {
         length_ms: t.info.length,
         is_stream: false,
         requester: None,
+        start_ms: None,
     };
     let ids: Vec<u64> = (0..n).map(guild_id).collect();
     {

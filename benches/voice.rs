@@ -235,6 +235,7 @@ impl AudioBackend for Quiet {
             length_ms: 3_600_000,
             is_stream: false,
             requester: None,
+            start_ms: None,
         }))
     }
     async fn update(&self, _guild: GuildId, _patch: PlayerPatch) -> Result<(), AudioError> {

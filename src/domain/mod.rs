@@ -8,6 +8,7 @@ mod queue;
 pub mod restore;
 mod snapshot;
 mod track;
+mod track_time;
 pub mod voice_health;
 
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
@@ -22,6 +23,9 @@ pub use snapshot::{
     SNAPSHOT_SCHEMA_VERSION,
 };
 pub use track::Track;
+pub use track_time::{
+    parse_seek, parse_time, start_for, start_from_link, PlayStart, SeekTo, StartError,
+};
 pub use voice_health::{HealStep, VoiceFault, VoiceHealth};
 
 /// A Discord guild id (snowflake).

@@ -308,6 +308,7 @@ mod tests {
             length_ms: 200_000,
             is_stream: false,
             requester: None,
+            start_ms: None,
         };
         PlayerSnapshot::new(
             s,

@@ -303,6 +303,7 @@ mod tests {
             length_ms: len,
             is_stream: false,
             requester: None,
+            start_ms: None,
         }
     }
 

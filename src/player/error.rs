@@ -1,5 +1,5 @@
 use crate::audio::AudioError;
-use crate::domain::QueueError;
+use crate::domain::{QueueError, StartError};
 
 /// What a player operation can refuse. `Display` is for the log; what the user reads is rendered
 /// by `discord::texts::player_error`.
@@ -25,6 +25,8 @@ pub enum PlayerError {
     NotSeekable,
     #[error("seek beyond the track's {length_ms} ms")]
     SeekOutOfRange { length_ms: u64 },
+    #[error("start: {0}")]
+    Start(StartError),
     #[error("volume above {max}")]
     VolumeOutOfRange { max: u16 },
     #[error("queue: {0}")]

@@ -2,7 +2,10 @@
 //! pause/resume, skip/previous, stop/leave, seek, volume, filters, loop and queue edits.
 
 use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
-use crate::domain::{FilterPreset, GuildId, LoopMode, PauseReason, PlayerState, Queue, Track};
+use crate::domain::{
+    start_for, start_from_link, FilterPreset, GuildId, LoopMode, PauseReason, PlayerState, Queue,
+    Track,
+};
 
 use super::state::GuildPlayer;
 use super::{
@@ -137,8 +140,8 @@ impl PlayerService {
         }
     }
 
-    /// Plays a query: appends (or inserts next) what it finds; starts playing if idle.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
+    /// Plays a query: appends (or inserts next) what it finds; starts playing if idle. A link's
+    /// start time (`t=`, `start=`, `#t=`) applies as in [`PlayerService::play_from`].
     pub async fn play(
         &self,
         guild: GuildId,
@@ -146,7 +149,32 @@ impl PlayerService {
         requester: Option<u64>,
         next: bool,
     ) -> Result<PlayOutcome, PlayerError> {
+        self.play_from(guild, query, requester, next, None).await
+    }
+
+    /// Like [`PlayerService::play`], the first track starting at `start_ms` (ms; `None`: the
+    /// link's own start time, if any). The query goes to the audio server as given. The start
+    /// is kept with the track, so one queued behind others starts there when it becomes
+    /// current; the rule is [`crate::domain::start_for`]. Errors: [`PlayerError::Start`] when
+    /// the track ends at or before the start (nothing is queued), and those of loading and
+    /// queueing.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn play_from(
+        &self,
+        guild: GuildId,
+        query: &str,
+        requester: Option<u64>,
+        next: bool,
+        start_ms: Option<u64>,
+    ) -> Result<PlayOutcome, PlayerError> {
         let (mut tracks, playlist) = self.resolve(query).await?;
+        let start = start_for(
+            &tracks[0],
+            playlist.is_some(),
+            start_ms.or_else(|| start_from_link(query)),
+        )
+        .map_err(PlayerError::Start)?;
+        tracks[0].start_ms = start.ms();
         for t in &mut tracks {
             t.requester = requester;
         }
@@ -176,7 +204,7 @@ impl PlayerService {
             queue.start();
             let previous = std::mem::replace(&mut g.queue, queue);
             g.state.paused = false;
-            if let Err(e) = self.start_current(&mut g, 0).await {
+            if let Err(e) = self.start_current(&mut g).await {
                 g.queue = previous;
                 return Err(e);
             }
@@ -191,6 +219,7 @@ impl PlayerService {
             playlist,
             started: idle,
             position,
+            start,
         })
     }
 
@@ -338,7 +367,7 @@ impl PlayerService {
         let previous = std::mem::replace(&mut g.queue, queue);
         let was_paused = g.state.paused;
         g.state.paused = false;
-        if let Err(e) = self.start_current(g, 0).await {
+        if let Err(e) = self.start_current(g).await {
             g.queue = previous;
             g.state.paused = was_paused;
             return Err(e);

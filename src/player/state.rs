@@ -141,12 +141,10 @@ impl PlayerService {
         Ok(())
     }
 
-    /// Starts the current track of `g` from `position` (or stops when there is none).
-    pub(super) async fn start_current(
-        &self,
-        g: &mut GuildPlayer,
-        position: u64,
-    ) -> Result<(), PlayerError> {
+    /// Starts the current track of `g` (or stops when there is none): at its start time on its
+    /// first play ([`crate::domain::Queue::take_start`]), else from the beginning.
+    pub(super) async fn start_current(&self, g: &mut GuildPlayer) -> Result<(), PlayerError> {
+        let position = g.queue.take_start().unwrap_or(0);
         g.play_id = next_play_id();
         Self::rearm(g);
         let patch = g.play_patch(position, !g.voice_sent);

@@ -116,6 +116,7 @@ fn track(title: &str, length_ms: u64) -> Track {
         length_ms,
         is_stream: false,
         requester: None,
+        start_ms: None,
     }
 }
 
@@ -178,6 +179,64 @@ async fn play_searches_takes_the_first_hit_and_starts_with_the_voice_state() {
     let view = s.view(G).await.unwrap();
     let titles: Vec<_> = view.upcoming.iter().map(|t| t.title.as_str()).collect();
     assert_eq!(titles, ["urgent", "list1", "list2", "list3"]);
+}
+
+#[tokio::test]
+async fn a_start_applies_to_the_first_play_of_a_single_track_only() {
+    use crate::domain::{PlayStart, StartError};
+    let (s, b, _) = service().await;
+    let out = s
+        .play_from(G, "one", None, false, Some(30_000))
+        .await
+        .unwrap();
+    assert_eq!(out.start, PlayStart::At(30_000));
+    assert_eq!(last_patch(&b).position_ms, Some(30_000));
+    // A link's own time, for a track queued behind: kept with it until it becomes current.
+    let link = "https://example.com/song?t=45";
+    let out = s.play(G, link, None, false).await.unwrap();
+    assert_eq!((out.started, out.start), (false, PlayStart::At(45_000)));
+    assert_eq!(s.view(G).await.unwrap().upcoming[0].start_ms, Some(45_000));
+    // Too late for the track: refused, nothing queued; the option overrides the link's time.
+    assert_eq!(
+        s.play_from(G, link, None, false, Some(120_000)).await,
+        Err(PlayerError::Start(StartError::PastTheEnd {
+            start_ms: 120_000,
+            length_ms: 120_000
+        }))
+    );
+    let out = s
+        .play_from(G, "https://example.com/list", None, false, Some(10_000))
+        .await
+        .unwrap();
+    assert_eq!(out.start, PlayStart::IgnoredPlaylist);
+    assert_eq!(s.view(G).await.unwrap().upcoming.len(), 4);
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: tr("enc:one"),
+        reason: EndKind::Finished,
+    })
+    .await;
+    let p = last_patch(&b);
+    assert_eq!(p.track, Some(Some(format!("enc:{link}"))));
+    assert_eq!(p.position_ms, Some(45_000));
+    assert_eq!(s.view(G).await.unwrap().position_ms / 1000, 45);
+    // A repeat plays from the beginning.
+    s.set_loop(G, LoopMode::Track).await;
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: tr(&format!("enc:{link}")),
+        reason: EndKind::Finished,
+    })
+    .await;
+    assert_eq!(last_patch(&b).position_ms, Some(0));
+    // The playlist's tracks start at the beginning.
+    assert!(s
+        .view(G)
+        .await
+        .unwrap()
+        .upcoming
+        .iter()
+        .all(|t| t.start_ms.is_none()));
 }
 
 #[tokio::test]
@@ -672,6 +731,7 @@ async fn restored_paused(reason: crate::domain::PauseReason) -> (PlayerService, 
         length_ms: 120_000,
         is_stream: false,
         requester: None,
+        start_ms: None,
     };
     let snapshot = crate::domain::PlayerSnapshot::new(
         state,

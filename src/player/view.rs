@@ -1,7 +1,7 @@
 //! What the player shows outward: announcements, the `/play` outcome, a guild's view, the
 //! figures over all players, and a player the audio server kept.
 
-use crate::domain::{FilterPreset, GuildId, LoopMode, Track};
+use crate::domain::{FilterPreset, GuildId, LoopMode, PlayStart, Track};
 
 use super::PlayerService;
 
@@ -64,6 +64,9 @@ pub struct PlayOutcome {
     pub started: bool,
     /// 1-based position in the queue of the first track, when queued behind others.
     pub position: Option<usize>,
+    /// Where the first track starts (or will start, when queued), or why a start that was
+    /// asked for does not apply.
+    pub start: PlayStart,
 }
 
 /// A read-only view of a guild's player, for rendering.

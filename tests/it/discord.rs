@@ -440,6 +440,12 @@ async fn every_command_is_registered_with_its_options() {
     assert_eq!(play["options"][0]["autocomplete"], true);
     assert_eq!(play["options"][0]["max_length"], 500);
     assert_eq!(play["options"][1]["name"], "next");
+    assert_eq!(play["options"][2]["name"], "start");
+    assert_eq!(
+        play["options"][2]["type"], 3,
+        "a string, read like /seek's time"
+    );
+    assert_eq!(play["options"][2]["required"], false);
     let volume = by_name("volume");
     assert_eq!(volume["options"][0]["min_value"].as_f64(), Some(0.0));
     assert_eq!(volume["options"][0]["max_value"].as_f64(), Some(200.0));

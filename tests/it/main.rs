@@ -15,6 +15,7 @@ mod operate;
 mod outage;
 mod restore;
 mod settings;
+mod start_time;
 mod startup;
 mod store_contract;
 mod voice;

@@ -303,7 +303,7 @@ impl Catalogue {
             return LoadResult::Track(Box::new(e.track()));
         }
         let id = url_param(identifier, "v")
-            .or_else(|| identifier.strip_prefix("https://youtu.be/"))
+            .or_else(|| short_link_id(identifier))
             .unwrap_or(identifier);
         match self.by_identifier(id) {
             Some(e) => LoadResult::Track(Box::new(e.track())),
@@ -331,6 +331,17 @@ impl Catalogue {
             LoadResult::Search(found)
         }
     }
+}
+
+/// The video id of a `youtu.be` short link, which YouTube shares as `https://youtu.be/<id>`
+/// with an optional query (`?t=103`, `?si=…`) or fragment; lavaplayer's YouTube source reads
+/// the id from the path and ignores the rest.
+fn short_link_id(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://youtu.be/")
+        .or_else(|| url.strip_prefix("http://youtu.be/"))?;
+    let id = rest.split(['?', '#', '/']).next()?;
+    (!id.is_empty()).then_some(id)
 }
 
 /// The value of `name` in a YouTube-style URL's query (`watch?v=`, `playlist?list=`).
@@ -379,6 +390,23 @@ mod tests {
         match c.load("ytsearch:rick ASTLEY") {
             LoadResult::Search(t) => assert_eq!(t[0].info.identifier, "dQw4w9WgXcQ"),
             other => panic!("{other:?}"),
+        }
+        // Start times (`t=`) are not part of what identifies the video.
+        for link in [
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=103",
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=1:43",
+            "https://youtu.be/dQw4w9WgXcQ?t=103",
+            "https://youtu.be/dQw4w9WgXcQ",
+        ] {
+            match c.load(link) {
+                LoadResult::Track(t) => {
+                    assert_eq!(
+                        (t.info.identifier.as_str(), t.info.position),
+                        ("dQw4w9WgXcQ", 0)
+                    )
+                }
+                other => panic!("{link}: {other:?}"),
+            }
         }
         assert!(matches!(c.load("scsearch:zzzz nothing"), LoadResult::Empty));
         assert!(matches!(c.load("nothing here"), LoadResult::Empty));

@@ -21,6 +21,7 @@ pub(crate) fn track_from(data: &TrackData) -> Track {
         length_ms: data.info.length,
         is_stream: data.info.is_stream,
         requester: None,
+        start_ms: None,
     }
 }
 

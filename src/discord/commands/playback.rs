@@ -2,6 +2,7 @@
 //! /volume, /loop, /filter.
 
 use super::*;
+use crate::domain::{parse_seek, parse_time, SeekTo};
 
 /// The top search results while typing a `/play` query: each choice plays that exact track.
 pub(super) async fn autocomplete_query(
@@ -38,10 +39,16 @@ pub(super) async fn play(
     #[autocomplete = "autocomplete_query"]
     query: String,
     #[description = "Play it right after the current track"] next: Option<bool>,
+    #[description = "Start at this time: 1:23, 83 (seconds) or 1m23s (overrides t= in a link)"]
+    #[max_length = 12]
+    start: Option<String>,
 ) -> Result<(), Error> {
     if query.chars().count() > MAX_QUERY_LEN {
         return Err(crate::player::PlayerError::QueryTooLong { max: MAX_QUERY_LEN }.into());
     }
+    let start_ms = start
+        .map(|s| parse_time(&s).ok_or_else(|| CommandError::Refused(texts::BAD_START.into())))
+        .transpose()?;
     // Refuse at once (ephemerally) when the member cannot use the player; loading may take a
     // moment, so defer before joining and searching.
     let target = voice_target(ctx, true).await?;
@@ -55,11 +62,12 @@ pub(super) async fn play(
         .await;
     let out = data
         .service
-        .play(
+        .play_from(
             guild,
             &query,
             Some(ctx.author().id.get()),
             next.unwrap_or(false),
+            start_ms,
         )
         .await?;
     say(ctx, texts::played(&out)).await
@@ -116,22 +124,20 @@ pub(super) async fn stop(ctx: Context<'_>) -> Result<(), Error> {
     say(ctx, texts::STOPPED).await
 }
 
-/// Jumps to a time in the track: 1:23, 83, +10 or -15.
+/// Jumps to a time in the track: 1:23, 83, 1m23s, +10 or -15.
 #[poise::command(slash_command, guild_only)]
 pub(super) async fn seek(
     ctx: Context<'_>,
-    #[description = "1:23, 83 (seconds), +10 or -15"]
+    #[description = "1:23, 83 (seconds), 1m23s, +10 or -15"]
     #[max_length = 12]
     time: String,
 ) -> Result<(), Error> {
-    let (relative, ms) =
-        texts::parse_seek(&time).ok_or_else(|| CommandError::Refused(texts::BAD_SEEK.into()))?;
+    let to = parse_seek(&time).ok_or_else(|| CommandError::Refused(texts::BAD_SEEK.into()))?;
     let guild = in_voice(ctx, false).await?;
     let service = &ctx.data().service;
-    let at = if relative {
-        service.seek_by(guild, ms).await?
-    } else {
-        service.seek(guild, ms.max(0) as u64).await?
+    let at = match to {
+        SeekTo::By(ms) => service.seek_by(guild, ms).await?,
+        SeekTo::At(ms) => service.seek(guild, ms).await?,
     };
     say(ctx, texts::jumped_to(at)).await
 }

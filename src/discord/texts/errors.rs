@@ -4,7 +4,7 @@
 use super::{escape, INTERNAL, NOTHING_PLAYING};
 use crate::audio::AudioError;
 use crate::discord::CommandError;
-use crate::domain::QueueError;
+use crate::domain::{QueueError, StartError};
 use crate::player::{format_ms, PlayerError};
 
 /// An option Discord sent that the command could not read (`None`: missing or invalid ones).
@@ -34,6 +34,14 @@ pub fn player_error(e: &PlayerError) -> String {
         PlayerError::SeekOutOfRange { length_ms } => {
             format!("Seek within the track: 0:00 to {}.", format_ms(*length_ms))
         }
+        PlayerError::Start(StartError::PastTheEnd {
+            start_ms,
+            length_ms,
+        }) => format!(
+            "That track is {} long, so it can't start at {}. Nothing was queued.",
+            format_ms(*length_ms),
+            format_ms(*start_ms)
+        ),
         PlayerError::VolumeOutOfRange { max } => format!("Volume goes from 0 to {max}."),
         PlayerError::Queue(e) => queue_error(e),
         PlayerError::Audio(e) => audio_error(e),
@@ -83,6 +91,13 @@ mod tests {
         assert_eq!(
             player_error(&PlayerError::SeekOutOfRange { length_ms: 212_000 }),
             "Seek within the track: 0:00 to 3:32."
+        );
+        assert_eq!(
+            player_error(&PlayerError::Start(StartError::PastTheEnd {
+                start_ms: 300_000,
+                length_ms: 212_000
+            })),
+            "That track is 3:32 long, so it can't start at 5:00. Nothing was queued."
         );
         assert_eq!(
             player_error(&PlayerError::Audio(AudioError::Unavailable)),

@@ -9,7 +9,7 @@ pub use errors::{audio_error, command_error, player_error, queue_error, unreadab
 pub use replies::*;
 pub use status::{status, StatusFacts};
 
-use crate::domain::{FilterPreset, LoopMode, Track};
+use crate::domain::{FilterPreset, LoopMode, PlayStart, Track};
 use crate::player::{format_ms, PlayOutcome, PlayerView, VoiceEnd};
 
 pub const NOT_IN_GUILD: &str = "This command works in a server only.";
@@ -146,14 +146,26 @@ pub fn played(out: &PlayOutcome) -> String {
         (Some(name), n) => format!("playlist **{}** ({n} tracks)", escape(name)),
         (None, _) => track_line(&out.first),
     };
-    let mut text = if out.started {
-        format!("Now playing {what}.")
-    } else {
-        match out.position {
-            Some(p) => format!("Queued {what} at position {p}."),
-            None => format!("Queued {what}."),
+    let mut text = match (out.started, out.position, out.start) {
+        (true, _, PlayStart::At(ms)) => {
+            format!("Now playing {what}, starting at {}.", format_ms(ms))
         }
+        (true, _, _) => format!("Now playing {what}."),
+        (false, Some(p), _) => format!("Queued {what} at position {p}."),
+        (false, None, _) => format!("Queued {what}."),
     };
+    match out.start {
+        PlayStart::At(ms) if !out.started => {
+            text.push_str(&format!(" It will start at {}.", format_ms(ms)));
+        }
+        PlayStart::IgnoredLive => {
+            text.push_str(" It is a live stream, so it plays live: the start time does not apply.");
+        }
+        PlayStart::IgnoredPlaylist => text.push_str(
+            " A start time applies to a single track, so the playlist plays from the beginning.",
+        ),
+        _ => {}
+    }
     if out.dropped > 0 {
         text.push_str(&format!(
             " The queue is full: {} track(s) were not added.",
@@ -302,39 +314,14 @@ pub fn page_out_of_range(pages: usize) -> String {
     format!("There is no such page: pick a page from 1 to {pages}.")
 }
 
-/// Parses `1:23`, `1:02:03`, `83` (seconds), `+10`, `-15`. Returns (relative, milliseconds).
-pub fn parse_seek(text: &str) -> Option<(bool, i64)> {
-    let t = text.trim();
-    let (sign, rest) = match t.chars().next()? {
-        '+' => (1, &t[1..]),
-        '-' => (-1, &t[1..]),
-        _ => (0, t),
-    };
-    let mut secs: i64 = 0;
-    let parts: Vec<&str> = rest.split(':').collect();
-    if parts.is_empty() || parts.len() > 3 {
-        return None;
-    }
-    for p in &parts {
-        if p.is_empty() || p.len() > 6 || !p.chars().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        secs = secs.checked_mul(60)?.checked_add(p.parse::<i64>().ok()?)?;
-    }
-    let ms = secs.checked_mul(1000)?;
-    Some(if sign == 0 {
-        (false, ms)
-    } else {
-        (true, sign * ms)
-    })
-}
-
-pub const BAD_SEEK: &str = "Give a time like `1:23`, `83` (seconds), `+10` or `-15`.";
+pub const BAD_SEEK: &str = "Give a time like `1:23`, `83` (seconds), `1m23s`, `+10` or `-15`.";
+pub const BAD_START: &str =
+    "Give the start as a time in the track, like `1:23`, `83` (seconds) or `1m23s`.";
 
 pub fn help() -> String {
     [
         "**Encore** keeps playing through restarts.",
-        "`/play <query> [next]` play or queue a link or a search",
+        "`/play <query> [next] [start]` play or queue a link or a search (from a time: `start`, or `t=` in the link)",
         "`/pause` `/resume` `/skip [to]` `/previous` `/stop` `/leave` `/join`",
         "`/queue [page]` `/nowplaying` `/seek <time>` `/volume <0-200>`",
         "`/loop <off|track|queue>` `/shuffle` `/remove <position>` `/move <from> <to>` `/clear`",
@@ -360,15 +347,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seek_times() {
-        assert_eq!(parse_seek("1:23"), Some((false, 83_000)));
-        assert_eq!(parse_seek("83"), Some((false, 83_000)));
-        assert_eq!(parse_seek("1:02:03"), Some((false, 3_723_000)));
-        assert_eq!(parse_seek("+10"), Some((true, 10_000)));
-        assert_eq!(parse_seek("-15"), Some((true, -15_000)));
-        for bad in ["", "abc", "1:", ":5", "1:2:3:4", "+", "1.5", "99999999999"] {
-            assert_eq!(parse_seek(bad), None, "{bad}");
-        }
+    fn a_play_reply_says_where_it_starts() {
+        let first = Track {
+            encoded: "QAAA".into(),
+            title: "Song".into(),
+            author: "Band".into(),
+            uri: None,
+            length_ms: 212_000,
+            is_stream: false,
+            requester: None,
+            start_ms: Some(103_000),
+        };
+        let out = |started, playlist: Option<&str>, start| PlayOutcome {
+            first: first.clone(),
+            added: 1,
+            dropped: 0,
+            playlist: playlist.map(str::to_string),
+            started,
+            position: (!started).then_some(2),
+            start,
+        };
+        assert_eq!(
+            played(&out(true, None, PlayStart::At(103_000))),
+            "Now playing **Song** by Band `3:32`, starting at 1:43."
+        );
+        assert_eq!(
+            played(&out(false, None, PlayStart::At(103_000))),
+            "Queued **Song** by Band `3:32` at position 2. It will start at 1:43."
+        );
+        assert!(played(&out(true, Some("Mix"), PlayStart::IgnoredPlaylist))
+            .ends_with("so the playlist plays from the beginning."));
+        assert_eq!(
+            played(&out(true, None, PlayStart::Beginning)),
+            "Now playing **Song** by Band `3:32`."
+        );
     }
 
     #[test]

@@ -242,6 +242,16 @@ impl Queue {
         self.current()
     }
 
+    /// Takes the current track's start (ms; see [`Track::start_ms`]) for its first play: the
+    /// track keeps no start afterwards, so a repeat (loop, `/previous`) plays it from the
+    /// beginning. A start at or past the end of a track of known length is dropped (`None`).
+    pub fn take_start(&mut self) -> Option<u64> {
+        self.parts.current.as_ref()?.start_ms?;
+        let t = self.parts_mut().current.as_mut()?;
+        let start = t.start_ms.take()?;
+        (!t.has_length() || start < t.length_ms).then_some(start)
+    }
+
     /// A user skip: the next track plays even when the current one is on repeat. When the queue
     /// loops, the skipped track goes to the back. Returns the new current track, `None` when the
     /// queue ran out.

@@ -13,6 +13,7 @@ fn t(n: u32) -> Track {
         length_ms: 1000 + u64::from(n),
         is_stream: false,
         requester: Some(42),
+        start_ms: None,
     }
 }
 
@@ -347,4 +348,31 @@ proptest! {
         }
         prop_assert_eq!(multiset(&q), before);
     }
+}
+
+#[test]
+fn a_start_is_taken_once_when_its_track_becomes_current() {
+    let mut q = Queue::new(10, 10);
+    let mut later = t(2);
+    later.length_ms = 200_000;
+    later.start_ms = Some(103_000);
+    q.append(vec![t(1), later]).unwrap();
+    q.start();
+    assert_eq!(q.take_start(), None, "the first track has no start");
+    let shared = q.shared();
+    q.skip(LoopMode::Track);
+    assert_eq!(q.take_start(), Some(103_000));
+    assert_eq!(q.current().unwrap().start_ms, None, "taken");
+    assert_eq!(q.take_start(), None, "a repeat plays from the beginning");
+    assert_eq!(
+        shared.upcoming[0].start_ms,
+        Some(103_000),
+        "a saved version keeps its own copy"
+    );
+    let mut past = t(3);
+    past.start_ms = Some(past.length_ms);
+    q.insert_next(vec![past]).unwrap();
+    q.skip(LoopMode::Off);
+    assert_eq!(q.take_start(), None, "a start past the end is dropped");
+    assert_eq!(q.current().unwrap().start_ms, None);
 }

@@ -42,6 +42,9 @@ fn track_doc(t: &Track) -> Document {
     if let Some(r) = t.requester {
         d.insert("requester", r as i64);
     }
+    if let Some(s) = t.start_ms {
+        d.insert("start_ms", s as i64);
+    }
     d
 }
 
@@ -123,6 +126,8 @@ fn decode_track(b: &Bson) -> Result<Track, String> {
             Some(_) => boolean(d, "is_stream")?,
         },
         requester: opt_int(d, "requester")?,
+        // Absent in documents saved before starts existed.
+        start_ms: opt_int(d, "start_ms")?,
     })
 }
 

@@ -34,6 +34,7 @@ fn documents_round_trip() {
         length_ms: 5,
         is_stream: false,
         requester: Some(77),
+        start_ms: Some(103_000),
     };
     let queue = QueueSnapshot {
         current: Some(t.clone()),
@@ -45,6 +46,12 @@ fn documents_round_trip() {
     let q = queue_document(state.guild_id, id, &queue);
     let back = decode_document(&p, Some(&q)).unwrap();
     assert_eq!(back, PlayerSnapshot::new(state, queue));
+    // A queue saved before tracks had a start reads with none.
+    let mut old = q.clone();
+    old.get_document_mut("current").unwrap().remove("start_ms");
+    let old = decode_document(&p, Some(&old)).unwrap();
+    assert_eq!(old.queue.current.unwrap().start_ms, None);
+    assert_eq!(old.queue.upcoming[0].start_ms, Some(103_000));
     let missing = decode_document(&p, None).unwrap_err();
     assert!(
         missing.reason.contains("queue is missing"),

@@ -22,6 +22,8 @@ pub fn track(i: u32, generation: u64) -> Track {
         length_ms: 180_000 + u64::from(i) * 1000,
         is_stream: i % 50 == 49,
         requester: Some(100_000_000_000_000_000 + u64::from(i)),
+        // Some tracks queued with a start time (a link's `t=`), which every store keeps.
+        start_ms: (i % 4 == 1).then(|| u64::from(i) * 1000),
     }
 }
 

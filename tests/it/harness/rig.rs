@@ -246,6 +246,7 @@ pub fn catalogue_track(lavalink: &FakeLavalink, min_length_ms: u64, nth: usize) 
         length_ms: t.info.length,
         is_stream: false,
         requester: Some(BOB),
+        start_ms: None,
     }
 }
 
