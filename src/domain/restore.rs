@@ -240,12 +240,17 @@ pub fn plan(facts: &RestoreFacts<'_>) -> Result<RestorePlan, Refusal> {
         ChannelAccess::Gone => return Err(Refusal::ChannelGone),
         ChannelAccess::Missing(p) => return Err(Refusal::MissingPermission(p)),
     }
-    let paused_because = restore_pause_reason(
-        snapshot.state.why_paused(),
-        facts.auto_resume,
-        facts.listeners,
-        facts.always_on,
-    );
+    // A hand-over is no restart: the music went on, so it stays as it was.
+    let paused_because = if facts.stop == AudioStop::Continued {
+        snapshot.state.why_paused()
+    } else {
+        restore_pause_reason(
+            snapshot.state.why_paused(),
+            facts.auto_resume,
+            facts.listeners,
+            facts.always_on,
+        )
+    };
     let (start, keep_live) = match (facts.live, facts.stop) {
         (Some(_), AudioStop::At(_)) => (StartFrom::Saved(facts.stop), Some(true)),
         (Some(live), _) => (StartFrom::Live(live), Some(false)),
@@ -377,6 +382,28 @@ mod tests {
         assert!(
             restore_plays(None, true, 0, true),
             "24/7 plays to an empty room"
+        );
+    }
+
+    #[test]
+    fn a_hand_over_keeps_playing_or_paused_as_it_was() {
+        let playing = snap(10_000, 1_000, 4_000, false);
+        let nobody_and_off = RestoreFacts {
+            stop: AudioStop::Continued,
+            listeners: 0,
+            auto_resume: false,
+            ..facts(&playing)
+        };
+        assert!(plan(&nobody_and_off).unwrap().plays(), "the music went on");
+        let mut paused = snap(10_000, 1_000, 4_000, false);
+        paused.state.pause(PauseReason::NobodyListening);
+        let there = RestoreFacts {
+            stop: AudioStop::Continued,
+            ..facts(&paused)
+        };
+        assert_eq!(
+            plan(&there).unwrap().paused_because,
+            Some(PauseReason::NobodyListening)
         );
     }
 

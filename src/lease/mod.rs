@@ -337,12 +337,9 @@ impl LeaseHandle {
             body.wanted_by = None;
             body.wanted_at_ms = 0;
             body.exit = Some(exit);
-            body.lavalink_sessions = if to.is_some() {
-                // The old owner keeps its own sessions open while it lives.
-                BTreeMap::new()
-            } else {
-                self.shared.sessions.locked().clone()
-            };
+            // Our Lavalink sessions, for the next owner to resume: on a hand-over we closed our
+            // sockets first (`LavalinkBackend::release`), so it takes our very players over.
+            body.lavalink_sessions = self.shared.sessions.locked().clone();
             if self.write(version, &body).await? {
                 self.retire();
                 return Ok(());

@@ -17,6 +17,8 @@ use crate::lease::{Exit, Role};
 
 /// How long interactions created before the cut get to finish before the positions are flushed.
 const CUT_GRACE: Duration = Duration::from_millis(300);
+/// How long the hand-over waits for our Lavalink websockets to close.
+const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// How often our Lavalink session ids are copied into the lease.
 const SESSION_COPY_EVERY: Duration = Duration::from_secs(1);
 
@@ -59,6 +61,9 @@ pub async fn drive(restorer: Restorer) {
                     Err(e) => tracing::error!(error = %e, "could not flush before the hand-over"),
                 }
                 services.service.forget_all().await;
+                // The newer instance resumes our Lavalink sessions (their ids are in the lease)
+                // and so takes these very players over: one player per guild, no restart.
+                services.backend.release(SOCKETS_CLOSE_WITHIN).await;
                 let exit = Exit::Handover {
                     at_ms: now_ms(),
                     cut_ms: cut,

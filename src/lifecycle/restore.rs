@@ -346,7 +346,9 @@ impl Restorer {
             }
             return Outcome::Failed(e.to_string());
         }
-        if let (true, Some(track)) = (config.announce_now_playing, current) {
+        // A hand-over is no restart for listeners: the music went on, nothing to announce.
+        let handed_over = stop == AudioStop::Continued;
+        if let (true, false, Some(track)) = (config.announce_now_playing, handed_over, current) {
             // "Back" only once listeners hear it: a voice that does not come back is healed,
             // and a give-up says so instead.
             let me = self.clone();

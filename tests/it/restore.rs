@@ -458,14 +458,90 @@ async fn two_instances_overlapping_answer_each_interaction_once_and_never_rewind
         senders[first_new..].iter().all(|c| *c != old_conn),
         "{senders:?}"
     );
-    // The new instance plays on, from where the old one was.
-    let p = rig
-        .lavalink
+    // The new instance plays on the very player the old one had (its session, resumed).
+    let players = guild_players(&rig, GUILD);
+    assert_eq!(players.len(), 1, "{players:?}");
+    let p = &players[0];
+    assert_eq!(
+        p.session_id, old_session,
+        "the old session's player, taken over"
+    );
+    assert!(p.playing && p.position >= 60_000, "{p:?}");
+    drop(new);
+}
+
+/// Every player the fake Lavalink holds for `guild`, on any session.
+fn guild_players(rig: &Rig, guild: u64) -> Vec<encore_fakes::lavalink::PlayerSnapshot> {
+    rig.lavalink
         .players()
         .into_iter()
-        .find(|p| p.guild_id == GUILD.to_string() && p.session_id != old_session)
-        .expect("the new instance's player");
-    assert!(p.playing && p.position >= 60_000, "{p:?}");
+        .filter(|p| p.guild_id == guild.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_over_leaves_exactly_one_player_where_it_was_and_says_nothing() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut old = rig.spawn(&[]);
+    play_through_the_bot(&rig, &old, "never gonna give").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let old_session = rig.player(GUILD).unwrap().session_id;
+    let messages_before = posted(&rig, TEXT).len();
+    let updates_before = rig.lavalink.voice_updates(&GUILD.to_string()).len();
+    let new = rig.spawn(&[]);
+    // From the newer instance's start until it gave Lavalink its voice state: never two players.
+    let start = Instant::now();
+    let mut handed = None;
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(20), "no hand-over");
+        let players = guild_players(&rig, GUILD);
+        assert!(
+            players.len() <= 1,
+            "two players during the overlap: {players:?}"
+        );
+        if handed.is_none() && log_has(&new, "this instance owns the lease") {
+            handed = Some((
+                rig.lavalink.player(&GUILD.to_string()).unwrap(),
+                Instant::now(),
+            ));
+        }
+        let updates = rig.lavalink.voice_updates(&GUILD.to_string()).len();
+        if handed.is_some() && updates > updates_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (at_hand_over, taken_at) = handed.unwrap();
+    assert_eq!(old.terminate(), Some(0));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let players = guild_players(&rig, GUILD);
+    assert_eq!(players.len(), 1, "{players:?}");
+    let p = &players[0];
+    assert_eq!(
+        p.session_id, old_session,
+        "the old session, resumed by the newer instance"
+    );
+    assert!(
+        rig.lavalink
+            .sessions()
+            .iter()
+            .any(|s| s.session_id == old_session && s.connected),
+        "owned by a connected client: the newer instance"
+    );
+    assert!(p.playing, "{p:?}");
+    // The music went on: where it was at the hand-over, plus the time since (±1 s).
+    let expected = at_hand_over.position + taken_at.elapsed().as_millis() as u64;
+    assert!(
+        p.position.abs_diff(expected) <= 1000,
+        "{} vs {expected}",
+        p.position
+    );
+    // No "back after a restart": listeners heard none.
+    let said: Vec<String> = posted(&rig, TEXT).split_off(messages_before);
+    assert!(
+        said.iter().all(|m| !m.contains("Back after a restart")),
+        "{said:?}"
+    );
     drop(new);
 }
 

@@ -82,6 +82,8 @@ struct Inner {
     options: LavalinkOptions,
     /// Whether the node tasks were started.
     connected: std::sync::atomic::AtomicBool,
+    /// Set by [`LavalinkBackend::release`]: close every websocket and stay away.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// The Lavalink backend; cheap to clone. Node tasks stop when every clone is dropped.
@@ -140,6 +142,7 @@ impl LavalinkBackend {
                 http,
                 options,
                 connected: std::sync::atomic::AtomicBool::new(false),
+                released: tokio::sync::watch::Sender::new(false),
             }),
         };
         Ok(backend)
@@ -162,6 +165,21 @@ impl LavalinkBackend {
             let weak = Arc::downgrade(&self.inner);
             let node = node.clone();
             tokio::spawn(async move { run_node(weak, node).await });
+        }
+    }
+
+    /// Hands the Lavalink sessions over to the next owner: closes every websocket (close code
+    /// 1000) and does not reconnect. Lavalink keeps each session and its players playing for the
+    /// resume timeout, and lets a client resume it only once its socket is gone (Lavalink v4,
+    /// "Resuming"), so the next instance takes the very players over by the ids in the lease.
+    /// Returns once every socket is closed, or after `limit`.
+    pub async fn release(&self, limit: std::time::Duration) {
+        self.inner.released.send_replace(true);
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.inner.nodes.iter().any(|n| n.state().connected)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

@@ -30,6 +30,9 @@ pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
     let mut failures: u32 = 0;
     loop {
         let Some(inner) = weak.upgrade() else { return };
+        if *inner.released.borrow() {
+            return;
+        }
         let backend = LavalinkBackend { inner };
         let result = connect_and_serve(&backend, &node).await;
         let was_connected = {
@@ -39,6 +42,10 @@ pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
             }
             std::mem::replace(&mut s.connected, false)
         };
+        if *backend.inner.released.borrow() {
+            tracing::info!(node = %node.name, "Lavalink session handed over");
+            return;
+        }
         if was_connected {
             let guilds = backend.guilds_on(node.index);
             if !guilds.is_empty() {
@@ -175,10 +182,22 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
     if let Some(session) = node.state().session_id.clone() {
         headers.insert("Session-Id", header(&session)?);
     }
+    let mut released = backend.inner.released.subscribe();
+    if *released.borrow_and_update() {
+        return Ok(());
+    }
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|e| WsError::Connect(e.to_string()))?;
-    while let Some(message) = ws.next().await {
+    loop {
+        let message = tokio::select! {
+            m = ws.next() => m,
+            _ = released.changed() => {
+                close_for_hand_over(&mut ws).await;
+                return Ok(());
+            }
+        };
+        let Some(message) = message else { break };
         match message {
             Ok(Message::Text(text)) => {
                 if let Some((session, resumed)) = backend.on_message(node, text.as_str()) {
@@ -191,4 +210,22 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
         }
     }
     Err(WsError::Closed)
+}
+
+/// Closes the socket normally (1000) and waits (up to a second) for Lavalink's answering close,
+/// after which the session is free to be resumed.
+async fn close_for_hand_over<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "handed over".into(),
+    };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
