@@ -10,10 +10,13 @@ cd "$(dirname "$0")/.."
 mkdir -p target
 if [ "$#" -eq 0 ]; then
   bash scripts/lavalink_probe.sh
-  # The README's no-Discord demo must keep working.
+  # The README's no-Discord demo must keep working: it finishes, and each of its three restarts
+  # (SIGTERM; kill -9; kill -9 with a Lavalink restart) comes back where the music stopped.
   cargo run --quiet --example demo >target/demo.out 2>&1 || { cat target/demo.out >&2; exit 1; }
   grep -q "^done.$" target/demo.out || { echo "the demo did not finish" >&2; cat target/demo.out >&2; exit 1; }
-  echo "demo passed (cargo run --example demo)"
+  restarts=$(grep -c "^   listeners: .*: ok$" target/demo.out || true)
+  [ "$restarts" -eq 3 ] || { echo "the demo's restarts: $restarts of 3 came back where the music stopped" >&2; cat target/demo.out >&2; exit 1; }
+  echo "demo passed (cargo run --example demo: 3 restarts came back where the music stopped)"
 fi
 
 server_pid=""

@@ -3,3 +3,4 @@
 pub mod discord;
 mod http;
 pub mod lavalink;
+pub mod listeners;

@@ -1,6 +1,7 @@
 //! The fake Discord's voice-session rule (the bot's voice state belongs to the gateway
 //! session that sent the op 4 and ends with it), the channel hooks and the send-rate
-//! read-backs, driven by a raw websocket client speaking gateway v10.
+//! read-backs, driven by a raw websocket client speaking gateway v10; and, with the fake
+//! Lavalink, what listeners hear when a voice session ends (`encore_fakes::listeners`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,8 +17,11 @@ use encore_fakes::discord::permissions::{ADMINISTRATOR, MOVE_MEMBERS};
 use encore_fakes::discord::{
     ChannelKind, FakeDiscord, GuildSpec, RoleSpec, SentBy, VoiceServerMode, SEND_LIMIT, SEND_WINDOW,
 };
+use encore_fakes::lavalink::{Cure, FakeLavalink, FakeLavalinkConfig, VoiceFault};
+use encore_fakes::listeners::{close_ended_voice, heard, VOICE_DISCONNECTED};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
@@ -841,4 +845,123 @@ async fn voice_limit_and_voice_server_control_routes() {
     .await
     .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+// ----- with the fake Lavalink: what listeners hear (encore_fakes::listeners) -------------
+
+/// A Lavalink client of `lavalink` after its `ready`: the websocket and the session id.
+async fn lavalink_client(lavalink: &FakeLavalink) -> (Ws, String) {
+    let mut req = lavalink.websocket_url().into_client_request().unwrap();
+    let headers = req.headers_mut();
+    headers.insert("Authorization", lavalink.password().parse().unwrap());
+    headers.insert("User-Id", BOT.to_string().parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let ready = recv(&mut ws).await;
+    assert_eq!(ready["op"], "ready");
+    let session = ready["sessionId"].as_str().unwrap().to_string();
+    (ws, session)
+}
+
+/// `PATCH /v4/sessions/{session}/players/{GUILD}` with `body`.
+async fn patch_player(lavalink: &FakeLavalink, session: &str, body: Value) {
+    let url = format!(
+        "{}/v4/sessions/{session}/players/{GUILD}",
+        lavalink.base_url()
+    );
+    let r = reqwest::Client::new()
+        .patch(url)
+        .header("Authorization", lavalink.password())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// The `voice` object a bot gives Lavalink for its voice state `vs` and the guild's last
+/// voice server.
+fn lavalink_voice(discord: &FakeDiscord, vs: &Value) -> Value {
+    let server = discord.voice_servers(GUILD).pop().unwrap();
+    json!({
+        "token": server.token,
+        "endpoint": server.endpoint,
+        "sessionId": vs["session_id"],
+        "channelId": vs["channel_id"],
+    })
+}
+
+#[tokio::test]
+async fn listeners_hear_the_player_on_the_bots_voice_session_until_discord_ends_it() {
+    let discord = setup().await;
+    let lavalink = FakeLavalink::start(FakeLavalinkConfig::default())
+        .await
+        .unwrap();
+    let (mut a, _, _) = session(&discord).await;
+    let vs = join(&mut a, VOICE).await;
+    let (mut node, node_session) = lavalink_client(&lavalink).await;
+    assert_eq!(heard(&discord, &lavalink, GUILD), None, "nothing plays yet");
+
+    let rick = lavalink.track("dQw4w9WgXcQ").unwrap();
+    let voice = lavalink_voice(&discord, &vs);
+    patch_player(
+        &lavalink,
+        &node_session,
+        json!({"track": {"encoded": rick.encoded}, "voice": voice}),
+    )
+    .await;
+    let h = heard(&discord, &lavalink, GUILD).expect("the player is heard");
+    assert_eq!(h.title, rick.info.title);
+    assert_eq!(h.lavalink_session, node_session);
+    assert!(!close_ended_voice(&discord, &lavalink, GUILD));
+    // Paused: silence.
+    patch_player(&lavalink, &node_session, json!({"paused": true})).await;
+    assert_eq!(heard(&discord, &lavalink, GUILD), None);
+    patch_player(&lavalink, &node_session, json!({"paused": false})).await;
+    assert!(heard(&discord, &lavalink, GUILD).is_some());
+
+    // The gateway session that owns the voice state closes for good: Discord ends the voice
+    // session. The fake Lavalink alone would play on; nobody hears it.
+    close_with(a, CloseCode::Normal).await;
+    assert_eq!(heard(&discord, &lavalink, GUILD), None);
+    assert!(lavalink.player(&GUILD.to_string()).unwrap().playing);
+    // Discord closes Lavalink's voice connection: 4014, once; the position stands still.
+    assert!(close_ended_voice(&discord, &lavalink, GUILD));
+    let p = lavalink.player(&GUILD.to_string()).unwrap();
+    assert_eq!(
+        p.voice_fault,
+        VoiceFault::Disconnected {
+            cure: Cure::NewVoiceSession
+        }
+    );
+    assert!(!p.playing && !p.connected);
+    let stopped = p.position;
+    let closed = loop {
+        let m = recv(&mut node).await;
+        if m["type"] == "WebSocketClosedEvent" {
+            break m;
+        }
+    };
+    assert_eq!(closed["code"], VOICE_DISCONNECTED);
+    assert_eq!(closed["byRemote"], true);
+    assert_eq!(closed["guildId"], GUILD.to_string());
+    assert!(
+        !close_ended_voice(&discord, &lavalink, GUILD),
+        "closed once"
+    );
+
+    // A new gateway session joins again: silent until Lavalink gets the new voice state, then
+    // heard from where the music stopped.
+    let (mut b, b_id, _) = session(&discord).await;
+    let vs = join(&mut b, VOICE).await;
+    assert_eq!(vs["session_id"], b_id);
+    assert_eq!(heard(&discord, &lavalink, GUILD), None);
+    assert!(!close_ended_voice(&discord, &lavalink, GUILD));
+    let voice = lavalink_voice(&discord, &vs);
+    patch_player(&lavalink, &node_session, json!({"voice": voice})).await;
+    let back = heard(&discord, &lavalink, GUILD).expect("heard again");
+    assert!(
+        back.position_ms >= stopped && back.position_ms < stopped + 200,
+        "back at {} after stopping at {stopped}",
+        back.position_ms
+    );
 }
