@@ -19,7 +19,7 @@ pub use snapshot::{
     FilterPreset, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
     SNAPSHOT_SCHEMA_VERSION,
 };
-pub use track::Track;
+pub use track::{SeekRefused, Track};
 pub use voice_health::{HealStep, VoiceFault, VoiceHealth};
 
 /// A Discord guild id (snowflake).

@@ -198,7 +198,7 @@ pub(crate) fn position_at(state: &PlayerState, queue: &QueueSnapshot, now_ms: u6
             state.position_at_ms,
             now_ms,
             state.paused,
-            t.has_length().then_some(t.length_ms),
+            t.known_length_ms(),
         ),
     }
 }
@@ -213,8 +213,9 @@ mod tests {
             title: "t".into(),
             author: "a".into(),
             uri: None,
-            length_ms: len,
+            length_ms: Some(len),
             is_stream: false,
+            is_seekable: true,
             requester: None,
         }
     }

@@ -413,16 +413,8 @@ impl PlayerService {
         target: impl FnOnce(u64) -> Option<i64>,
     ) -> Result<u64, PlayerError> {
         self.with_current(guild, async |me, g, current| {
-            if !current.has_length() {
-                return Err(PlayerError::NotSeekable);
-            }
             let wanted = target(g.position_now()).unwrap_or(-1);
-            if wanted < 0 || wanted as u64 > current.length_ms {
-                return Err(PlayerError::SeekOutOfRange {
-                    length_ms: current.length_ms,
-                });
-            }
-            let position = wanted as u64;
+            let position = current.seek_target(wanted).map_err(PlayerError::Seek)?;
             me.send(
                 g,
                 PlayerPatch {

@@ -9,7 +9,7 @@ use super::PlayerService;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {
     NowPlaying(Track),
-    /// A track could not be played and was skipped.
+    /// A track could not be played and was skipped (`reason` is empty when none was given).
     TrackFailed {
         track: Track,
         reason: String,

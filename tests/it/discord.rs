@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use encore_fakes::lavalink::AnswerShape;
 use serde_json::json;
 
 use crate::harness::{
@@ -679,5 +680,50 @@ async fn commands_outside_a_server_are_refused() {
         "This command works in a server only."
     );
     assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compatible_server_that_leaves_out_the_length_and_seeking_still_plays() {
+    let w = world().await;
+    w.lavalink.set_answer_shape(AnswerShape::Compat);
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(!ephemeral, "{reply}");
+    assert!(
+        reply.starts_with("Now playing") && reply.contains("`length unknown`"),
+        "{reply}"
+    );
+    // Lavalink got the track to play, and plays it.
+    let rick = w.lavalink.track("dQw4w9WgXcQ").unwrap().encoded;
+    let played = w.lavalink.requests().into_iter().any(|r| {
+        r.method == "PATCH"
+            && r.path.ends_with(&format!("/players/{GUILD}"))
+            && r.body
+                .as_ref()
+                .is_some_and(|b| b["track"]["encoded"] == rick)
+    });
+    assert!(played, "no PATCH with the track");
+    let player = w.lavalink.player(&GUILD.to_string()).unwrap();
+    assert!(player.playing, "{player:?}");
+
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert!(
+        reply.contains("Rick Astley") && reply.contains(" / ?` (length unknown)"),
+        "{reply}"
+    );
+    assert!(
+        !reply.contains('🔘'),
+        "no progress bar without a length: {reply}"
+    );
+    let (reply, ephemeral) = command(&w, BOB, "seek", json!({"time": "1:00"})).await;
+    assert!(ephemeral, "{reply}");
+    assert_eq!(
+        reply,
+        "The audio server cannot seek in this track, so it plays from start to end."
+    );
+    assert!(
+        w.lavalink.player(&GUILD.to_string()).unwrap().position < 30_000,
+        "no seek reached Lavalink"
+    );
     w.stop().await;
 }

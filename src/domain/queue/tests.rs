@@ -10,8 +10,9 @@ fn t(n: u32) -> Track {
         title: format!("track {n}"),
         author: "someone".into(),
         uri: None,
-        length_ms: 1000 + u64::from(n),
+        length_ms: Some(1000 + u64::from(n)),
         is_stream: false,
+        is_seekable: true,
         requester: Some(42),
     }
 }
