@@ -349,8 +349,10 @@ async fn skip_previous_stop_and_queue_edits() {
     for q in ["a", "b", "c", "d"] {
         s.play(G, q, None, false).await.unwrap();
     }
-    assert_eq!(s.skip(G, Some(2)).await.unwrap().unwrap().title, "c");
-    assert_eq!(s.previous(G).await.unwrap().title, "b");
+    let skipped = s.skip(G, Some(2)).await.unwrap();
+    assert_eq!(skipped.now.unwrap().title, "c");
+    assert_eq!(skipped.from.unwrap().title, "a");
+    assert_eq!(s.previous(G).await.unwrap().now.unwrap().title, "b");
     assert_eq!(s.remove(G, 1).await.unwrap().title, "c");
     s.move_track(G, 1, 1).await.unwrap();
     assert_eq!(s.clear(G).await.unwrap(), 1);

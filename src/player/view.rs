@@ -64,6 +64,19 @@ pub struct PlayOutcome {
     pub started: bool,
     /// 1-based position in the queue of the first track, when queued behind others.
     pub position: Option<usize>,
+    /// The loop mode that applies to what plays.
+    pub loop_mode: LoopMode,
+}
+
+/// What a change of the current track asked for (`/skip`, `/previous`) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switched {
+    /// The track that was current before.
+    pub from: Option<Track>,
+    /// The track that plays now; `None` when the queue ended.
+    pub now: Option<Track>,
+    /// The loop mode that applies to what plays now.
+    pub loop_mode: LoopMode,
 }
 
 /// A read-only view of a guild's player, for rendering.

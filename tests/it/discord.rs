@@ -727,3 +727,80 @@ async fn a_compatible_server_that_leaves_out_the_length_and_seeking_still_plays(
     );
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_that_change_the_track_say_which_loop_mode_applies() {
+    let w = world_with(&[("RATE_LIMIT_COMMANDS", "1000")]).await;
+    let g = GUILD.to_string();
+    let playing = || {
+        w.lavalink
+            .player(&g)
+            .and_then(|p| p.track)
+            .map(|t| t.info.title)
+            .unwrap_or_default()
+    };
+    let mode = |name: &str| json!({ "mode": choice(&w.discord, "loop", name) });
+    const TRACK: &str = " Still looping the current track (loop: track).";
+    const QUEUE: &str = " Still looping the queue (loop: queue).";
+
+    command(&w, BOB, "join", json!({})).await;
+    command(&w, BOB, "loop", mode("track")).await;
+    let (r, _) = command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(r.starts_with("Now playing") && r.ends_with(TRACK), "{r}");
+    for q in ["bohemian", "gangnam"] {
+        let (r, _) = command(&w, BOB, "play", json!({ "query": q })).await;
+        assert!(r.starts_with("Queued") && !r.contains("looping"), "{r}");
+    }
+    let (r, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(
+        r.starts_with("Skipped [Rick Astley")
+            && r.contains("Now playing [Queen")
+            && r.ends_with(TRACK),
+        "{r}"
+    );
+    assert!(playing().starts_with("Queen"));
+    let (r, _) = command(&w, BOB, "previous", json!({})).await;
+    assert!(
+        r.starts_with("Back to [Rick Astley") && r.ends_with(TRACK),
+        "{r}"
+    );
+    command(&w, BOB, "loop", mode("queue")).await;
+    let (r, _) = command(&w, BOB, "skip", json!({"to": 2})).await;
+    assert!(r.contains("Now playing [PSY") && r.ends_with(QUEUE), "{r}");
+    assert!(playing().starts_with("PSY"));
+
+    // The Skip button under /nowplaying says it too, above the embed.
+    command(&w, BOB, "loop", mode("track")).await;
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
+        .unwrap();
+    let message = eventually("/nowplaying answered", WAIT, || {
+        w.discord
+            .interaction_responses(&inj.id)
+            .and_then(|r| r.original)
+    })
+    .await;
+    let message_id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    let click = w
+        .discord
+        .inject_component(GUILD, TEXT, BOB, message_id, "encore:skip")
+        .unwrap();
+    eventually("the click is answered", WAIT, || {
+        w.discord
+            .interaction_responses(&click.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    let updated = w.discord.message(message_id).unwrap();
+    let said = updated["content"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("Skipped [PSY") && said.ends_with(TRACK),
+        "{updated}"
+    );
+
+    command(&w, BOB, "loop", mode("off")).await;
+    let (r, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(r.starts_with("Skipped") && !r.contains("looping"), "{r}");
+    w.stop().await;
+}

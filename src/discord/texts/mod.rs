@@ -165,7 +165,7 @@ pub fn played(out: &PlayOutcome) -> String {
         (None, _) => track_line(&out.first),
     };
     let mut text = if out.started {
-        format!("Now playing {what}.")
+        format!("Now playing {what}.{}", loop_note(out.loop_mode))
     } else {
         match out.position {
             Some(p) => format!("Queued {what} at position {p}."),
