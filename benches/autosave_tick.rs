@@ -35,8 +35,9 @@ fn track(g: usize, i: usize) -> Track {
         title: format!("Artist Name - A Song Title That Is Realistically Long #{i}"),
         author: "Artist Name".into(),
         uri: Some(format!("https://www.youtube.com/watch?v={id}")),
-        length_ms: 210_000 + (i as u64 * 997) % 120_000,
+        length_ms: Some(210_000 + (i as u64 * 997) % 120_000),
         is_stream: false,
+        is_seekable: true,
         requester: Some(200_000_000_000_000_000 + g as u64),
         start_ms: None,
     }

@@ -68,8 +68,9 @@ fn track(i: usize) -> Track {
         title: format!("Artist Name - A Song Title That Is Realistically Long #{i}"),
         author: "Artist Name".into(),
         uri: Some(format!("https://www.youtube.com/watch?v={id}")),
-        length_ms: 240_000,
+        length_ms: Some(240_000),
         is_stream: false,
+        is_seekable: true,
         requester: None,
         start_ms: None,
     }

@@ -216,8 +216,9 @@ async fn run(n: u64) {
         title: t.info.title,
         author: t.info.author,
         uri: t.info.uri,
-        length_ms: t.info.length,
+        length_ms: Some(t.info.length),
         is_stream: false,
+        is_seekable: true,
         requester: None,
         start_ms: None,
     };

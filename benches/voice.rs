@@ -232,8 +232,9 @@ impl AudioBackend for Quiet {
             title: "t".into(),
             author: "a".into(),
             uri: None,
-            length_ms: 3_600_000,
+            length_ms: Some(3_600_000),
             is_stream: false,
+            is_seekable: true,
             requester: None,
             start_ms: None,
         }))

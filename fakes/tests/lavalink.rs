@@ -1410,3 +1410,88 @@ async fn new_players_of_a_faulted_guild_start_broken_and_old_ones_keep_their_sta
         .await;
     assert_eq!(p["state"]["connected"], true);
 }
+
+#[tokio::test]
+async fn the_compat_answer_shape_reaches_every_track_object_and_playback_is_unchanged() {
+    let fake = fake().await;
+    let http = reqwest::Client::new();
+    let base = fake.base_url();
+    let shape = |body: Value| {
+        http.post(format!("{base}/control/answer-shape"))
+            .json(&body)
+            .send()
+    };
+    for bad in [json!({}), json!({"shape": "weird"})] {
+        assert_eq!(shape(bad).await.unwrap().status(), 400);
+    }
+    let r = shape(json!({"shape": "compat"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let now: Value = http
+        .get(format!("{base}/control/answer-shape"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now, json!({"shape": "compat"}));
+
+    let rest = Rest::new(&fake);
+    let compat = |t: &Value| {
+        assert_eq!(t["info"]["length"], -1, "{t}");
+        assert_eq!(t["info"]["isSeekable"], false, "{t}");
+        assert_eq!(t["info"]["isStream"], false, "{t}");
+        for gone in ["pluginInfo", "userData"] {
+            assert!(t.get(gone).is_none(), "{t}");
+        }
+        assert!(t["info"].get("artworkUrl").is_none(), "{t}");
+    };
+    compat(&rest.load(SHORT_2S).await["data"]);
+    let list = rest
+        .load(&format!(
+            "https://www.youtube.com/playlist?list={PLAYLIST_ID}"
+        ))
+        .await;
+    assert!(list["data"].get("pluginInfo").is_none(), "{list}");
+    list["data"]["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(compat);
+    let search = rest.load("ytsearch:rick astley").await;
+    search["data"].as_array().unwrap().iter().for_each(compat);
+
+    // Playback keeps the track's real length: a 2 s track ends after 2 s.
+    let mut c = connect(&fake).await;
+    let sid = c.session_id.clone();
+    let encoded = rest.encoded(SHORT_2S).await;
+    let (s, player) = rest
+        .patch_player(
+            &sid,
+            json!({"voice": voice(), "track": {"encoded": encoded, "userData": {"n": 1}}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    compat(&player["track"]);
+    let start = c.next_event().await;
+    assert_eq!(start["type"], "TrackStartEvent");
+    compat(&start["track"]);
+    compat(&rest_player(&rest, &sid).await["track"]);
+    let started = Instant::now();
+    let end = c.next_event().await;
+    assert_eq!(
+        (&end["type"], &end["reason"]),
+        (&json!("TrackEndEvent"), &json!("finished"))
+    );
+    compat(&end["track"]);
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    fake.set_answer_shape(encore_fakes::lavalink::AnswerShape::Lavalink);
+    let t = &rest.load(SHORT_2S).await["data"];
+    assert_eq!(t["info"]["length"], 2000);
+    assert!(t.get("pluginInfo").is_some() && t.get("userData").is_some());
+}

@@ -31,8 +31,9 @@ pub enum Loaded {
     Search(Vec<Track>),
     /// Nothing matched.
     Empty,
-    /// The source could not load it; the message is safe to show.
-    Failed { message: String },
+    /// The source could not load it; the message, when the audio server gave one (Lavalink's
+    /// `message` is nullable), is safe to show.
+    Failed { message: Option<String> },
 }
 
 /// A change to a guild's player on the audio server. `None` fields are left as they are.
@@ -107,6 +108,7 @@ pub enum BackendEvent {
     TrackException {
         guild: GuildId,
         track: TrackRef,
+        /// Safe to show; empty when the audio server gave no message.
         message: String,
     },
     TrackStuck {

@@ -185,12 +185,12 @@ async fn run(
     }
     may_use_player_button(ctx, data, click, guild_id, action).await?;
     let service = &data.service;
+    // What the click did, above the now-playing embed (empty: nothing to say).
+    let mut said = String::new();
     match action {
         "pause" => service.pause(guild).await?,
         "resume" => service.resume(guild).await?,
-        "skip" => {
-            service.skip(guild, None).await?;
-        }
+        "skip" => said = texts::skipped(&service.skip(guild, None).await?),
         "stop" => service.stop(guild).await?,
         "loop" => {
             let mode = service
@@ -205,8 +205,13 @@ async fn run(
     let view = service.view(guild).await;
     Ok(CreateInteractionResponse::UpdateMessage(match view {
         Some(v) if v.current.is_some() => CreateInteractionResponseMessage::new()
+            .content(said)
             .embed(now_playing_embed(&v))
             .components(now_playing_buttons(&v)),
+        _ if !said.is_empty() => CreateInteractionResponseMessage::new()
+            .content(said)
+            .embeds(vec![])
+            .components(vec![]),
         _ => CreateInteractionResponseMessage::new()
             .content(texts::NOTHING_PLAYING)
             .embeds(vec![])

@@ -22,7 +22,7 @@ pub use snapshot::{
     FilterPreset, PauseReason, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
     SNAPSHOT_SCHEMA_VERSION,
 };
-pub use track::Track;
+pub use track::{SeekRefused, Track};
 pub use track_time::{
     parse_seek, parse_time, start_for, start_from_link, PlayStart, SeekTo, StartError,
 };

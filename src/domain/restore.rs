@@ -310,8 +310,9 @@ mod tests {
             title: "t".into(),
             author: "a".into(),
             uri: None,
-            length_ms: 200_000,
+            length_ms: Some(200_000),
             is_stream: false,
+            is_seekable: true,
             requester: None,
             start_ms: None,
         };

@@ -285,7 +285,7 @@ pub(crate) fn position_at(state: &PlayerState, queue: &QueueSnapshot, now_ms: u6
             state.position_at_ms,
             now_ms,
             state.paused || state.stalled,
-            t.has_length().then_some(t.length_ms),
+            t.known_length_ms(),
         ),
     }
 }
@@ -300,8 +300,9 @@ mod tests {
             title: "t".into(),
             author: "a".into(),
             uri: None,
-            length_ms: len,
+            length_ms: Some(len),
             is_stream: false,
+            is_seekable: true,
             requester: None,
             start_ms: None,
         }

@@ -142,10 +142,10 @@ pub fn start_for(
     if first.is_stream {
         return Ok(PlayStart::IgnoredLive);
     }
-    if first.has_length() && start_ms >= first.length_ms {
+    if let Some(length_ms) = first.known_length_ms().filter(|len| start_ms >= *len) {
         return Err(StartError::PastTheEnd {
             start_ms,
-            length_ms: first.length_ms,
+            length_ms,
         });
     }
     Ok(PlayStart::At(start_ms))
@@ -283,8 +283,9 @@ mod tests {
             title: "t".into(),
             author: "a".into(),
             uri: None,
-            length_ms,
+            length_ms: (length_ms > 0).then_some(length_ms),
             is_stream,
+            is_seekable: !is_stream,
             requester: None,
             start_ms: None,
         }

@@ -1,5 +1,5 @@
 use crate::audio::AudioError;
-use crate::domain::{QueueError, StartError};
+use crate::domain::{QueueError, SeekRefused, StartError};
 
 /// What a player operation can refuse. `Display` is for the log; what the user reads is rendered
 /// by `discord::texts::player_error`.
@@ -19,12 +19,12 @@ pub enum PlayerError {
     QueryTooLong { max: usize },
     #[error("no results for {0:?}")]
     NoResults(String),
-    #[error("load failed: {0}")]
-    LoadFailed(String),
-    #[error("not seekable (a live stream)")]
-    NotSeekable,
-    #[error("seek beyond the track's {length_ms} ms")]
-    SeekOutOfRange { length_ms: u64 },
+    /// The source could not load it; the message, when the audio server gave one, is safe to
+    /// show.
+    #[error("load failed: {0:?}")]
+    LoadFailed(Option<String>),
+    #[error("seek refused: {0}")]
+    Seek(SeekRefused),
     #[error("start: {0}")]
     Start(StartError),
     #[error("volume above {max}")]

@@ -23,7 +23,7 @@ pub use error::{format_ms, PlayerError};
 pub use recovery::RestorePlan;
 pub use view::{
     Announcement, Announcer, LiveTrack, LogAnnouncer, PlayOutcome, PlayerFigures, PlayerView,
-    VoiceEnd,
+    Switched, VoiceEnd,
 };
 pub use voice_link::{JoinError, VoiceLink};
 

@@ -9,7 +9,8 @@ use crate::domain::{
 
 use super::state::GuildPlayer;
 use super::{
-    Announcement, PlayOutcome, PlayerError, PlayerService, VoiceEnd, MAX_QUERY_LEN, MAX_VOLUME,
+    Announcement, PlayOutcome, PlayerError, PlayerService, Switched, VoiceEnd, MAX_QUERY_LEN,
+    MAX_VOLUME,
 };
 use crate::sync::LockExt;
 
@@ -220,6 +221,7 @@ impl PlayerService {
             started: idle,
             position,
             start,
+            loop_mode: g.state.loop_mode,
         })
     }
 
@@ -319,14 +321,11 @@ impl PlayerService {
         Ok(())
     }
 
-    /// Skips to the next track (or the `to`-th upcoming one). Returns the new current track.
+    /// Skips to the next track (or the `to`-th upcoming one): the skipped track, the new
+    /// current one (`None` when the queue ended) and the loop mode.
     #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn skip(
-        &self,
-        guild: GuildId,
-        to: Option<usize>,
-    ) -> Result<Option<Track>, PlayerError> {
-        self.with_current(guild, async |me, g, _| {
+    pub async fn skip(&self, guild: GuildId, to: Option<usize>) -> Result<Switched, PlayerError> {
+        self.with_current(guild, async |me, g, from| {
             let mut queue = g.queue.clone();
             match to {
                 Some(n) => {
@@ -338,22 +337,35 @@ impl PlayerService {
                     queue.skip(g.state.loop_mode);
                 }
             }
-            me.switch_to(g, queue).await
+            let now = me.switch_to(g, queue).await?;
+            Ok(Switched {
+                from: Some(from),
+                now,
+                loop_mode: g.state.loop_mode,
+            })
         })
         .await
     }
 
-    /// Goes back to the previous track.
+    /// Goes back to the previous track: the track that was current, the previous one (now
+    /// current) and the loop mode.
     #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn previous(&self, guild: GuildId) -> Result<Track, PlayerError> {
+    pub async fn previous(&self, guild: GuildId) -> Result<Switched, PlayerError> {
         self.with_player(guild, async |me, g| {
+            let from = g.queue.current().cloned();
             let mut queue = g.queue.clone();
             queue
                 .previous(g.state.loop_mode)
                 .map_err(PlayerError::Queue)?;
-            me.switch_to(g, queue)
+            let now = me
+                .switch_to(g, queue)
                 .await?
-                .ok_or(PlayerError::NothingPlaying)
+                .ok_or(PlayerError::NothingPlaying)?;
+            Ok(Switched {
+                from,
+                now: Some(now),
+                loop_mode: g.state.loop_mode,
+            })
         })
         .await
     }
@@ -470,16 +482,8 @@ impl PlayerService {
         target: impl FnOnce(u64) -> Option<i64>,
     ) -> Result<u64, PlayerError> {
         self.with_current(guild, async |me, g, current| {
-            if !current.has_length() {
-                return Err(PlayerError::NotSeekable);
-            }
             let wanted = target(g.position_now()).unwrap_or(-1);
-            if wanted < 0 || wanted as u64 > current.length_ms {
-                return Err(PlayerError::SeekOutOfRange {
-                    length_ms: current.length_ms,
-                });
-            }
-            let position = wanted as u64;
+            let position = current.seek_target(wanted).map_err(PlayerError::Seek)?;
             me.send(
                 g,
                 PlayerPatch {

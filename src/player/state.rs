@@ -54,10 +54,7 @@ impl GuildPlayer {
             self.state.position_at_ms,
             now_ms(),
             self.state.paused || self.state.stalled,
-            self.queue
-                .current()
-                .filter(|t| t.has_length())
-                .map(|t| t.length_ms),
+            self.queue.current().and_then(|t| t.known_length_ms()),
         )
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::audio::{EndKind, Loaded, PlayerPatch, PlayerProbe, TrackRef, VoiceConnection};
-use crate::domain::{now_ms, FilterPreset, LoopMode, Track};
+use crate::domain::{now_ms, FilterPreset, LoopMode, SeekRefused, Track};
 
 #[derive(Default)]
 struct Recording {
@@ -35,7 +35,7 @@ impl AudioBackend for Recording {
         Ok(match identifier {
             "ytsearch:nothing" => Loaded::Empty,
             "https://example.com/broken" => Loaded::Failed {
-                message: "This video is unavailable".into(),
+                message: Some("This video is unavailable".into()),
             },
             "https://example.com/list" => Loaded::Playlist {
                 name: "Mix".into(),
@@ -113,8 +113,9 @@ fn track(title: &str, length_ms: u64) -> Track {
         title: title.into(),
         author: "a".into(),
         uri: None,
-        length_ms,
+        length_ms: Some(length_ms),
         is_stream: false,
+        is_seekable: true,
         requester: None,
         start_ms: None,
     }
@@ -252,7 +253,9 @@ async fn bad_queries_get_clear_errors() {
     );
     assert_eq!(
         s.play(G, "https://example.com/broken", None, false).await,
-        Err(PlayerError::LoadFailed("This video is unavailable".into()))
+        Err(PlayerError::LoadFailed(Some(
+            "This video is unavailable".into()
+        )))
     );
     let long = "x".repeat(MAX_QUERY_LEN + 1);
     assert_eq!(
@@ -364,7 +367,9 @@ async fn volume_and_seek_are_bounded() {
     assert_eq!(last_patch(&b).volume, Some(150));
     assert_eq!(
         s.seek(G, 120_001).await,
-        Err(PlayerError::SeekOutOfRange { length_ms: 120_000 })
+        Err(PlayerError::Seek(SeekRefused::OutOfRange {
+            length_ms: Some(120_000)
+        }))
     );
     assert_eq!(s.seek(G, 60_000).await, Ok(60_000));
     assert_eq!(last_patch(&b).position_ms, Some(60_000));
@@ -372,7 +377,7 @@ async fn volume_and_seek_are_bounded() {
     assert!((45_000..46_000).contains(&back), "{back}");
     assert!(matches!(
         s.seek_by(G, -90_000).await,
-        Err(PlayerError::SeekOutOfRange { .. })
+        Err(PlayerError::Seek(SeekRefused::OutOfRange { .. }))
     ));
 }
 
@@ -403,8 +408,10 @@ async fn skip_previous_stop_and_queue_edits() {
     for q in ["a", "b", "c", "d"] {
         s.play(G, q, None, false).await.unwrap();
     }
-    assert_eq!(s.skip(G, Some(2)).await.unwrap().unwrap().title, "c");
-    assert_eq!(s.previous(G).await.unwrap().title, "b");
+    let skipped = s.skip(G, Some(2)).await.unwrap();
+    assert_eq!(skipped.now.unwrap().title, "c");
+    assert_eq!(skipped.from.unwrap().title, "a");
+    assert_eq!(s.previous(G).await.unwrap().now.unwrap().title, "b");
     assert_eq!(s.remove(G, 1).await.unwrap().title, "c");
     s.move_track(G, 1, 1).await.unwrap();
     assert_eq!(s.clear(G).await.unwrap(), 1);
@@ -728,8 +735,9 @@ async fn restored_paused(reason: crate::domain::PauseReason) -> (PlayerService, 
         title: "song".into(),
         author: "a".into(),
         uri: None,
-        length_ms: 120_000,
+        length_ms: Some(120_000),
         is_stream: false,
+        is_seekable: true,
         requester: None,
         start_ms: None,
     };

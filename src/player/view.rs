@@ -9,7 +9,7 @@ use super::PlayerService;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {
     NowPlaying(Track),
-    /// A track could not be played and was skipped.
+    /// A track could not be played and was skipped (`reason` is empty when none was given).
     TrackFailed {
         track: Track,
         reason: String,
@@ -67,6 +67,19 @@ pub struct PlayOutcome {
     /// Where the first track starts (or will start, when queued), or why a start that was
     /// asked for does not apply.
     pub start: PlayStart,
+    /// The loop mode that applies to what plays.
+    pub loop_mode: LoopMode,
+}
+
+/// What a change of the current track asked for (`/skip`, `/previous`) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switched {
+    /// The track that was current before.
+    pub from: Option<Track>,
+    /// The track that plays now; `None` when the queue ended.
+    pub now: Option<Track>,
+    /// The loop mode that applies to what plays now.
+    pub loop_mode: LoopMode,
 }
 
 /// A read-only view of a guild's player, for rendering.

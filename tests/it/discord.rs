@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use encore_fakes::lavalink::AnswerShape;
 use serde_json::json;
 
 use crate::harness::{
@@ -685,5 +686,127 @@ async fn commands_outside_a_server_are_refused() {
         "This command works in a server only."
     );
     assert!(w.lavalink.player(&GUILD.to_string()).is_none());
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compatible_server_that_leaves_out_the_length_and_seeking_still_plays() {
+    let w = world().await;
+    w.lavalink.set_answer_shape(AnswerShape::Compat);
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(!ephemeral, "{reply}");
+    assert!(
+        reply.starts_with("Now playing") && reply.contains("`length unknown`"),
+        "{reply}"
+    );
+    // Lavalink got the track to play, and plays it.
+    let rick = w.lavalink.track("dQw4w9WgXcQ").unwrap().encoded;
+    let played = w.lavalink.requests().into_iter().any(|r| {
+        r.method == "PATCH"
+            && r.path.ends_with(&format!("/players/{GUILD}"))
+            && r.body
+                .as_ref()
+                .is_some_and(|b| b["track"]["encoded"] == rick)
+    });
+    assert!(played, "no PATCH with the track");
+    let player = w.lavalink.player(&GUILD.to_string()).unwrap();
+    assert!(player.playing, "{player:?}");
+
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert!(
+        reply.contains("Rick Astley") && reply.contains(" / ?` (length unknown)"),
+        "{reply}"
+    );
+    assert!(
+        !reply.contains('🔘'),
+        "no progress bar without a length: {reply}"
+    );
+    let (reply, ephemeral) = command(&w, BOB, "seek", json!({"time": "1:00"})).await;
+    assert!(ephemeral, "{reply}");
+    assert_eq!(
+        reply,
+        "The audio server cannot seek in this track, so it plays from start to end."
+    );
+    assert!(
+        w.lavalink.player(&GUILD.to_string()).unwrap().position < 30_000,
+        "no seek reached Lavalink"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_that_change_the_track_say_which_loop_mode_applies() {
+    let w = world_with(&[("RATE_LIMIT_COMMANDS", "1000")]).await;
+    let g = GUILD.to_string();
+    let playing = || {
+        w.lavalink
+            .player(&g)
+            .and_then(|p| p.track)
+            .map(|t| t.info.title)
+            .unwrap_or_default()
+    };
+    let mode = |name: &str| json!({ "mode": choice(&w.discord, "loop", name) });
+    const TRACK: &str = " Still looping the current track (loop: track).";
+    const QUEUE: &str = " Still looping the queue (loop: queue).";
+
+    command(&w, BOB, "join", json!({})).await;
+    command(&w, BOB, "loop", mode("track")).await;
+    let (r, _) = command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(r.starts_with("Now playing") && r.ends_with(TRACK), "{r}");
+    for q in ["bohemian", "gangnam"] {
+        let (r, _) = command(&w, BOB, "play", json!({ "query": q })).await;
+        assert!(r.starts_with("Queued") && !r.contains("looping"), "{r}");
+    }
+    let (r, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(
+        r.starts_with("Skipped [Rick Astley")
+            && r.contains("Now playing [Queen")
+            && r.ends_with(TRACK),
+        "{r}"
+    );
+    assert!(playing().starts_with("Queen"));
+    let (r, _) = command(&w, BOB, "previous", json!({})).await;
+    assert!(
+        r.starts_with("Back to [Rick Astley") && r.ends_with(TRACK),
+        "{r}"
+    );
+    command(&w, BOB, "loop", mode("queue")).await;
+    let (r, _) = command(&w, BOB, "skip", json!({"to": 2})).await;
+    assert!(r.contains("Now playing [PSY") && r.ends_with(QUEUE), "{r}");
+    assert!(playing().starts_with("PSY"));
+
+    // The Skip button under /nowplaying says it too, above the embed.
+    command(&w, BOB, "loop", mode("track")).await;
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
+        .unwrap();
+    let message = eventually("/nowplaying answered", WAIT, || {
+        w.discord
+            .interaction_responses(&inj.id)
+            .and_then(|r| r.original)
+    })
+    .await;
+    let message_id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    let click = w
+        .discord
+        .inject_component(GUILD, TEXT, BOB, message_id, "encore:skip")
+        .unwrap();
+    eventually("the click is answered", WAIT, || {
+        w.discord
+            .interaction_responses(&click.id)
+            .and_then(|r| r.callback)
+    })
+    .await;
+    let updated = w.discord.message(message_id).unwrap();
+    let said = updated["content"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("Skipped [PSY") && said.ends_with(TRACK),
+        "{updated}"
+    );
+
+    command(&w, BOB, "loop", mode("off")).await;
+    let (r, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(r.starts_with("Skipped") && !r.contains("looping"), "{r}");
     w.stop().await;
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use encore::audio::lavalink::{LavalinkBackend, LavalinkOptions};
 use encore::audio::{AudioError, VoiceConnection};
 use encore::autosave::{Autosave, AutosaveConfig};
-use encore::domain::{FilterPreset, GuildId, LoopMode};
+use encore::domain::{FilterPreset, GuildId, LoopMode, SeekRefused};
 use encore::player::{
     Announcement, Announcer, PlayerConfig, PlayerError, PlayerService, RestorePlan,
 };
@@ -218,7 +218,7 @@ async fn pause_seek_volume_and_filters_reach_the_player() {
     assert!((30_000..31_000).contains(&back), "{back}");
     assert!(matches!(
         e.service.seek(G, 10_000_000).await,
-        Err(PlayerError::SeekOutOfRange { .. })
+        Err(PlayerError::Seek(SeekRefused::OutOfRange { .. }))
     ));
 
     e.service.set_volume(G, 150).await.unwrap();

@@ -20,6 +20,7 @@
 pub mod catalogue;
 pub mod codec;
 mod server;
+pub mod shape;
 mod state;
 pub mod types;
 
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use shape::AnswerShape;
 pub use state::ControlError;
 pub use types::{
     Cure, NewTrack, PlayerSnapshot, PlayerState, RecordedRequest, SessionSnapshot, Severity, Track,
@@ -305,6 +307,13 @@ impl FakeLavalink {
             .catalogue
             .by_identifier(identifier)
             .map(|e| e.track())
+    }
+
+    /// Shapes every track object sent from now on — `/v4/loadtracks` answers of every
+    /// `loadType`, decoded tracks, player objects and events — as `shape` says
+    /// ([`AnswerShape::Compat`]: as some Lavalink-compatible servers answer).
+    pub fn set_answer_shape(&self, shape: AnswerShape) {
+        self.shared.lock().set_answer_shape(shape);
     }
 
     pub fn set_player_update_interval(&self, d: Duration) {

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::codec;
+use super::shape::AnswerShape;
 use super::state::{unix_ms, ApiError, ControlError, Outgoing, PlayerUpdate, State};
 use super::types::{NewTrack, RecordedRequest, Severity, Track, VoiceFault};
 
@@ -66,6 +67,10 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/control/send-raw", post(c_send_raw))
         .route("/control/voice-fault", post(c_voice_fault))
         .route("/control/voice-updates/{guild_id}", get(c_voice_updates))
+        .route(
+            "/control/answer-shape",
+            get(c_answer_shape).post(c_set_answer_shape),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
@@ -208,7 +213,8 @@ async fn load_tracks(
             wants_trace(&uri),
         );
     };
-    Json(app.lock().catalogue.load(identifier).to_json()).into_response()
+    let st = app.lock();
+    Json(st.shaped(st.catalogue.load(identifier).to_json())).into_response()
 }
 
 fn decoded_track(encoded: &str) -> Result<Track, ApiError> {
@@ -230,17 +236,21 @@ fn decoded_track(encoded: &str) -> Result<Track, ApiError> {
     })
 }
 
-async fn decode_track(uri: Uri, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn decode_track(
+    AxState(app): AxState<App>,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Some(encoded) = q.get("encodedTrack").or_else(|| q.get("track")) else {
         return api_error(ApiError::new(400, "No track to decode provided"), &uri);
     };
     match decoded_track(encoded) {
-        Ok(t) => Json(t).into_response(),
+        Ok(t) => Json(app.lock().shaped(json!(t))).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
 
-async fn decode_tracks(uri: Uri, body: Bytes) -> Response {
+async fn decode_tracks(AxState(app): AxState<App>, uri: Uri, body: Bytes) -> Response {
     let list: Vec<String> = match serde_json::from_slice(&body) {
         Ok(l) => l,
         Err(e) => {
@@ -258,7 +268,7 @@ async fn decode_tracks(uri: Uri, body: Bytes) -> Response {
         .map(|e| decoded_track(e))
         .collect::<Result<Vec<_>, _>>()
     {
-        Ok(tracks) => Json(tracks).into_response(),
+        Ok(tracks) => Json(app.lock().shaped(json!(tracks))).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -296,8 +306,9 @@ async fn get_players(
     uri: Uri,
     Path(session_id): Path<String>,
 ) -> Response {
-    match app.lock().get_players(&session_id) {
-        Ok(v) => Json(v).into_response(),
+    let st = app.lock();
+    match st.get_players(&session_id) {
+        Ok(v) => Json(st.shaped(v)).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -307,9 +318,10 @@ async fn get_player(
     uri: Uri,
     Path((session_id, guild_id)): Path<(String, String)>,
 ) -> Response {
-    let result = check_guild(&guild_id).and_then(|_| app.lock().get_player(&session_id, &guild_id));
+    let st = app.lock();
+    let result = check_guild(&guild_id).and_then(|_| st.get_player(&session_id, &guild_id));
     match result {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => Json(st.shaped(v)).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -324,15 +336,13 @@ async fn update_player(
     let no_replace = q
         .get("noReplace")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut st = app.lock();
     let result = check_guild(&guild_id)
         .and_then(|_| parse_json(&body))
         .and_then(|b| PlayerUpdate::parse(&b))
-        .and_then(|u| {
-            app.lock()
-                .update_player(&session_id, &guild_id, u, no_replace)
-        });
+        .and_then(|u| st.update_player(&session_id, &guild_id, u, no_replace));
     match result {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => Json(st.shaped(v)).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -622,4 +632,24 @@ async fn c_voice_fault(AxState(app): AxState<App>, body: Bytes) -> Response {
 /// The guild's voice updates: `[{"sessionId", "voice": {...}, "receivedAtUnixUs"}]`.
 async fn c_voice_updates(AxState(app): AxState<App>, Path(guild): Path<String>) -> Json<Value> {
     Json(json!(app.lock().voice_updates(&guild)))
+}
+
+/// `{"shape": "lavalink" | "compat"}`: how every track object is shaped from now on (see
+/// [`AnswerShape`]).
+async fn c_set_answer_shape(AxState(app): AxState<App>, body: Bytes) -> Response {
+    let v = match control_body(&body) {
+        Ok(v) => v,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
+    };
+    let shape: AnswerShape = match v.get("shape").map(|s| serde_json::from_value(s.clone())) {
+        Some(Ok(shape)) => shape,
+        Some(Err(e)) => return control_error(StatusCode::BAD_REQUEST, format!("bad shape: {e}")),
+        None => return control_error(StatusCode::BAD_REQUEST, "shape is required"),
+    };
+    app.lock().set_answer_shape(shape);
+    Json(json!({"ok": true, "shape": shape})).into_response()
+}
+
+async fn c_answer_shape(AxState(app): AxState<App>) -> Json<Value> {
+    Json(json!({"shape": app.lock().answer_shape}))
 }

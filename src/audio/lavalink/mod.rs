@@ -1,21 +1,26 @@
-//! The real audio backend: Lavalink v4 nodes, spoken to with lavalink-rs's protocol model.
+//! The real audio backend: Lavalink v4 nodes, with our own transport and a lenient reader.
 //!
-//! lavalink-rs 0.15 provides the wire types (events, players, tracks, filters, voice state);
-//! the connection handling is ours, because its client reconnects every 15 s without backoff,
-//! does not rebuild players after a non-resumed `ready`, panics on malformed messages, and
-//! mis-reads Lavalink's `empty` load result. Here each node has one task that keeps its websocket
+//! lavalink-rs 0.15 provides the types Encore writes (player updates, filters, voice state);
+//! what Encore reads is read by its own lenient schema (`schema`), because lavalink-rs's types
+//! refuse answers of Lavalink-compatible servers that leave out or change what Encore can do
+//! without (a length of -1, a missing `userData`, a `null` exception message). The connection
+//! handling is ours too, because its client reconnects every 15 s without backoff, does not
+//! rebuild players after a non-resumed `ready`, panics on malformed messages, and mis-reads
+//! Lavalink's `empty` load result. Here each node has one task that keeps its websocket
 //! up with exponential backoff and jitter, enables session resuming, and reports players that were
 //! lost so the player service can rebuild them.
 //!
 //! Each concern has its own file: `options` (settings and backoff), `node` (placement and node
 //! health), `rest` (the REST client and the `AudioBackend` calls), `session` (the websocket and
-//! reconnecting), `failover` (moving players off a node that stays down) and `wire` (the wire
-//! format); this one holds the backend's shared state and its set-up.
+//! reconnecting), `failover` (moving players off a node that stays down), `schema` (Lavalink's
+//! JSON shapes, read leniently) and `wire` (reading them into our terms, writing updates); this
+//! one holds the backend's shared state and its set-up.
 
 mod failover;
 mod node;
 mod options;
 mod rest;
+mod schema;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,7 @@ impl LavalinkBackend {
         if !(200..300).contains(&status) {
             return Err(AudioError::Rejected(error_message(&text)));
         }
-        parse_live_players(&text, index)
+        read_answer(&node, "GET players", parse_live_players(&text, index))
     }
 
     pub(super) async fn request(
@@ -57,6 +57,18 @@ impl LavalinkBackend {
     }
 }
 
+/// An answer as read; one that could not be read is logged with its cause (which field, and
+/// what was wrong with it), as the member who asked only reads that the answer was unreadable.
+pub(super) fn read_answer<T>(
+    node: &Node,
+    request: &str,
+    read: Result<T, AudioError>,
+) -> Result<T, AudioError> {
+    read.inspect_err(|e| {
+        tracing::warn!(node = %node.name, request, error = %e, "Lavalink sent an answer Encore could not read");
+    })
+}
+
 /// The message of a Lavalink error body, for logs.
 pub(super) fn error_message(text: &str) -> String {
     serde_json::from_str::<serde_json::Value>(text)
@@ -81,7 +93,7 @@ impl AudioBackend for LavalinkBackend {
         if !(200..300).contains(&status) {
             return Err(AudioError::Rejected(error_message(&text)));
         }
-        parse_load_result(&text)
+        read_answer(&node, "GET loadtracks", parse_load_result(&text))
     }
 
     #[tracing::instrument(skip_all, fields(guild = guild))]
@@ -160,7 +172,7 @@ impl AudioBackend for LavalinkBackend {
             .request(&node, reqwest::Method::GET, &path, None)
             .await?;
         match status {
-            200..=299 => parse_player_probe(&text).map(Some),
+            200..=299 => read_answer(&node, "GET player", parse_player_probe(&text)).map(Some),
             404 => Ok(None),
             _ => Err(AudioError::Rejected(error_message(&text))),
         }

@@ -1,79 +1,66 @@
-//! The wire format: reading load results, live players and websocket messages with lavalink-rs's
-//! types, and writing player PATCH bodies. Malformed input is an error, never a panic.
+//! The wire format: reading load results, players and websocket messages (Lavalink's shapes,
+//! read leniently by [`super::schema`]) into our terms, and writing player PATCH bodies with
+//! lavalink-rs's types. Malformed input is an error naming the field, never a panic.
 
-use lavalink_rs::model::events;
 use lavalink_rs::model::http::UpdatePlayer;
 use lavalink_rs::model::player::ConnectionInfo;
-use lavalink_rs::model::track::{PlaylistData, TrackData, TrackError};
 use lavalink_rs::model::ChannelId;
+use serde_json::Value;
 
 use super::super::filters::lavalink_filters;
+use super::schema::{
+    read, read_value, EventJson, ExceptionJson, PlayerJson, PlayerUpdateJson, PlaylistJson,
+    ReadyJson, StatsJson, TrackEndJson, TrackExceptionJson, TrackJson, TrackStartJson,
+    TrackStuckJson, WebSocketClosedJson,
+};
 use super::NodeLoad;
 use crate::audio::{AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, PlayerProbe, TrackRef};
-use crate::domain::{GuildId, Track};
+use crate::domain::GuildId;
 
-pub(crate) fn track_from(data: &TrackData) -> Track {
-    Track {
-        encoded: data.encoded.clone(),
-        title: data.info.title.clone(),
-        author: data.info.author.clone(),
-        uri: data.info.uri.clone(),
-        length_ms: data.info.length,
-        is_stream: data.info.is_stream,
-        requester: None,
-        start_ms: None,
-    }
+/// Reads a `/v4/loadtracks` answer by its `loadType`: `track`, `playlist`, `search`, `empty`
+/// or `error`. An unknown `loadType`, or data that is not the shape its type says, is a
+/// [`AudioError::BadResponse`] whose text names the field.
+pub fn parse_load_result(text: &str) -> Result<Loaded, AudioError> {
+    load_result(text).map_err(|e| AudioError::BadResponse(format!("loadtracks: {e}")))
 }
 
-/// Reads a `/v4/loadtracks` answer by its `loadType` (lavalink-rs's untagged enum cannot read
-/// the `empty` result, `{"loadType":"empty","data":{}}`).
-pub fn parse_load_result(text: &str) -> Result<Loaded, AudioError> {
-    let bad = |e: serde_json::Error| AudioError::BadResponse(e.to_string());
-    let v: serde_json::Value = serde_json::from_str(text).map_err(bad)?;
-    let data = v.get("data").cloned().unwrap_or(serde_json::Value::Null);
-    Ok(match v.get("loadType").and_then(|t| t.as_str()) {
-        Some("track") => Loaded::Track(track_from(
-            &serde_json::from_value::<TrackData>(data).map_err(bad)?,
-        )),
+fn load_result(text: &str) -> Result<Loaded, String> {
+    let v: Value = read(text)?;
+    let data = v.get("data").unwrap_or(&Value::Null);
+    Ok(match v.get("loadType").and_then(Value::as_str) {
+        Some("track") => Loaded::Track(read_value::<TrackJson>(data, "data")?.to_track()),
         Some("playlist") => {
-            let p: PlaylistData = serde_json::from_value(data).map_err(bad)?;
+            let p: PlaylistJson = read_value(data, "data")?;
             Loaded::Playlist {
                 name: p.info.name,
-                tracks: p.tracks.iter().map(track_from).collect(),
+                tracks: p.tracks.iter().map(TrackJson::to_track).collect(),
             }
         }
         Some("search") => {
-            let list: Vec<TrackData> = serde_json::from_value(data).map_err(bad)?;
-            if list.is_empty() {
-                Loaded::Empty
-            } else {
-                Loaded::Search(list.iter().map(track_from).collect())
+            let list: Option<Vec<TrackJson>> = read_value(data, "data")?;
+            match list.unwrap_or_default() {
+                list if list.is_empty() => Loaded::Empty,
+                list => Loaded::Search(list.iter().map(TrackJson::to_track).collect()),
             }
         }
         Some("empty") => Loaded::Empty,
         Some("error") => {
-            let e: TrackError = serde_json::from_value(data).map_err(bad)?;
-            Loaded::Failed { message: e.message }
+            let e: Option<ExceptionJson> = read_value(data, "data")?;
+            Loaded::Failed {
+                message: e.and_then(|e| e.message).filter(|m| !m.trim().is_empty()),
+            }
         }
-        other => {
-            return Err(AudioError::BadResponse(format!(
-                "unknown loadType {other:?}"
-            )))
-        }
+        other => return Err(format!("unknown loadType {other:?}")),
     })
 }
 
 /// The `userData` key carrying our play id.
 const USER_DATA_PLAY_ID: &str = "encorePlayId";
 
-fn track_ref(t: &TrackData) -> TrackRef {
+fn track_ref(t: &TrackJson) -> TrackRef {
     TrackRef {
         encoded: t.encoded.clone(),
-        play_id: t
-            .user_data
-            .as_ref()
-            .and_then(|u| u.get(USER_DATA_PLAY_ID))
-            .and_then(|v| v.as_u64()),
+        play_id: t.user_data.get(USER_DATA_PLAY_ID).and_then(Value::as_u64),
     }
 }
 
@@ -92,65 +79,36 @@ pub struct LivePlayer {
 }
 
 /// Reads a `GET /v4/sessions/{id}/players/{guildId}` answer (Lavalink v4 REST: a player
-/// object); missing fields read as their neutral value.
+/// object); missing fields read as their neutral value (a missing `connected` as true).
 pub fn parse_player_probe(text: &str) -> Result<PlayerProbe, AudioError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| AudioError::BadResponse(e.to_string()))?;
-    if !v.is_object() {
-        return Err(AudioError::BadResponse("not a player object".into()));
-    }
-    let state = v.get("state");
+    let p: PlayerJson = read(text).map_err(|e| AudioError::BadResponse(format!("player: {e}")))?;
     Ok(PlayerProbe {
-        connected: state
-            .and_then(|s| s.get("connected"))
-            .and_then(|c| c.as_bool())
-            .unwrap_or(false),
-        position_ms: state
-            .and_then(|s| s.get("position"))
-            .and_then(|p| p.as_u64())
-            .unwrap_or(0),
-        paused: v.get("paused").and_then(|p| p.as_bool()).unwrap_or(false),
-        has_track: v.get("track").is_some_and(|t| !t.is_null()),
+        connected: p.state.connected(),
+        position_ms: p.state.position.unwrap_or(0),
+        paused: p.paused,
+        has_track: p.track.is_some(),
     })
 }
 
-/// Reads a `GET /v4/sessions/{id}/players` answer.
+/// Reads a `GET /v4/sessions/{id}/players` answer (a list of player objects; one without a
+/// `guildId` is skipped).
 pub fn parse_live_players(text: &str, node: usize) -> Result<Vec<LivePlayer>, AudioError> {
-    let bad = |e: String| AudioError::BadResponse(e);
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let list = v
-        .as_array()
-        .ok_or_else(|| bad("not a list of players".into()))?;
-    let mut out = Vec::with_capacity(list.len());
-    for p in list {
-        let Some(guild) = p
-            .get("guildId")
-            .and_then(|g| g.as_str())
-            .and_then(|g| g.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        let track = p.get("track").filter(|t| !t.is_null()).and_then(|t| {
-            let encoded = t.get("encoded")?.as_str()?.to_string();
-            let play_id = t
-                .get("userData")
-                .and_then(|u| u.get(USER_DATA_PLAY_ID))
-                .and_then(|id| id.as_u64());
-            Some(TrackRef { encoded, play_id })
-        });
-        let state = p.get("state");
-        let num = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_u64()).unwrap_or(0);
-        out.push(LivePlayer {
-            guild,
-            node,
-            track,
-            position_ms: num(state.and_then(|s| s.get("position"))),
-            time_ms: num(state.and_then(|s| s.get("time"))),
-            paused: p.get("paused").and_then(|x| x.as_bool()).unwrap_or(false),
-            volume: num(p.get("volume")).min(1000) as u16,
-        });
-    }
-    Ok(out)
+    let list: Vec<PlayerJson> =
+        read(text).map_err(|e| AudioError::BadResponse(format!("players: {e}")))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|p| {
+            Some(LivePlayer {
+                guild: p.guild_id?,
+                node,
+                track: p.track.as_ref().map(track_ref),
+                position_ms: p.state.position.unwrap_or(0),
+                time_ms: p.state.time,
+                paused: p.paused,
+                volume: p.volume,
+            })
+        })
+        .collect())
 }
 
 /// The JSON body of a player PATCH.
@@ -189,41 +147,41 @@ pub enum Inbound {
     },
     Event(BackendEvent),
     Stats(NodeLoad),
-    /// A message or event type this client does not use.
+    /// A message, event type or end reason this client does not use (or a `playerUpdate`
+    /// without a position).
     Ignored(String),
 }
 
-/// Reads one websocket message with lavalink-rs's wire types. Malformed input is an error for
-/// the caller to log, never a panic.
+/// Reads one websocket message (`ready`, `playerUpdate`, `stats`, `event`). Malformed input
+/// is an error naming the field, for the caller to log, never a panic.
 pub fn decode_message(text: &str) -> Result<Inbound, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let v: Value = read(text)?;
     if !v.is_object() {
         return Err("not a JSON object".into());
     }
-    let op = v
-        .get("op")
-        .and_then(|o| o.as_str())
-        .unwrap_or_default()
-        .to_string();
-    Ok(match op.as_str() {
+    let op = v.get("op").and_then(Value::as_str).unwrap_or_default();
+    Ok(match op {
         "ready" => {
-            let r: events::Ready = parse(v)?;
+            let r: ReadyJson = read_value(&v, "ready")?;
             Inbound::Ready {
                 session_id: r.session_id,
                 resumed: r.resumed,
             }
         }
         "playerUpdate" => {
-            let u: events::PlayerUpdate = parse(v)?;
+            let u: PlayerUpdateJson = read_value(&v, "playerUpdate")?;
+            let Some(position_ms) = u.state.position else {
+                return Ok(Inbound::Ignored("playerUpdate without a position".into()));
+            };
             Inbound::Event(BackendEvent::PlayerUpdate {
-                guild: u.guild_id.0,
+                guild: u.guild_id,
                 time_ms: u.state.time,
-                position_ms: u.state.position,
-                connected: u.state.connected,
+                position_ms,
+                connected: u.state.connected(),
             })
         }
         "stats" => {
-            let s: events::Stats = parse(v)?;
+            let s: StatsJson = read_value(&v, "stats")?;
             Inbound::Stats(NodeLoad {
                 players: s.players,
                 playing_players: s.playing_players,
@@ -232,70 +190,63 @@ pub fn decode_message(text: &str) -> Result<Inbound, String> {
                 memory_used: s.memory.used,
             })
         }
-        "event" => decode_event(v)?,
+        "event" => decode_event(&v)?,
         _ => Inbound::Ignored(format!("op {op}")),
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(v).map_err(|e| e.to_string())
-}
-
 /// Reads an `event` message by its `type`.
-fn decode_event(v: serde_json::Value) -> Result<Inbound, String> {
-    let kind = v
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_string();
-    Ok(match kind.as_str() {
+fn decode_event(v: &Value) -> Result<Inbound, String> {
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    let guild = || read_value::<EventJson>(v, kind).map(|e| e.guild_id);
+    Ok(Inbound::Event(match kind {
         "TrackStartEvent" => {
-            let e: events::TrackStart = parse(v)?;
-            Inbound::Event(BackendEvent::TrackStarted {
-                guild: e.guild_id.0,
+            let e: TrackStartJson = read_value(v, kind)?;
+            BackendEvent::TrackStarted {
+                guild: guild()?,
                 track: track_ref(&e.track),
-            })
+            }
         }
         "TrackEndEvent" => {
-            let e: events::TrackEnd = parse(v)?;
-            use events::TrackEndReason as R;
-            let reason = match e.reason {
-                R::Finished => EndKind::Finished,
-                R::LoadFailed => EndKind::LoadFailed,
-                R::Stopped => EndKind::Stopped,
-                R::Replaced => EndKind::Replaced,
-                R::Cleanup => EndKind::Cleanup,
+            let e: TrackEndJson = read_value(v, kind)?;
+            let reason = match e.reason.as_str() {
+                "finished" => EndKind::Finished,
+                "loadFailed" => EndKind::LoadFailed,
+                "stopped" => EndKind::Stopped,
+                "replaced" => EndKind::Replaced,
+                "cleanup" => EndKind::Cleanup,
+                other => return Ok(Inbound::Ignored(format!("{kind} reason {other:?}"))),
             };
-            Inbound::Event(BackendEvent::TrackEnded {
-                guild: e.guild_id.0,
+            BackendEvent::TrackEnded {
+                guild: guild()?,
                 track: track_ref(&e.track),
                 reason,
-            })
+            }
         }
         "TrackExceptionEvent" => {
-            let e: events::TrackException = parse(v)?;
-            Inbound::Event(BackendEvent::TrackException {
-                guild: e.guild_id.0,
+            let e: TrackExceptionJson = read_value(v, kind)?;
+            BackendEvent::TrackException {
+                guild: guild()?,
                 track: track_ref(&e.track),
-                message: e.exception.message,
-            })
+                message: e.exception.message.unwrap_or_default(),
+            }
         }
         "TrackStuckEvent" => {
-            let e: events::TrackStuck = parse(v)?;
-            Inbound::Event(BackendEvent::TrackStuck {
-                guild: e.guild_id.0,
+            let e: TrackStuckJson = read_value(v, kind)?;
+            BackendEvent::TrackStuck {
+                guild: guild()?,
                 track: track_ref(&e.track),
                 threshold_ms: e.threshold_ms,
-            })
+            }
         }
         "WebSocketClosedEvent" => {
-            let e: events::WebSocketClosed = parse(v)?;
-            Inbound::Event(BackendEvent::VoiceClosed {
-                guild: e.guild_id.0,
+            let e: WebSocketClosedJson = read_value(v, kind)?;
+            BackendEvent::VoiceClosed {
+                guild: guild()?,
                 code: e.code,
                 reason: e.reason,
-            })
+            }
         }
-        _ => Inbound::Ignored(format!("event {kind}")),
-    })
+        _ => return Ok(Inbound::Ignored(format!("event {kind}"))),
+    }))
 }

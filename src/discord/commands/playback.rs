@@ -103,16 +103,16 @@ pub(super) async fn skip(
         Some(_) => None,
     };
     require_dj(ctx, owner).await?;
-    let now = ctx.data().service.skip(guild, to).await?;
-    say(ctx, texts::skipped(now.as_ref())).await
+    let switched = ctx.data().service.skip(guild, to).await?;
+    say(ctx, texts::skipped(&switched)).await
 }
 
 /// Goes back to the previous track.
 #[poise::command(slash_command, guild_only)]
 pub(super) async fn previous(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
-    let t = ctx.data().service.previous(guild).await?;
-    say(ctx, texts::back_to(&t)).await
+    let switched = ctx.data().service.previous(guild).await?;
+    say(ctx, texts::back_to(&switched)).await
 }
 
 /// Stops the music, clears the queue and forgets this server's player.

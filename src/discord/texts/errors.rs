@@ -4,7 +4,7 @@
 use super::{escape, INTERNAL, NOTHING_PLAYING};
 use crate::audio::AudioError;
 use crate::discord::CommandError;
-use crate::domain::{QueueError, StartError};
+use crate::domain::{QueueError, SeekRefused, StartError};
 use crate::player::{format_ms, PlayerError};
 
 /// An option Discord sent that the command could not read (`None`: missing or invalid ones).
@@ -29,11 +29,9 @@ pub fn player_error(e: &PlayerError) -> String {
             format!("That query is too long ({max} characters at most).")
         }
         PlayerError::NoResults(query) => format!("No results for `{query}`."),
-        PlayerError::LoadFailed(why) => format!("That could not be loaded: {why}"),
-        PlayerError::NotSeekable => "This track is a live stream: it cannot be seeked.".into(),
-        PlayerError::SeekOutOfRange { length_ms } => {
-            format!("Seek within the track: 0:00 to {}.", format_ms(*length_ms))
-        }
+        PlayerError::LoadFailed(Some(why)) => format!("That could not be loaded: {why}"),
+        PlayerError::LoadFailed(None) => "That could not be loaded.".into(),
+        PlayerError::Seek(refused) => seek_refused(refused),
         PlayerError::Start(StartError::PastTheEnd {
             start_ms,
             length_ms,
@@ -45,6 +43,22 @@ pub fn player_error(e: &PlayerError) -> String {
         PlayerError::VolumeOutOfRange { max } => format!("Volume goes from 0 to {max}."),
         PlayerError::Queue(e) => queue_error(e),
         PlayerError::Audio(e) => audio_error(e),
+    }
+}
+
+/// What the member reads when a seek is refused.
+pub fn seek_refused(refused: &SeekRefused) -> String {
+    match refused {
+        SeekRefused::LiveStream => "This track is a live stream: it cannot be seeked.".into(),
+        SeekRefused::NotSeekable => {
+            "The audio server cannot seek in this track, so it plays from start to end.".into()
+        }
+        SeekRefused::OutOfRange {
+            length_ms: Some(length_ms),
+        } => format!("Seek within the track: 0:00 to {}.", format_ms(*length_ms)),
+        SeekRefused::OutOfRange { length_ms: None } => {
+            "Seek to a time from 0:00 on (this track's length is unknown).".into()
+        }
     }
 }
 
@@ -89,7 +103,9 @@ mod tests {
     #[test]
     fn refusals_are_rendered_for_people() {
         assert_eq!(
-            player_error(&PlayerError::SeekOutOfRange { length_ms: 212_000 }),
+            player_error(&PlayerError::Seek(SeekRefused::OutOfRange {
+                length_ms: Some(212_000)
+            })),
             "Seek within the track: 0:00 to 3:32."
         );
         assert_eq!(
@@ -98,6 +114,14 @@ mod tests {
                 length_ms: 212_000
             })),
             "That track is 3:32 long, so it can't start at 5:00. Nothing was queued."
+        );
+        assert_eq!(
+            player_error(&PlayerError::Seek(SeekRefused::NotSeekable)),
+            "The audio server cannot seek in this track, so it plays from start to end."
+        );
+        assert_eq!(
+            player_error(&PlayerError::LoadFailed(None)),
+            "That could not be loaded."
         );
         assert_eq!(
             player_error(&PlayerError::Audio(AudioError::Unavailable)),

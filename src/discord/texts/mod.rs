@@ -5,7 +5,9 @@ pub mod labels;
 mod replies;
 mod status;
 
-pub use errors::{audio_error, command_error, player_error, queue_error, unreadable_option};
+pub use errors::{
+    audio_error, command_error, player_error, queue_error, seek_refused, unreadable_option,
+};
 pub use replies::*;
 pub use status::{status, StatusFacts};
 
@@ -114,19 +116,35 @@ pub fn joined(channel: u64) -> String {
     format!("Joined <#{channel}>.")
 }
 
-/// `Title` by Author, linked when there is a link.
+/// `Title` by Author, linked when there is a link (an audio server may give neither).
 pub fn track_line(t: &Track) -> String {
-    let title = escape(&t.title);
     let shown = match &t.uri {
-        Some(uri) => format!("[{title}](<{uri}>)"),
-        None => format!("**{title}**"),
+        Some(uri) => format!("[{}](<{uri}>)", title(t)),
+        None => format!("**{}**", title(t)),
     };
-    let length = if t.has_length() {
-        format!(" `{}`", format_ms(t.length_ms))
-    } else {
-        " `live`".to_string()
+    let by = match t.author.trim() {
+        "" => String::new(),
+        author => format!(" by {}", escape(author)),
     };
-    format!("{shown} by {}{length}", escape(&t.author))
+    format!("{shown}{by} `{}`", length(t))
+}
+
+/// A track's title, escaped; `Untitled track` when the audio server gave none.
+fn title(t: &Track) -> String {
+    match t.title.trim() {
+        "" => "Untitled track".into(),
+        title => escape(title),
+    }
+}
+
+/// A track's length as shown: `3:32`, `live` for a stream, `length unknown` when the audio
+/// server did not say.
+pub fn length(t: &Track) -> String {
+    match t.known_length_ms() {
+        Some(ms) => format_ms(ms),
+        None if t.is_stream => "live".into(),
+        None => "length unknown".into(),
+    }
 }
 
 /// Escapes Discord markdown in text that comes from track metadata.
@@ -148,9 +166,13 @@ pub fn played(out: &PlayOutcome) -> String {
     };
     let mut text = match (out.started, out.position, out.start) {
         (true, _, PlayStart::At(ms)) => {
-            format!("Now playing {what}, starting at {}.", format_ms(ms))
+            format!(
+                "Now playing {what}, starting at {}.{}",
+                format_ms(ms),
+                loop_note(out.loop_mode)
+            )
         }
-        (true, _, _) => format!("Now playing {what}."),
+        (true, _, _) => format!("Now playing {what}.{}", loop_note(out.loop_mode)),
         (false, Some(p), _) => format!("Queued {what} at position {p}."),
         (false, None, _) => format!("Queued {what}."),
     };
@@ -188,7 +210,7 @@ pub use crate::domain::PauseReason;
 /// The notice after a restart: playing again, or restored paused (with a Resume button).
 pub fn back_after_restart(t: &Track, position_ms: u64, paused: Option<PauseReason>) -> String {
     let at = format_ms(position_ms);
-    let title = format!("**{}**", escape(&t.title));
+    let title = format!("**{}**", title(t));
     match paused {
         None => format!("Back after a restart — resumed {title} at {at}."),
         Some(why) => {
@@ -219,7 +241,11 @@ pub fn not_restored_permission(channel: u64, permission: &str) -> String {
     )
 }
 
+/// A track skipped because it failed; `reason` is empty when the audio server gave none.
 pub fn track_failed(t: &Track, reason: &str) -> String {
+    if reason.is_empty() {
+        return format!("Skipped {} because it could not be played.", track_line(t));
+    }
     format!(
         "Skipped {} because it could not be played: {}",
         track_line(t),
@@ -258,15 +284,15 @@ pub fn now_playing(v: &PlayerView) -> String {
     let Some(t) = &v.current else {
         return NOTHING_PLAYING.to_string();
     };
-    let time = if t.has_length() {
-        format!(
+    let time = match t.known_length_ms() {
+        Some(length_ms) => format!(
             "{} `{} / {}`",
-            progress_bar(v.position_ms, t.length_ms),
+            progress_bar(v.position_ms, length_ms),
             format_ms(v.position_ms),
-            format_ms(t.length_ms)
-        )
-    } else {
-        format!("`{}` (live)", format_ms(v.position_ms))
+            format_ms(length_ms)
+        ),
+        None if t.is_stream => format!("`{}` (live)", format_ms(v.position_ms)),
+        None => format!("`{} / ?` (length unknown)", format_ms(v.position_ms)),
     };
     let who = t
         .requester
@@ -353,8 +379,9 @@ mod tests {
             title: "Song".into(),
             author: "Band".into(),
             uri: None,
-            length_ms: 212_000,
+            length_ms: Some(212_000),
             is_stream: false,
+            is_seekable: true,
             requester: None,
             start_ms: Some(103_000),
         };
@@ -366,6 +393,7 @@ mod tests {
             started,
             position: (!started).then_some(2),
             start,
+            loop_mode: LoopMode::Off,
         };
         assert_eq!(
             played(&out(true, None, PlayStart::At(103_000))),
@@ -388,6 +416,63 @@ mod tests {
         assert!(progress_bar(0, 1000).starts_with("🔘"));
         assert!(progress_bar(1000, 1000).ends_with("🔘"));
         assert_eq!(progress_bar(500, 1000).matches('🔘').count(), 1);
+    }
+
+    fn track(length_ms: Option<u64>, is_stream: bool) -> Track {
+        Track {
+            encoded: "QAAA".into(),
+            title: "Song".into(),
+            author: "Band".into(),
+            uri: None,
+            length_ms,
+            is_stream,
+            is_seekable: !is_stream,
+            requester: None,
+            start_ms: None,
+        }
+    }
+
+    fn view(t: Track) -> PlayerView {
+        PlayerView {
+            current: Some(t),
+            position_ms: 83_000,
+            paused: false,
+            volume: 100,
+            loop_mode: LoopMode::Off,
+            filters: FilterPreset::Off,
+            upcoming: vec![],
+            text_channel_id: None,
+            voice_channel_id: None,
+        }
+    }
+
+    #[test]
+    fn a_length_is_shown_known_live_or_unknown() {
+        assert_eq!(
+            track_line(&track(Some(212_000), false)),
+            "**Song** by Band `3:32`"
+        );
+        assert_eq!(track_line(&track(None, true)), "**Song** by Band `live`");
+        assert_eq!(
+            track_line(&track(None, false)),
+            "**Song** by Band `length unknown`"
+        );
+        let mut bare = track(None, false);
+        bare.title.clear();
+        bare.author.clear();
+        assert_eq!(track_line(&bare), "**Untitled track** `length unknown`");
+        let known = now_playing(&view(track(Some(212_000), false)));
+        assert!(
+            known.contains("▬ `1:23 / 3:32`") && known.contains('🔘'),
+            "{known}"
+        );
+        let live = now_playing(&view(track(None, true)));
+        assert!(live.contains("`1:23` (live)"), "{live}");
+        let unknown = now_playing(&view(track(None, false)));
+        assert!(
+            unknown.contains("`1:23 / ?` (length unknown)") && !unknown.contains('🔘'),
+            "{unknown}"
+        );
     }
 
     #[test]

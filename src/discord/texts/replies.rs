@@ -1,20 +1,42 @@
 //! The confirmations commands reply with.
 
 use super::{track_line, QUEUE_ENDED};
-use crate::domain::Track;
-use crate::player::format_ms;
+use crate::domain::{LoopMode, Track};
+use crate::player::{format_ms, Switched};
 
-/// After `/skip`: what plays now, or that the queue ended.
-pub fn skipped(now: Option<&Track>) -> String {
-    match now {
-        Some(t) => format!("Skipped. Now playing {}.", track_line(t)),
-        None => format!("Skipped. {QUEUE_ENDED}"),
+/// After `/skip` (or the Skip button): what was skipped, what plays now and the loop mode that
+/// applies to it, or that the queue ended.
+pub fn skipped(s: &Switched) -> String {
+    let what = match &s.from {
+        Some(t) => format!("Skipped {}.", track_line(t)),
+        None => "Skipped.".to_string(),
+    };
+    match &s.now {
+        Some(t) => format!(
+            "{what} Now playing {}.{}",
+            track_line(t),
+            loop_note(s.loop_mode)
+        ),
+        None => format!("{what} {QUEUE_ENDED}"),
     }
 }
 
-/// After `/previous`.
-pub fn back_to(t: &Track) -> String {
-    format!("Back to {}.", track_line(t))
+/// After `/previous`: the track that plays again, and the loop mode that applies to it.
+pub fn back_to(s: &Switched) -> String {
+    match &s.now {
+        Some(t) => format!("Back to {}.{}", track_line(t), loop_note(s.loop_mode)),
+        None => QUEUE_ENDED.to_string(),
+    }
+}
+
+/// After a reply that changed the current track: the loop mode that now applies (nothing when
+/// loop is off), with a leading space.
+pub fn loop_note(mode: LoopMode) -> &'static str {
+    match mode {
+        LoopMode::Off => "",
+        LoopMode::Track => " Still looping the current track (loop: track).",
+        LoopMode::Queue => " Still looping the queue (loop: queue).",
+    }
 }
 
 /// After `/seek`, with the new position (ms).
@@ -53,5 +75,58 @@ pub fn settings_title(changed: bool) -> &'static str {
         "Settings saved."
     } else {
         "Settings:"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(title: &str) -> Track {
+        Track {
+            encoded: "QAAA".into(),
+            title: title.into(),
+            author: "Band".into(),
+            uri: None,
+            length_ms: Some(60_000),
+            is_stream: false,
+            is_seekable: true,
+            requester: None,
+            start_ms: None,
+        }
+    }
+
+    fn switched(now: Option<&str>, loop_mode: LoopMode) -> Switched {
+        Switched {
+            from: Some(track("Old")),
+            now: now.map(track),
+            loop_mode,
+        }
+    }
+
+    #[test]
+    fn a_skip_says_which_loop_mode_applies_to_what_plays_now() {
+        assert_eq!(
+            skipped(&switched(Some("New"), LoopMode::Track)),
+            "Skipped **Old** by Band `1:00`. Now playing **New** by Band `1:00`. \
+             Still looping the current track (loop: track)."
+        );
+        assert_eq!(
+            skipped(&switched(Some("New"), LoopMode::Queue)),
+            "Skipped **Old** by Band `1:00`. Now playing **New** by Band `1:00`. \
+             Still looping the queue (loop: queue)."
+        );
+        assert_eq!(
+            skipped(&switched(Some("New"), LoopMode::Off)),
+            "Skipped **Old** by Band `1:00`. Now playing **New** by Band `1:00`."
+        );
+        assert_eq!(
+            skipped(&switched(None, LoopMode::Track)),
+            "Skipped **Old** by Band `1:00`. The queue has ended."
+        );
+        assert_eq!(
+            back_to(&switched(Some("Before"), LoopMode::Track)),
+            "Back to **Before** by Band `1:00`. Still looping the current track (loop: track)."
+        );
     }
 }

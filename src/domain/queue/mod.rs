@@ -249,7 +249,9 @@ impl Queue {
         self.parts.current.as_ref()?.start_ms?;
         let t = self.parts_mut().current.as_mut()?;
         let start = t.start_ms.take()?;
-        (!t.has_length() || start < t.length_ms).then_some(start)
+        t.known_length_ms()
+            .is_none_or(|len| start < len)
+            .then_some(start)
     }
 
     /// A user skip: the next track plays even when the current one is on repeat. When the queue

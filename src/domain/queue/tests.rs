@@ -10,8 +10,9 @@ fn t(n: u32) -> Track {
         title: format!("track {n}"),
         author: "someone".into(),
         uri: None,
-        length_ms: 1000 + u64::from(n),
+        length_ms: Some(1000 + u64::from(n)),
         is_stream: false,
+        is_seekable: true,
         requester: Some(42),
         start_ms: None,
     }
@@ -354,7 +355,7 @@ proptest! {
 fn a_start_is_taken_once_when_its_track_becomes_current() {
     let mut q = Queue::new(10, 10);
     let mut later = t(2);
-    later.length_ms = 200_000;
+    later.length_ms = Some(200_000);
     later.start_ms = Some(103_000);
     q.append(vec![t(1), later]).unwrap();
     q.start();
@@ -370,7 +371,7 @@ fn a_start_is_taken_once_when_its_track_becomes_current() {
         "a saved version keeps its own copy"
     );
     let mut past = t(3);
-    past.start_ms = Some(past.length_ms);
+    past.start_ms = past.length_ms;
     q.insert_next(vec![past]).unwrap();
     q.skip(LoopMode::Off);
     assert_eq!(q.take_start(), None, "a start past the end is dropped");

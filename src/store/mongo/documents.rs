@@ -33,8 +33,10 @@ fn track_doc(t: &Track) -> Document {
         "encoded": &t.encoded,
         "title": &t.title,
         "author": &t.author,
-        "length_ms": t.length_ms as i64,
+        // 0 for an unknown length, as records saved before it was optional hold it.
+        "length_ms": t.length_ms.unwrap_or(0) as i64,
         "is_stream": t.is_stream,
+        "is_seekable": t.is_seekable,
     };
     if let Some(uri) = &t.uri {
         d.insert("uri", uri);
@@ -120,10 +122,17 @@ fn decode_track(b: &Bson) -> Result<Track, String> {
             None | Some(Bson::Null) => None,
             Some(_) => Some(string(d, "uri")?.to_string()),
         },
-        length_ms: int(d, "length_ms")?.max(0) as u64,
+        length_ms: Some(int(d, "length_ms")?)
+            .filter(|ms| *ms > 0)
+            .map(|ms| ms as u64),
         is_stream: match d.get("is_stream") {
             None | Some(Bson::Null) => false,
             Some(_) => boolean(d, "is_stream")?,
+        },
+        // Records saved before it was kept: seekable.
+        is_seekable: match d.get("is_seekable") {
+            None | Some(Bson::Null) => true,
+            Some(_) => boolean(d, "is_seekable")?,
         },
         requester: opt_int(d, "requester")?,
         // Absent in documents saved before starts existed.

@@ -31,14 +31,20 @@ fn documents_round_trip() {
         title: "t".into(),
         author: "a".into(),
         uri: Some("https://x".into()),
-        length_ms: 5,
+        length_ms: Some(5),
         is_stream: false,
+        is_seekable: true,
         requester: Some(77),
         start_ms: Some(103_000),
     };
+    let unknown_length = Track {
+        length_ms: None,
+        is_seekable: false,
+        ..t.clone()
+    };
     let queue = QueueSnapshot {
         current: Some(t.clone()),
-        upcoming: VecDeque::from([t.clone(), t]),
+        upcoming: VecDeque::from([t, unknown_length]),
         history: VecDeque::new(),
     };
     let id = ObjectId::new();
@@ -58,6 +64,28 @@ fn documents_round_trip() {
         "{}",
         missing.reason
     );
+}
+
+#[test]
+fn a_track_document_saved_before_lengths_were_optional_reads_the_same() {
+    let state = PlayerState::new(123 << 22);
+    let id = ObjectId::new();
+    let p = player_document(&state, id);
+    let old = |length_ms: i64| {
+        mongodb::bson::doc! {
+            "encoded": "QAAA", "title": "t", "author": "a",
+            "length_ms": length_ms, "is_stream": false,
+        }
+    };
+    let q = mongodb::bson::doc! {
+        "_id": id, "guild_id": state.guild_id as i64,
+        "current": old(212_000), "upcoming": [old(0)], "history": [],
+    };
+    let back = decode_document(&p, Some(&q)).unwrap();
+    let current = back.queue.current.unwrap();
+    assert_eq!(current.length_ms, Some(212_000));
+    assert!(current.is_seekable, "older records read as seekable");
+    assert_eq!(back.queue.upcoming[0].length_ms, None);
 }
 
 #[test]

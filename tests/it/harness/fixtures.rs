@@ -19,8 +19,9 @@ pub fn track(i: u32, generation: u64) -> Track {
         title: format!("Track {i} — gen {generation} ✓"),
         author: format!("Artist {}", i % 17),
         uri: Some(format!("https://example.com/watch?v={i}")),
-        length_ms: 180_000 + u64::from(i) * 1000,
+        length_ms: Some(180_000 + u64::from(i) * 1000),
         is_stream: i % 50 == 49,
+        is_seekable: i % 50 != 49,
         requester: Some(100_000_000_000_000_000 + u64::from(i)),
         // Some tracks queued with a start time (a link's `t=`), which every store keeps.
         start_ms: (i % 4 == 1).then(|| u64::from(i) * 1000),

@@ -243,8 +243,9 @@ pub fn catalogue_track(lavalink: &FakeLavalink, min_length_ms: u64, nth: usize) 
         title: t.info.title,
         author: t.info.author,
         uri: t.info.uri,
-        length_ms: t.info.length,
+        length_ms: Some(t.info.length),
         is_stream: false,
+        is_seekable: true,
         requester: Some(BOB),
         start_ms: None,
     }

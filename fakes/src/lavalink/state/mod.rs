@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalogue::Catalogue;
+use super::shape::AnswerShape;
 use super::types::{RecordedRequest, VoiceUpdate};
 
 use player::Player;
@@ -46,6 +47,8 @@ pub(crate) struct Session {
     pub queue: Vec<String>,
     pub players: BTreeMap<String, Player>,
     pub last_stats: Instant,
+    /// The shape of the track objects in its events (the fake's, see `State::answer_shape`).
+    pub answer_shape: AnswerShape,
 }
 
 impl Session {
@@ -53,6 +56,8 @@ impl Session {
     /// client and everything else is dropped.
     fn emit(&mut self, msg: &Value) {
         let is_event = msg.get("op").and_then(Value::as_str) == Some("event");
+        let mut msg = msg.clone();
+        self.answer_shape.apply(&mut msg);
         let text = msg.to_string();
         match &self.socket {
             Some(s) => {
@@ -133,6 +138,8 @@ pub(crate) struct State {
     /// Per guild: the voice fault a player gets when it is created (see
     /// `FakeLavalink::fault_new_players`).
     pub new_player_faults: HashMap<String, crate::lavalink::VoiceFault>,
+    /// The shape of every track object the fake sends (REST answers and events).
+    pub answer_shape: AnswerShape,
 }
 
 impl State {
@@ -148,7 +155,23 @@ impl State {
             next_conn_id: 1,
             voice_updates: BTreeMap::new(),
             new_player_faults: HashMap::new(),
+            answer_shape: AnswerShape::default(),
         }
+    }
+
+    /// Shapes every track object sent from now on (REST answers and the events of every
+    /// session) as `shape` says.
+    pub fn set_answer_shape(&mut self, shape: AnswerShape) {
+        self.answer_shape = shape;
+        for s in self.sessions.values_mut() {
+            s.answer_shape = shape;
+        }
+    }
+
+    /// `v` (a REST answer) in the fake's answer shape.
+    pub fn shaped(&self, mut v: Value) -> Value {
+        self.answer_shape.apply(&mut v);
+        v
     }
 
     pub fn refusing(&self, now: Instant) -> bool {

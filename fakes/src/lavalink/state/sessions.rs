@@ -61,6 +61,7 @@ impl State {
                         queue: Vec::new(),
                         players: BTreeMap::new(),
                         last_stats: now,
+                        answer_shape: self.answer_shape,
                     },
                 );
                 id
