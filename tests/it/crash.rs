@@ -101,7 +101,6 @@ async fn child_loop(store: Arc<dyn StateStore>) {
     // The first batch of a run is a full save; then even generations are full saves and odd
     // ones save only the state.
     let mut first = true;
-    println!("ready");
     loop {
         let batch: Vec<SaveOp> = (0..GUILDS)
             .map(|i| {
@@ -114,6 +113,11 @@ async fn child_loop(store: Arc<dyn StateStore>) {
             })
             .collect();
         store.save(&batch).await.unwrap();
+        if first {
+            // Ready once a batch is in: every run writes, however loaded the machine (a kill
+            // before the first write tested nothing), and the kill lands in a later one.
+            println!("ready");
+        }
         first = false;
         generation += 1;
     }
@@ -185,10 +189,9 @@ async fn sqlite_survives_sigkill_at_random_moments() {
         );
         moved += usize::from(verify(&store, true, &mut floors).await);
     }
-    // Kills may land before the first write (more so on a loaded machine); enough runs must
-    // have written for the check to mean something.
+    // Every run wrote a batch before it was killed; most write more.
     assert!(
-        moved >= KILLS / 5,
+        moved >= KILLS / 2,
         "the child wrote in only {moved} of {KILLS} runs"
     );
 }
@@ -209,10 +212,9 @@ async fn mongodb_survives_sigkill_at_random_moments() {
         // Per-document atomicity: each guild is whole; guilds of one batch may differ.
         moved += usize::from(verify(&store, false, &mut floors).await);
     }
-    // Kills may land before the first write (more so on a loaded machine); enough runs must
-    // have written for the check to mean something.
+    // Every run wrote a batch before it was killed; most write more.
     assert!(
-        moved >= KILLS / 5,
+        moved >= KILLS / 2,
         "the child wrote in only {moved} of {KILLS} runs"
     );
 }
