@@ -186,13 +186,16 @@ impl PlayerService {
         let total = tracks.len();
         let first = tracks[0].clone();
         let mut queue = g.queue.clone();
-        let added = if next {
+        // Nothing playing: what the member asks for plays now, before any tracks kept from a
+        // queue that stopped after failures.
+        let idle = queue.current().is_none();
+        let added = if next || idle {
             queue.insert_next(tracks)
         } else {
             queue.append(tracks)
         }
         .map_err(PlayerError::Queue)?;
-        let idle = queue.current().is_none();
+        g.failures.reset();
         let position = if idle {
             None
         } else if next {
@@ -320,13 +323,19 @@ impl PlayerService {
     }
 
     /// Skips to the next track (or the `to`-th upcoming one). Returns the new current track.
+    /// A queue that stopped after failures goes on with its next track. Errors:
+    /// [`PlayerError::NothingPlaying`] with no current and no upcoming track.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn skip(
         &self,
         guild: GuildId,
         to: Option<usize>,
     ) -> Result<Option<Track>, PlayerError> {
-        self.with_current(guild, async |me, g, _| {
+        self.with_player(guild, async |me, g| {
+            if g.queue.is_done() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            g.failures.reset();
             let mut queue = g.queue.clone();
             match to {
                 Some(n) => {
@@ -351,6 +360,7 @@ impl PlayerService {
             queue
                 .previous(g.state.loop_mode)
                 .map_err(PlayerError::Queue)?;
+            g.failures.reset();
             me.switch_to(g, queue)
                 .await?
                 .ok_or(PlayerError::NothingPlaying)
