@@ -1,6 +1,7 @@
 //! The player domain: tracks, the queue, loop modes and the saved snapshot.
 //! Nothing here knows about Discord or Lavalink, so all of it is unit-tested in place.
 
+mod failure_streak;
 mod guild_config;
 pub mod lease;
 mod position;
@@ -11,6 +12,7 @@ mod track;
 mod track_time;
 pub mod voice_health;
 
+pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{EndReason, LoopMode, Queue, QueueError};

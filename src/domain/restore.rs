@@ -35,7 +35,7 @@ pub fn restore_position(snapshot: &PlayerSnapshot, stop: AudioStop, now_ms: u64)
 pub enum NotRestored {
     /// Older than `RESUME_MAX_AGE`.
     TooOld,
-    /// Nothing left to play.
+    /// Nothing left to play: no current track and none upcoming.
     NothingToPlay,
     /// No voice channel was saved.
     NoVoiceChannel,
@@ -51,7 +51,9 @@ pub fn restorable(
     if now_ms.saturating_sub(state.taken_at_ms) > max_age_ms {
         return Err(NotRestored::TooOld);
     }
-    if snapshot.queue.current.is_none() {
+    // A queue stopped after tracks failed in a row (nothing current, tracks upcoming) comes
+    // back stopped, its tracks kept.
+    if snapshot.queue.current.is_none() && snapshot.queue.upcoming.is_empty() {
         return Err(NotRestored::NothingToPlay);
     }
     if state.voice_channel_id.is_none() {
@@ -363,6 +365,13 @@ mod tests {
             restorable(&empty, 2_000, 3_600_000),
             Err(NotRestored::NothingToPlay)
         );
+        // Stopped, with tracks kept: restored (stopped).
+        let mut stopped = empty.clone();
+        stopped
+            .queue
+            .upcoming
+            .push_back(s.queue.current.clone().unwrap());
+        assert_eq!(restorable(&stopped, 2_000, 3_600_000), Ok(()));
         let mut nowhere = s;
         nowhere.state.voice_channel_id = None;
         assert_eq!(

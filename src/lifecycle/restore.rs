@@ -327,6 +327,8 @@ impl Restorer {
         let position_ms = decision.position_ms(&snapshot, now_ms());
         let text_channel = snapshot.state.text_channel_id;
         let current = snapshot.queue.current.clone();
+        // A queue stopped after failures comes back stopped: nothing plays.
+        let plays = decision.plays() && current.is_some();
         let plan = RestorePlan {
             snapshot,
             voice,
@@ -362,7 +364,7 @@ impl Restorer {
                 }
             });
         }
-        if decision.plays() {
+        if plays {
             Outcome::Playing
         } else {
             Outcome::Paused

@@ -1,12 +1,22 @@
-//! Reacting to the audio server's events: position updates, tracks that end or fail (moving on
-//! to the next one), lost players and nodes that come back.
+//! Reacting to the audio server's events: position updates, tracks that start (announced once
+//! heard), end or fail (moving on to the next one, or stopping after quick failures in a row),
+//! lost players and nodes that come back.
 
-use crate::audio::{BackendEvent, EndKind, TrackRef};
+use std::time::Duration;
+
+use crate::audio::{BackendEvent, EndKind, PlayerPatch, TrackRef};
 use crate::domain::voice_health::Observation;
-use crate::domain::{now_ms, EndReason, GuildId, VoiceFault, VoiceHealth};
+use crate::domain::{now_ms, AfterFailure, EndReason, GuildId, VoiceFault, VoiceHealth};
 
+use super::state::GuildPlayer;
 use super::{Announcement, PlayerService};
 use crate::sync::LockExt;
+
+/// How long after Lavalink's TrackStartEvent a track the queue moved on to is taken as heard
+/// and announced, unless a `playerUpdate` shows it moving sooner. lavaplayer starts a track
+/// before it loads it, so a track that cannot be played fails within moments of its start: it
+/// is reported once, as failed, never as "now playing".
+pub const NOW_PLAYING_GRACE: Duration = Duration::from_secs(2);
 
 impl PlayerService {
     /// Reacts to what the audio server reports.
@@ -91,8 +101,60 @@ impl PlayerService {
                     self.suspect(&mut g, VoiceFault::Closed(code), heard);
                 }
             }
-            BackendEvent::TrackStarted { .. } => {}
+            BackendEvent::TrackStarted { guild, track } => self.track_started(guild, &track).await,
         }
+    }
+
+    /// Lavalink started the play `track`: a start of a play we left (skipped, replaced) is
+    /// ignored. A track the queue moved on to is announced once it is heard
+    /// ([`PlayerService::confirm_now_playing`]).
+    async fn track_started(&self, guild: GuildId, track: &TrackRef) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        let Some(current) = g.queue.current() else {
+            return;
+        };
+        if !track.is(&current.encoded, g.play_id) || g.play.started_at_ms.is_some() {
+            return;
+        }
+        g.play.started_at_ms = Some(now_ms());
+        if g.now_playing_due {
+            let (me, play_id) = (self.clone(), g.play_id);
+            tokio::spawn(async move {
+                tokio::time::sleep(NOW_PLAYING_GRACE).await;
+                me.confirm_now_playing(guild, play_id).await;
+            });
+        }
+    }
+
+    /// The play `play_id` started [`NOW_PLAYING_GRACE`] ago: unless it failed, was left or was
+    /// announced meanwhile, it is heard now.
+    async fn confirm_now_playing(&self, guild: GuildId, play_id: u64) {
+        let Some(g) = self.existing(guild) else {
+            return;
+        };
+        let mut g = g.lock().await;
+        if g.play_id == play_id {
+            self.announce_now_playing(&mut g);
+        }
+    }
+
+    /// Posts "now playing" for the current play if it is due and the play has started.
+    fn announce_now_playing(&self, g: &mut GuildPlayer) {
+        if !g.now_playing_due || g.play.started_at_ms.is_none() {
+            return;
+        }
+        let Some(current) = g.queue.current().cloned() else {
+            return;
+        };
+        g.now_playing_due = false;
+        self.inner.announcer.announce(
+            g.state.guild_id,
+            g.state.text_channel_id,
+            Announcement::NowPlaying(current),
+        );
     }
 
     /// The audio server's position of a guild's track (`position_ms` as of `time_ms`), and
@@ -120,6 +182,10 @@ impl PlayerService {
             g.state.position_at_ms = time_ms;
             self.save(&mut g, false);
         }
+        if position_ms > g.play.from_ms {
+            // The started play moves: it is heard.
+            self.announce_now_playing(&mut g);
+        }
         if g.voice_sent && g.health.accepts_fault() {
             let expect_motion = !g.state.paused;
             let timeout = self.inner.config.silence_timeout.as_millis() as u64;
@@ -132,7 +198,8 @@ impl PlayerService {
         }
     }
 
-    /// Moves on after the current track (`encoded`) ended or failed.
+    /// Moves on after the current track (`encoded`) ended or failed; a failure may end a
+    /// [`crate::domain::FailureStreak`] with [`PlayerService::stop_after_failures`].
     #[tracing::instrument(skip_all, fields(guild = guild))]
     async fn advance(
         &self,
@@ -150,6 +217,17 @@ impl PlayerService {
         };
         if !track.is(&current.encoded, g.play_id) {
             return; // An event about a track we already moved past.
+        }
+        g.now_playing_due = false;
+        if reason == EndReason::Failed {
+            let played_ms = g.play.played_ms(now_ms());
+            if let AfterFailure::Stop { failures } = g.failures.failed(played_ms) {
+                tracing::warn!(title = %current.title, reason = ?failure, failures, "tracks keep failing right after they start; stopping");
+                self.stop_after_failures(&mut g, failures, failure).await;
+                return;
+            }
+        } else {
+            g.failures.reset();
         }
         if let Some(reason) = failure {
             tracing::warn!(title = %current.title, reason, "track failed; skipping");
@@ -175,15 +253,44 @@ impl PlayerService {
             return;
         }
         match self.switch_to(&mut g, queue).await {
-            // Started by itself: tell the channel (a command's own reply says it otherwise).
-            Ok(Some(t)) => self.inner.announcer.announce(
-                guild,
-                g.state.text_channel_id,
-                Announcement::NowPlaying(t),
-            ),
+            // Started by itself: the channel is told once it is heard (a command's own reply
+            // says it otherwise).
+            Ok(Some(_)) => g.now_playing_due = true,
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not start the next track"),
         }
+    }
+
+    /// Tracks failed `failures` times in a row right after they started: the player stops
+    /// (the failed track is set aside, Lavalink plays nothing), the upcoming tracks stay queued
+    /// and saved for `/skip` or `/play`, and the channel gets one summary with `last_error`.
+    async fn stop_after_failures(
+        &self,
+        g: &mut GuildPlayer,
+        failures: u32,
+        last_error: Option<String>,
+    ) {
+        let guild = g.state.guild_id;
+        // A stuck track is still loaded (Lavalink leaves that to the client).
+        let stop = PlayerPatch {
+            track: Some(None),
+            ..PlayerPatch::default()
+        };
+        if let Err(e) = self.send(g, stop).await {
+            tracing::warn!(guild, error = %e, "could not stop the failing track");
+        }
+        let kept = g.queue.halt();
+        g.set_position(0);
+        self.inner.announcer.announce(
+            guild,
+            g.state.text_channel_id,
+            Announcement::StoppedAfterFailures {
+                failures,
+                last_error,
+                kept,
+            },
+        );
+        self.save(g, true);
     }
 }
 

@@ -216,7 +216,7 @@ impl PlayerService {
                 g.voice_sent = false;
                 // The whole player, on the new node, from where the audio stopped.
                 let position = g.state.position_ms;
-                g.play_id = next_play_id();
+                g.begin_play(next_play_id(), position);
                 let patch = if g.queue.current().is_some() {
                     g.play_patch(position, true)
                 } else {

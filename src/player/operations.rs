@@ -187,13 +187,16 @@ impl PlayerService {
         let total = tracks.len();
         let first = tracks[0].clone();
         let mut queue = g.queue.clone();
-        let added = if next {
+        // Nothing playing: what the member asks for plays now, before any tracks kept from a
+        // queue that stopped after failures.
+        let idle = queue.current().is_none();
+        let added = if next || idle {
             queue.insert_next(tracks)
         } else {
             queue.append(tracks)
         }
         .map_err(PlayerError::Queue)?;
-        let idle = queue.current().is_none();
+        g.failures.reset();
         let position = if idle {
             None
         } else if next {
@@ -322,10 +325,17 @@ impl PlayerService {
     }
 
     /// Skips to the next track (or the `to`-th upcoming one): the skipped track, the new
-    /// current one (`None` when the queue ended) and the loop mode.
+    /// current one (`None` when the queue ended) and the loop mode. A queue that stopped after
+    /// failures goes on with its next track. Errors: [`PlayerError::NothingPlaying`] with no
+    /// current and no upcoming track.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn skip(&self, guild: GuildId, to: Option<usize>) -> Result<Switched, PlayerError> {
-        self.with_current(guild, async |me, g, from| {
+        self.with_player(guild, async |me, g| {
+            if g.queue.is_done() {
+                return Err(PlayerError::NothingPlaying);
+            }
+            g.failures.reset();
+            let from = g.queue.current().cloned();
             let mut queue = g.queue.clone();
             match to {
                 Some(n) => {
@@ -339,7 +349,7 @@ impl PlayerService {
             }
             let now = me.switch_to(g, queue).await?;
             Ok(Switched {
-                from: Some(from),
+                from,
                 now,
                 loop_mode: g.state.loop_mode,
             })
@@ -357,6 +367,7 @@ impl PlayerService {
             queue
                 .previous(g.state.loop_mode)
                 .map_err(PlayerError::Queue)?;
+            g.failures.reset();
             let now = me
                 .switch_to(g, queue)
                 .await?

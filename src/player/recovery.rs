@@ -37,7 +37,7 @@ impl PlayerService {
         // Where listeners last heard it: a lost node pinned it (`stall`), so no time nobody
         // heard is skipped.
         let position = g.position_now();
-        g.play_id = next_play_id();
+        g.begin_play(next_play_id(), position);
         let patch = g.play_patch(position, true);
         match self.inner.backend.update(guild, patch).await {
             Ok(()) => {
@@ -87,10 +87,12 @@ impl PlayerService {
         g.state.voice_channel_id = Some(voice.channel_id);
         g.voice = Some(voice);
         g.voice_sent = false;
+        g.now_playing_due = false;
+        g.failures.reset();
         if g.queue.current().is_some() {
             let patch = match live {
                 Some(live) => {
-                    g.play_id = live.play_id.unwrap_or_else(next_play_id);
+                    g.begin_play(live.play_id.unwrap_or_else(next_play_id), position_ms);
                     PlayerPatch {
                         position_ms: live.seek.then_some(position_ms),
                         paused: Some(paused),
@@ -99,7 +101,7 @@ impl PlayerService {
                     }
                 }
                 None => {
-                    g.play_id = next_play_id();
+                    g.begin_play(next_play_id(), position_ms);
                     g.play_patch(position_ms, true)
                 }
             };

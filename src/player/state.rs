@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::audio::{PlayerPatch, VoiceConnection};
 use crate::domain::voice_health::SilenceWatch;
 use crate::domain::{
-    extrapolate_position, now_ms, GuildId, PlayerState, Queue, QueueSnapshot, VoiceHealth,
+    extrapolate_position, now_ms, FailureStreak, GuildId, PlayerState, Queue, QueueSnapshot,
+    VoiceHealth,
 };
 
 use super::{PlayerConfig, PlayerError, PlayerService};
@@ -19,6 +20,13 @@ pub(super) struct GuildPlayer {
     pub(super) voice_sent: bool,
     /// Identifies the current play of the current track in backend events.
     pub(super) play_id: u64,
+    /// How far the current play got: when it was asked for and when Lavalink started it.
+    pub(super) play: PlayProgress,
+    /// Post "now playing" for the current play once it is heard: it began by itself (the queue
+    /// moved on), not by a member's command, whose reply says it.
+    pub(super) now_playing_due: bool,
+    /// Tracks that failed right after they started, one after another.
+    pub(super) failures: FailureStreak,
     pub(super) snapshot: Arc<QueueSnapshot>,
     /// The voice connection's health (see [`crate::domain::voice_health`]).
     pub(super) health: VoiceHealth,
@@ -31,6 +39,25 @@ pub(super) struct GuildPlayer {
     pub(super) server_pending_since: Option<u64>,
 }
 
+/// One play of the current track on the audio server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct PlayProgress {
+    /// When the track was sent to the audio server (Unix ms).
+    pub(super) requested_at_ms: u64,
+    /// When its TrackStartEvent arrived (Unix ms).
+    pub(super) started_at_ms: Option<u64>,
+    /// Where in the track it started (ms).
+    pub(super) from_ms: u64,
+}
+
+impl PlayProgress {
+    /// How long (ms) it has been playing at `now_ms`: since its start, else since it was asked
+    /// for (Lavalink may report a failure without a start).
+    pub(super) fn played_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.started_at_ms.unwrap_or(self.requested_at_ms))
+    }
+}
+
 impl GuildPlayer {
     pub(super) fn new(guild: GuildId, config: &PlayerConfig) -> Self {
         let queue = Queue::new(config.queue_max, config.history_max);
@@ -41,11 +68,24 @@ impl GuildPlayer {
             voice: None,
             voice_sent: false,
             play_id: 0,
+            play: PlayProgress::default(),
+            now_playing_due: false,
+            failures: FailureStreak::default(),
             health: VoiceHealth::Connected,
             silence: SilenceWatch::default(),
             node_lost: false,
             server_pending_since: None,
         }
+    }
+
+    /// A new play `id` of the current track, from `from_ms` (ms into the track), asked for now.
+    pub(super) fn begin_play(&mut self, id: u64, from_ms: u64) {
+        self.play_id = id;
+        self.play = PlayProgress {
+            requested_at_ms: now_ms(),
+            started_at_ms: None,
+            from_ms,
+        };
     }
 
     pub(super) fn position_now(&self) -> u64 {
@@ -104,13 +144,14 @@ impl PlayerService {
     /// Records the guild's state with the autosave; `queue_changed` rebuilds the saved queue.
     /// A player with nothing to play (stopped, or its queue ran out) has nothing to resume: its
     /// saved state is forgotten, also when a late change (a voice update) comes after a /stop.
+    /// A queue stopped after failures (nothing current, tracks upcoming) is kept.
     pub(super) fn save(&self, g: &mut GuildPlayer, queue_changed: bool) {
         if queue_changed {
             g.snapshot = g.queue.shared();
         }
         g.state.taken_at_ms = now_ms();
         if let Some(a) = &self.inner.autosave {
-            if g.queue.current().is_none() {
+            if g.queue.is_done() {
                 a.forget(g.state.guild_id);
             } else {
                 a.record(g.state.clone(), g.snapshot.clone(), queue_changed);
@@ -142,7 +183,8 @@ impl PlayerService {
     /// first play ([`crate::domain::Queue::take_start`]), else from the beginning.
     pub(super) async fn start_current(&self, g: &mut GuildPlayer) -> Result<(), PlayerError> {
         let position = g.queue.take_start().unwrap_or(0);
-        g.play_id = next_play_id();
+        g.begin_play(next_play_id(), position);
+        g.now_playing_due = false;
         Self::rearm(g);
         let patch = g.play_patch(position, !g.voice_sent);
         self.send(g, patch).await?;

@@ -803,3 +803,244 @@ async fn a_members_pause_replaces_a_pause_encore_made_and_stays() {
     assert_eq!(last_patch(&b).paused, Some(false));
     assert_eq!(s.resume(G).await, Err(PlayerError::NotPaused));
 }
+
+/// The play id of the last track the service sent.
+fn last_play(b: &Recording) -> TrackRef {
+    let p = b
+        .patches
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(_, p)| matches!(p.track, Some(Some(_))))
+        .map(|(_, p)| p.clone())
+        .unwrap();
+    TrackRef {
+        encoded: p.track.unwrap().unwrap(),
+        play_id: p.play_id,
+    }
+}
+
+/// Lavalink's answer to a track that cannot be played: it starts, then throws, then ends.
+async fn fail_at_once(s: &PlayerService, play: TrackRef) {
+    let guild = G;
+    s.handle_event(BackendEvent::TrackStarted {
+        guild,
+        track: play.clone(),
+    })
+    .await;
+    s.handle_event(BackendEvent::TrackException {
+        guild,
+        track: play.clone(),
+        message: "This video is unavailable".into(),
+    })
+    .await;
+    s.handle_event(BackendEvent::TrackEnded {
+        guild,
+        track: play,
+        reason: EndKind::LoadFailed,
+    })
+    .await;
+}
+
+fn track_starts(b: &Recording) -> usize {
+    b.patches
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| matches!(p.track, Some(Some(_))))
+        .count()
+}
+
+#[tokio::test]
+async fn three_tracks_failing_at_once_stop_the_queue_and_keep_the_rest_saved() {
+    use crate::store::StateStore;
+    let store = Arc::new(crate::store::MemoryStore::new());
+    let autosave = crate::autosave::Autosave::new(
+        store.clone(),
+        crate::autosave::AutosaveConfig::new(std::time::Duration::from_secs(60)),
+    );
+    let b = Arc::new(Recording::default());
+    let said = Arc::new(Said::default());
+    let s = PlayerService::new(
+        b.clone(),
+        Some(autosave.clone()),
+        said.clone(),
+        PlayerConfig::default(),
+    );
+    s.connect(G, voice(), Some(5)).await.unwrap();
+    for _ in 0..2 {
+        s.play(G, "https://example.com/list", None, false)
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        fail_at_once(&s, last_play(&b)).await;
+    }
+    assert_eq!(track_starts(&b), 3, "the fourth track is never tried");
+    assert_eq!(last_patch(&b).track, Some(None), "Lavalink plays nothing");
+    let view = s.view(G).await.unwrap();
+    assert!(view.current.is_none());
+    let kept: Vec<_> = view.upcoming.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(kept, ["list1", "list2", "list3"]);
+    assert_eq!(
+        said.0.lock().unwrap().clone(),
+        [
+            Announcement::TrackFailed {
+                track: track("list1", 60_000),
+                reason: "This video is unavailable".into()
+            },
+            Announcement::TrackFailed {
+                track: track("list2", 60_000),
+                reason: "This video is unavailable".into()
+            },
+            Announcement::StoppedAfterFailures {
+                failures: 3,
+                last_error: Some("This video is unavailable".into()),
+                kept: 3
+            },
+        ]
+    );
+    // Saved with the rest of the queue.
+    autosave.tick().await.unwrap();
+    let saved = store.load(G).await.unwrap().unwrap();
+    assert!(saved.queue.current.is_none());
+    assert_eq!(saved.queue.upcoming.len(), 3);
+    // /skip goes on with the next one, and the streak starts afresh.
+    let now = s.skip(G, None).await.unwrap().now.unwrap();
+    assert_eq!(now.title, "list1");
+    assert_eq!(track_starts(&b), 4);
+    for _ in 0..2 {
+        fail_at_once(&s, last_play(&b)).await;
+    }
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "list3");
+}
+
+#[tokio::test]
+async fn a_failure_after_a_track_played_or_a_finished_track_ends_the_streak() {
+    let (s, b, said) = service().await;
+    for _ in 0..2 {
+        s.play(G, "https://example.com/list", None, false)
+            .await
+            .unwrap();
+    }
+    fail_at_once(&s, last_play(&b)).await;
+    fail_at_once(&s, last_play(&b)).await;
+    // The third plays to its end.
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: last_play(&b),
+        reason: EndKind::Finished,
+    })
+    .await;
+    fail_at_once(&s, last_play(&b)).await;
+    fail_at_once(&s, last_play(&b)).await;
+    assert_eq!(s.view(G).await.unwrap().current.unwrap().title, "list3");
+    assert!(!said
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|a| matches!(a, Announcement::StoppedAfterFailures { .. })));
+}
+
+#[tokio::test]
+async fn play_while_stopped_after_failures_plays_the_new_track_first() {
+    let (s, b, _) = service().await;
+    for _ in 0..2 {
+        s.play(G, "https://example.com/list", None, false)
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        fail_at_once(&s, last_play(&b)).await;
+    }
+    let out = s.play(G, "fresh", None, false).await.unwrap();
+    assert!(out.started);
+    let view = s.view(G).await.unwrap();
+    assert_eq!(view.current.unwrap().title, "fresh");
+    assert_eq!(view.upcoming.len(), 3);
+}
+
+#[tokio::test]
+async fn now_playing_waits_until_the_next_track_is_heard() {
+    let (s, b, said) = service().await;
+    s.play(G, "one", None, false).await.unwrap();
+    s.play(G, "two", None, false).await.unwrap();
+    s.play(G, "three", None, false).await.unwrap();
+    s.play(G, "four", None, false).await.unwrap();
+    let first = last_play(&b);
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: first,
+        reason: EndKind::Finished,
+    })
+    .await;
+    let two = last_play(&b);
+    let now_playing = || {
+        said.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|a| match a {
+                Announcement::NowPlaying(t) => Some(t.title.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(now_playing().is_empty(), "requested is not heard");
+    s.handle_event(BackendEvent::TrackStarted {
+        guild: G,
+        track: two.clone(),
+    })
+    .await;
+    assert!(now_playing().is_empty(), "started is not heard yet");
+    // A position update that shows it moving: heard.
+    s.handle_event(BackendEvent::PlayerUpdate {
+        guild: G,
+        time_ms: now_ms() + 5,
+        position_ms: 200,
+        connected: true,
+    })
+    .await;
+    assert_eq!(now_playing(), ["two"]);
+    // A member skips "three" in before its start arrives; its late start says nothing.
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: two,
+        reason: EndKind::Finished,
+    })
+    .await;
+    let three = last_play(&b);
+    s.skip(G, None).await.unwrap();
+    s.handle_event(BackendEvent::TrackStarted {
+        guild: G,
+        track: three,
+    })
+    .await;
+    tokio::time::sleep(super::events::NOW_PLAYING_GRACE + Duration::from_millis(100)).await;
+    assert_eq!(now_playing(), ["two"]);
+}
+
+#[tokio::test]
+async fn a_started_track_that_does_not_fail_is_announced_after_the_grace() {
+    let (s, b, said) = service().await;
+    s.play(G, "one", None, false).await.unwrap();
+    s.play(G, "two", None, false).await.unwrap();
+    s.handle_event(BackendEvent::TrackEnded {
+        guild: G,
+        track: last_play(&b),
+        reason: EndKind::Finished,
+    })
+    .await;
+    s.handle_event(BackendEvent::TrackStarted {
+        guild: G,
+        track: last_play(&b),
+    })
+    .await;
+    tokio::time::sleep(super::events::NOW_PLAYING_GRACE + Duration::from_millis(100)).await;
+    assert_eq!(
+        said.0.lock().unwrap().clone(),
+        [Announcement::NowPlaying(track("two", 120_000))]
+    );
+}

@@ -8,11 +8,20 @@ use super::PlayerService;
 /// What the player tells a guild's text channel (the Discord layer renders and sends it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {
+    /// A track the queue moved on to is heard (a member's command replies for its own).
     NowPlaying(Track),
     /// A track could not be played and was skipped (`reason` is empty when none was given).
     TrackFailed {
         track: Track,
         reason: String,
+    },
+    /// `failures` tracks in a row failed right after they started
+    /// ([`crate::domain::FailureStreak`]): the player stopped; the `kept` upcoming tracks stay
+    /// queued. `last_error` is Lavalink's message for the last failure, if it gave one.
+    StoppedAfterFailures {
+        failures: u32,
+        last_error: Option<String>,
+        kept: usize,
     },
     QueueEnded,
     /// The music ended without anyone asking for it.
@@ -37,7 +46,9 @@ pub enum VoiceEnd {
     RejoinFailed { channel: u64 },
 }
 
-/// Receives announcements for a guild's text channel.
+/// Receives announcements for a guild's text channel, in the order things happened to the
+/// guild (the player announces while it holds the guild's lock); an implementation posts one
+/// guild's announcements in that order.
 pub trait Announcer: Send + Sync {
     fn announce(&self, guild: GuildId, text_channel: Option<u64>, announcement: Announcement);
 }

@@ -11,6 +11,7 @@ mod crash;
 mod discord;
 mod docs;
 mod engine;
+mod failures;
 mod operate;
 mod outage;
 mod restore;

@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/control/gateway/send-raw", post(send_raw))
         .route("/control/gateway/rate-limit-closes", get(rate_limit_closes))
         .route("/control/outage", get(outage).post(go_down))
+        .route("/control/slow-messages", post(slow_messages))
         .route("/control/reset-token", post(reset_token))
         .merge(voice_routes())
 }
@@ -476,6 +477,21 @@ async fn go_down(AxState(app): AxState<App>, b: Bytes) -> Response {
     };
     let dropped = super::server::go_down_for(&app, Duration::from_millis(ms));
     Json(json!({"ok": true, "ms": ms, "connections": dropped})).into_response()
+}
+
+/// `{"channelId", "ms", "count"}`: the channel's next `count` message creates take `ms`.
+async fn slow_messages(AxState(app): AxState<App>, b: Bytes) -> Response {
+    let v = tri!(body(&b));
+    let channel = tri!(req_id(&v, "channelId"));
+    let (Some(ms), Some(count)) = (
+        v.get("ms").and_then(Value::as_u64),
+        v.get("count").and_then(Value::as_u64),
+    ) else {
+        return control_error(StatusCode::BAD_REQUEST, "ms and count are required");
+    };
+    app.lock()
+        .slow_messages(channel, Duration::from_millis(ms), count as usize);
+    Json(json!({"ok": true})).into_response()
 }
 
 async fn reset_token(AxState(app): AxState<App>, b: Bytes) -> Response {

@@ -435,6 +435,14 @@ impl FakeDiscord {
         server::go_down_for(&self.shared, d)
     }
 
+    /// The next `count` messages the bot sends to `channel` (`POST /channels/{id}/messages`)
+    /// are handled only `delay` after they arrive, as when Discord is slow to answer: each is
+    /// created (and gets its id and place in the channel) after its delay, so one sent later
+    /// that is not slow lands before it. A zero `count` or `delay` ends it.
+    pub fn slow_messages(&self, channel: u64, delay: Duration, count: usize) {
+        self.shared.lock().slow_messages(channel, delay, count);
+    }
+
     /// Whether an outage started by [`FakeDiscord::go_down_for`] is under way.
     pub fn is_down(&self) -> bool {
         self.shared.is_down()

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::gateway;
-use super::state::{ApiError, Outgoing, State};
+use super::state::{unix_us, ApiError, Outgoing, State};
 use super::types::{id, ControlError, GuildSpec, RecordedRequest};
 
 pub(crate) struct Shared {
@@ -173,6 +173,7 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
             headers: headers.clone(),
             body: serde_json::from_slice(&bytes).ok(),
             status: 0,
+            received_at_unix_us: unix_us(),
         });
         st.requests.len() - 1
     };
@@ -435,6 +436,14 @@ async fn create_message(
     Path(c): Path<String>,
     body: Bytes,
 ) -> Response {
+    // A slow channel (see `FakeDiscord::slow_messages`): the message is created, and gets its
+    // id, only after the delay, like a request Discord is slow to handle.
+    let delay = snowflake("channel_id", &c)
+        .ok()
+        .and_then(|c| app.lock().take_message_delay(c));
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     reply(
         snowflake("channel_id", &c)
             .and_then(|c| app.lock().create_channel_message(c, &body_json(&body))),

@@ -196,6 +196,9 @@ pub struct RecordedRequest {
     pub body: Option<Value>,
     /// The status code answered.
     pub status: u16,
+    /// When it arrived (Unix time, microseconds).
+    #[serde(default)]
+    pub received_at_unix_us: u64,
 }
 
 /// One payload a client sent on the gateway.

@@ -252,6 +252,26 @@ impl Catalogue {
         track
     }
 
+    /// Adds (or replaces, by id) a playlist of catalogue tracks, loaded by a link with
+    /// `list=<id>`. Err names an identifier the catalogue does not have.
+    pub fn add_playlist(
+        &mut self,
+        id: &str,
+        name: &str,
+        identifiers: &[&str],
+    ) -> Result<(), String> {
+        if let Some(missing) = identifiers.iter().find(|i| self.by_identifier(i).is_none()) {
+            return Err(format!("no track with identifier {missing}"));
+        }
+        self.playlists.retain(|p| p.id != id);
+        self.playlists.push(Playlist {
+            id: id.to_string(),
+            name: name.to_string(),
+            tracks: identifiers.iter().map(|i| i.to_string()).collect(),
+        });
+        Ok(())
+    }
+
     pub fn by_identifier(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.info.identifier == id)
     }
@@ -414,6 +434,22 @@ mod tests {
             c.load(LOAD_ERROR_IDENTIFIER),
             LoadResult::Error { .. }
         ));
+    }
+
+    #[test]
+    fn added_playlists_load_their_tracks_in_order() {
+        let mut c = Catalogue::new();
+        c.add_playlist("PLmine", "Mine", &[SHORT_2S, FAILING_IDENTIFIER])
+            .unwrap();
+        match c.load("https://www.youtube.com/playlist?list=PLmine") {
+            LoadResult::Playlist { name, tracks, .. } => {
+                assert_eq!(name, "Mine");
+                let ids: Vec<_> = tracks.iter().map(|t| t.info.identifier.as_str()).collect();
+                assert_eq!(ids, [SHORT_2S, FAILING_IDENTIFIER]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(c.add_playlist("PLbad", "Bad", &["nosuchtrack"]).is_err());
     }
 
     #[test]

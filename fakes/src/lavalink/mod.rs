@@ -289,6 +289,23 @@ impl FakeLavalink {
         self.shared.lock().catalogue.add(track)
     }
 
+    /// Adds (or replaces) a playlist `id` of catalogue tracks (by identifier, in order):
+    /// `/v4/loadtracks` answers a link with `list=<id>` (e.g.
+    /// `https://www.youtube.com/playlist?list=<id>`) with `loadType: "playlist"`. Err names an
+    /// identifier the catalogue does not have (add it with [`Self::add_track`] first).
+    pub fn add_playlist(
+        &self,
+        id: &str,
+        name: &str,
+        identifiers: &[&str],
+    ) -> Result<(), ControlError> {
+        self.shared
+            .lock()
+            .catalogue
+            .add_playlist(id, name, identifiers)
+            .map_err(ControlError)
+    }
+
     /// The catalogue's tracks.
     pub fn tracks(&self) -> Vec<Track> {
         self.shared

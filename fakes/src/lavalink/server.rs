@@ -64,6 +64,7 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/control/players", get(c_players))
         .route("/control/sessions", get(c_sessions))
         .route("/control/tracks", get(c_tracks).post(c_add_track))
+        .route("/control/playlists", post(c_add_playlist))
         .route("/control/send-raw", post(c_send_raw))
         .route("/control/voice-fault", post(c_voice_fault))
         .route("/control/voice-updates/{guild_id}", get(c_voice_updates))
@@ -599,6 +600,30 @@ async fn c_tracks(AxState(app): AxState<App>) -> Json<Value> {
 async fn c_add_track(AxState(app): AxState<App>, body: Bytes) -> Response {
     match serde_json::from_slice::<NewTrack>(&body) {
         Ok(spec) => Json(app.lock().catalogue.add(spec)).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `{"id", "name", "identifiers": [...]}` → `{"ok": true}`; 400 for a missing field or an
+/// identifier the catalogue does not have.
+async fn c_add_playlist(AxState(app): AxState<App>, body: Bytes) -> Response {
+    let v = match control_body(&body) {
+        Ok(v) => v,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
+    };
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
+    let identifiers: Option<Vec<&str>> = v
+        .get("identifiers")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_str).collect());
+    let (Some(id), Some(name), Some(identifiers)) = (text("id"), text("name"), identifiers) else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "id, name and identifiers (strings) are required",
+        );
+    };
+    match app.lock().catalogue.add_playlist(id, name, &identifiers) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
         Err(e) => control_error(StatusCode::BAD_REQUEST, e),
     }
 }

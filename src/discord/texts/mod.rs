@@ -253,6 +253,20 @@ pub fn track_failed(t: &Track, reason: &str) -> String {
     )
 }
 
+/// After `failures` tracks in a row failed right after they started: the player stopped, with
+/// `kept` tracks still queued; `last_error` is Lavalink's message for the last one.
+pub fn stopped_after_failures(failures: u32, last_error: Option<&str>, kept: usize) -> String {
+    let error = last_error
+        .map(|e| format!(" (last error: {})", escape(e)))
+        .unwrap_or_default();
+    let rest = match kept {
+        0 => QUEUE_ENDED.to_string(),
+        1 => "The rest of the queue (1 track) is kept — use /skip to try it.".to_string(),
+        n => format!("The rest of the queue ({n} tracks) is kept — use /skip to try the next one."),
+    };
+    format!("{failures} tracks in a row failed to play{error}; I stopped here. {rest}")
+}
+
 pub fn loop_mode(mode: LoopMode) -> &'static str {
     match mode {
         LoopMode::Off => "Loop is off.",
@@ -473,6 +487,21 @@ mod tests {
             unknown.contains("`1:23 / ?` (length unknown)") && !unknown.contains('🔘'),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn the_summary_after_failures_says_what_is_kept() {
+        assert_eq!(
+            stopped_after_failures(3, Some("This video is *unavailable*"), 3),
+            "3 tracks in a row failed to play (last error: This video is \\*unavailable\\*); \
+             I stopped here. The rest of the queue (3 tracks) is kept — use /skip to try the next one."
+        );
+        assert_eq!(
+            stopped_after_failures(3, None, 1),
+            "3 tracks in a row failed to play; I stopped here. \
+             The rest of the queue (1 track) is kept — use /skip to try it."
+        );
+        assert!(stopped_after_failures(3, None, 0).ends_with(QUEUE_ENDED));
     }
 
     #[test]

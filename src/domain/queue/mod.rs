@@ -233,6 +233,24 @@ impl Queue {
         p.upcoming.clear();
     }
 
+    /// Sets the current track aside (into the history): nothing is current, and the upcoming
+    /// tracks stay for a later [`Queue::start`] or [`Queue::skip`]. Returns how many are upcoming.
+    pub fn halt(&mut self) -> usize {
+        if self.parts.current.is_some() {
+            let keep = self.max_history;
+            let p = self.parts_mut();
+            if let Some(t) = p.current.take() {
+                remember(&mut p.history, keep, t);
+            }
+        }
+        self.len()
+    }
+
+    /// Whether there is nothing to play: no current track and none upcoming.
+    pub fn is_done(&self) -> bool {
+        self.parts.current.is_none() && self.parts.upcoming.is_empty()
+    }
+
     /// Starts the next track when nothing is current. Returns the current track.
     pub fn start(&mut self) -> Option<&Track> {
         if self.parts.current.is_none() && !self.parts.upcoming.is_empty() {

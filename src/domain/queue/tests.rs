@@ -202,6 +202,24 @@ fn stop_clears_current_and_upcoming() {
     assert!(q.is_empty());
 }
 
+#[test]
+fn halt_sets_the_current_track_aside_and_keeps_the_rest() {
+    let mut q = q_with(3);
+    q.start();
+    assert_eq!(q.halt(), 2);
+    assert!(q.current().is_none());
+    assert!(!q.is_done());
+    assert_eq!(titles(q.history()), ["track 1"]);
+    // A skip goes on with the kept tracks.
+    assert_eq!(
+        q.skip(LoopMode::Off).map(|t| t.title.clone()),
+        Some("track 2".into())
+    );
+    assert_eq!(titles(q.history()), ["track 1"]);
+    q.stop();
+    assert!(q.is_done());
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Append(u8),

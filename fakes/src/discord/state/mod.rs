@@ -146,6 +146,13 @@ impl ApiError {
     }
 }
 
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -281,6 +288,8 @@ pub(crate) struct State {
     /// The most guilds one gateway session may hold before IDENTIFY is closed with 4011
     /// "Sharding required" (Discord: 2,500 guilds per shard).
     pub max_guilds_per_shard: usize,
+    /// Per channel: how long its next message creates take, and how many more are slow.
+    slow_messages: HashMap<u64, (std::time::Duration, usize)>,
 }
 
 /// Discord's limit of guilds per shard ("Sharding": each shard can only support a maximum of
@@ -310,7 +319,29 @@ impl State {
             voice_servers: BTreeMap::new(),
             voice_server_generation: BTreeMap::new(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            slow_messages: HashMap::new(),
         }
+    }
+
+    /// The next `count` message creates in `channel` take `delay` (0 ends it).
+    pub fn slow_messages(&mut self, channel: u64, delay: std::time::Duration, count: usize) {
+        if count == 0 || delay.is_zero() {
+            self.slow_messages.remove(&channel);
+        } else {
+            self.slow_messages.insert(channel, (delay, count));
+        }
+    }
+
+    /// How long a message create in `channel` arriving now takes before Discord handles it (it
+    /// uses up one slow message).
+    pub fn take_message_delay(&mut self, channel: u64) -> Option<std::time::Duration> {
+        let (delay, left) = self.slow_messages.get_mut(&channel)?;
+        let delay = *delay;
+        *left -= 1;
+        if *left == 0 {
+            self.slow_messages.remove(&channel);
+        }
+        Some(delay)
     }
 
     /// A fresh snowflake: timestamp since Discord's epoch, strictly increasing.
