@@ -6,7 +6,8 @@ use serenity::{ChannelId, ChannelType, Guild, UserId};
 
 use crate::domain::restore::{ChannelAccess, VoicePermission};
 
-/// People (not bots, not the bot itself) in `channel`.
+/// People (not bots, not the bot itself) in `channel`. Voice states of GUILD_CREATE carry no
+/// member, so a bot is also recognised by the guild's member list.
 pub fn listeners(guild: &Guild, channel: u64, bot_id: u64) -> usize {
     guild
         .voice_states
@@ -14,6 +15,7 @@ pub fn listeners(guild: &Guild, channel: u64, bot_id: u64) -> usize {
         .filter(|v| v.channel_id.map(|c| c.get()) == Some(channel))
         .filter(|v| v.user_id.get() != bot_id)
         .filter(|v| !v.member.as_ref().is_some_and(|m| m.user.bot))
+        .filter(|v| !guild.members.get(&v.user_id).is_some_and(|m| m.user.bot))
         .count()
 }
 

@@ -110,6 +110,9 @@ pub enum PlayStart {
     IgnoredLive,
     /// A start was asked for a playlist, which plays from the beginning of its first track.
     IgnoredPlaylist,
+    /// A start was asked for a track the audio server cannot seek in (`isSeekable` false):
+    /// it plays from the beginning.
+    IgnoredNotSeekable,
 }
 
 impl PlayStart {
@@ -126,8 +129,9 @@ impl PlayStart {
 /// `start` option, else the link's time). A start applies to a single track (a link to one, or
 /// a search's first hit) only. A playlist ignores it: YouTube applies `t=` to the video a
 /// `watch?v=…&list=…` link names, but the whole playlist is queued from its first track, where
-/// that time would land in another video. A live stream ignores it too. A track of known length
-/// refuses a start at or past its end.
+/// that time would land in another video. A live stream ignores it too, and so does a track the
+/// audio server cannot seek in (a start is a seek). A track of known length refuses a start at
+/// or past its end.
 pub fn start_for(
     first: &Track,
     playlist: bool,
@@ -141,6 +145,9 @@ pub fn start_for(
     }
     if first.is_stream {
         return Ok(PlayStart::IgnoredLive);
+    }
+    if !first.is_seekable {
+        return Ok(PlayStart::IgnoredNotSeekable);
     }
     if let Some(length_ms) = first.known_length_ms().filter(|len| start_ms >= *len) {
         return Err(StartError::PastTheEnd {
@@ -326,6 +333,13 @@ mod tests {
             start_for(&track(0, false), false, Some(103_000)),
             Ok(PlayStart::At(103_000))
         );
+        let mut fixed = track(200_000, false);
+        fixed.is_seekable = false;
+        assert_eq!(
+            start_for(&fixed, false, Some(90_000)),
+            Ok(PlayStart::IgnoredNotSeekable)
+        );
+        assert_eq!(PlayStart::IgnoredNotSeekable.ms(), None);
         assert_eq!(PlayStart::At(5).ms(), Some(5));
         assert_eq!(PlayStart::IgnoredLive.ms(), None);
     }

@@ -210,3 +210,25 @@ async fn a_queued_track_starts_at_its_time_when_it_becomes_current() {
     );
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_track_the_server_cannot_seek_in_plays_from_the_beginning_and_says_so() {
+    // A Lavalink-compatible server that answers isSeekable false: a start is a seek.
+    let w = bot().await;
+    w.lavalink
+        .set_answer_shape(encore_fakes::lavalink::AnswerShape::Compat);
+    let link = format!("{}&t=90", watch("dQw4w9WgXcQ"));
+    let (reply, ephemeral) = command(&w, BOB, "play", json!({ "query": link })).await;
+    assert!(!ephemeral, "{reply}");
+    assert!(
+        reply.contains("cannot seek in this track, so it plays from the beginning")
+            && !reply.contains("1:30"),
+        "{reply}"
+    );
+    assert_eq!(
+        first_play_of(&w.lavalink, "dQw4w9WgXcQ"),
+        Some(Some(0)),
+        "no start position sent"
+    );
+    w.stop().await;
+}

@@ -183,6 +183,9 @@ pub fn played(out: &PlayOutcome) -> String {
         PlayStart::IgnoredLive => {
             text.push_str(" It is a live stream, so it plays live: the start time does not apply.");
         }
+        PlayStart::IgnoredNotSeekable => text.push_str(
+            " The audio server cannot seek in this track, so it plays from the beginning.",
+        ),
         PlayStart::IgnoredPlaylist => text.push_str(
             " A start time applies to a single track, so the playlist plays from the beginning.",
         ),
