@@ -202,13 +202,19 @@ async fn run(
         }
         _ => return Err(CommandError::Refused(texts::NOT_ALLOWED.into())),
     }
+    // Saved before the answer, as a command's confirmation is (see `commands::confirm`).
+    let note = match service.commit(guild).await {
+        Ok(()) => "",
+        Err(_) => texts::NOT_SAVED_YET,
+    };
     let view = service.view(guild).await;
     Ok(CreateInteractionResponse::UpdateMessage(match view {
         Some(v) if v.current.is_some() => CreateInteractionResponseMessage::new()
+            .content(note)
             .embed(now_playing_embed(&v))
             .components(now_playing_buttons(&v)),
         _ => CreateInteractionResponseMessage::new()
-            .content(texts::NOTHING_PLAYING)
+            .content(format!("{}\n{note}", texts::NOTHING_PLAYING).trim_end())
             .embeds(vec![])
             .components(vec![]),
     }))

@@ -15,6 +15,7 @@ fn config(interval_ms: u64, debounce_ms: u64) -> AutosaveConfig {
         interval: Duration::from_millis(interval_ms),
         debounce: Duration::from_millis(debounce_ms),
         max_retry_delay: Duration::from_millis(400),
+        commit_wait: Duration::from_millis(1000),
     }
 }
 

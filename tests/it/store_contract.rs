@@ -246,7 +246,7 @@ async fn corrupt(b: &Backend) {
     if let Some(path) = &b.sqlite_path {
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute_batch(&format!(
-            "UPDATE queues SET upcoming = '[{{\"encoded\": 12' WHERE guild_id = {g1};
+            "UPDATE queue_chunks SET tracks = '[{{\"encoded\": 12' WHERE guild_id = {g1};
              UPDATE players SET loop_mode = 'sideways' WHERE guild_id = {g2};
              UPDATE players SET schema_version = 99 WHERE guild_id = {g3};
              DELETE FROM queues WHERE guild_id = {g4};",
@@ -263,13 +263,13 @@ async fn corrupt(b: &Backend) {
         let coll = client
             .database(db)
             .collection::<mongodb::bson::Document>("players");
-        let queues = client
+        let chunks = client
             .database(db)
-            .collection::<mongodb::bson::Document>("queues");
-        queues
-            .update_one(
+            .collection::<mongodb::bson::Document>("queue_chunks");
+        chunks
+            .update_many(
                 doc! {"guild_id": guild(11) as i64},
-                doc! {"$set": {"upcoming": "not a list"}},
+                doc! {"$set": {"tracks": "not a list"}},
             )
             .await
             .unwrap();
@@ -690,7 +690,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     drop(store);
     // Reopening applies nothing twice; a backup of the migrated file opens too.
     let store = sqlite_at(&path);
