@@ -208,7 +208,7 @@ impl MongoStore {
             let mut cursor = self
                 .players
                 .find(doc! { "_id": { "$in": chunk.to_vec() } })
-                .projection(doc! { "queue.upcoming": 1, "queue.history": 1 })
+                .projection(doc! { "queue": 1 })
                 .await
                 .map_err(|e| self.map_err(e))?;
             while let Some(p) = cursor.try_next().await.map_err(|e| self.map_err(e))? {
@@ -353,19 +353,23 @@ impl MongoStore {
 
     /// Migration: players saved before queues were chunked point at one queue document
     /// (`queue_id`); each of its lists becomes one chunk (a later change splits it), in three
-    /// steps like a save: the chunks, the player document (only if it still points at that queue
-    /// document), the queue document. A queue document that is missing or whose lists are not
-    /// lists is left as it is: that player is still skipped as unreadable.
+    /// steps like a save: the chunks; the player document, only if nothing wrote it since it was
+    /// read (same `taken_at_ms`: an older build may still be writing during an overlapping
+    /// deploy); the queue documents of the players moved. A queue document that is missing or
+    /// whose lists are not lists is left as it is: that player is still skipped as unreadable.
+    /// A player left behind is read as it is, and moved by its next queue save.
     pub(super) async fn migrate_to_chunks(&self) -> Result<(), StoreError> {
+        let unchunked = doc! { "queue_id": { "$exists": true }, "queue": { "$exists": false } };
         let legacy: Vec<Document> = self
             .players
-            .find(doc! { "queue_id": { "$exists": true }, "queue": { "$exists": false } })
-            .projection(doc! { "queue_id": 1 })
+            .find(unchunked)
+            .projection(doc! { "queue_id": 1, "taken_at_ms": 1 })
             .await
             .map_err(|e| self.map_err(e))?
             .try_collect()
             .await
             .map_err(|e| self.map_err(e))?;
+        let mut moved = 0usize;
         for group in legacy.chunks(LOOKUP_CHUNK) {
             let ids: Vec<ObjectId> = group
                 .iter()
@@ -375,8 +379,11 @@ impl MongoStore {
             let mut w = Writer::new(self);
             let mut moves = Vec::new();
             for p in group {
-                let (Ok(guild), Ok(queue_id)) = (p.get_i64("_id"), p.get_object_id("queue_id"))
-                else {
+                let (Ok(guild), Ok(queue_id), Some(taken)) = (
+                    p.get_i64("_id"),
+                    p.get_object_id("queue_id"),
+                    p.get("taken_at_ms"),
+                ) else {
                     continue;
                 };
                 let Some(q) = queues.get(&queue_id) else {
@@ -390,7 +397,8 @@ impl MongoStore {
                 let (Some(upcoming), Some(history)) = (list("upcoming"), list("history")) else {
                     continue;
                 };
-                let mut layout = doc! { "current": q.get("current").cloned().unwrap_or(Bson::Null) };
+                let mut layout =
+                    doc! { "current": q.get("current").cloned().unwrap_or(Bson::Null) };
                 for (key, tracks) in [("upcoming", upcoming), ("history", history)] {
                     let mut refs = Vec::new();
                     if !tracks.is_empty() {
@@ -401,23 +409,38 @@ impl MongoStore {
                     }
                     layout.insert(key, refs);
                 }
-                moves.push((guild, queue_id, layout));
-            }
-            for (guild, queue_id, queue) in &moves {
                 let statement = doc! {
-                    "q": { "_id": *guild, "queue_id": *queue_id },
-                    "u": { "$set": { "queue": queue.clone() }, "$unset": { "queue_id": "" } },
+                    "q": { "_id": guild, "taken_at_ms": taken.clone(), "queue": { "$exists": false } },
+                    "u": { "$set": { "queue": layout }, "$unset": { "queue_id": "" } },
                 };
-                w.push("update", PLAYERS, statement).await?;
+                moves.push((guild, queue_id, statement));
             }
-            for (_, queue_id, _) in &moves {
+            for (_, _, statement) in &moves {
+                w.push("update", PLAYERS, statement.clone()).await?;
+            }
+            w.send().await?;
+            // The queue documents of the players that now list chunks (or that an older build
+            // saved again since: it points them at another queue document).
+            let guilds: Vec<i64> = moves.iter().map(|(g, _, _)| *g).collect();
+            let mut still: HashSet<ObjectId> = HashSet::new();
+            let mut cursor = self
+                .players
+                .find(doc! { "_id": { "$in": guilds } })
+                .projection(doc! { "queue_id": 1 })
+                .await
+                .map_err(|e| self.map_err(e))?;
+            while let Some(p) = cursor.try_next().await.map_err(|e| self.map_err(e))? {
+                still.extend(p.get_object_id("queue_id").ok());
+            }
+            for (_, queue_id, _) in moves.iter().filter(|m| !still.contains(&m.1)) {
+                moved += 1;
                 w.push("delete", QUEUES, doc! { "q": { "_id": *queue_id }, "limit": 1 })
                     .await?;
             }
             w.send().await?;
-            if !moves.is_empty() {
-                tracing::info!(players = moves.len(), "saved queues moved into chunks");
-            }
+        }
+        if moved > 0 {
+            tracing::info!(players = moved, "saved queues moved into chunks");
         }
         Ok(())
     }
