@@ -132,7 +132,7 @@ impl PlayerService {
         };
         let committed = a.commit(guild).await;
         if let Err(e) = &committed {
-            tracing::warn!(guild, error = %e, "a member's change is not saved yet; it stays pending");
+            tracing::warn!(guild, error = %e, "a change is not saved yet; it stays pending");
         }
         committed
     }

@@ -25,6 +25,9 @@ pub(crate) struct Chunk<Id> {
     pub len: usize,
 }
 
+/// The saved chunks of a queue: of its upcoming tracks, and of its history.
+pub(crate) type QueueChunks<Id> = (Vec<Chunk<Id>>, Vec<Chunk<Id>>);
+
 /// One part of the new list, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Piece<Id> {
@@ -223,7 +226,10 @@ mod tests {
         fn layout(&self) -> Vec<Chunk<u32>> {
             self.chunks
                 .iter()
-                .map(|(id, c)| Chunk { id: *id, len: c.len() })
+                .map(|(id, c)| Chunk {
+                    id: *id,
+                    len: c.len(),
+                })
                 .collect()
         }
 

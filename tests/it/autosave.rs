@@ -367,7 +367,10 @@ async fn a_commit_the_store_cannot_take_fails_and_the_change_is_saved_later() {
     record(&a, &next, true);
     let asked = std::time::Instant::now();
     assert!(a.commit(guild(21)).await.is_err());
-    assert!(asked.elapsed() < Duration::from_millis(1500), "bounded by commit_wait");
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "bounded by commit_wait"
+    );
     blocker.execute_batch("COMMIT").unwrap();
     drop(blocker);
     assert_eq!(saved_queue(&f, guild(21)).await, Some(first.queue));

@@ -84,7 +84,10 @@ async fn verify(
             "guild {g}: mixed state"
         );
         if let Some(acked) = acked {
-            assert!(gs >= acked, "guild {g} lost acknowledged generation {acked}: at {gs}");
+            assert!(
+                gs >= acked,
+                "guild {g} lost acknowledged generation {acked}: at {gs}"
+            );
         }
         // State-only saves follow the full save of the previous generation.
         assert!(
@@ -100,7 +103,11 @@ async fn verify(
         }
     }
     if acked.is_some() {
-        assert_eq!(report.snapshots.len(), GUILDS as usize, "acknowledged guilds lost");
+        assert_eq!(
+            report.snapshots.len(),
+            GUILDS as usize,
+            "acknowledged guilds lost"
+        );
     }
     if whole_batch_atomic {
         assert!(

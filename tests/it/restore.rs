@@ -47,13 +47,17 @@ async fn confirmed(
             .filter(|c| !c.is_empty())
             .map(str::to_string)
     };
-    let reply = eventually(&format!("the /{name} reply"), Duration::from_secs(20), || {
-        let r = rig.discord.interaction_responses(&id)?;
-        r.original
-            .as_ref()
-            .and_then(text)
-            .or_else(|| r.followups.last().and_then(text))
-    })
+    let reply = eventually(
+        &format!("the /{name} reply"),
+        Duration::from_secs(20),
+        || {
+            let r = rig.discord.interaction_responses(&id)?;
+            r.original
+                .as_ref()
+                .and_then(text)
+                .or_else(|| r.followups.last().and_then(text))
+        },
+    )
     .await;
     assert!(
         reply.starts_with(says) && !reply.contains("Not saved yet"),
@@ -617,7 +621,10 @@ async fn every_confirmed_change_survives_a_kill_9_right_after_its_reply() {
         let level = ("volume", json!({ "level": 20 + round }));
         confirmed(&rig, bob, level, "Volume set").await;
         let mode = ["queue", "track"][usize::from(round)];
-        let looping = ("loop", json!({ "mode": choice(&rig.discord, "loop", mode) }));
+        let looping = (
+            "loop",
+            json!({ "mode": choice(&rig.discord, "loop", mode) }),
+        );
         confirmed(&rig, bob, looping, "").await;
         bot.kill();
         let saved = rig.storage.open().await.load(GUILD).await.unwrap();
@@ -630,7 +637,10 @@ async fn every_confirmed_change_survives_a_kill_9_right_after_its_reply() {
             .collect();
         assert_eq!(titles.len(), upcoming.len(), "round {round}: {titles:?}");
         for (title, query) in titles.iter().zip(&upcoming) {
-            assert!(title.contains(query), "round {round}: {titles:?} vs {upcoming:?}");
+            assert!(
+                title.contains(query),
+                "round {round}: {titles:?} vs {upcoming:?}"
+            );
         }
         assert_eq!(saved.state.volume, 20 + round);
         let mode = [LoopMode::Queue, LoopMode::Track][usize::from(round)];

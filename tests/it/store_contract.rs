@@ -990,10 +990,7 @@ async fn an_edit_the_store_cannot_follow_is_written_whole() {
         // Several writes of one guild in one batch: the last wins, whatever came before.
         let a = snapshot(guild(51), 20, 4);
         let c = snapshot(guild(51), 21, 5);
-        b.store
-            .save(&[full(&a), edit(&a.queue, &c)])
-            .await
-            .unwrap();
+        b.store.save(&[full(&a), edit(&a.queue, &c)]).await.unwrap();
         assert_eq!(b.store.load(guild(51)).await.unwrap().as_ref(), Some(&c));
         let d = snapshot(guild(51), 3, 6);
         b.store
@@ -1076,7 +1073,11 @@ async fn a_schema_4_sqlite_database_moves_its_queues_into_chunks() {
     assert_eq!(report.snapshots, vec![long.clone(), empty]);
     let skipped: Vec<u64> = report.skipped.iter().map(|s| s.guild_id.unwrap()).collect();
     assert_eq!(skipped, vec![guild(97), guild(98)], "still unreadable");
-    assert!(report.skipped[0].reason.contains("queue"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].reason.contains("queue"),
+        "{:?}",
+        report.skipped
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -1165,7 +1166,11 @@ async fn mongodb_queue_documents_of_the_old_shape_move_into_chunks() {
         .unwrap();
     assert!(moved.get("queue_id").is_none() && moved.get_document("queue").is_ok());
     let queues = db.collection::<Document>("queues");
-    assert_eq!(queues.count_documents(doc! {}).await.unwrap(), 1, "the unreadable one stays");
+    assert_eq!(
+        queues.count_documents(doc! {}).await.unwrap(),
+        1,
+        "the unreadable one stays"
+    );
     let report = store.load_all(&LoadFilter::All).await.unwrap();
     assert_eq!(report.snapshots, vec![long.clone()]);
     assert_eq!(report.skipped[0].guild_id, Some(guild(101)));

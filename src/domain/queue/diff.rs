@@ -109,21 +109,15 @@ mod tests {
         let mut at = 0;
         for h in hunks {
             assert!(h.old_start >= at, "hunks in order: {hunks:?}");
-            for i in at..h.old_start {
-                assert_eq!(
-                    old[i],
-                    new[out.len()],
-                    "unchanged items line up: {hunks:?}"
-                );
-                out.push_back(old[i]);
+            for x in old.range(at..h.old_start) {
+                assert_eq!(*x, new[out.len()], "unchanged items line up: {hunks:?}");
+                out.push_back(*x);
             }
             assert_eq!(h.new_start, out.len(), "new positions add up: {hunks:?}");
             out.extend(new.range(h.new_start..h.new_end()).copied());
             at = h.old_end();
         }
-        for i in at..old.len() {
-            out.push_back(old[i]);
-        }
+        out.extend(old.range(at..));
         out
     }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
 use crate::domain::{GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
-use crate::store::chunks::Chunk;
+use crate::store::chunks::{Chunk, QueueChunks};
 use crate::store::{Skipped, StoredGuildConfig, StoredState};
 
 fn id_bson(v: Option<u64>) -> Bson {
@@ -96,9 +96,12 @@ pub(super) fn chunk_document<'a>(
 
 /// The chunks a player document lists for its upcoming tracks and history; `None` for a document
 /// without a readable layout (saved before queues were chunked, or damaged).
-pub(super) fn saved_layout(d: &Document) -> Option<(Vec<Chunk<ObjectId>>, Vec<Chunk<ObjectId>>)> {
+pub(super) fn saved_layout(d: &Document) -> Option<QueueChunks<ObjectId>> {
     let q = d.get_document("queue").ok()?;
-    Some((read_refs(q, "upcoming").ok()?, read_refs(q, "history").ok()?))
+    Some((
+        read_refs(q, "upcoming").ok()?,
+        read_refs(q, "history").ok()?,
+    ))
 }
 
 fn read_refs(q: &Document, key: &str) -> Result<Vec<Chunk<ObjectId>>, String> {
@@ -108,9 +111,13 @@ fn read_refs(q: &Document, key: &str) -> Result<Vec<Chunk<ObjectId>>, String> {
     items
         .iter()
         .map(|b| {
-            let c = b.as_document().ok_or("a chunk reference is not a document")?;
+            let c = b
+                .as_document()
+                .ok_or("a chunk reference is not a document")?;
             Ok(Chunk {
-                id: c.get_object_id("c").map_err(|_| "a chunk reference without its id")?,
+                id: c
+                    .get_object_id("c")
+                    .map_err(|_| "a chunk reference without its id")?,
                 len: int(c, "n")?.max(0) as usize,
             })
         })

@@ -15,10 +15,8 @@ use super::documents::{
 use super::writer::Writer;
 use super::{MongoStore, LOOKUP_CHUNK, PLAYERS, QUEUES, QUEUE_CHUNKS};
 use crate::domain::{now_ms, GuildId, PlayerSnapshot, QueueSnapshot, Track};
-use crate::store::chunks::{fresh, plan_list, Chunk, Piece, Plan};
+use crate::store::chunks::{fresh, plan_list, Chunk, Piece, Plan, QueueChunks};
 use crate::store::{warn_skipped, LoadFilter, LoadReport, SaveOp, StoreError, WriteStats};
-
-type Saved = (Vec<Chunk<ObjectId>>, Vec<Chunk<ObjectId>>);
 
 /// What step 1 decided for one op: the player's new queue layout, and whether the guild's
 /// documents of the layout before chunks must go.
@@ -41,8 +39,12 @@ async fn write_chunks(
             Piece::Write(r) => {
                 let id = ObjectId::new();
                 let len = r.len();
-                w.push("insert", QUEUE_CHUNKS, chunk_document(guild, id, list.range(r)))
-                    .await?;
+                w.push(
+                    "insert",
+                    QUEUE_CHUNKS,
+                    chunk_document(guild, id, list.range(r)),
+                )
+                .await?;
                 layout.push(Chunk { id, len });
             }
         }
@@ -54,7 +56,7 @@ async fn write_chunks(
 async fn insert_chunks<'a>(
     w: &mut Writer<'_>,
     batch: &'a [SaveOp],
-    saved: &HashMap<GuildId, Option<Saved>>,
+    saved: &HashMap<GuildId, Option<QueueChunks<ObjectId>>>,
 ) -> Result<Vec<Option<Written<'a>>>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
     let mut seen = HashSet::new();
@@ -150,16 +152,14 @@ async fn delete_unlisted(
     written: &[Option<Written<'_>>],
 ) -> Result<(), StoreError> {
     // Per guild: the chunks its player lists now (`None`: deleted), and whether old documents go.
-    let mut last: HashMap<GuildId, (Option<Vec<ObjectId>>, bool)> = HashMap::new();
+    type Listed = (Option<Vec<ObjectId>>, bool);
+    let mut last: HashMap<GuildId, Listed> = HashMap::new();
     for (op, written) in batch.iter().zip(written) {
         match (op, written) {
             (SaveOp::Full { state, .. } | SaveOp::Edit { state, .. }, Some(q)) => {
                 let ids = q.layout.upcoming.iter().chain(&q.layout.history);
                 let legacy = q.legacy || last.get(&state.guild_id).is_some_and(|l| l.1);
-                last.insert(
-                    state.guild_id,
-                    (Some(ids.map(|c| c.id).collect()), legacy),
-                );
+                last.insert(state.guild_id, (Some(ids.map(|c| c.id).collect()), legacy));
             }
             (SaveOp::Delete(g), _) => {
                 last.insert(*g, (None, true));
@@ -167,7 +167,7 @@ async fn delete_unlisted(
             _ => {}
         }
     }
-    let mut guilds: Vec<(GuildId, (Option<Vec<ObjectId>>, bool))> = last.into_iter().collect();
+    let mut guilds: Vec<(GuildId, Listed)> = last.into_iter().collect();
     guilds.sort_by_key(|(g, _)| *g);
     for (g, (listed, _)) in &guilds {
         let q = match listed {
@@ -180,7 +180,8 @@ async fn delete_unlisted(
     for (g, (_, legacy)) in &guilds {
         if *legacy {
             let q = doc! { "guild_id": *g as i64 };
-            w.push("delete", QUEUES, doc! { "q": q, "limit": 0 }).await?;
+            w.push("delete", QUEUES, doc! { "q": q, "limit": 0 })
+                .await?;
         }
     }
     Ok(())
@@ -192,7 +193,7 @@ impl MongoStore {
     async fn saved_layouts(
         &self,
         batch: &[SaveOp],
-    ) -> Result<HashMap<GuildId, Option<Saved>>, StoreError> {
+    ) -> Result<HashMap<GuildId, Option<QueueChunks<ObjectId>>>, StoreError> {
         let mut seen = HashSet::new();
         let mut wanted = Vec::new();
         for op in batch {
@@ -202,7 +203,7 @@ impl MongoStore {
                 }
             }
         }
-        let mut saved: HashMap<GuildId, Option<Saved>> =
+        let mut saved: HashMap<GuildId, Option<QueueChunks<ObjectId>>> =
             wanted.iter().map(|g| (*g as u64, None)).collect();
         for chunk in wanted.chunks(LOOKUP_CHUNK) {
             let mut cursor = self
@@ -278,7 +279,11 @@ impl MongoStore {
             let source = if p.get_document("queue").is_ok() {
                 QueueSource::Chunks(&chunks)
             } else {
-                QueueSource::Legacy(p.get_object_id("queue_id").ok().and_then(|id| legacy.get(&id)))
+                QueueSource::Legacy(
+                    p.get_object_id("queue_id")
+                        .ok()
+                        .and_then(|id| legacy.get(&id)),
+                )
             };
             match decode_document(p, source) {
                 Ok(s) => report.snapshots.push(s),
@@ -434,8 +439,12 @@ impl MongoStore {
             }
             for (_, queue_id, _) in moves.iter().filter(|m| !still.contains(&m.1)) {
                 moved += 1;
-                w.push("delete", QUEUES, doc! { "q": { "_id": *queue_id }, "limit": 1 })
-                    .await?;
+                w.push(
+                    "delete",
+                    QUEUES,
+                    doc! { "q": { "_id": *queue_id }, "limit": 1 },
+                )
+                .await?;
             }
             w.send().await?;
         }

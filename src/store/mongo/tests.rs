@@ -77,7 +77,11 @@ fn documents_round_trip() {
     assert!(missing.reason.contains("is missing"), "{}", missing.reason);
     chunks.insert(b, chunk_document(g, b, queue.upcoming.range(0..2)));
     let wrong = decode_document(&p, QueueSource::Chunks(&chunks)).unwrap_err();
-    assert!(wrong.reason.contains("holds 2 tracks, not 1"), "{}", wrong.reason);
+    assert!(
+        wrong.reason.contains("holds 2 tracks, not 1"),
+        "{}",
+        wrong.reason
+    );
     chunks.insert(b, one);
     // A document of the layout before chunks reads from its queue document.
     let mut legacy = p.clone();

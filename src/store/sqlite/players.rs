@@ -8,7 +8,7 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transacti
 
 use super::{err, map_sqlite, SqliteStore};
 use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
-use crate::store::chunks::{plan_list, Chunk, Piece};
+use crate::store::chunks::{plan_list, Chunk, Piece, QueueChunks};
 use crate::store::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StoreError, StoredState, WriteStats,
 };
@@ -130,9 +130,12 @@ impl<'c> BatchStatements<'c> {
                     .query_row(params![gid], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
                     .map_err(map_sqlite)?;
-                let layouts = saved.and_then(|(u, h)| Some((parse_layout(&u).ok()?, parse_layout(&h).ok()?)));
+                let layouts =
+                    saved.and_then(|(u, h)| Some((parse_layout(&u).ok()?, parse_layout(&h).ok()?)));
                 if layouts.is_none() {
-                    self.delete_chunks.execute(params![gid]).map_err(map_sqlite)?;
+                    self.delete_chunks
+                        .execute(params![gid])
+                        .map_err(map_sqlite)?;
                 }
                 Ok(bytes + self.write_queue(state.guild_id, layouts, Some(base), queue)?)
             }
@@ -174,7 +177,7 @@ impl<'c> BatchStatements<'c> {
     fn write_queue(
         &mut self,
         guild_id: GuildId,
-        saved: Option<(Vec<Chunk<i64>>, Vec<Chunk<i64>>)>,
+        saved: Option<QueueChunks<i64>>,
         base: Option<&QueueSnapshot>,
         queue: &QueueSnapshot,
     ) -> Result<u64, StoreError> {
@@ -251,10 +254,7 @@ const SELECT_CHUNKS: &str = "SELECT id, tracks FROM queue_chunks WHERE guild_id 
 
 /// One list of a saved queue from its layout (`[[chunk id, tracks in it], ...]`) and the guild's
 /// chunks; the error is the reason to skip the guild.
-fn read_list(
-    layout: &str,
-    chunks: &HashMap<i64, String>,
-) -> Result<VecDeque<Track>, String> {
+fn read_list(layout: &str, chunks: &HashMap<i64, String>) -> Result<VecDeque<Track>, String> {
     let mut list = VecDeque::new();
     for c in parse_layout(layout)? {
         let text = chunks
@@ -319,10 +319,8 @@ fn decode_row(
         .query_map(params![guild_id_v as i64], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(|rows| rows.collect())
         .map_err(sql)?;
-    let upcoming =
-        read_list(&upcoming_layout, &texts).map_err(|e| skip(format!("queue: {e}")))?;
-    let history =
-        read_list(&history_layout, &texts).map_err(|e| skip(format!("history: {e}")))?;
+    let upcoming = read_list(&upcoming_layout, &texts).map_err(|e| skip(format!("queue: {e}")))?;
+    let history = read_list(&history_layout, &texts).map_err(|e| skip(format!("history: {e}")))?;
     let snapshot = PlayerSnapshot {
         schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
         state,
