@@ -7,9 +7,10 @@ use encore_fakes::discord::{ChannelKind, GuildSpec, Overwrite, SentBy};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    callbacks, catalogue_track, choice, eventually, every_guild_playing, guild_spec, log_has,
-    play_through_the_bot, posted, restored, saved_small, seed, small_guild, small_guild_id,
-    text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT, VOICE,
+    callbacks, catalogue_track, choice, eventually, eventually_async, every_guild_playing,
+    guild_spec, log_has, play_through_the_bot, posted, restored, saved_small, seed, small_guild,
+    small_guild_id, text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT,
+    VOICE,
 };
 
 /// Bob's `/name` in [`TEXT`]; returns the interaction's id.
@@ -721,6 +722,47 @@ async fn a_stuck_store_cannot_hold_the_exit_past_shutdown_timeout() {
     );
     assert!(bot.log_text().contains("longer than SHUTDOWN_TIMEOUT"));
     blocker.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_the_store_cannot_take_now_is_made_said_unsaved_and_saved_once_it_can() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let bot = rig.spawn(&[("AUTOSAVE_INTERVAL", "60s")]);
+    play_through_the_bot(&rig, &bot, "never gonna give").await;
+    // Another process holds the database: every write waits, longer than a reply may.
+    let Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let asked = Instant::now();
+    let id = command(&rig, "volume", json!({ "level": 33 }));
+    let reply = eventually("the /volume reply", Duration::from_secs(10), || {
+        let r = rig.discord.interaction_responses(&id)?;
+        r.original?["content"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(asked.elapsed() < Duration::from_secs(3), "a reply in time");
+    assert!(
+        reply.starts_with("Volume set to 33%") && reply.contains("Not saved yet"),
+        "{reply}"
+    );
+    assert_eq!(rig.player(GUILD).unwrap().volume, 33, "the change is made");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let store = rig.storage.open().await;
+    eventually_async(
+        "saved once the store answers",
+        Duration::from_secs(20),
+        || {
+            let store = store.clone();
+            async move {
+                let s = store.load(GUILD).await.ok()??;
+                (s.state.volume == 33).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
