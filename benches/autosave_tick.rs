@@ -1,10 +1,13 @@
 //! Benchmark: one autosave tick for many playing guilds whose queues are long and unchanged,
 //! where only positions moved since the last tick — against a naive baseline that rewrites every
-//! full snapshot as one JSON blob. Prints figures; see docs/benchmarks.md.
+//! full snapshot as one JSON blob. Then the reply latency a member's confirmed change adds: the
+//! commit (`Autosave::commit`) after appending one track to a 200- and a 5,000-track queue.
+//! Prints figures; see docs/benchmarks.md.
 //!
 //! `cargo bench --bench autosave_tick` (SQLite). With `MONGODB_URI` set, MongoDB too.
 //! Knobs: BENCH_GUILDS (10000), BENCH_TRACKS (200), BENCH_TICKS (5),
-//! BENCH_MONGO_GUILDS (defaults to BENCH_GUILDS).
+//! BENCH_MONGO_GUILDS (defaults to BENCH_GUILDS), BENCH_COMMITS (50 appends per queue size),
+//! BENCH_COMMIT_ONLY (set: only the commit figures).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,28 +51,107 @@ struct Player {
     queue: Arc<QueueSnapshot>,
 }
 
-fn players(guilds: usize, tracks: usize) -> Vec<Player> {
+fn player(g: usize, tracks: usize) -> Player {
     let now = now_ms();
-    (0..guilds)
-        .map(|g| {
-            let mut state = PlayerState::new(((1_000_000 + g as u64) << 22) | 1);
-            state.voice_channel_id = Some(1_100_000_000_000_000_000 + g as u64);
-            state.text_channel_id = Some(1_200_000_000_000_000_000 + g as u64);
-            state.position_ms = 30_000;
-            state.position_at_ms = now;
-            state.loop_mode = LoopMode::Queue;
-            state.taken_at_ms = now;
-            let queue = QueueSnapshot {
-                current: Some(track(g, 0)),
-                upcoming: (1..=tracks).map(|i| track(g, i)).collect(),
-                history: Default::default(),
-            };
-            Player {
-                state,
-                queue: Arc::new(queue),
-            }
-        })
-        .collect()
+    let mut state = PlayerState::new(((1_000_000 + g as u64) << 22) | 1);
+    state.voice_channel_id = Some(1_100_000_000_000_000_000 + g as u64);
+    state.text_channel_id = Some(1_200_000_000_000_000_000 + g as u64);
+    state.position_ms = 30_000;
+    state.position_at_ms = now;
+    state.loop_mode = LoopMode::Queue;
+    state.taken_at_ms = now;
+    let queue = QueueSnapshot {
+        current: Some(track(g, 0)),
+        upcoming: (1..=tracks).map(|i| track(g, i)).collect(),
+        history: Default::default(),
+    };
+    Player {
+        state,
+        queue: Arc::new(queue),
+    }
+}
+
+fn players(guilds: usize, tracks: usize) -> Vec<Player> {
+    (0..guilds).map(|g| player(g, tracks)).collect()
+}
+
+/// What committing an append costs, for one queue size.
+struct Commit {
+    tracks: usize,
+    /// The first commit of the player: the whole queue.
+    whole: Duration,
+    whole_bytes: u64,
+    appends: Vec<Duration>,
+    append_bytes: u64,
+}
+
+impl Commit {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut t = self.appends.clone();
+        t.sort();
+        t[((t.len() - 1) as f64 * p).round() as usize]
+    }
+}
+
+/// The reply latency a confirmed `/play` adds: `Autosave::commit` after one track is appended
+/// to a queue of `tracks` (the guild's state changes too, as a play records it), `appends` times.
+async fn bench_commit(
+    store: Arc<dyn StateStore>,
+    g: usize,
+    tracks: usize,
+    appends: usize,
+) -> Commit {
+    let autosave = Autosave::new(store, AutosaveConfig::new(Duration::from_secs(3600)));
+    let mut p = player(g, tracks);
+    let guild = p.state.guild_id;
+    autosave.record(p.state.clone(), p.queue.clone(), true);
+    let t = Instant::now();
+    autosave.commit(guild).await.unwrap();
+    let whole = t.elapsed();
+    let whole_bytes = autosave.stats().bytes;
+    let mut times = Vec::with_capacity(appends);
+    for i in 0..appends {
+        let mut queue = (*p.queue).clone();
+        queue.upcoming.push_back(track(g, tracks + 1 + i));
+        p.queue = Arc::new(queue);
+        p.state.taken_at_ms = now_ms();
+        autosave.record(p.state.clone(), p.queue.clone(), true);
+        let t = Instant::now();
+        autosave.commit(guild).await.unwrap();
+        times.push(t.elapsed());
+    }
+    Commit {
+        tracks,
+        whole,
+        whole_bytes,
+        append_bytes: (autosave.stats().bytes - whole_bytes) / appends.max(1) as u64,
+        appends: times,
+    }
+}
+
+fn report_commit(name: &str, c: &Commit) {
+    println!(
+        "{name}: commit of a 1-track append to a {}-track queue: median {}  p95 {}  max {}  {} per append (first commit of the whole queue: {}, {})",
+        c.tracks,
+        ms(c.percentile(0.5)),
+        ms(c.percentile(0.95)),
+        ms(c.percentile(1.0)),
+        mib(c.append_bytes),
+        ms(c.whole),
+        mib(c.whole_bytes),
+    );
+}
+
+/// The commit figures for a 200- and a 5,000-track queue on `store`.
+async fn bench_commits(name: &str, store: Arc<dyn StateStore>) -> Vec<Commit> {
+    let appends = env_num("BENCH_COMMITS", 50).max(1);
+    let mut out = vec![];
+    for (g, tracks) in [(900_000, 200), (900_001, 5_000)] {
+        let c = bench_commit(store.clone(), g, tracks, appends).await;
+        report_commit(name, &c);
+        out.push(c);
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -259,13 +341,33 @@ async fn main() {
     println!(
         "autosave tick benchmark: {guilds} playing guilds x {tracks} queued tracks, {ticks} ticks"
     );
-    let t = Instant::now();
-    let ps = players(guilds, tracks);
-    println!("built players in {}", ms(t.elapsed()));
-
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let store = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).unwrap());
+    let commits = bench_commits("sqlite", store.clone()).await;
+    let target = Duration::from_millis(5);
+    let met = commits.iter().all(|c| c.percentile(0.5) <= target);
+    println!(
+        "sqlite: target <= 5 ms for a committed append (median): {}",
+        if met { "met" } else { "NOT met" }
+    );
+    let mongo_uri = std::env::var("MONGODB_URI").ok();
+    if let Some(uri) = &mongo_uri {
+        let db = format!("encore_bench_commit_{}", std::process::id());
+        let mongo = MongoStore::connect(&secrecy::SecretString::from(uri.clone()), &db)
+            .await
+            .unwrap();
+        bench_commits("mongodb", Arc::new(mongo)).await;
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let _ = client.database(&db).drop().await;
+    }
+    if std::env::var("BENCH_COMMIT_ONLY").is_ok() {
+        return;
+    }
+
+    let t = Instant::now();
+    let ps = players(guilds, tracks);
+    println!("built players in {}", ms(t.elapsed()));
     let (fill, ours) = bench_ticks(store.clone(), &ps, ticks).await;
     println!("sqlite: first tick (full saves) {}", ms(fill));
     // WAL bytes of one more position-only tick, from an emptied WAL.
@@ -305,7 +407,7 @@ async fn main() {
         }
     );
 
-    if let Ok(uri) = std::env::var("MONGODB_URI") {
+    if let Some(uri) = mongo_uri {
         let mguilds = env_num("BENCH_MONGO_GUILDS", guilds).min(guilds);
         let db = format!("encore_bench_{}", std::process::id());
         let mongo = MongoStore::connect(&secrecy::SecretString::from(uri.clone()), &db)

@@ -4,6 +4,10 @@
 //!   count as changed (their extrapolated position is written).
 //! - About `debounce` after any other change it writes the changed guilds.
 //! - On shutdown it flushes everything once more.
+//! - [`Autosave::commit`] writes a guild's change at once and returns when the store has it: what
+//!   a member's confirmed change waits for before its reply.
+//! - A queue is written as a change from the queue the store holds ([`SaveOp::Edit`]), so an
+//!   append to a long queue writes the appended tracks only.
 //! - A failed write keeps everything pending (the newest state per guild wins) and is retried with
 //!   a growing delay; the outage is logged once when it starts and once when it ends.
 
@@ -28,6 +32,8 @@ pub struct AutosaveConfig {
     pub debounce: Duration,
     /// Longest wait between retries during an outage (also bounded by `interval`).
     pub max_retry_delay: Duration,
+    /// Longest wait of [`Autosave::commit`] for the store (a member waits for its reply).
+    pub commit_wait: Duration,
 }
 
 impl AutosaveConfig {
@@ -36,6 +42,7 @@ impl AutosaveConfig {
             interval,
             debounce: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
+            commit_wait: Duration::from_secs(2),
         }
     }
 }
@@ -51,10 +58,14 @@ struct Entry {
     state: PlayerState,
     queue: Arc<QueueSnapshot>,
     dirty: Dirty,
-    /// The store holds a full copy of this guild, so state-only writes are enough.
-    persisted: bool,
+    /// The queue the store holds for this guild (`None`: nothing, or not known after a failed
+    /// write): a state-only write is enough while it is `queue`, and a queue change is written
+    /// as a change from it.
+    saved_queue: Option<Arc<QueueSnapshot>>,
     /// Bumped on every change, to tell whether a write in flight saw the newest state.
     version: u64,
+    /// The newest version the store has.
+    saved_version: u64,
 }
 
 impl Entry {
@@ -79,6 +90,35 @@ impl Entry {
 struct Pending {
     entries: HashMap<GuildId, Entry>,
     deletes: HashSet<GuildId>,
+}
+
+/// What [`Autosave::commit`] waits to see written.
+#[derive(Clone, Copy)]
+enum Wanted {
+    Version(u64),
+    Delete,
+}
+
+impl Pending {
+    /// The guild's change not yet written, if any.
+    fn unsaved(&self, guild: GuildId) -> Option<Wanted> {
+        match self.entries.get(&guild) {
+            Some(e) if e.saved_version < e.version => Some(Wanted::Version(e.version)),
+            Some(_) => None,
+            None => self.deletes.contains(&guild).then_some(Wanted::Delete),
+        }
+    }
+
+    /// Whether the store has `wanted` (or a newer change replaced it).
+    fn has(&self, guild: GuildId, wanted: Wanted) -> bool {
+        match wanted {
+            Wanted::Version(v) => self
+                .entries
+                .get(&guild)
+                .is_none_or(|e| e.saved_version >= v),
+            Wanted::Delete => !self.deletes.contains(&guild),
+        }
+    }
 }
 
 /// Counters, for `/status` and tests.
@@ -117,6 +157,13 @@ pub struct AutosaveTask {
     handle: JoinHandle<()>,
 }
 
+/// A guild's part of a write in flight: its version, and its queue when the write saves it.
+struct Written {
+    guild: GuildId,
+    version: u64,
+    queue: Option<Arc<QueueSnapshot>>,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Flush {
     /// Only what changed (debounced writes).
@@ -152,7 +199,8 @@ impl Autosave {
     }
 
     /// Records the newest state of a guild. `queue_changed` says whether the queue (current,
-    /// upcoming or history) changed since the last record; if not, only the small state is written.
+    /// upcoming or history) changed since the last record; if not, `queue` is taken to be the
+    /// same as before and only the small state is written.
     pub fn record(&self, state: PlayerState, queue: Arc<QueueSnapshot>, queue_changed: bool) {
         let version = self.inner.next_version.fetch_add(1, Ordering::Relaxed);
         let level = if queue_changed {
@@ -166,7 +214,9 @@ impl Autosave {
             match p.entries.get_mut(&state.guild_id) {
                 Some(e) => {
                     e.state = state;
-                    e.queue = queue;
+                    if queue_changed {
+                        e.queue = queue;
+                    }
                     e.dirty = e.dirty.max(level);
                     e.version = version;
                 }
@@ -177,8 +227,9 @@ impl Autosave {
                             state,
                             queue,
                             dirty: Dirty::Full,
-                            persisted: false,
+                            saved_queue: None,
                             version,
+                            saved_version: 0,
                         },
                     );
                 }
@@ -187,20 +238,32 @@ impl Autosave {
         self.inner.changed.notify_one();
     }
 
-    /// Tracks a guild whose snapshot is already saved (a restored player): nothing is written
-    /// until it changes or plays.
+    /// Tracks a guild whose snapshot the store holds as it is (a player loaded to be restored):
+    /// nothing is written until it changes or plays, and a change of its queue is written as a
+    /// change from this one. A guild already tracked is left as it is (what this process
+    /// recorded is newer than what was loaded).
     pub fn adopt(&self, snapshot: PlayerSnapshot) {
+        let PlayerSnapshot { state, queue, .. } = snapshot;
+        self.adopt_shared(state, Arc::new(queue));
+    }
+
+    /// [`Autosave::adopt`] with the queue shared (no copy).
+    pub fn adopt_shared(&self, state: PlayerState, queue: Arc<QueueSnapshot>) {
         let version = self.inner.next_version.fetch_add(1, Ordering::Relaxed);
         let mut p = self.pending();
-        p.deletes.remove(&snapshot.guild_id());
+        let guild = state.guild_id;
+        if p.entries.contains_key(&guild) || p.deletes.contains(&guild) {
+            return;
+        }
         p.entries.insert(
-            snapshot.guild_id(),
+            guild,
             Entry {
-                state: snapshot.state,
-                queue: Arc::new(snapshot.queue),
+                state,
+                queue: queue.clone(),
                 dirty: Dirty::Clean,
-                persisted: true,
+                saved_queue: Some(queue),
                 version,
+                saved_version: version,
             },
         );
     }
@@ -243,33 +306,78 @@ impl Autosave {
         self.flush(Flush::All).await
     }
 
+    /// Writes `guild`'s pending change now (a queue edit, a setting, a pause, a stop) and returns
+    /// once the store has it: what a member's confirmed change waits for before its reply.
+    /// Positions are left to the tick. Every other pending change goes in the same write, so
+    /// members acting at once in many guilds share writes. Waits at most `commit_wait`; the
+    /// error is the store's (or [`StoreError::Unavailable`] after that wait), and the change
+    /// then stays pending and is written by the next write that succeeds, as after a failed tick.
+    pub async fn commit(&self, guild: GuildId) -> Result<(), StoreError> {
+        let Some(wanted) = self.pending().unsaved(guild) else {
+            return Ok(());
+        };
+        let me = self.clone();
+        // The write runs on its own: a caller that stops waiting never cuts it short, so what
+        // the store holds is always known.
+        let write = tokio::spawn(async move {
+            let _guard = me.inner.write_lock.lock().await;
+            if me.pending().has(guild, wanted) {
+                return Ok(());
+            }
+            me.write(Flush::Changes).await.map(|_| ())
+        });
+        let wait = self.inner.config.commit_wait;
+        match tokio::time::timeout(wait, write).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(StoreError::Backend(format!("the write task ended: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {}",
+                humantime::format_duration(wait)
+            ))),
+        }
+    }
+
     async fn flush(&self, kind: Flush) -> Result<WriteStats, StoreError> {
         let _guard = self.inner.write_lock.lock().await;
+        self.write(kind).await
+    }
+
+    /// One write of what `kind` asks for; the caller holds `write_lock`.
+    async fn write(&self, kind: Flush) -> Result<WriteStats, StoreError> {
         let now = now_ms();
-        let (ops, written): (Vec<SaveOp>, Vec<(GuildId, u64, bool)>) = {
+        let (ops, written): (Vec<SaveOp>, Vec<Written>) = {
             let p = self.pending();
             let mut ops = Vec::with_capacity(p.deletes.len() + p.entries.len());
             let mut written = Vec::with_capacity(p.entries.len());
             ops.extend(p.deletes.iter().map(|g| SaveOp::Delete(*g)));
             for (g, e) in &p.entries {
-                let full = e.dirty == Dirty::Full || !e.persisted;
-                let wanted = full
-                    || e.dirty == Dirty::State
+                let queue_unsaved = e
+                    .saved_queue
+                    .as_ref()
+                    .is_none_or(|s| !Arc::ptr_eq(s, &e.queue));
+                let wanted = queue_unsaved
+                    || e.dirty != Dirty::Clean
                     || kind == Flush::All
                     || (kind == Flush::Tick && e.playing());
                 if !wanted {
                     continue;
                 }
                 let state = e.state_at(now);
-                if full {
-                    ops.push(SaveOp::Full {
+                let queue = e.queue.clone();
+                ops.push(match (&e.saved_queue, queue_unsaved) {
+                    (Some(_), false) => SaveOp::State(state),
+                    (Some(base), true) => SaveOp::Edit {
                         state,
-                        queue: e.queue.clone(),
-                    });
-                } else {
-                    ops.push(SaveOp::State(state));
-                }
-                written.push((*g, e.version, full));
+                        base: base.clone(),
+                        queue,
+                    },
+                    (None, _) => SaveOp::Full { state, queue },
+                });
+                written.push(Written {
+                    guild: *g,
+                    version: e.version,
+                    queue: queue_unsaved.then(|| e.queue.clone()),
+                });
             }
             (ops, written)
         };
@@ -289,13 +397,14 @@ impl Autosave {
                         p.deletes.remove(g);
                     }
                 }
-                for (g, version, full) in written {
-                    if let Some(e) = p.entries.get_mut(&g) {
-                        if full {
-                            e.persisted = true;
+                for w in written {
+                    if let Some(e) = p.entries.get_mut(&w.guild) {
+                        if let Some(q) = w.queue {
+                            e.saved_queue = Some(q);
                         }
+                        e.saved_version = e.saved_version.max(w.version);
                         // A change made while writing keeps the guild dirty for the next write.
-                        if e.version == version {
+                        if e.version == w.version {
                             e.dirty = Dirty::Clean;
                         }
                     }
@@ -305,6 +414,16 @@ impl Autosave {
                 Ok(stats)
             }
             Err(e) => {
+                // The store may hold the new queue of a guild or its old one (MongoDB writes
+                // guild by guild; a reply can be lost after the write): the next write of such
+                // a queue is whole.
+                let mut p = self.pending();
+                for w in written.iter().filter(|w| w.queue.is_some()) {
+                    if let Some(e) = p.entries.get_mut(&w.guild) {
+                        e.saved_queue = None;
+                    }
+                }
+                drop(p);
                 self.note_failure(&e);
                 Err(e)
             }

@@ -202,10 +202,20 @@ async fn run(
         }
         _ => return Err(CommandError::Refused(texts::NOT_ALLOWED.into())),
     }
+    // Saved before the answer, as a command's confirmation is (see `commands::confirm`).
+    let note = match service.commit(guild).await {
+        Ok(()) => "",
+        Err(_) => texts::NOT_SAVED_YET,
+    };
+    let said = match (said.is_empty(), note.is_empty()) {
+        (_, true) => said,
+        (true, false) => note.to_string(),
+        (false, false) => format!("{said}\n{note}"),
+    };
     let view = service.view(guild).await;
     Ok(CreateInteractionResponse::UpdateMessage(match view {
         Some(v) if v.current.is_some() => CreateInteractionResponseMessage::new()
-            .content(said)
+            .content(said.clone())
             .embed(now_playing_embed(&v))
             .components(now_playing_buttons(&v)),
         _ if !said.is_empty() => CreateInteractionResponseMessage::new()
@@ -213,7 +223,7 @@ async fn run(
             .embeds(vec![])
             .components(vec![]),
         _ => CreateInteractionResponseMessage::new()
-            .content(texts::NOTHING_PLAYING)
+            .content(format!("{}\n{note}", texts::NOTHING_PLAYING).trim_end())
             .embeds(vec![])
             .components(vec![]),
     }))

@@ -15,7 +15,7 @@ pub mod voice_health;
 pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use position::{extrapolate_position, now_ms};
-pub use queue::{EndReason, LoopMode, Queue, QueueError};
+pub use queue::{diff, EndReason, Hunk, LoopMode, Queue, QueueError};
 pub use restore::{
     restorable, restore_pause_reason, restore_plays, restore_position, AudioStop, NotRestored,
 };

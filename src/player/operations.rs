@@ -467,6 +467,9 @@ impl PlayerService {
         if let Some(a) = &self.inner.autosave {
             a.forget(guild);
         }
+        // Told to the channel: a crash now must not bring the music back. (A failure is logged;
+        // the delete stays pending.)
+        let _ = self.commit(guild).await;
         self.inner
             .backend
             .destroy(guild)

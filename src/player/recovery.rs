@@ -75,9 +75,14 @@ impl PlayerService {
         let guild = snapshot.guild_id();
         let g = self.guild(guild);
         let mut g = g.lock().await;
-        g.queue = snapshot
-            .queue
-            .into_queue(self.inner.config.queue_max, self.inner.config.history_max);
+        // The store holds this queue: the autosave writes changes from it, and nothing at all
+        // while it stays the same.
+        let saved = std::sync::Arc::new(snapshot.queue);
+        if let Some(a) = &self.inner.autosave {
+            a.adopt_shared(snapshot.state.clone(), saved.clone());
+        }
+        let config = &self.inner.config;
+        g.queue = crate::domain::Queue::from_shared(saved, config.queue_max, config.history_max);
         g.state = snapshot.state;
         // Heard again once sent (a record saved during an outage says stalled).
         g.state.stalled = false;

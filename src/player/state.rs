@@ -159,6 +159,22 @@ impl PlayerService {
         }
     }
 
+    /// Returns once the guild's latest change is in the store ([`crate::autosave::Autosave::commit`]):
+    /// what a member's confirmed change (a queue edit, a setting, a pause, a stop) waits for
+    /// before its reply; positions are left to the autosave tick. Error: why it is not saved yet
+    /// (the store's error, or no answer within the autosave's `commit_wait`); the change stands
+    /// and stays pending, and is saved by the next write that succeeds.
+    pub async fn commit(&self, guild: GuildId) -> Result<(), crate::store::StoreError> {
+        let Some(a) = &self.inner.autosave else {
+            return Ok(());
+        };
+        let committed = a.commit(guild).await;
+        if let Err(e) = &committed {
+            tracing::warn!(guild, error = %e, "a change is not saved yet; it stays pending");
+        }
+        committed
+    }
+
     pub(super) async fn send(
         &self,
         g: &mut GuildPlayer,

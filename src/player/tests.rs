@@ -1044,3 +1044,62 @@ async fn a_started_track_that_does_not_fail_is_announced_after_the_grace() {
         [Announcement::NowPlaying(track("two", 120_000))]
     );
 }
+
+#[tokio::test]
+async fn a_restored_players_first_queue_change_is_saved_as_a_change() {
+    use crate::store::{SaveOp, SqliteOptions, SqliteStore, StateStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(SqliteOptions::new(dir.path().join("e.db"))).unwrap());
+    let autosave = crate::autosave::Autosave::new(
+        store.clone(),
+        crate::autosave::AutosaveConfig::new(Duration::from_secs(60)),
+    );
+    let s = PlayerService::new(
+        Arc::new(Recording::default()),
+        Some(autosave.clone()),
+        Arc::new(Said::default()),
+        PlayerConfig::default(),
+    );
+    // A player saved by a previous run with a long queue, loaded as the restore loads it.
+    let mut state = crate::domain::PlayerState::new(G);
+    state.voice_channel_id = Some(99);
+    let queue = crate::domain::QueueSnapshot {
+        current: Some(track("current", 120_000)),
+        upcoming: (0..900)
+            .map(|i| track(&format!("queued {i}"), 60_000))
+            .collect(),
+        history: Default::default(),
+    };
+    let whole = store
+        .save(&[SaveOp::Full {
+            state,
+            queue: Arc::new(queue),
+        }])
+        .await
+        .unwrap()
+        .bytes;
+    let snapshot = store.load(G).await.unwrap().unwrap();
+    s.restore(RestorePlan {
+        snapshot,
+        voice: voice(),
+        position_ms: 10_000,
+        paused: None,
+        live: None,
+    })
+    .await
+    .unwrap();
+    s.commit(G).await.unwrap();
+    let restored = autosave.stats().bytes;
+    assert!(restored < 1_000, "the restore rewrote {restored} bytes");
+    // The first change after it: one more track, written as a change of the saved queue.
+    s.play(G, "one more", None, false).await.unwrap();
+    s.commit(G).await.unwrap();
+    let appended = autosave.stats().bytes - restored;
+    assert!(
+        appended * 10 < whole,
+        "an append wrote {appended} bytes, the queue {whole}"
+    );
+    let saved = store.load(G).await.unwrap().unwrap().queue;
+    assert_eq!(saved.upcoming.len(), 901);
+    assert_eq!(saved.upcoming[900].title, "one more");
+}

@@ -45,7 +45,7 @@ impl StateStore for MemoryStore {
         let mut inner = self.lock();
         for op in batch {
             match op {
-                SaveOp::Full { state, queue } => {
+                SaveOp::Full { state, queue } | SaveOp::Edit { state, queue, .. } => {
                     inner
                         .players
                         .insert(state.guild_id, (state.clone(), queue.clone()));

@@ -1,5 +1,6 @@
 //! Durable player state: the `StateStore` trait and its SQLite, MongoDB and memory backends.
 
+mod chunks;
 mod memory;
 mod mongo;
 mod sqlite;
@@ -29,6 +30,17 @@ pub enum SaveOp {
         state: PlayerState,
         queue: Arc<QueueSnapshot>,
     },
+    /// The whole player, its queue written as a change from `base`: the queue the store holds
+    /// for the guild (the queue of the writer's last successful save of it). Cheap for a small
+    /// change of a long queue (an append writes the appended tracks, not the queue). A store
+    /// that holds nothing for the guild, or a queue of another length than `base`'s, writes the
+    /// queue whole; a `base` of the same length that the store does not hold is the writer's
+    /// error and saves a wrong queue.
+    Edit {
+        state: PlayerState,
+        base: Arc<QueueSnapshot>,
+        queue: Arc<QueueSnapshot>,
+    },
     /// Only the small state (position, its time, paused, volume, loop, filters, channels); the
     /// saved queue stays as it is. Applies only to a guild that is already saved.
     State(PlayerState),
@@ -39,7 +51,9 @@ pub enum SaveOp {
 impl SaveOp {
     pub fn guild_id(&self) -> GuildId {
         match self {
-            SaveOp::Full { state, .. } | SaveOp::State(state) => state.guild_id,
+            SaveOp::Full { state, .. } | SaveOp::Edit { state, .. } | SaveOp::State(state) => {
+                state.guild_id
+            }
             SaveOp::Delete(g) => *g,
         }
     }

@@ -15,6 +15,7 @@ fn config(interval_ms: u64, debounce_ms: u64) -> AutosaveConfig {
         interval: Duration::from_millis(interval_ms),
         debounce: Duration::from_millis(debounce_ms),
         max_retry_delay: Duration::from_millis(400),
+        commit_wait: Duration::from_millis(1000),
     }
 }
 
@@ -307,4 +308,97 @@ async fn the_background_task_retries_after_an_outage_on_its_own() {
     }
     assert_eq!(saved.map(|x| x.queue), Some(s.queue));
     task.shutdown().await.unwrap();
+}
+
+/// The queue the store holds for `g`.
+async fn saved_queue(f: &Fixture, g: u64) -> Option<encore::domain::QueueSnapshot> {
+    f.store.load(g).await.unwrap().map(|s| s.queue)
+}
+
+#[tokio::test]
+async fn commit_saves_a_change_at_once_and_an_append_as_a_change() {
+    let f = fixture();
+    // Nothing but a commit writes within this test: a 60 s interval and debounce.
+    let a = Autosave::new(f.store.clone(), config(60_000, 60_000));
+    let task = a.spawn();
+    let mut s = snapshot(guild(20), 2000, 2);
+    record(&a, &s, true);
+    a.commit(guild(20)).await.unwrap();
+    assert_eq!(saved_queue(&f, guild(20)).await, Some(s.queue.clone()));
+    let whole = a.stats().bytes;
+    // One more track and a new volume: committed as a change of the queue saved.
+    let mut queue = s.queue.clone();
+    queue.upcoming.push_back(crate::harness::track(5000, 2));
+    s.queue = queue;
+    s.state.volume = 42;
+    record(&a, &s, true);
+    a.commit(guild(20)).await.unwrap();
+    assert_eq!(saved_queue(&f, guild(20)).await, Some(s.queue.clone()));
+    let saved = f.store.load(guild(20)).await.unwrap().unwrap();
+    assert_eq!(saved.state.volume, 42);
+    let appended = a.stats().bytes - whole;
+    assert!(
+        appended * 50 < whole,
+        "an append wrote {appended} bytes, the whole queue {whole}"
+    );
+    // Nothing pending: nothing written.
+    let batches = a.stats().batches;
+    a.commit(guild(20)).await.unwrap();
+    assert_eq!(a.stats().batches, batches);
+    // A forgotten guild's delete is committed too.
+    a.forget(guild(20));
+    a.commit(guild(20)).await.unwrap();
+    assert_eq!(f.store.load(guild(20)).await.unwrap(), None);
+    task.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_commit_the_store_cannot_take_fails_and_the_change_is_saved_later() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 60_000));
+    let first = snapshot(guild(21), 30, 2);
+    record(&a, &first, true);
+    a.commit(guild(21)).await.unwrap();
+    let blocker = rusqlite::Connection::open(&f.path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut next = first.clone();
+    next.queue.upcoming.pop_front();
+    next.state.volume = 11;
+    record(&a, &next, true);
+    let asked = std::time::Instant::now();
+    assert!(a.commit(guild(21)).await.is_err());
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "bounded by commit_wait"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    assert_eq!(saved_queue(&f, guild(21)).await, Some(first.queue));
+    // Kept pending: the next write saves it (whole: what the failed write left is not known).
+    a.tick().await.unwrap();
+    assert_eq!(saved_queue(&f, guild(21)).await, Some(next.queue));
+    let saved = f.store.load(guild(21)).await.unwrap().unwrap();
+    assert_eq!(saved.state.volume, 11);
+}
+
+#[tokio::test]
+async fn many_guilds_committing_at_once_share_writes() {
+    let f = fixture();
+    let a = Autosave::new(f.store.clone(), config(60_000, 60_000));
+    let all: Vec<PlayerSnapshot> = (30..60).map(|i| snapshot(guild(i), 20, i)).collect();
+    for s in &all {
+        record(&a, s, true);
+    }
+    let commits = all.iter().map(|s| {
+        let a = a.clone();
+        let g = s.guild_id();
+        tokio::spawn(async move { a.commit(g).await })
+    });
+    for c in commits.collect::<Vec<_>>() {
+        c.await.unwrap().unwrap();
+    }
+    assert!(a.stats().batches < 30, "{} writes", a.stats().batches);
+    for s in &all {
+        assert_eq!(saved_queue(&f, s.guild_id()).await.as_ref(), Some(&s.queue));
+    }
 }

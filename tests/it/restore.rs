@@ -7,9 +7,10 @@ use encore_fakes::discord::{ChannelKind, GuildSpec, Overwrite, SentBy};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    callbacks, catalogue_track, choice, eventually, every_guild_playing, guild_spec, log_has,
-    play_through_the_bot, posted, restored, saved_small, seed, small_guild, small_guild_id,
-    text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT, VOICE,
+    callbacks, catalogue_track, choice, eventually, eventually_async, every_guild_playing,
+    guild_spec, log_has, play_through_the_bot, posted, restored, saved_small, seed, small_guild,
+    small_guild_id, text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT,
+    VOICE,
 };
 
 /// Bob's `/name` in [`TEXT`]; returns the interaction's id.
@@ -26,6 +27,44 @@ async fn answered(rig: &Rig, id: &str) -> Value {
         rig.discord.interaction_responses(id)?.callback
     })
     .await
+}
+
+/// `user`'s `/name` in `channel` of `guild`; returns the bot's reply once it comes (after a
+/// deferral too), checking it is the confirmation that starts with `says`, saved.
+async fn confirmed(
+    rig: &Rig,
+    (guild, channel, user): (u64, u64, u64),
+    (name, options): (&str, Value),
+    says: &str,
+) -> String {
+    let id = rig
+        .discord
+        .inject_command(guild, channel, user, name, options)
+        .unwrap()
+        .id;
+    let text = |m: &Value| {
+        m["content"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+    };
+    let reply = eventually(
+        &format!("the /{name} reply"),
+        Duration::from_secs(20),
+        || {
+            let r = rig.discord.interaction_responses(&id)?;
+            r.original
+                .as_ref()
+                .and_then(text)
+                .or_else(|| r.followups.last().and_then(text))
+        },
+    )
+    .await;
+    assert!(
+        reply.starts_with(says) && !reply.contains("Not saved yet"),
+        "/{name}: {reply}"
+    );
+    reply
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -561,24 +600,128 @@ async fn fifty_rounds_of_kill_9_alternating_sqlite_and_mongodb_lose_nothing() {
         seed(&rig, &players, &[]).await;
         rigs.push(rig);
     }
+    // What each rig's store must hold for each guild: the volume and the number of upcoming
+    // tracks the members were last told about.
+    let mut expected: Vec<std::collections::HashMap<u64, (u16, usize)>> = (0..2)
+        .map(|_| ids.iter().map(|g| (*g, (100, 3))).collect())
+        .collect();
+    let check = |rig: &Rig, expected: &std::collections::HashMap<u64, (u16, usize)>, round| {
+        let storage = rig.storage.clone();
+        let expected = expected.clone();
+        async move {
+            let store = storage.open().await;
+            for (g, (volume, len)) in expected {
+                let s = store.load(g).await.unwrap().expect("still saved");
+                assert_eq!(s.queue.upcoming.len(), len, "round {round}: queue of {g}");
+                assert_eq!(s.state.volume, volume, "round {round}: volume of {g}");
+                assert!(s.queue.current.is_some());
+            }
+        }
+    };
     let env = [("LEASE_TTL", "2s"), ("AUTOSAVE_INTERVAL", "1s")];
     let mut rng = rand::thread_rng();
     for round in 0..50 {
         let rig = &rigs[round % 2];
         let mut bot = rig.spawn(&env);
         every_guild_playing(rig, &ids, Duration::from_secs(30)).await;
-        let store = rig.storage.open().await;
-        for g in &ids {
-            let s = store.load(*g).await.unwrap().expect("still saved");
-            assert_eq!(s.queue.upcoming.len(), 3, "round {round}: queue of {g}");
-            assert!(s.queue.current.is_some());
-        }
+        eventually("the restore finished", Duration::from_secs(30), || {
+            log_has(&bot, "restore finished").then_some(())
+        })
+        .await;
+        check(rig, &expected[round % 2], round).await;
+        // A member changes one guild; once the bot confirmed it, it must survive the kill.
+        let n = 31 + (round as u64 / 2) % 3;
+        let g = small_guild_id(n);
+        let member = (g, text_of(g), 700_000_000_000_000_000 + n * 100);
+        let (volume, len) = expected[round % 2][&g];
+        let volume = (volume + 7) % 150 + 10;
+        let set = ("volume", json!({ "level": volume }));
+        confirmed(rig, member, set, "Volume set").await;
+        let len = if len == 3 {
+            let play = ("play", json!({ "query": "bohemian" }));
+            confirmed(rig, member, play, "Queued").await;
+            4
+        } else {
+            let remove = ("remove", json!({ "position": 4 }));
+            confirmed(rig, member, remove, "Removed").await;
+            3
+        };
+        expected[round % 2].insert(g, (volume, len));
         // Kill at a random moment of playback and autosave; now and then Lavalink restarts too.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1500))).await;
         bot.kill();
         if rng.gen_range(0..4) == 0 {
             rig.lavalink.restart();
         }
+    }
+    for (i, rig) in rigs.iter().enumerate() {
+        check(rig, &expected[i], 50).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_confirmed_change_survives_a_kill_9_right_after_its_reply() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    // Only a commit can have saved what is checked: the autosave would wait a minute.
+    let env = [
+        ("LEASE_TTL", "2s"),
+        ("AUTOSAVE_INTERVAL", "60s"),
+        ("RATE_LIMIT_COMMANDS", "50"),
+    ];
+    let bob = (GUILD, TEXT, BOB);
+    let mut upcoming: Vec<&str> = vec![];
+    for round in 0..2u16 {
+        let mut bot = rig.spawn(&env);
+        if round == 0 {
+            play_through_the_bot(&rig, &bot, "never gonna give").await;
+        } else {
+            // The restart restores what the last burst confirmed.
+            eventually("restored", Duration::from_secs(30), || {
+                log_has(&bot, "restore finished").then_some(())
+            })
+            .await;
+            let p = rig.player(GUILD).expect("a restored player");
+            assert!(p.playing && p.volume == 20, "{p:?}");
+        }
+        // A burst of changes, each confirmed; the kill comes right after the last reply.
+        for query in ["bohemian", "gangnam", "despacito"] {
+            confirmed(&rig, bob, ("play", json!({ "query": query })), "Queued").await;
+            upcoming.push(query);
+        }
+        let last = upcoming.len();
+        let moving = ("move", json!({ "from": last, "to": 1 }));
+        confirmed(&rig, bob, moving, "Moved").await;
+        let moved = upcoming.remove(last - 1);
+        upcoming.insert(0, moved);
+        confirmed(&rig, bob, ("remove", json!({ "position": 2 })), "Removed").await;
+        upcoming.remove(1);
+        let level = ("volume", json!({ "level": 20 + round }));
+        confirmed(&rig, bob, level, "Volume set").await;
+        let mode = ["queue", "track"][usize::from(round)];
+        let looping = (
+            "loop",
+            json!({ "mode": choice(&rig.discord, "loop", mode) }),
+        );
+        confirmed(&rig, bob, looping, "").await;
+        bot.kill();
+        let saved = rig.storage.open().await.load(GUILD).await.unwrap();
+        let saved = saved.expect("the player is saved");
+        let titles: Vec<String> = saved
+            .queue
+            .upcoming
+            .iter()
+            .map(|t| t.title.to_lowercase())
+            .collect();
+        assert_eq!(titles.len(), upcoming.len(), "round {round}: {titles:?}");
+        for (title, query) in titles.iter().zip(&upcoming) {
+            assert!(
+                title.contains(query),
+                "round {round}: {titles:?} vs {upcoming:?}"
+            );
+        }
+        assert_eq!(saved.state.volume, 20 + round);
+        let mode = [LoopMode::Queue, LoopMode::Track][usize::from(round)];
+        assert_eq!(saved.state.loop_mode, mode);
     }
 }
 
@@ -655,6 +798,47 @@ async fn a_stuck_store_cannot_hold_the_exit_past_shutdown_timeout() {
     );
     assert!(bot.log_text().contains("longer than SHUTDOWN_TIMEOUT"));
     blocker.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_the_store_cannot_take_now_is_made_said_unsaved_and_saved_once_it_can() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let bot = rig.spawn(&[("AUTOSAVE_INTERVAL", "60s")]);
+    play_through_the_bot(&rig, &bot, "never gonna give").await;
+    // Another process holds the database: every write waits, longer than a reply may.
+    let Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let asked = Instant::now();
+    let id = command(&rig, "volume", json!({ "level": 33 }));
+    let reply = eventually("the /volume reply", Duration::from_secs(10), || {
+        let r = rig.discord.interaction_responses(&id)?;
+        r.original?["content"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(asked.elapsed() < Duration::from_secs(3), "a reply in time");
+    assert!(
+        reply.starts_with("Volume set to 33%") && reply.contains("Not saved yet"),
+        "{reply}"
+    );
+    assert_eq!(rig.player(GUILD).unwrap().volume, 33, "the change is made");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let store = rig.storage.open().await;
+    eventually_async(
+        "saved once the store answers",
+        Duration::from_secs(20),
+        || {
+            let store = store.clone();
+            async move {
+                let s = store.load(GUILD).await.ok()??;
+                (s.state.volume == 33).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use encore::domain::{FilterPreset, GuildConfig, LoopMode, PauseReason, QueueSnapshot};
+use encore::domain::{
+    FilterPreset, GuildConfig, LoopMode, PauseReason, PlayerSnapshot, QueueSnapshot, Track,
+};
 use encore::store::{LoadFilter, SaveOp, SqliteStore, StateStore, StoreError};
-use mongodb::bson::doc;
+use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
-use crate::harness::{backends, full, guild, guild_config, snapshot, sqlite_at, Backend};
+use crate::harness::{backends, full, guild, guild_config, snapshot, sqlite_at, track, Backend};
 
 #[tokio::test]
 async fn full_save_round_trips() {
@@ -246,7 +248,7 @@ async fn corrupt(b: &Backend) {
     if let Some(path) = &b.sqlite_path {
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute_batch(&format!(
-            "UPDATE queues SET upcoming = '[{{\"encoded\": 12' WHERE guild_id = {g1};
+            "UPDATE queue_chunks SET tracks = '[{{\"encoded\": 12' WHERE guild_id = {g1};
              UPDATE players SET loop_mode = 'sideways' WHERE guild_id = {g2};
              UPDATE players SET schema_version = 99 WHERE guild_id = {g3};
              DELETE FROM queues WHERE guild_id = {g4};",
@@ -263,13 +265,13 @@ async fn corrupt(b: &Backend) {
         let coll = client
             .database(db)
             .collection::<mongodb::bson::Document>("players");
-        let queues = client
+        let chunks = client
             .database(db)
-            .collection::<mongodb::bson::Document>("queues");
-        queues
-            .update_one(
+            .collection::<mongodb::bson::Document>("queue_chunks");
+        chunks
+            .update_many(
                 doc! {"guild_id": guild(11) as i64},
-                doc! {"$set": {"upcoming": "not a list"}},
+                doc! {"$set": {"tracks": "not a list"}},
             )
             .await
             .unwrap();
@@ -690,7 +692,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     drop(store);
     // Reopening applies nothing twice; a backup of the migrated file opens too.
     let store = sqlite_at(&path);
@@ -874,4 +876,324 @@ async fn records_of_the_schema_before_pause_reasons_read_as_a_members_pause() {
         let back = store.load(g).await.unwrap().unwrap().state;
         assert_eq!(back.why_paused(), Some(PauseReason::Member), "guild {g}");
     }
+}
+
+/// A queue change written as a change from `base` (what the store holds).
+fn edit(base: &QueueSnapshot, s: &PlayerSnapshot) -> SaveOp {
+    SaveOp::Edit {
+        state: s.state.clone(),
+        base: Arc::new(base.clone()),
+        queue: Arc::new(s.queue.clone()),
+    }
+}
+
+#[tokio::test]
+async fn queue_edits_save_the_new_queue_and_an_append_writes_only_what_changed() {
+    type Change = fn(&mut QueueSnapshot);
+    let changes: [(&str, Change); 11] = [
+        ("append one", |q| q.upcoming.push_back(track(9001, 2))),
+        ("append a playlist", |q| {
+            q.upcoming.extend((0..50).map(|i| track(9100 + i, 2)))
+        }),
+        ("insert next", |q| {
+            q.upcoming.push_front(track(9200, 2));
+            q.upcoming.push_front(track(9201, 2));
+        }),
+        ("remove one", |q| {
+            q.upcoming.remove(2500);
+        }),
+        ("move to the front", |q| {
+            let t = q.upcoming.remove(4000).unwrap();
+            q.upcoming.insert(2, t);
+        }),
+        ("skip in a looping queue", |q| {
+            let next = q.upcoming.pop_front().unwrap();
+            let done = q.current.replace(next).unwrap();
+            q.upcoming.push_back(done.clone());
+            q.history.pop_front();
+            q.history.push_back(done);
+        }),
+        ("previous", |q| {
+            let prev = q.history.pop_back().unwrap();
+            let cur = q.current.replace(prev).unwrap();
+            q.upcoming.push_front(cur);
+        }),
+        ("shuffle", |q| {
+            let v = q.upcoming.make_contiguous();
+            v.reverse();
+            v.swap(0, 77);
+        }),
+        ("clear", |q| q.upcoming.clear()),
+        ("append to an empty queue", |q| {
+            q.upcoming.push_back(track(9300, 2))
+        }),
+        ("end of the queue", |q| {
+            q.current = None;
+            q.upcoming.clear();
+        }),
+    ];
+    for b in backends().await {
+        let mut s = snapshot(guild(50), 5000, 1);
+        let whole = b.store.save(&[full(&s)]).await.unwrap().bytes;
+        for (what, change) in changes {
+            let base = s.queue.clone();
+            change(&mut s.queue);
+            s.state.volume += 1;
+            let stats = b.store.save(&[edit(&base, &s)]).await.unwrap();
+            assert_eq!(
+                b.store.load(guild(50)).await.unwrap().as_ref(),
+                Some(&s),
+                "backend {} after {what}",
+                b.name
+            );
+            if what == "append one" && b.name != "memory" {
+                // One chunk of at most 32 tracks (~15 KiB) and the player, not 5,000 tracks.
+                assert!(
+                    stats.bytes < 40_000 && stats.bytes * 50 < whole,
+                    "backend {}: an append wrote {} bytes, the whole queue {whole}",
+                    b.name,
+                    stats.bytes
+                );
+            }
+        }
+        // What the store keeps is exactly what it lists: nothing else is left of the old queue.
+        if let Some(path) = &b.sqlite_path {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let chunks: i64 = conn
+                .query_row("SELECT COUNT(*) FROM queue_chunks", [], |r| r.get(0))
+                .unwrap();
+            assert!(chunks <= 2, "{chunks} chunks left for a 1-track history");
+        }
+        b.store.delete(guild(50)).await.unwrap();
+        assert_eq!(b.store.load(guild(50)).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_edit_the_store_cannot_follow_is_written_whole() {
+    for b in backends().await {
+        // Nothing saved yet: the whole player.
+        let first = snapshot(guild(51), 40, 1);
+        let s = snapshot(guild(51), 45, 2);
+        b.store.save(&[edit(&first.queue, &s)]).await.unwrap();
+        assert_eq!(b.store.load(guild(51)).await.unwrap().as_ref(), Some(&s));
+        // A base of another length than what the store holds (the writer lost track).
+        let wrong = snapshot(guild(51), 10, 1);
+        let next = snapshot(guild(51), 30, 3);
+        b.store.save(&[edit(&wrong.queue, &next)]).await.unwrap();
+        assert_eq!(
+            b.store.load(guild(51)).await.unwrap().as_ref(),
+            Some(&next),
+            "backend {}",
+            b.name
+        );
+        // Several writes of one guild in one batch: the last wins, whatever came before.
+        let a = snapshot(guild(51), 20, 4);
+        let c = snapshot(guild(51), 21, 5);
+        b.store.save(&[full(&a), edit(&a.queue, &c)]).await.unwrap();
+        assert_eq!(b.store.load(guild(51)).await.unwrap().as_ref(), Some(&c));
+        let d = snapshot(guild(51), 3, 6);
+        b.store
+            .save(&[SaveOp::Delete(guild(51)), edit(&c.queue, &d)])
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store.load(guild(51)).await.unwrap().as_ref(),
+            Some(&d),
+            "backend {}",
+            b.name
+        );
+        // A state-only save keeps a queue saved as a change.
+        let mut state = d.state.clone();
+        state.volume = 7;
+        b.store.save(&[SaveOp::State(state.clone())]).await.unwrap();
+        let back = b.store.load(guild(51)).await.unwrap().unwrap();
+        assert_eq!((back.state, back.queue), (state, d.queue));
+    }
+}
+
+/// Schema 4: schema 3 with the pause reason and `stalled` columns.
+const SCHEMA_4_EXTRA: &str = "ALTER TABLE players ADD COLUMN pause_reason TEXT;
+    ALTER TABLE players ADD COLUMN stalled INTEGER NOT NULL DEFAULT 0;";
+
+#[tokio::test]
+async fn a_schema_4_sqlite_database_moves_its_queues_into_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.db");
+    let long = snapshot(guild(95), 300, 2);
+    let mut empty = snapshot(guild(96), 0, 4);
+    empty.queue.history.clear();
+    let broken = snapshot(guild(97), 3, 2);
+    let not_a_list = snapshot(guild(98), 3, 2);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_1}; {SCHEMA_3_EXTRA}; {SCHEMA_4_EXTRA}; PRAGMA user_version = 4; COMMIT;"
+        ))
+        .unwrap();
+        for (s, upcoming) in [
+            (&long, serde_json::to_string(&long.queue.upcoming).unwrap()),
+            (&empty, "[]".to_string()),
+            (&broken, "[{\"encoded\": 12".to_string()),
+            (&not_a_list, "{}".to_string()),
+        ] {
+            let st = &s.state;
+            conn.execute(
+                "INSERT INTO players VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                rusqlite::params![
+                    st.guild_id as i64,
+                    st.voice_channel_id.map(|v| v as i64),
+                    st.text_channel_id.map(|v| v as i64),
+                    st.position_ms as i64,
+                    st.position_at_ms as i64,
+                    i64::from(st.paused),
+                    i64::from(st.volume),
+                    st.loop_mode.as_str(),
+                    st.filters.as_str(),
+                    st.taken_at_ms as i64,
+                    st.pause_reason.map(|r| r.as_str()),
+                    i64::from(st.stalled),
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO queues VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    st.guild_id as i64,
+                    serde_json::to_string(&s.queue.current).unwrap(),
+                    upcoming,
+                    serde_json::to_string(&s.queue.history).unwrap(),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = sqlite_at(&path);
+    let report = store.load_all(&LoadFilter::All).await.unwrap();
+    assert_eq!(report.snapshots, vec![long.clone(), empty]);
+    let skipped: Vec<u64> = report.skipped.iter().map(|s| s.guild_id.unwrap()).collect();
+    assert_eq!(skipped, vec![guild(97), guild(98)], "still unreadable");
+    assert!(
+        report.skipped[0].reason.contains("queue"),
+        "{:?}",
+        report.skipped
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    // Each list became one chunk; the first change after it writes only what changed.
+    let mut next = long.clone();
+    next.queue.upcoming.push_back(track(7000, 2));
+    let stats = store.save(&[edit(&long.queue, &next)]).await.unwrap();
+    assert!(stats.bytes < 5_000, "an append wrote {} bytes", stats.bytes);
+    assert_eq!(store.load(guild(95)).await.unwrap(), Some(next));
+    let chunks: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM queue_chunks WHERE guild_id = ?1",
+            [guild(95) as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(chunks, 3, "upcoming, the appended track, history");
+}
+
+/// A player and its queue as builds before chunked queues saved them in MongoDB.
+async fn insert_unchunked(db: &mongodb::Database, s: &PlayerSnapshot, upcoming: Bson) {
+    let st = &s.state;
+    let queue_id = ObjectId::new();
+    let track = |t: &Track| mongodb::bson::to_bson(t).unwrap();
+    db.collection::<Document>("queues")
+        .insert_one(doc! {
+            "_id": queue_id,
+            "guild_id": st.guild_id as i64,
+            "current": s.queue.current.as_ref().map(track),
+            "upcoming": upcoming,
+            "history": s.queue.history.iter().map(track).collect::<Vec<_>>(),
+        })
+        .await
+        .unwrap();
+    db.collection::<Document>("players")
+        .insert_one(doc! {
+            "_id": st.guild_id as i64,
+            "v": 1,
+            "shard_key": (st.guild_id >> 22) as i64,
+            "voice_channel_id": st.voice_channel_id.map(|v| v as i64),
+            "text_channel_id": st.text_channel_id.map(|v| v as i64),
+            "position_ms": st.position_ms as i64,
+            "position_at_ms": st.position_at_ms as i64,
+            "paused": st.paused,
+            "pause_reason": st.pause_reason.map(|r| r.as_str()),
+            "stalled": st.stalled,
+            "volume": i32::from(st.volume),
+            "loop_mode": st.loop_mode.as_str(),
+            "filters": st.filters.as_str(),
+            "taken_at_ms": st.taken_at_ms as i64,
+            "queue_id": queue_id,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mongodb_queue_documents_of_the_old_shape_move_into_chunks() {
+    let Some(uri) = crate::harness::mongo_uri() else {
+        return;
+    };
+    let name = crate::harness::unique_db();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&name);
+    let tracks = |s: &PlayerSnapshot| {
+        Bson::Array(
+            s.queue
+                .upcoming
+                .iter()
+                .map(|t| mongodb::bson::to_bson(t).unwrap())
+                .collect(),
+        )
+    };
+    let long = snapshot(guild(100), 300, 2);
+    let broken = snapshot(guild(101), 3, 2);
+    insert_unchunked(&db, &long, tracks(&long)).await;
+    insert_unchunked(&db, &broken, Bson::String("not a list".into())).await;
+    let store = crate::harness::mongo_store(&uri, &name).await;
+    let players = db.collection::<Document>("players");
+    let moved = players
+        .find_one(doc! {"_id": guild(100) as i64})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(moved.get("queue_id").is_none() && moved.get_document("queue").is_ok());
+    let queues = db.collection::<Document>("queues");
+    assert_eq!(
+        queues.count_documents(doc! {}).await.unwrap(),
+        1,
+        "the unreadable one stays"
+    );
+    let report = store.load_all(&LoadFilter::All).await.unwrap();
+    assert_eq!(report.snapshots, vec![long.clone()]);
+    assert_eq!(report.skipped[0].guild_id, Some(guild(101)));
+    // A player an older build saves during an overlapping deploy still loads, and its first
+    // change moves it into chunks.
+    let late = snapshot(guild(102), 40, 3);
+    insert_unchunked(&db, &late, tracks(&late)).await;
+    assert_eq!(store.load(guild(102)).await.unwrap().as_ref(), Some(&late));
+    let mut next = late.clone();
+    next.queue.upcoming.push_back(track(7001, 3));
+    store.save(&[edit(&late.queue, &next)]).await.unwrap();
+    assert_eq!(store.load(guild(102)).await.unwrap(), Some(next));
+    assert_eq!(
+        queues
+            .count_documents(doc! {"guild_id": guild(102) as i64})
+            .await
+            .unwrap(),
+        0
+    );
+    // An append to the migrated queue writes little.
+    let mut grown = long.clone();
+    grown.queue.upcoming.push_back(track(7002, 2));
+    let stats = store.save(&[edit(&long.queue, &grown)]).await.unwrap();
+    assert!(stats.bytes < 5_000, "an append wrote {} bytes", stats.bytes);
+    assert_eq!(store.load(guild(100)).await.unwrap(), Some(grown));
 }

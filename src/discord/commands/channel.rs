@@ -11,7 +11,7 @@ pub(super) async fn leave(ctx: Context<'_>) -> Result<(), Error> {
     voice::leave(&data.songbird, guild)
         .await
         .map_err(CommandError::Internal)?;
-    say(ctx, texts::LEFT).await
+    confirm(ctx, guild, texts::LEFT).await
 }
 
 /// Joins your voice channel.

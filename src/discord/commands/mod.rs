@@ -101,6 +101,17 @@ async fn say(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Replies with `text` once the member's change is saved ([`crate::player::PlayerService::commit`]),
+/// so what a member was told survives a crash. When the store cannot take it now, the change
+/// stands (it is saved as soon as the store answers again) and the reply says it is not saved yet.
+async fn confirm(ctx: Context<'_>, guild: u64, text: impl Into<String>) -> Result<(), Error> {
+    let text = text.into();
+    match ctx.data().service.commit(guild).await {
+        Ok(()) => say(ctx, text).await,
+        Err(_) => say(ctx, texts::not_saved_yet(&text)).await,
+    }
+}
+
 fn guild_of(ctx: Context<'_>) -> Result<u64, Error> {
     ctx.guild_id()
         .map(|g| g.get())

@@ -70,7 +70,7 @@ pub(super) async fn play(
             start_ms,
         )
         .await?;
-    say(ctx, texts::played(&out)).await
+    confirm(ctx, guild, texts::played(&out)).await
 }
 
 /// Pauses the music.
@@ -78,7 +78,7 @@ pub(super) async fn play(
 pub(super) async fn pause(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     ctx.data().service.pause(guild).await?;
-    say(ctx, texts::PAUSED).await
+    confirm(ctx, guild, texts::PAUSED).await
 }
 
 /// Resumes the music.
@@ -86,7 +86,7 @@ pub(super) async fn pause(ctx: Context<'_>) -> Result<(), Error> {
 pub(super) async fn resume(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     ctx.data().service.resume(guild).await?;
-    say(ctx, texts::RESUMED).await
+    confirm(ctx, guild, texts::RESUMED).await
 }
 
 /// Skips to the next track, or to a position in the queue.
@@ -104,7 +104,7 @@ pub(super) async fn skip(
     };
     require_dj(ctx, owner).await?;
     let switched = ctx.data().service.skip(guild, to).await?;
-    say(ctx, texts::skipped(&switched)).await
+    confirm(ctx, guild, texts::skipped(&switched)).await
 }
 
 /// Goes back to the previous track.
@@ -112,7 +112,7 @@ pub(super) async fn skip(
 pub(super) async fn previous(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     let switched = ctx.data().service.previous(guild).await?;
-    say(ctx, texts::back_to(&switched)).await
+    confirm(ctx, guild, texts::back_to(&switched)).await
 }
 
 /// Stops the music, clears the queue and forgets this server's player.
@@ -121,7 +121,7 @@ pub(super) async fn stop(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, None).await?;
     ctx.data().service.stop(guild).await?;
-    say(ctx, texts::STOPPED).await
+    confirm(ctx, guild, texts::STOPPED).await
 }
 
 /// Jumps to a time in the track: 1:23, 83, 1m23s, +10 or -15.
@@ -154,7 +154,7 @@ pub(super) async fn volume(
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, None).await?;
     ctx.data().service.set_volume(guild, level).await?;
-    say(ctx, texts::volume_set(level)).await
+    confirm(ctx, guild, texts::volume_set(level)).await
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -181,7 +181,7 @@ pub(super) async fn loop_cmd(
         LoopChoice::Queue => LoopMode::Queue,
     };
     ctx.data().service.set_loop(guild, mode).await;
-    say(ctx, texts::loop_mode(mode)).await
+    confirm(ctx, guild, texts::loop_mode(mode)).await
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -217,5 +217,5 @@ pub(super) async fn filter(
         FilterChoice::Karaoke => FilterPreset::Karaoke,
     };
     ctx.data().service.set_filters(guild, preset).await?;
-    say(ctx, texts::filter_set(preset)).await
+    confirm(ctx, guild, texts::filter_set(preset)).await
 }

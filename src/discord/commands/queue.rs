@@ -50,7 +50,7 @@ pub(super) async fn nowplaying(ctx: Context<'_>) -> Result<(), Error> {
 pub(super) async fn shuffle(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     let n = ctx.data().service.shuffle(guild).await?;
-    say(ctx, texts::shuffled(n)).await
+    confirm(ctx, guild, texts::shuffled(n)).await
 }
 
 /// Removes a track from the queue.
@@ -64,7 +64,7 @@ pub(super) async fn remove(
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, requester_of(ctx, guild, Some(position)).await).await?;
     let t = ctx.data().service.remove(guild, position).await?;
-    say(ctx, texts::removed(&t)).await
+    confirm(ctx, guild, texts::removed(&t)).await
 }
 
 /// Moves a track in the queue.
@@ -81,7 +81,7 @@ pub(super) async fn move_cmd(
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, None).await?;
     ctx.data().service.move_track(guild, from, to).await?;
-    say(ctx, texts::moved(from, to)).await
+    confirm(ctx, guild, texts::moved(from, to)).await
 }
 
 /// Empties the queue (the current track keeps playing).
@@ -90,5 +90,5 @@ pub(super) async fn clear(ctx: Context<'_>) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
     require_dj(ctx, None).await?;
     let n = ctx.data().service.clear(guild).await?;
-    say(ctx, texts::cleared(n)).await
+    confirm(ctx, guild, texts::cleared(n)).await
 }

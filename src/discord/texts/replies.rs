@@ -78,6 +78,16 @@ pub fn settings_title(changed: bool) -> &'static str {
     }
 }
 
+/// A confirmation whose change the store could not take yet (it is kept, and saved once the store
+/// answers again): `reply` and a small note.
+pub fn not_saved_yet(reply: &str) -> String {
+    format!("{reply}\n{NOT_SAVED_YET}")
+}
+
+/// The note under a confirmation that is not saved yet (Discord's small grey subtext).
+pub const NOT_SAVED_YET: &str =
+    "-# Not saved yet: the bot's storage is not answering. A restart before it answers again would undo this.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{QueueSnapshot, Track};
 
+mod diff;
+pub use diff::{diff, Hunk};
+
 /// What happens when a track ends by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,6 +119,16 @@ impl Queue {
             remember(&mut p.history, keep, t);
         }
         q
+    }
+
+    /// Like [`Queue::from_parts`], sharing `parts` (no copy) when they fit the caps.
+    pub fn from_shared(parts: Arc<QueueSnapshot>, max_len: usize, max_history: usize) -> Self {
+        let q = Queue::new(max_len, max_history);
+        if parts.upcoming.len() <= q.max_len && parts.history.len() <= q.max_history {
+            return Queue { parts, ..q };
+        }
+        let p = Arc::unwrap_or_clone(parts);
+        Queue::from_parts(p.current, p.upcoming, p.history, max_len, max_history)
     }
 
     fn parts_mut(&mut self) -> &mut QueueSnapshot {

@@ -395,3 +395,18 @@ fn a_start_is_taken_once_when_its_track_becomes_current() {
     assert_eq!(q.take_start(), None, "a start past the end is dropped");
     assert_eq!(q.current().unwrap().start_ms, None);
 }
+
+#[test]
+fn from_shared_shares_what_fits_the_caps_and_trims_the_rest() {
+    let parts = Arc::new(QueueSnapshot {
+        current: Some(t(0)),
+        upcoming: (1..=3).map(t).collect(),
+        history: (4..=5).map(t).collect(),
+    });
+    let q = Queue::from_shared(parts.clone(), 10, 5);
+    assert!(Arc::ptr_eq(&q.shared(), &parts), "no copy");
+    let capped = Queue::from_shared(parts.clone(), 2, 1);
+    assert_eq!(titles(capped.upcoming()), ["track 1", "track 2"]);
+    assert_eq!(titles(capped.history()), ["track 5"]);
+    assert_eq!(capped.current(), Some(&t(0)));
+}

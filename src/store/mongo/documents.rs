@@ -1,11 +1,12 @@
-//! The BSON documents: encoding players, queues, tracks and guild configs, and reading them back
+//! The BSON documents: encoding players, queue chunks, tracks and guild configs, and reading them back
 //! (leniently about integer types and 0/1 booleans).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
 use crate::domain::{GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::store::chunks::{Chunk, QueueChunks};
 use crate::store::{Skipped, StoredGuildConfig, StoredState};
 
 fn id_bson(v: Option<u64>) -> Bson {
@@ -50,32 +51,79 @@ fn track_doc(t: &Track) -> Document {
     d
 }
 
-pub(super) fn player_document(state: &PlayerState, queue_id: ObjectId) -> Document {
+/// A saved queue's layout, as the player document holds it under `queue`: the current track, and
+/// the chunks of its upcoming tracks and history in order.
+pub(super) struct Layout<'a> {
+    pub current: Option<&'a Track>,
+    pub upcoming: Vec<Chunk<ObjectId>>,
+    pub history: Vec<Chunk<ObjectId>>,
+}
+
+fn chunk_refs(chunks: &[Chunk<ObjectId>]) -> Vec<Bson> {
+    chunks
+        .iter()
+        .map(|c| Bson::Document(doc! { "c": c.id, "n": c.len as i64 }))
+        .collect()
+}
+
+/// The player document's `queue`: `{current, upcoming: [{c: chunk id, n: tracks}], history}`.
+pub(super) fn queue_field(layout: &Layout<'_>) -> Document {
+    doc! {
+        "current": layout.current.map(|t| Bson::Document(track_doc(t))).unwrap_or(Bson::Null),
+        "upcoming": chunk_refs(&layout.upcoming),
+        "history": chunk_refs(&layout.history),
+    }
+}
+
+pub(super) fn player_document(state: &PlayerState, layout: &Layout<'_>) -> Document {
     let mut d = doc! {
         "_id": state.guild_id as i64,
         "v": crate::domain::SNAPSHOT_SCHEMA_VERSION as i32,
         "shard_key": (state.guild_id >> 22) as i64,
     };
     d.extend(state_fields(state));
-    d.insert("queue_id", queue_id);
+    d.insert("queue", queue_field(layout));
     d
 }
 
-pub(super) fn queue_document(
+/// A chunk of a queue: `{_id, guild_id, tracks: [...]}`, never changed once written.
+pub(super) fn chunk_document<'a>(
     guild_id: GuildId,
-    queue_id: ObjectId,
-    queue: &QueueSnapshot,
+    id: ObjectId,
+    tracks: impl Iterator<Item = &'a Track>,
 ) -> Document {
-    let tracks = |list: &VecDeque<Track>| -> Vec<Bson> {
-        list.iter().map(|t| Bson::Document(track_doc(t))).collect()
+    let tracks: Vec<Bson> = tracks.map(|t| Bson::Document(track_doc(t))).collect();
+    doc! { "_id": id, "guild_id": guild_id as i64, "tracks": tracks }
+}
+
+/// The chunks a player document lists for its upcoming tracks and history; `None` for a document
+/// without a readable layout (saved before queues were chunked, or damaged).
+pub(super) fn saved_layout(d: &Document) -> Option<QueueChunks<ObjectId>> {
+    let q = d.get_document("queue").ok()?;
+    Some((
+        read_refs(q, "upcoming").ok()?,
+        read_refs(q, "history").ok()?,
+    ))
+}
+
+fn read_refs(q: &Document, key: &str) -> Result<Vec<Chunk<ObjectId>>, String> {
+    let Some(Bson::Array(items)) = q.get(key) else {
+        return Err(format!("`{key}` is not a list of chunks"));
     };
-    doc! {
-        "_id": queue_id,
-        "guild_id": guild_id as i64,
-        "current": queue.current.as_ref().map(|t| Bson::Document(track_doc(t))).unwrap_or(Bson::Null),
-        "upcoming": tracks(&queue.upcoming),
-        "history": tracks(&queue.history),
-    }
+    items
+        .iter()
+        .map(|b| {
+            let c = b
+                .as_document()
+                .ok_or("a chunk reference is not a document")?;
+            Ok(Chunk {
+                id: c
+                    .get_object_id("c")
+                    .map_err(|_| "a chunk reference without its id")?,
+                len: int(c, "n")?.max(0) as usize,
+            })
+        })
+        .collect()
 }
 
 fn int(d: &Document, key: &str) -> Result<i64, String> {
@@ -148,10 +196,48 @@ fn decode_tracks(d: &Document, key: &str) -> Result<VecDeque<Track>, String> {
     }
 }
 
-/// Decodes a player document and its queue document (`None` when it is missing).
+/// Where a player's queue is: chunks listed in its `queue` field, or (a document saved before
+/// queues were chunked, or by such a build during an overlapping deploy) one queue document.
+pub(super) enum QueueSource<'a> {
+    Chunks(&'a HashMap<ObjectId, Document>),
+    Legacy(Option<&'a Document>),
+}
+
+fn read_chunked(
+    key: &str,
+    q: &Document,
+    chunks: &HashMap<ObjectId, Document>,
+) -> Result<VecDeque<Track>, String> {
+    let mut list = VecDeque::new();
+    for c in read_refs(q, key)? {
+        let chunk = chunks
+            .get(&c.id)
+            .ok_or_else(|| format!("`{key}`: chunk {} is missing", c.id))?;
+        let tracks = decode_tracks(chunk, "tracks").map_err(|e| format!("`{key}`: {e}"))?;
+        if tracks.len() != c.len {
+            return Err(format!(
+                "`{key}`: chunk {} holds {} tracks, not {}",
+                c.id,
+                tracks.len(),
+                c.len
+            ));
+        }
+        list.extend(tracks);
+    }
+    Ok(list)
+}
+
+fn decode_current(q: &Document) -> Result<Option<Track>, String> {
+    match q.get("current") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(b) => Some(decode_track(b)).transpose(),
+    }
+}
+
+/// Decodes a player document and its queue (see [`QueueSource`]).
 pub(super) fn decode_document(
     d: &Document,
-    queue: Option<&Document>,
+    source: QueueSource<'_>,
 ) -> Result<PlayerSnapshot, Skipped> {
     let guild_id = int(d, "_id").ok().map(|g| g as u64);
     let skip = |reason: String| Skipped { guild_id, reason };
@@ -181,19 +267,30 @@ pub(super) fn decode_document(
                 queue: QueueSnapshot::default(),
             });
         }
-        let q = queue.ok_or("its queue is missing")?;
-        let current = match q.get("current") {
-            None | Some(Bson::Null) => None,
-            Some(b) => Some(decode_track(b)?),
+        let queue = match source {
+            QueueSource::Chunks(chunks) => {
+                let q = d
+                    .get_document("queue")
+                    .map_err(|_| "its queue is missing")?;
+                QueueSnapshot {
+                    current: decode_current(q)?,
+                    upcoming: read_chunked("upcoming", q, chunks)?,
+                    history: read_chunked("history", q, chunks)?,
+                }
+            }
+            QueueSource::Legacy(q) => {
+                let q = q.ok_or("its queue is missing")?;
+                QueueSnapshot {
+                    current: decode_current(q)?,
+                    upcoming: decode_tracks(q, "upcoming")?,
+                    history: decode_tracks(q, "history")?,
+                }
+            }
         };
         Ok(PlayerSnapshot {
             schema_version,
             state,
-            queue: QueueSnapshot {
-                current,
-                upcoming: decode_tracks(q, "upcoming")?,
-                history: decode_tracks(q, "history")?,
-            },
+            queue,
         })
     };
     let snapshot = inner().map_err(skip)?;

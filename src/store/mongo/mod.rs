@@ -1,14 +1,18 @@
 //! MongoDB store, for hosts without a persistent disk.
 //!
-//! Two collections, like the SQLite tables: `players` holds one small document per guild
-//! (`_id` = guild id) with the often-changing state and a pointer `queue_id` to its queue;
-//! `queues` holds the queue documents (current track, upcoming tracks, history). A state save
-//! `$set`s a few fields of the small document, so an unchanged queue is neither resent nor
-//! rewritten. A full save is copy-on-write: (1) insert the new queue document, (2) replace the
-//! player document, now pointing at it, (3) delete the guild's other queue documents. Step 2 is a
+//! Like the SQLite tables: `players` holds one document per guild (`_id` = guild id) with the
+//! often-changing state and its queue's layout under `queue` (the current track, and the chunks of
+//! its upcoming tracks and history in order, `{c: chunk id, n: tracks}`); `queue_chunks` holds the
+//! chunks (`store::chunks`), at most 64 tracks each, never changed once written. A state save
+//! `$set`s a few fields of the player document, so an unchanged queue is neither resent nor
+//! rewritten. A queue save is copy-on-write: (1) insert the chunks that changed (a queue change
+//! first reads the layout saved; an append writes one small chunk), (2) write the player
+//! document, now listing them, (3) delete the guild's chunks it no longer lists. Step 2 is a
 //! single-document write, so a crash at any instant leaves every guild at its previous or its new
 //! snapshot, without needing transactions (which a standalone `mongod` lacks); a crash between the
-//! steps leaves only an unreferenced queue document, removed by the guild's next full save.
+//! steps leaves only unlisted chunks, removed by the guild's next queue save. Builds before
+//! chunks kept each queue as one document of `queues`, which the player pointed at (`queue_id`):
+//! those are read as they are and moved into chunks when the store connects.
 //! Statements are sent as `insert`/`update`/`delete` commands of many statements each (one round
 //! trip per chunk), which every MongoDB version accepts.
 //!
@@ -39,7 +43,10 @@ use super::{
 use crate::domain::{GuildConfig, GuildId, PauseReason, PlayerSnapshot};
 
 const PLAYERS: &str = "players";
+/// One document per queue, of builds before queues were chunked; read, and migrated at connect.
 const QUEUES: &str = "queues";
+/// The chunks of the saved queues (`store::chunks`): `{_id, guild_id, tracks: [...]}`.
+const QUEUE_CHUNKS: &str = "queue_chunks";
 /// Per-guild settings, `_id` = guild id; independent of `players`.
 const GUILD_CONFIGS: &str = "guild_configs";
 /// One document per lease name: `{_id: name, version, body}`.
@@ -54,6 +61,7 @@ pub struct MongoStore {
     db: Database,
     players: Collection<Document>,
     queues: Collection<Document>,
+    queue_chunks: Collection<Document>,
     guild_configs: Collection<Document>,
     last_write_at_ms: AtomicU64,
     /// The URI and its password, to scrub from driver error texts.
@@ -106,11 +114,13 @@ impl MongoStore {
         let db = client.database(database);
         let players = db.collection::<Document>(PLAYERS);
         let queues = db.collection::<Document>(QUEUES);
+        let queue_chunks = db.collection::<Document>(QUEUE_CHUNKS);
         let guild_configs = db.collection::<Document>(GUILD_CONFIGS);
         let store = MongoStore {
             db,
             players,
             queues,
+            queue_chunks,
             guild_configs,
             last_write_at_ms: AtomicU64::new(0),
             secrets,
@@ -120,11 +130,12 @@ impl MongoStore {
             .create_index(IndexModel::builder().keys(doc! { "shard_key": 1 }).build())
             .await
             .map_err(|e| store.map_err(e))?;
-        store
-            .queues
-            .create_index(IndexModel::builder().keys(doc! { "guild_id": 1 }).build())
-            .await
-            .map_err(|e| store.map_err(e))?;
+        for collection in [&store.queues, &store.queue_chunks] {
+            collection
+                .create_index(IndexModel::builder().keys(doc! { "guild_id": 1 }).build())
+                .await
+                .map_err(|e| store.map_err(e))?;
+        }
         // Migration: players saved before pause reasons were kept and paused were paused by a
         // member (what `PlayerState::why_paused` reads too; written so the data says it).
         store
@@ -135,6 +146,7 @@ impl MongoStore {
             )
             .await
             .map_err(|e| store.map_err(e))?;
+        store.migrate_to_chunks().await?;
         Ok(store)
     }
 

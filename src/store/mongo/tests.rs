@@ -1,14 +1,16 @@
 //! Unit tests of the MongoDB store's documents and redaction.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{oid::ObjectId, Document};
 
 use super::documents::{
-    decode_document, decode_guild_config, guild_config_document, player_document, queue_document,
+    chunk_document, decode_document, decode_guild_config, guild_config_document, player_document,
+    saved_layout, Layout, QueueSource,
 };
 use super::*;
 use crate::domain::{GuildConfig, LoopMode, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::store::chunks::Chunk;
 
 #[test]
 fn redaction_removes_uri_and_password() {
@@ -47,18 +49,58 @@ fn documents_round_trip() {
         upcoming: VecDeque::from([t, unknown_length]),
         history: VecDeque::new(),
     };
-    let id = ObjectId::new();
-    let p = player_document(&state, id);
-    let q = queue_document(state.guild_id, id, &queue);
-    let back = decode_document(&p, Some(&q)).unwrap();
-    assert_eq!(back, PlayerSnapshot::new(state, queue));
-    // A queue saved before tracks had a start reads with none.
-    let mut old = q.clone();
-    old.get_document_mut("current").unwrap().remove("start_ms");
-    let old = decode_document(&p, Some(&old)).unwrap();
+    // The upcoming tracks in two chunks, the history in none.
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let layout = Layout {
+        current: queue.current.as_ref(),
+        upcoming: vec![Chunk { id: a, len: 1 }, Chunk { id: b, len: 1 }],
+        history: vec![],
+    };
+    let p = player_document(&state, &layout);
+    let g = state.guild_id;
+    let mut chunks: HashMap<ObjectId, Document> = [
+        (a, chunk_document(g, a, queue.upcoming.range(0..1))),
+        (b, chunk_document(g, b, queue.upcoming.range(1..2))),
+    ]
+    .into();
+    let back = decode_document(&p, QueueSource::Chunks(&chunks)).unwrap();
+    assert_eq!(back, PlayerSnapshot::new(state.clone(), queue.clone()));
+    let (upcoming, history) = saved_layout(&p).unwrap();
+    assert_eq!((upcoming, history), (layout.upcoming.clone(), vec![]));
+    // A track saved before tracks had a start reads with none.
+    let mut old = p.clone();
+    old.get_document_mut("queue")
+        .unwrap()
+        .get_document_mut("current")
+        .unwrap()
+        .remove("start_ms");
+    let old = decode_document(&old, QueueSource::Chunks(&chunks)).unwrap();
     assert_eq!(old.queue.current.unwrap().start_ms, None);
     assert_eq!(old.queue.upcoming[0].start_ms, Some(103_000));
-    let missing = decode_document(&p, None).unwrap_err();
+    // A chunk that went missing, or holds another number of tracks, makes it unreadable.
+    let one = chunks.remove(&b).unwrap();
+    let missing = decode_document(&p, QueueSource::Chunks(&chunks)).unwrap_err();
+    assert!(missing.reason.contains("is missing"), "{}", missing.reason);
+    chunks.insert(b, chunk_document(g, b, queue.upcoming.range(0..2)));
+    let wrong = decode_document(&p, QueueSource::Chunks(&chunks)).unwrap_err();
+    assert!(
+        wrong.reason.contains("holds 2 tracks, not 1"),
+        "{}",
+        wrong.reason
+    );
+    chunks.insert(b, one);
+    // A document of the layout before chunks reads from its queue document.
+    let mut legacy = p.clone();
+    legacy.remove("queue");
+    legacy.insert("queue_id", ObjectId::new());
+    let q = mongodb::bson::doc! {
+        "current": chunk_document(g, a, queue.current.iter()).get_array("tracks").unwrap()[0].clone(),
+        "upcoming": chunk_document(g, a, queue.upcoming.iter()).get_array("tracks").unwrap().clone(),
+        "history": [],
+    };
+    let back = decode_document(&legacy, QueueSource::Legacy(Some(&q))).unwrap();
+    assert_eq!(back, PlayerSnapshot::new(state, queue));
+    let missing = decode_document(&legacy, QueueSource::Legacy(None)).unwrap_err();
     assert!(
         missing.reason.contains("queue is missing"),
         "{}",
@@ -69,8 +111,15 @@ fn documents_round_trip() {
 #[test]
 fn a_track_document_saved_before_lengths_were_optional_reads_the_same() {
     let state = PlayerState::new(123 << 22);
+    let layout = Layout {
+        current: None,
+        upcoming: vec![],
+        history: vec![],
+    };
+    let mut p = player_document(&state, &layout);
+    p.remove("queue");
     let id = ObjectId::new();
-    let p = player_document(&state, id);
+    p.insert("queue_id", id);
     let old = |length_ms: i64| {
         mongodb::bson::doc! {
             "encoded": "QAAA", "title": "t", "author": "a",
@@ -81,7 +130,7 @@ fn a_track_document_saved_before_lengths_were_optional_reads_the_same() {
         "_id": id, "guild_id": state.guild_id as i64,
         "current": old(212_000), "upcoming": [old(0)], "history": [],
     };
-    let back = decode_document(&p, Some(&q)).unwrap();
+    let back = decode_document(&p, QueueSource::Legacy(Some(&q))).unwrap();
     let current = back.queue.current.unwrap();
     assert_eq!(current.length_ms, Some(212_000));
     assert!(current.is_seekable, "older records read as seekable");

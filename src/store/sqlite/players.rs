@@ -1,12 +1,14 @@
-//! Saved players: the `players` and `queues` tables, written in one transaction per batch.
+//! Saved players: the `players`, `queues` and `queue_chunks` tables, written in one transaction
+//! per batch. A queue change writes the chunks that changed (`store::chunks`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use super::{err, map_sqlite, SqliteStore};
 use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::store::chunks::{plan_list, Chunk, Piece, QueueChunks};
 use crate::store::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StoreError, StoredState, WriteStats,
 };
@@ -40,10 +42,31 @@ fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 11], u64) {
     )
 }
 
+/// A list's chunks as `queues` lists them: JSON `[[chunk id, tracks in it], ...]`.
+fn layout_text(chunks: &[Chunk<i64>]) -> String {
+    let pairs: Vec<(i64, usize)> = chunks.iter().map(|c| (c.id, c.len)).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_layout(text: &str) -> Result<Vec<Chunk<i64>>, String> {
+    let pairs: Vec<(i64, i64)> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    Ok(pairs
+        .into_iter()
+        .map(|(id, len)| Chunk {
+            id,
+            len: len.max(0) as usize,
+        })
+        .collect())
+}
+
 /// The statements a save batch uses, prepared (from the cache) once per transaction.
 struct BatchStatements<'c> {
     upsert_player: CachedStatement<'c>,
     upsert_queue: CachedStatement<'c>,
+    select_layout: CachedStatement<'c>,
+    insert_chunk: CachedStatement<'c>,
+    delete_chunk: CachedStatement<'c>,
+    delete_chunks: CachedStatement<'c>,
     update_state: CachedStatement<'c>,
     delete_queue: CachedStatement<'c>,
     delete_player: CachedStatement<'c>,
@@ -51,8 +74,9 @@ struct BatchStatements<'c> {
 
 impl<'c> BatchStatements<'c> {
     fn prepare(tx: &'c Transaction<'_>) -> Result<Self, StoreError> {
-        let upsert_player = tx
-            .prepare_cached(
+        let prepare = |sql: &str| tx.prepare_cached(sql).map_err(map_sqlite);
+        Ok(BatchStatements {
+            upsert_player: prepare(
                 "INSERT INTO players (voice_channel_id, text_channel_id, position_ms, position_at_ms,
                      paused, volume, loop_mode, filters, taken_at_ms, pause_reason, stalled,
                      guild_id, schema_version)
@@ -64,68 +88,56 @@ impl<'c> BatchStatements<'c> {
                      filters = excluded.filters, taken_at_ms = excluded.taken_at_ms,
                      pause_reason = excluded.pause_reason, stalled = excluded.stalled,
                      schema_version = excluded.schema_version",
-            )
-            .map_err(map_sqlite)?;
-        let upsert_queue = tx
-            .prepare_cached(
-                "INSERT INTO queues (guild_id, current, upcoming, history) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(guild_id) DO UPDATE SET
-                     current = excluded.current, upcoming = excluded.upcoming, history = excluded.history",
-            )
-            .map_err(map_sqlite)?;
-        let update_state = tx
-            .prepare_cached(
+            )?,
+            upsert_queue: prepare(
+                "INSERT INTO queues (guild_id, current, upcoming_chunks, history_chunks)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(guild_id) DO UPDATE SET current = excluded.current,
+                     upcoming_chunks = excluded.upcoming_chunks, history_chunks = excluded.history_chunks",
+            )?,
+            select_layout: prepare(
+                "SELECT upcoming_chunks, history_chunks FROM queues WHERE guild_id = ?1",
+            )?,
+            insert_chunk: prepare("INSERT INTO queue_chunks (guild_id, tracks) VALUES (?1, ?2)")?,
+            delete_chunk: prepare("DELETE FROM queue_chunks WHERE id = ?1")?,
+            delete_chunks: prepare("DELETE FROM queue_chunks WHERE guild_id = ?1")?,
+            update_state: prepare(
                 "UPDATE players SET voice_channel_id = ?1, text_channel_id = ?2, position_ms = ?3,
                      position_at_ms = ?4, paused = ?5, volume = ?6, loop_mode = ?7, filters = ?8,
                      taken_at_ms = ?9, pause_reason = ?10, stalled = ?11
                  WHERE guild_id = ?12",
-            )
-            .map_err(map_sqlite)?;
-        let delete_queue = tx
-            .prepare_cached("DELETE FROM queues WHERE guild_id = ?1")
-            .map_err(map_sqlite)?;
-        let delete_player = tx
-            .prepare_cached("DELETE FROM players WHERE guild_id = ?1")
-            .map_err(map_sqlite)?;
-        Ok(BatchStatements {
-            upsert_player,
-            upsert_queue,
-            update_state,
-            delete_queue,
-            delete_player,
+            )?,
+            delete_queue: prepare("DELETE FROM queues WHERE guild_id = ?1")?,
+            delete_player: prepare("DELETE FROM players WHERE guild_id = ?1")?,
         })
     }
 
     /// Applies one change; returns the payload bytes it wrote.
     fn apply(&mut self, op: &SaveOp) -> Result<u64, StoreError> {
-        let mut bytes = 0u64;
         match op {
             SaveOp::Full { state, queue } => {
-                let (p, b) = state_params(state);
+                let bytes = self.upsert_player(state)?;
+                self.delete_chunks
+                    .execute(params![state.guild_id as i64])
+                    .map_err(map_sqlite)?;
+                Ok(bytes + self.write_queue(state.guild_id, None, None, queue)?)
+            }
+            SaveOp::Edit { state, base, queue } => {
+                let bytes = self.upsert_player(state)?;
                 let gid = state.guild_id as i64;
-                let version = i64::from(crate::domain::SNAPSHOT_SCHEMA_VERSION);
-                self.upsert_player
-                    .execute(rusqlite::params_from_iter(p.iter().chain(&[
-                        rusqlite::types::Value::Integer(gid),
-                        rusqlite::types::Value::Integer(version),
-                    ])))
+                let saved: Option<(String, String)> = self
+                    .select_layout
+                    .query_row(params![gid], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
                     .map_err(map_sqlite)?;
-                let current = queue
-                    .current
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()
-                    .map_err(err)?;
-                let upcoming = serde_json::to_string(&queue.upcoming).map_err(err)?;
-                let history = serde_json::to_string(&queue.history).map_err(err)?;
-                self.upsert_queue
-                    .execute(params![gid, current, upcoming, history])
-                    .map_err(map_sqlite)?;
-                bytes += b
-                    + 16
-                    + current.as_ref().map_or(0, |c| c.len() as u64)
-                    + upcoming.len() as u64
-                    + history.len() as u64;
+                let layouts =
+                    saved.and_then(|(u, h)| Some((parse_layout(&u).ok()?, parse_layout(&h).ok()?)));
+                if layouts.is_none() {
+                    self.delete_chunks
+                        .execute(params![gid])
+                        .map_err(map_sqlite)?;
+                }
+                Ok(bytes + self.write_queue(state.guild_id, layouts, Some(base), queue)?)
             }
             SaveOp::State(state) => {
                 let (p, b) = state_params(state);
@@ -133,18 +145,85 @@ impl<'c> BatchStatements<'c> {
                 self.update_state
                     .execute(rusqlite::params_from_iter(p.iter().chain([&gid])))
                     .map_err(map_sqlite)?;
-                bytes += b + 8;
+                Ok(b + 8)
             }
             SaveOp::Delete(g) => {
-                self.delete_queue
-                    .execute(params![*g as i64])
-                    .map_err(map_sqlite)?;
-                self.delete_player
-                    .execute(params![*g as i64])
-                    .map_err(map_sqlite)?;
-                bytes += 8;
+                for statement in [
+                    &mut self.delete_chunks,
+                    &mut self.delete_queue,
+                    &mut self.delete_player,
+                ] {
+                    statement.execute(params![*g as i64]).map_err(map_sqlite)?;
+                }
+                Ok(8)
             }
         }
+    }
+
+    fn upsert_player(&mut self, state: &PlayerState) -> Result<u64, StoreError> {
+        let (p, b) = state_params(state);
+        let version = i64::from(crate::domain::SNAPSHOT_SCHEMA_VERSION);
+        self.upsert_player
+            .execute(rusqlite::params_from_iter(p.iter().chain(&[
+                rusqlite::types::Value::Integer(state.guild_id as i64),
+                rusqlite::types::Value::Integer(version),
+            ])))
+            .map_err(map_sqlite)?;
+        Ok(b + 8)
+    }
+
+    /// Writes the guild's queue: the chunks of its upcoming tracks and history that changed from
+    /// `base` given the chunks saved (`saved`: upcoming, history), and its `queues` row.
+    fn write_queue(
+        &mut self,
+        guild_id: GuildId,
+        saved: Option<QueueChunks<i64>>,
+        base: Option<&QueueSnapshot>,
+        queue: &QueueSnapshot,
+    ) -> Result<u64, StoreError> {
+        let gid = guild_id as i64;
+        let (saved_upcoming, saved_history) = saved.unwrap_or_default();
+        let mut bytes = 0u64;
+        let mut layouts = Vec::with_capacity(2);
+        for (saved, base, list) in [
+            (&saved_upcoming, base.map(|b| &b.upcoming), &queue.upcoming),
+            (&saved_history, base.map(|b| &b.history), &queue.history),
+        ] {
+            let plan = plan_list(saved, base, list);
+            for id in &plan.dropped {
+                self.delete_chunk.execute(params![id]).map_err(map_sqlite)?;
+            }
+            let mut layout = Vec::with_capacity(plan.pieces.len());
+            for piece in plan.pieces {
+                match piece {
+                    Piece::Keep(c) => layout.push(c),
+                    Piece::Write(r) => {
+                        let len = r.len();
+                        let tracks: Vec<&Track> = list.range(r).collect();
+                        let text = serde_json::to_string(&tracks).map_err(err)?;
+                        let id = self
+                            .insert_chunk
+                            .insert(params![gid, text])
+                            .map_err(map_sqlite)?;
+                        bytes += 16 + text.len() as u64;
+                        layout.push(Chunk { id, len });
+                    }
+                }
+            }
+            layouts.push(layout_text(&layout));
+        }
+        let current = queue
+            .current
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(err)?;
+        self.upsert_queue
+            .execute(params![gid, current, layouts[0], layouts[1]])
+            .map_err(map_sqlite)?;
+        bytes += 8
+            + current.as_ref().map_or(0, |c| c.len() as u64)
+            + layouts.iter().map(|l| l.len() as u64).sum::<u64>();
         Ok(bytes)
     }
 }
@@ -168,12 +247,39 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
 const SELECT_PLAYERS: &str =
     "SELECT p.guild_id, p.schema_version, p.voice_channel_id, p.text_channel_id,
         p.position_ms, p.position_at_ms, p.paused, p.volume, p.loop_mode, p.filters, p.taken_at_ms,
-        q.guild_id, q.current, q.upcoming, q.history, p.pause_reason, p.stalled
+        q.guild_id, q.current, q.upcoming_chunks, q.history_chunks, p.pause_reason, p.stalled
     FROM players p LEFT JOIN queues q ON q.guild_id = p.guild_id";
 
-/// Decodes one row; any problem (wrong type, bad JSON, unknown version or value) is a reason to
-/// skip this guild only.
-fn decode_row(row: &rusqlite::Row<'_>) -> Result<PlayerSnapshot, Skipped> {
+const SELECT_CHUNKS: &str = "SELECT id, tracks FROM queue_chunks WHERE guild_id = ?1";
+
+/// One list of a saved queue from its layout (`[[chunk id, tracks in it], ...]`) and the guild's
+/// chunks; the error is the reason to skip the guild.
+fn read_list(layout: &str, chunks: &HashMap<i64, String>) -> Result<VecDeque<Track>, String> {
+    let mut list = VecDeque::new();
+    for c in parse_layout(layout)? {
+        let text = chunks
+            .get(&c.id)
+            .ok_or_else(|| format!("chunk {} is missing", c.id))?;
+        let tracks: Vec<Track> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if tracks.len() != c.len {
+            return Err(format!(
+                "chunk {} holds {} tracks, not {}",
+                c.id,
+                tracks.len(),
+                c.len
+            ));
+        }
+        list.extend(tracks);
+    }
+    Ok(list)
+}
+
+/// Decodes one row, reading its queue's chunks with `chunks`; any problem (wrong type, bad JSON,
+/// a missing chunk, unknown version or value) is a reason to skip this guild only.
+fn decode_row(
+    row: &rusqlite::Row<'_>,
+    chunks: &mut CachedStatement<'_>,
+) -> Result<PlayerSnapshot, Skipped> {
     let guild_id = row.get::<_, i64>(0).ok().map(|g| g as u64);
     let skip = |reason: String| Skipped { guild_id, reason };
     let sql = |e: rusqlite::Error| skip(format!("unreadable column: {e}"));
@@ -201,15 +307,20 @@ fn decode_row(row: &rusqlite::Row<'_>) -> Result<PlayerSnapshot, Skipped> {
     if row.get::<_, Option<i64>>(11).map_err(sql)?.is_none() {
         return Err(skip("its queue is missing".into()));
     }
-    let json = |i: usize| -> Result<Option<String>, Skipped> { row.get(i).map_err(sql) };
-    let current: Option<Track> = json(12)?
+    let current: Option<Track> = row
+        .get::<_, Option<String>>(12)
+        .map_err(sql)?
         .map(|t| serde_json::from_str(&t))
         .transpose()
         .map_err(|e| skip(format!("current track: {e}")))?;
-    let upcoming: VecDeque<Track> = serde_json::from_str(&json(13)?.unwrap_or_default())
-        .map_err(|e| skip(format!("queue: {e}")))?;
-    let history: VecDeque<Track> = serde_json::from_str(&json(14)?.unwrap_or_default())
-        .map_err(|e| skip(format!("history: {e}")))?;
+    let layout = |i: usize| -> Result<String, Skipped> { row.get(i).map_err(sql) };
+    let (upcoming_layout, history_layout) = (layout(13)?, layout(14)?);
+    let texts: HashMap<i64, String> = chunks
+        .query_map(params![guild_id_v as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(sql)?;
+    let upcoming = read_list(&upcoming_layout, &texts).map_err(|e| skip(format!("queue: {e}")))?;
+    let history = read_list(&history_layout, &texts).map_err(|e| skip(format!("history: {e}")))?;
     let snapshot = PlayerSnapshot {
         schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
         state,
@@ -253,10 +364,11 @@ impl SqliteStore {
                      ORDER BY p.guild_id"
                 );
                 let mut stmt = conn.prepare(&sql).map_err(map_sqlite)?;
+                let mut chunks = conn.prepare_cached(SELECT_CHUNKS).map_err(map_sqlite)?;
                 let mut rows = stmt.query(params![count, shards]).map_err(map_sqlite)?;
                 let mut report = LoadReport::default();
                 while let Some(row) = rows.next().map_err(map_sqlite)? {
-                    match decode_row(row) {
+                    match decode_row(row, &mut chunks) {
                         Ok(s) => report.snapshots.push(s),
                         Err(s) => report.skipped.push(s),
                     }
@@ -277,9 +389,12 @@ impl SqliteStore {
         let found = self
             .blocking(move |conn| {
                 let sql = format!("{SELECT_PLAYERS} WHERE p.guild_id = ?1");
-                conn.query_row(&sql, params![guild_id as i64], |row| Ok(decode_row(row)))
-                    .optional()
-                    .map_err(map_sqlite)
+                let mut chunks = conn.prepare_cached(SELECT_CHUNKS).map_err(map_sqlite)?;
+                conn.query_row(&sql, params![guild_id as i64], |row| {
+                    Ok(decode_row(row, &mut chunks))
+                })
+                .optional()
+                .map_err(map_sqlite)
             })
             .await?;
         match found {
@@ -295,11 +410,13 @@ impl SqliteStore {
     pub(super) async fn delete_player(&self, guild_id: GuildId) -> Result<bool, StoreError> {
         self.blocking(move |conn| {
             let tx = conn.transaction().map_err(map_sqlite)?;
-            tx.execute(
+            for sql in [
+                "DELETE FROM queue_chunks WHERE guild_id = ?1",
                 "DELETE FROM queues WHERE guild_id = ?1",
-                params![guild_id as i64],
-            )
-            .map_err(map_sqlite)?;
+            ] {
+                tx.execute(sql, params![guild_id as i64])
+                    .map_err(map_sqlite)?;
+            }
             let n = tx
                 .execute(
                     "DELETE FROM players WHERE guild_id = ?1",

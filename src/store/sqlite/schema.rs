@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// The newest schema this build knows; `user_version` holds the applied one.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // 1: players + queues.
@@ -51,6 +51,41 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE players ADD COLUMN pause_reason TEXT;
     ALTER TABLE players ADD COLUMN stalled INTEGER NOT NULL DEFAULT 0;
     UPDATE players SET pause_reason = 'member' WHERE paused != 0;",
+    // 5: queues in chunks (`store::chunks`), so a change writes what changed, not the queue:
+    // `queue_chunks` holds the tracks, a JSON array of at most 64 each, never changed once
+    // written; `queues.upcoming_chunks` and `history_chunks` list a player's chunks in order, as
+    // JSON `[[chunk id, tracks in it], ...]`. Each list of schema 4 becomes one chunk (a later
+    // change splits it); a list that is not a JSON array is kept as it was, as a chunk said to
+    // hold no track, so that player is still skipped as unreadable rather than loaded empty.
+    "CREATE TABLE queue_chunks (
+        id        INTEGER PRIMARY KEY,
+        guild_id  INTEGER NOT NULL REFERENCES players(guild_id) ON DELETE CASCADE,
+        tracks    TEXT NOT NULL
+    );
+    CREATE INDEX queue_chunks_by_guild ON queue_chunks (guild_id);
+    DELETE FROM queues WHERE guild_id NOT IN (SELECT guild_id FROM players);
+    CREATE TEMP TABLE q5 AS SELECT guild_id, row_number() OVER (ORDER BY guild_id) AS n,
+        upcoming, CASE WHEN NOT json_valid(upcoming) THEN -1
+            WHEN json_type(upcoming) <> 'array' THEN -1
+            ELSE json_array_length(upcoming) END AS upcoming_len,
+        history, CASE WHEN NOT json_valid(history) THEN -1
+            WHEN json_type(history) <> 'array' THEN -1
+            ELSE json_array_length(history) END AS history_len
+        FROM queues;
+    INSERT INTO queue_chunks (id, guild_id, tracks)
+        SELECT 2 * n - 1, guild_id, upcoming FROM q5 WHERE upcoming_len <> 0;
+    INSERT INTO queue_chunks (id, guild_id, tracks)
+        SELECT 2 * n, guild_id, history FROM q5 WHERE history_len <> 0;
+    UPDATE queues SET
+        upcoming = (SELECT CASE WHEN upcoming_len = 0 THEN '[]'
+            ELSE json_array(json_array(2 * n - 1, max(upcoming_len, 0))) END
+            FROM q5 WHERE q5.guild_id = queues.guild_id),
+        history = (SELECT CASE WHEN history_len = 0 THEN '[]'
+            ELSE json_array(json_array(2 * n, max(history_len, 0))) END
+            FROM q5 WHERE q5.guild_id = queues.guild_id);
+    DROP TABLE q5;
+    ALTER TABLE queues RENAME COLUMN upcoming TO upcoming_chunks;
+    ALTER TABLE queues RENAME COLUMN history TO history_chunks;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
