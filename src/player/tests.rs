@@ -671,7 +671,13 @@ async fn healing_that_never_works_pauses_keeps_the_queue_and_says_so_once() {
     let view = s.view(G).await.unwrap();
     assert!(view.paused);
     assert_eq!(view.current.unwrap().title, "song");
-    assert_eq!(view.position_ms, 42_000, "kept where the audio stopped");
+    // Kept where the audio stopped: the seek to 42 s, plus the moment (under load, a few ms)
+    // before the close event was handled.
+    assert!(
+        (42_000..42_250).contains(&view.position_ms),
+        "kept where the audio stopped: {}",
+        view.position_ms
+    );
     assert_eq!(last_patch(&b).paused, Some(true));
     // No loop: more faults while given up start nothing.
     let patches = b.patches.lock().unwrap().len();
