@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod healing;
 mod operations;
+mod pause;
 mod recovery;
 mod registry;
 mod state;

@@ -1,10 +1,9 @@
 //! What users ask of a guild's player: voice and text channel, resolve and search, play,
-//! pause/resume, skip/previous, stop/leave, seek, volume, filters, loop and queue edits.
+//! skip/previous, stop/leave, seek, volume, filters, loop and queue edits.
 
 use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
 use crate::domain::{
-    start_for, start_from_link, FilterPreset, GuildId, LoopMode, PauseReason, PlayerState, Queue,
-    Track,
+    start_for, start_from_link, FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track,
 };
 
 use super::state::GuildPlayer;
@@ -228,7 +227,7 @@ impl PlayerService {
         })
     }
 
-    async fn with_player<T>(
+    pub(super) async fn with_player<T>(
         &self,
         guild: GuildId,
         f: impl AsyncFnOnce(&Self, &mut GuildPlayer) -> Result<T, PlayerError>,
@@ -240,7 +239,7 @@ impl PlayerService {
 
     /// The one rule for "no player": an operation on the current track needs a player with one;
     /// otherwise it is [`PlayerError::NothingPlaying`]. `f` gets the current track.
-    async fn with_current<T>(
+    pub(super) async fn with_current<T>(
         &self,
         guild: GuildId,
         f: impl AsyncFnOnce(&Self, &mut GuildPlayer, Track) -> Result<T, PlayerError>,
@@ -254,74 +253,6 @@ impl PlayerService {
             f(me, g, current).await
         })
         .await
-    }
-
-    /// A member's pause (`/pause`, the button). A player Encore paused (nobody listening, resume
-    /// off, voice lost) becomes a member's pause, which only a member ends.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn pause(&self, guild: GuildId) -> Result<(), PlayerError> {
-        self.with_current(guild, async |me, g, _| match g.state.why_paused() {
-            Some(PauseReason::Member) => Err(PlayerError::AlreadyPaused),
-            Some(_) => {
-                g.state.pause(PauseReason::Member);
-                me.save(g, false);
-                Ok(())
-            }
-            None => me.set_paused(g, true).await,
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn resume(&self, guild: GuildId) -> Result<(), PlayerError> {
-        self.with_current(guild, async |me, g, _| {
-            if !g.state.paused {
-                return Err(PlayerError::NotPaused);
-            }
-            me.set_paused(g, false).await
-        })
-        .await
-    }
-
-    /// A person is now in voice channel `channel`: when it is the player's and the player was
-    /// paused because nobody listened, it plays again. Returns whether it did.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn listener_joined(&self, guild: GuildId, channel: u64) -> Result<bool, PlayerError> {
-        if self.existing(guild).is_none() {
-            return Ok(false);
-        }
-        self.with_current(guild, async |me, g, _| {
-            if g.state.voice_channel_id != Some(channel)
-                || g.state.why_paused() != Some(PauseReason::NobodyListening)
-            {
-                return Ok(false);
-            }
-            me.set_paused(g, false).await?;
-            tracing::info!(guild, "a listener joined: playing again");
-            Ok(true)
-        })
-        .await
-    }
-
-    /// Pauses (for a member) or plays `g` on the audio server, then records it.
-    async fn set_paused(&self, g: &mut GuildPlayer, paused: bool) -> Result<(), PlayerError> {
-        let position = g.position_now();
-        if !paused {
-            // A member tries again after healing gave up: the voice state goes along.
-            Self::rearm(g);
-        }
-        self.send(
-            g,
-            PlayerPatch {
-                paused: Some(paused),
-                ..PlayerPatch::default()
-            },
-        )
-        .await?;
-        g.set_position(position);
-        g.state.set_paused(paused, PauseReason::Member);
-        self.save(g, false);
-        Ok(())
     }
 
     /// Skips to the next track (or the `to`-th upcoming one): the skipped track, the new
