@@ -778,17 +778,24 @@ async fn three_hundred_guilds_on_one_shard_all_restore_under_the_gateway_limit()
     assert_eq!(playing, (N / 2) as usize);
 }
 
+/// Another process's exclusive transaction on the rig's SQLite file: every write waits until it
+/// rolls back.
+fn hold_the_database(rig: &Rig) -> rusqlite::Connection {
+    let Storage::Sqlite(path) = &rig.storage else {
+        unreachable!()
+    };
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    blocker
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_store_cannot_hold_the_exit_past_shutdown_timeout() {
     let rig = Rig::new(vec![guild_spec()], None).await;
     let mut bot = rig.spawn(&[("SHUTDOWN_TIMEOUT", "2s")]);
     play_through_the_bot(&rig, &bot, "never gonna give").await;
     // Another process holds the database: every write waits.
-    let Storage::Sqlite(path) = &rig.storage else {
-        unreachable!()
-    };
-    let blocker = rusqlite::Connection::open(path).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = hold_the_database(&rig);
     let asked = Instant::now();
     assert_eq!(bot.terminate(), Some(0));
     let took = asked.elapsed();
@@ -806,11 +813,7 @@ async fn a_change_the_store_cannot_take_now_is_made_said_unsaved_and_saved_once_
     let bot = rig.spawn(&[("AUTOSAVE_INTERVAL", "60s")]);
     play_through_the_bot(&rig, &bot, "never gonna give").await;
     // Another process holds the database: every write waits, longer than a reply may.
-    let Storage::Sqlite(path) = &rig.storage else {
-        unreachable!()
-    };
-    let blocker = rusqlite::Connection::open(path).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = hold_the_database(&rig);
     let asked = Instant::now();
     let id = command(&rig, "volume", json!({ "level": 33 }));
     let reply = eventually("the /volume reply", Duration::from_secs(10), || {
