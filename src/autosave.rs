@@ -142,6 +142,8 @@ struct Inner {
     stats: Mutex<AutosaveStats>,
     /// Serialises writes so two flushes never race each other.
     write_lock: tokio::sync::Mutex<()>,
+    /// This instance's lease: nothing is written while it may not act.
+    fence: std::sync::OnceLock<crate::lease::LeaseHandle>,
 }
 
 /// Handle to the autosave; cheap to clone.
@@ -186,8 +188,15 @@ impl Autosave {
                 outage: AtomicBool::new(false),
                 stats: Mutex::new(AutosaveStats::default()),
                 write_lock: tokio::sync::Mutex::new(()),
+                fence: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Writes only while `lease` says this instance may act (see [`crate::lease`], fencing):
+    /// changes made meanwhile stay pending, for a write once it may again. Set once, at start-up.
+    pub fn set_fence(&self, lease: crate::lease::LeaseHandle) {
+        let _ = self.inner.fence.set(lease);
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
@@ -344,6 +353,15 @@ impl Autosave {
 
     /// One write of what `kind` asks for; the caller holds `write_lock`.
     async fn write(&self, kind: Flush) -> Result<WriteStats, StoreError> {
+        if self.inner.fence.get().is_some_and(|l| !l.may_act()) {
+            // Another instance may own the store's players now: keep the changes pending.
+            return match kind {
+                Flush::Changes => Err(StoreError::Unavailable(
+                    "this instance may not write now (its lease is not renewed)".into(),
+                )),
+                Flush::Tick | Flush::All => Ok(WriteStats::default()),
+            };
+        }
         let now = now_ms();
         let (ops, written): (Vec<SaveOp>, Vec<Written>) = {
             let p = self.pending();

@@ -64,6 +64,7 @@ impl Application {
         );
         let autosave_task = autosave.spawn();
         let lease = new_lease(&settings, store.clone());
+        autosave.set_fence(lease.clone());
         // 4. Playback: the Lavalink backend (connected once this instance owns the lease) and the
         //    player service.
         let backend = LavalinkBackend::new(
@@ -71,6 +72,7 @@ impl Application {
             LavalinkOptions::new(bot_id, settings.lavalink_resume_timeout),
         )
         .map_err(|e| AppError::Discord(format!("cannot set up the Lavalink nodes: {e}")))?;
+        backend.set_fence(lease.clone());
         let configs = Configs::default();
         let service = PlayerService::new(
             Arc::new(backend.clone()),

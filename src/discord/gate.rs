@@ -170,6 +170,15 @@ impl Gate {
         });
     }
 
+    /// Stops acting for now (fenced off: the lease was not renewed in time): interactions are
+    /// held back again, answered by us if we act again in time ([`Self::become_owner`]).
+    pub fn hold(&self) {
+        let mut s = self.lock();
+        if s.mode == Mode::Owner {
+            s.mode = Mode::Standby;
+        }
+    }
+
     /// Stops acting: from now on only interactions created before `cut_ms` are answered.
     pub fn retire(&self, cut_ms: u64) {
         let mut s = self.lock();

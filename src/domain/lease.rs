@@ -1,6 +1,8 @@
-//! The lease rule, pure: which of two overlapping instances acts ([`decide`]), and what the lease
-//! records (owner, generation, expiry, the instance that asked to take over, how the last owner
-//! left, its Lavalink sessions). `crate::lease` runs it against the store.
+//! The lease rule, pure: which of two overlapping instances acts ([`decide`]), when a stand-by
+//! may take the lease over early on evidence that the owner is gone ([`may_probe`], [`take_over`]),
+//! and what the lease records (owner, generation, expiry, last renewal, the instance that asked
+//! to take over, how the last owner left, its Lavalink sessions). `crate::lease` runs it against
+//! the store.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +60,25 @@ pub struct LeaseBody {
     /// The owner's Lavalink session id per node name.
     #[serde(default)]
     pub lavalink_sessions: BTreeMap<String, String>,
+    /// When the owner last renewed (Unix ms); 0 in leases written before it was recorded.
+    #[serde(default)]
+    pub renewed_at_ms: u64,
+    /// The owner saw `wanted_by`'s request and is handing over: it is about to close its
+    /// Lavalink sockets on purpose, which is then no evidence that it died.
+    #[serde(default)]
+    pub handing_over: bool,
+}
+
+impl LeaseBody {
+    /// When the owner was last known alive (Unix ms): its last renewal, or for a lease written
+    /// before renewals were recorded, its expiry less `ttl_ms`.
+    pub fn last_seen_ms(&self, ttl_ms: u64) -> u64 {
+        if self.renewed_at_ms > 0 {
+            self.renewed_at_ms
+        } else {
+            self.expires_at_ms.saturating_sub(ttl_ms)
+        }
+    }
 }
 
 /// What an instance should do about the lease it read.
@@ -67,8 +88,9 @@ pub enum Step {
     Write(LeaseBody),
     /// Another instance owns it and our request (if any) stands: wait.
     Wait,
-    /// We own it and a newer instance asked for it.
-    HandOver(Instance),
+    /// We own it and a newer instance asked for it: write this body (renewed, `handing_over`
+    /// set), then hand over to the instance.
+    HandOver(Instance, LeaseBody),
     /// We owned it, and no longer do.
     Lost,
 }
@@ -89,34 +111,29 @@ pub fn decide(
         if !held_by_me || cur.generation != generation {
             return Step::Lost;
         }
-        if let Some(w) = &cur.wanted_by {
-            if w != me && w.newer_than(me) && now < cur.wanted_at_ms + ttl_ms {
-                return Step::HandOver(w.clone());
-            }
-        }
         let mut next = cur.clone();
         next.expires_at_ms = now + ttl_ms;
+        next.renewed_at_ms = now;
+        if let Some(w) = &cur.wanted_by {
+            if w != me && w.newer_than(me) && now < cur.wanted_at_ms + ttl_ms {
+                next.handing_over = true;
+                return Step::HandOver(w.clone(), next);
+            }
+        }
         return Step::Write(next);
     }
     if held_by_me {
         // Handed to us by the previous owner (or ours from before): confirm it.
         let mut next = cur.clone();
         next.expires_at_ms = now + ttl_ms;
+        next.renewed_at_ms = now;
         next.wanted_by = None;
+        next.handing_over = false;
         return Step::Write(next);
     }
     let free = cur.owner.is_none() || cur.expires_at_ms <= now;
     if free {
-        let crashed = cur.owner.is_some();
-        return Step::Write(LeaseBody {
-            owner: Some(me.clone()),
-            generation: cur.generation + 1,
-            expires_at_ms: now + ttl_ms,
-            wanted_by: None,
-            wanted_at_ms: 0,
-            exit: if crashed { None } else { cur.exit },
-            lavalink_sessions: cur.lavalink_sessions.clone(),
-        });
+        return Step::Write(taken_by(me, cur, now, ttl_ms));
     }
     let owner = cur.owner.as_ref().unwrap_or(me);
     let other_request_stands = cur
@@ -134,6 +151,43 @@ pub fn decide(
     next.wanted_by = Some(me.clone());
     next.wanted_at_ms = now;
     Step::Write(next)
+}
+
+/// The lease `me` writes to take `cur` over at `now`: a crashed owner (one still named) left no
+/// exit; a released lease keeps how its owner left.
+fn taken_by(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> LeaseBody {
+    let crashed = cur.owner.is_some();
+    LeaseBody {
+        owner: Some(me.clone()),
+        generation: cur.generation + 1,
+        expires_at_ms: now + ttl_ms,
+        wanted_by: None,
+        wanted_at_ms: 0,
+        exit: if crashed { None } else { cur.exit },
+        lavalink_sessions: cur.lavalink_sessions.clone(),
+        renewed_at_ms: now,
+        handing_over: false,
+    }
+}
+
+/// Whether a stand-by should try to resume the owner's Lavalink sessions now, as evidence that
+/// the owner is gone: another instance owns the lease, it named its sessions, and it is not
+/// handing over (then it closes its sockets on purpose). Lavalink lets a client resume a session
+/// only once the session's own socket is closed (Lavalink v4 docs, "Resuming"), so a resume
+/// that succeeds means the owner lost its connection; it closes them only when it died or fenced
+/// itself off ([`crate::lease`]).
+pub fn may_probe(me: &Instance, cur: &LeaseBody) -> bool {
+    cur.owner.as_ref().is_some_and(|o| o != me)
+        && !cur.handing_over
+        && !cur.lavalink_sessions.is_empty()
+}
+
+/// The lease `me` writes after it resumed the owner's Lavalink session (see [`may_probe`]):
+/// taken at once as after a crash, without waiting for the expiry. `None` when the lease no
+/// longer allows it. The write must be conditional on the very version read before the resume,
+/// so an owner that renewed meanwhile keeps the lease.
+pub fn take_over(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> Option<LeaseBody> {
+    may_probe(me, cur).then(|| taken_by(me, cur, now, ttl_ms))
 }
 
 #[cfg(test)]
@@ -212,10 +266,13 @@ mod tests {
         assert_eq!(asked.owner, Some(old.clone()));
         // Asking again right away writes nothing.
         assert_eq!(decide(&new, None, Some(&asked), 200, TTL), Step::Wait);
-        assert_eq!(
-            decide(&old, Some(3), Some(&asked), 300, TTL),
-            Step::HandOver(new.clone())
-        );
+        let Step::HandOver(to, ack) = decide(&old, Some(3), Some(&asked), 300, TTL) else {
+            panic!()
+        };
+        assert_eq!(to, new);
+        assert!(ack.handing_over, "the owner says it is handing over");
+        assert_eq!((ack.renewed_at_ms, ack.expires_at_ms), (300, 5_300));
+        assert!(!may_probe(&new, &ack), "no evidence is sought during a hand-over");
         // An older instance never asks; the owner renews.
         let older = inst("older", 0);
         assert_eq!(decide(&older, None, Some(&held), 100, TTL), Step::Wait);
@@ -240,5 +297,58 @@ mod tests {
         };
         assert_eq!(decide(&me, Some(3), Some(&taken), 1, TTL), Step::Lost);
         assert_eq!(decide(&me, Some(3), None, 1, TTL), Step::Lost);
+    }
+
+    #[test]
+    fn a_renewal_records_when_and_the_last_sighting_falls_back_to_the_expiry() {
+        let me = inst("a", 1);
+        let held = LeaseBody {
+            owner: Some(me.clone()),
+            generation: 2,
+            expires_at_ms: 9_000,
+            ..Default::default()
+        };
+        assert_eq!(held.last_seen_ms(TTL), 4_000, "an older lease: expiry less ttl");
+        let Step::Write(b) = decide(&me, Some(2), Some(&held), 7_000, TTL) else {
+            panic!()
+        };
+        assert_eq!((b.renewed_at_ms, b.last_seen_ms(TTL)), (7_000, 7_000));
+    }
+
+    #[test]
+    fn evidence_takes_a_live_lease_at_once_except_during_a_hand_over() {
+        let old = inst("old", 1);
+        let new = inst("new", 2);
+        let held = LeaseBody {
+            owner: Some(old.clone()),
+            generation: 6,
+            expires_at_ms: 10_000,
+            renewed_at_ms: 7_000,
+            exit: Some(Exit::Shutdown { at_ms: 3 }),
+            lavalink_sessions: [("main".to_string(), "s1".to_string())].into(),
+            ..Default::default()
+        };
+        assert!(may_probe(&new, &held));
+        let b = take_over(&new, &held, 7_500, TTL).unwrap();
+        assert_eq!(b.owner, Some(new.clone()));
+        assert_eq!((b.generation, b.expires_at_ms), (7, 12_500));
+        assert_eq!(b.exit, None, "taken as after a crash");
+        assert_eq!(b.lavalink_sessions, held.lavalink_sessions);
+        // Not ours to seek: our own lease, one without sessions, one being handed over.
+        let mine = LeaseBody {
+            owner: Some(new.clone()),
+            ..held.clone()
+        };
+        assert!(take_over(&new, &mine, 7_500, TTL).is_none());
+        let bare = LeaseBody {
+            lavalink_sessions: BTreeMap::new(),
+            ..held.clone()
+        };
+        assert!(!may_probe(&new, &bare));
+        let handing = LeaseBody {
+            handing_over: true,
+            ..held
+        };
+        assert!(take_over(&new, &handing, 7_500, TTL).is_none());
     }
 }

@@ -5,15 +5,26 @@
 //! instance that asked to take over) decides which of them acts:
 //! - a starting instance takes a free or expired lease at once; if another instance holds it, the
 //!   newer instance asks for it (`wanted_by`);
-//! - the owner renews it every second; when a newer instance asks, it stops answering, flushes
-//!   the exact positions and hands the lease over, noting how it left ([`Exit`]);
-//! - an owner that died is replaced once its lease expires.
+//! - the owner renews it every `LEASE_TTL / 10` (between 100 ms and 1 s); when a newer instance
+//!   asks, it stops answering, flushes the exact positions and hands the lease over, noting how
+//!   it left ([`Exit`]);
+//! - an owner that died is replaced once its lease expires, or at once when a stand-by resumes
+//!   its Lavalink session ([`LeaseHandle::take_over_on_evidence`]): Lavalink lets a client resume
+//!   a session only once its own socket is gone.
+//!
+//! **Fencing.** An owner that has not renewed within two thirds of `LEASE_TTL` (counted on its
+//! own monotonic clock from the start of the last round that renewed) stops acting
+//! ([`Role::Fenced`]): it closes its Lavalink sockets, holds interactions and writes nothing, so it
+//! has stopped a third of `LEASE_TTL` before another instance may take an expired lease. It acts
+//! again only after a renewal that went through in time (nobody took the lease meanwhile);
+//! otherwise the next read finds the lease taken and it retires for good. Parts that act check
+//! [`LeaseHandle::may_act`] at the moment they act, not only when the role changes.
 //!
 //! The lease also carries the owner's Lavalink session ids, so the next owner can resume them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -22,17 +33,26 @@ use crate::domain::now_ms;
 use crate::store::{StateStore, StoreError};
 use crate::sync::LockExt;
 
+/// How often the owner checks that it renewed within the fence window.
+const FENCE_CHECK_EVERY: Duration = Duration::from_millis(50);
+
 /// This instance's part in the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     /// Another instance owns it (or we have not read it yet): do not act.
     Standby,
-    /// Ours: act. `exit` says how the previous owner left; `lavalink_sessions` are its sessions.
+    /// Ours: act. `exit` says how the previous owner left (`None`: it crashed, and was last
+    /// seen renewing at `last_seen_ms`, Unix ms); `lavalink_sessions` are its sessions.
     Owner {
         generation: u64,
         exit: Option<Exit>,
+        last_seen_ms: Option<u64>,
         lavalink_sessions: BTreeMap<String, String>,
     },
+    /// Ours on paper, but not renewed in time (the store did not answer): do not act. Back to
+    /// the same `Owner` once a renewal goes through in time, `Retired` once the lease is found
+    /// taken.
+    Fenced,
     /// Ours, but a newer instance asked for it: stop, flush, then [`LeaseHandle::hand_over`].
     HandOverTo(Instance),
     /// No longer ours (handed over, released, or taken after we failed to renew).
@@ -40,9 +60,9 @@ pub enum Role {
 }
 
 impl Role {
-    /// The lease is ours (owned, or owned and being handed over).
+    /// The lease is ours (owned, fenced, or owned and being handed over).
     pub fn holds_lease(&self) -> bool {
-        matches!(self, Role::Owner { .. } | Role::HandOverTo(_))
+        matches!(self, Role::Owner { .. } | Role::HandOverTo(_) | Role::Fenced)
     }
 }
 
@@ -60,6 +80,10 @@ struct Shared {
     me: Instance,
     ttl: Duration,
     generation: Mutex<Option<u64>>,
+    /// The `Owner` role we hold, to come back to after a fence.
+    owned_role: Mutex<Option<Role>>,
+    /// Until when we may act: the start of the last round that renewed, plus the fence window.
+    acting_until: Mutex<Option<Instant>>,
     sessions: Mutex<BTreeMap<String, String>>,
     role: watch::Sender<Role>,
     /// The lease as last read.
@@ -96,6 +120,8 @@ impl LeaseHandle {
                 me,
                 ttl,
                 generation: Mutex::new(None),
+                owned_role: Mutex::new(None),
+                acting_until: Mutex::new(None),
                 sessions: Mutex::new(BTreeMap::new()),
                 role,
                 seen: Mutex::new(None),
@@ -116,8 +142,7 @@ impl LeaseHandle {
             return;
         }
         let weak = Arc::downgrade(&self.shared);
-        let period =
-            (self.shared.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let period = self.period();
         tokio::spawn(async move {
             loop {
                 let Some(shared) = weak.upgrade() else { return };
@@ -135,6 +160,100 @@ impl LeaseHandle {
                 tokio::time::sleep(period).await;
             }
         });
+        // The fence runs apart from the rounds, which a stalled store holds up.
+        let weak = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FENCE_CHECK_EVERY).await;
+                let Some(shared) = weak.upgrade() else { return };
+                let h = LeaseHandle { shared };
+                match h.role() {
+                    Role::Retired => return,
+                    Role::Owner { .. } if !h.may_act() => {
+                        tracing::warn!(lease = %h.shared.name, window = %humantime::format_duration(h.fence_window()), "the lease was not renewed in time (the store does not answer): this instance stops acting until it is");
+                        h.set_role(Role::Fenced);
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    /// How often the lease is read and renewed: `LEASE_TTL / 10`, between 100 ms and 1 s.
+    pub fn period(&self) -> Duration {
+        (self.shared.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// How long after the start of its last renewing round the owner may act: two thirds of
+    /// `LEASE_TTL`, which leaves a third of it (at least 100 ms) between an owner that stops and
+    /// another instance that may take the expired lease, for clock skew between hosts.
+    pub fn fence_window(&self) -> Duration {
+        self.shared.ttl * 2 / 3
+    }
+
+    /// Whether this instance may act right now: it holds the lease (owner, or handing over) and
+    /// renewed it within [`Self::fence_window`]. Checked by the parts that act (the Lavalink
+    /// transport, autosave) each time they act.
+    pub fn may_act(&self) -> bool {
+        matches!(self.role(), Role::Owner { .. } | Role::HandOverTo(_))
+            && self
+                .shared
+                .acting_until
+                .locked()
+                .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Runs a round now and then says whether we may act: asked before doing something another
+    /// owner may be doing already (rebuilding players after Lavalink did not resume our session
+    /// — perhaps because a stand-by resumed it).
+    pub async fn confirm(&self) -> bool {
+        if !self.may_act() {
+            return false;
+        }
+        {
+            let _round = self.shared.steps.lock().await;
+            if let Err(e) = self.step().await {
+                tracing::warn!(lease = %self.shared.name, error = %e, "could not confirm the lease");
+            }
+        }
+        self.may_act()
+    }
+
+    /// The lease as stored now, with its version, for a stand-by weighing evidence
+    /// ([`crate::domain::lease::may_probe`]).
+    pub async fn read_now(&self) -> Result<(Option<u64>, Option<LeaseBody>), StoreError> {
+        self.read().await
+    }
+
+    /// Takes the lease at once, as after a crash, on evidence that its owner is gone: we resumed
+    /// its Lavalink session after reading `body` at `version`. The write is conditional on that
+    /// version, so an owner that renewed since keeps the lease. Returns whether it is ours now.
+    pub async fn take_over_on_evidence(
+        &self,
+        version: Option<u64>,
+        body: &LeaseBody,
+    ) -> Result<bool, StoreError> {
+        let _round = self.shared.steps.lock().await;
+        if self.role() != Role::Standby {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let ttl_ms = self.shared.ttl.as_millis() as u64;
+        let Some(next) = crate::domain::lease::take_over(&self.shared.me, body, now_ms(), ttl_ms)
+        else {
+            return Ok(false);
+        };
+        if !self.write(version, &next).await? {
+            return Ok(false);
+        }
+        tracing::info!(lease = %self.shared.name, previous = ?body.owner.as_ref().map(|o| &o.id), "the owner's Lavalink session was free to resume: it is gone, and the lease is taken over now");
+        self.took(body, &next, started);
+        Ok(true)
+    }
+
+    /// `LEASE_TTL`.
+    pub fn ttl(&self) -> Duration {
+        self.shared.ttl
     }
 
     pub fn me(&self) -> &Instance {
@@ -219,6 +338,7 @@ impl LeaseHandle {
 
     /// One read-decide-write round.
     async fn step(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
         let (version, current) = self.read().await?;
         let owned = self.generation();
         let previous = current.clone();
@@ -234,8 +354,13 @@ impl LeaseHandle {
                 tracing::warn!(lease = %self.shared.name, "another instance took the lease");
                 self.retire();
             }
-            Step::HandOver(to) => {
-                if matches!(self.role(), Role::Owner { .. }) {
+            Step::HandOver(to, mut body) => {
+                body.lavalink_sessions = self.shared.sessions.locked().clone();
+                if !self.write(version, &body).await? {
+                    return Ok(());
+                }
+                self.renewed(started);
+                if matches!(self.role(), Role::Owner { .. } | Role::Fenced) {
                     tracing::info!(lease = %self.shared.name, to = %to.id, "a newer instance asked for the lease; handing over");
                 }
                 self.set_role(Role::HandOverTo(to));
@@ -249,29 +374,58 @@ impl LeaseHandle {
                     return Ok(()); // Someone else wrote first: read again next round.
                 }
                 if taking {
-                    *self.shared.generation.locked() = Some(body.generation);
-                    let prev = previous.unwrap_or_default();
-                    let exit = if prev.owner.as_ref() == Some(&self.shared.me) {
-                        prev.exit // Handed to us.
-                    } else {
-                        body.exit
-                    };
-                    // Until our nodes report, the sessions we may resume are the previous owner's.
-                    *self.shared.sessions.locked() = body.lavalink_sessions.clone();
-                    tracing::info!(lease = %self.shared.name, generation = body.generation, ?exit, "this instance owns the lease");
-                    self.set_role(Role::Owner {
-                        generation: body.generation,
-                        exit,
-                        lavalink_sessions: body.lavalink_sessions.clone(),
-                    });
+                    self.took(&previous.unwrap_or_default(), &body, started);
+                } else if owned.is_some() {
+                    self.renewed(started);
                 }
             }
         }
         Ok(())
     }
 
+    /// A renewal that started at `started` went through: we may act until the fence window
+    /// after it, and a fenced owner acts again.
+    fn renewed(&self, started: Instant) {
+        let until = started + self.fence_window();
+        *self.shared.acting_until.locked() = Some(until);
+        if self.role() == Role::Fenced && Instant::now() < until {
+            if let Some(owner) = self.shared.owned_role.locked().clone() {
+                tracing::info!(lease = %self.shared.name, "the lease is renewed again: this instance acts again");
+                self.set_role(owner);
+            }
+        }
+    }
+
+    /// We wrote `body`, taking the lease that read as `prev`, in a round that started at
+    /// `started`.
+    fn took(&self, prev: &LeaseBody, body: &LeaseBody, started: Instant) {
+        *self.shared.generation.locked() = Some(body.generation);
+        let ttl_ms = self.shared.ttl.as_millis() as u64;
+        let handed = prev.owner.as_ref() == Some(&self.shared.me);
+        let (exit, last_seen_ms) = if handed {
+            (prev.exit, None) // Handed to us.
+        } else if body.exit.is_none() && prev.owner.is_some() {
+            (None, Some(prev.last_seen_ms(ttl_ms))) // Its owner crashed.
+        } else {
+            (body.exit, None)
+        };
+        // Until our nodes report, the sessions we may resume are the previous owner's.
+        *self.shared.sessions.locked() = body.lavalink_sessions.clone();
+        tracing::info!(lease = %self.shared.name, generation = body.generation, ?exit, ?last_seen_ms, "this instance owns the lease");
+        let role = Role::Owner {
+            generation: body.generation,
+            exit,
+            last_seen_ms,
+            lavalink_sessions: body.lavalink_sessions.clone(),
+        };
+        *self.shared.owned_role.locked() = Some(role.clone());
+        *self.shared.acting_until.locked() = Some(started + self.fence_window());
+        self.set_role(role);
+    }
+
     fn retire(&self) {
         *self.shared.generation.locked() = None;
+        *self.shared.acting_until.locked() = None;
         self.set_role(Role::Retired);
     }
 
@@ -337,6 +491,8 @@ impl LeaseHandle {
             body.wanted_by = None;
             body.wanted_at_ms = 0;
             body.exit = Some(exit);
+            body.renewed_at_ms = now;
+            body.handing_over = false;
             // Our Lavalink sessions, for the next owner to resume: on a hand-over we closed our
             // sockets first (`LavalinkBackend::release`), so it takes our very players over.
             body.lavalink_sessions = self.shared.sessions.locked().clone();

@@ -7,8 +7,16 @@
 //! - `Owner` → `HandOverTo(newer)`: stop answering interactions created from now on (the cut),
 //!   let those before it finish, flush exact positions, forget the players (Lavalink keeps them
 //!   for the newer instance), release the lease saying when and where the cut was.
-//! - `Retired` (the lease was taken from us: we could not renew in time): stop acting at once.
+//! - `Owner` → `Fenced` (not renewed in time: the store does not answer): hold interactions,
+//!   close our Lavalink websockets (Lavalink keeps the players playing, and the instance that
+//!   takes over can resume them); autosave and player changes wait ([`LeaseHandle::may_act`]).
+//!   `Fenced` → `Owner` (renewed in time after all): answer what was held, resume our sessions.
+//! - `Retired` (the lease was taken from us): stop acting at once, and leave no player behind on
+//!   a session of ours.
+//!
+//! [`LeaseHandle::may_act`]: crate::lease::LeaseHandle::may_act
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::restore::Restorer;
@@ -28,13 +36,22 @@ pub async fn drive(restorer: Restorer) {
     let gate = restorer.discord.gate.clone();
     let mut roles = lease.watch();
     let mut owned = false;
+    let mut fenced = false;
     loop {
         let role = roles.borrow_and_update().clone();
         match role {
             Role::Standby => {}
-            Role::Owner { .. } if owned => {}
+            Role::Owner { .. } if owned => {
+                if std::mem::take(&mut fenced) {
+                    // Renewed in time after a fence: nobody else acted, so everything we hold
+                    // is still true; Lavalink kept our sessions for us to resume.
+                    gate.become_owner(None).await;
+                    restorer.services.backend.connect(&BTreeMap::new());
+                }
+            }
             Role::Owner {
                 exit,
+                last_seen_ms,
                 lavalink_sessions,
                 ..
             } => {
@@ -48,8 +65,13 @@ pub async fn drive(restorer: Restorer) {
                 tokio::spawn(copy_sessions_into_lease(restorer.clone()));
                 let r = restorer.clone();
                 tokio::spawn(async move {
-                    r.run(exit).await;
+                    r.run(exit, last_seen_ms).await;
                 });
+            }
+            Role::Fenced => {
+                fenced = true;
+                gate.hold();
+                restorer.services.backend.suspend(SOCKETS_CLOSE_WITHIN).await;
             }
             Role::HandOverTo(to) => {
                 let cut = now_ms();
@@ -76,7 +98,11 @@ pub async fn drive(restorer: Restorer) {
             }
             Role::Retired => {
                 gate.retire(now_ms());
-                restorer.services.service.forget_all().await;
+                let services = &restorer.services;
+                // Another instance took the lease and plays these guilds: players still on a
+                // session of ours would be strays (a session it resumed has no socket of ours).
+                services.backend.abandon(SOCKETS_CLOSE_WITHIN).await;
+                services.service.forget_all().await;
                 return;
             }
         }

@@ -6,11 +6,14 @@
 //!   ([`lease_role::drive`]): on becoming the owner it connects Lavalink and runs the startup
 //!   restore ([`restore::Restorer::run`]); on a later READY of a shard (a fresh gateway session,
 //!   which ends its voice sessions) it rejoins voice ([`restore::Restorer::rejoin_all`]).
+//! - [`evidence::seek`] runs while it stands by: it takes the lease over at once when the owner's
+//!   Lavalink session can be resumed (the owner is gone), instead of waiting for the expiry.
 //! - [`shutdown::graceful`] is SIGTERM's path: stop answering, flush, release the lease, close.
 //!
 //! The decisions are pure and live in the domain (`domain::restore::plan`, `lease::decide`);
 //! this module gathers facts and performs the I/O.
 
+mod evidence;
 pub mod lease_role;
 mod rejoin;
 pub mod restore;
@@ -38,6 +41,7 @@ pub fn spawn(
         // never makes the running owner hand over to it.
         restorer.services.lease.start();
         tokio::spawn(lease_role::drive(restorer.clone()));
+        tokio::spawn(evidence::seek(restorer.services.clone()));
         while let Some(ready) = readies.recv().await {
             if ready.again && restorer.discord.gate.is_owner() {
                 let r = restorer.clone();

@@ -192,7 +192,10 @@ impl Restorer {
 
     /// Restores every saved player of this process's shards; `exit` is how the last owner left.
     #[tracing::instrument(skip_all)]
-    pub async fn run(&self, exit: Option<Exit>) -> RestoreReport {
+    /// Restores every saved player of our shards. `exit` says how the previous owner left;
+    /// after a crash (`None`), `last_seen_ms` is its last lease renewal (Unix ms), up to which a
+    /// playing player's saved position is carried forward when Lavalink did not keep it.
+    pub async fn run(&self, exit: Option<Exit>, last_seen_ms: Option<u64>) -> RestoreReport {
         self.wait_for_guilds(GUILDS_WAIT).await;
         let mut live = self.live_players(NODES_WAIT).await;
         let mut report = RestoreReport::default();
@@ -209,7 +212,7 @@ impl Restorer {
         let stop = match exit {
             Some(Exit::Shutdown { at_ms }) => AudioStop::At(at_ms),
             Some(Exit::Handover { .. }) => AudioStop::Continued,
-            None => AudioStop::Unknown,
+            None => last_seen_ms.map_or(AudioStop::Unknown, AudioStop::LastSeen),
         };
         let jobs = todo.into_iter().map(|s| {
             let live = live.remove(&s.guild_id());

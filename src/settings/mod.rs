@@ -230,7 +230,7 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("MUSIC_AUTO_RESUME", Some("true"), false),
     ("RESUME_MAX_AGE", Some("1h"), false),
     ("SHUTDOWN_TIMEOUT", Some("20s"), false),
-    ("LEASE_TTL", Some("15s"), false),
+    ("LEASE_TTL", Some("3s"), false),
     ("QUEUE_MAX_LENGTH", Some("1000"), false),
     ("HISTORY_MAX_LENGTH", Some("50"), false),
     ("LOG_FORMAT", Some("pretty"), false),

@@ -87,8 +87,21 @@ struct Inner {
     options: LavalinkOptions,
     /// Whether the node tasks were started.
     connected: std::sync::atomic::AtomicBool,
-    /// Set by [`LavalinkBackend::release`]: close every websocket and stay away.
-    released: tokio::sync::watch::Sender<bool>,
+    /// Whether the websockets are wanted open ([`LavalinkBackend::suspend`],
+    /// [`LavalinkBackend::release`]).
+    link: tokio::sync::watch::Sender<Link>,
+    /// This instance's lease: requests that change players are made only while it may act.
+    fence: std::sync::OnceLock<crate::lease::LeaseHandle>,
+}
+
+/// Whether the websockets are wanted open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    Open,
+    /// Closed for now (this instance was fenced off); reopened, resuming, by `connect`.
+    Suspended,
+    /// Closed for good (handed over or retired).
+    Released,
 }
 
 /// The Lavalink backend; cheap to clone. Node tasks stop when every clone is dropped.
@@ -147,15 +160,36 @@ impl LavalinkBackend {
                 http,
                 options,
                 connected: std::sync::atomic::AtomicBool::new(false),
-                released: tokio::sync::watch::Sender::new(false),
+                link: tokio::sync::watch::Sender::new(Link::Open),
+                fence: std::sync::OnceLock::new(),
             }),
         };
         Ok(backend)
     }
 
-    /// Connects every node (once; later calls do nothing), resuming the Lavalink session named
-    /// for it in `sessions` (node name → session id) if the node still keeps it.
+    /// Makes requests that change players (PATCH, DELETE) only while `lease` says this
+    /// instance may act, and confirms the lease before rebuilding players Lavalink lost. Set once,
+    /// at start-up.
+    pub fn set_fence(&self, lease: crate::lease::LeaseHandle) {
+        let _ = self.inner.fence.set(lease);
+    }
+
+    /// Whether this instance may change players now (always, without a fence).
+    pub(super) fn may_act(&self) -> bool {
+        self.inner.fence.get().is_none_or(|l| l.may_act())
+    }
+
+    /// Connects every node (once), resuming the Lavalink session named for it in `sessions`
+    /// (node name → session id) if the node still keeps it. After [`Self::suspend`], reopens
+    /// the websockets resuming our own sessions (`sessions` is then not read).
     pub fn connect(&self, sessions: &BTreeMap<String, String>) {
+        self.inner.link.send_if_modified(|l| {
+            let reopen = *l == Link::Suspended;
+            if reopen {
+                *l = Link::Open;
+            }
+            reopen
+        });
         if self
             .inner
             .connected
@@ -179,7 +213,43 @@ impl LavalinkBackend {
     /// "Resuming"), so the next instance takes the very players over by the ids in the lease.
     /// Returns once every socket is closed, or after `limit`.
     pub async fn release(&self, limit: std::time::Duration) {
-        self.inner.released.send_replace(true);
+        self.inner.link.send_replace(Link::Released);
+        self.wait_closed(limit).await;
+    }
+
+    /// Closes every websocket (close code 1000) until [`Self::connect`] reopens them: a fenced
+    /// instance must not drive players, and its sessions become free for the instance that
+    /// takes over to resume. Players keep playing for the resume timeout meanwhile.
+    pub async fn suspend(&self, limit: std::time::Duration) {
+        self.inner.link.send_if_modified(|l| {
+            let suspend = *l == Link::Open;
+            if suspend {
+                *l = Link::Suspended;
+            }
+            suspend
+        });
+        self.wait_closed(limit).await;
+    }
+
+    /// Leaves for good, taking our players with us: turns resuming off for each session still
+    /// connected (Lavalink then destroys it and its players once its socket closes), then closes
+    /// the websockets. For an instance whose lease was taken while it still held sessions:
+    /// another owner plays those guilds, so players left on ours would be strays.
+    pub async fn abandon(&self, limit: std::time::Duration) {
+        for node in &self.inner.nodes {
+            let Ok(session) = Self::session_of(node) else {
+                continue;
+            };
+            let body = serde_json::json!({ "resuming": false });
+            let path = format!("/v4/sessions/{session}");
+            let _ = self
+                .request(node, reqwest::Method::PATCH, &path, Some(&body))
+                .await;
+        }
+        self.release(limit).await;
+    }
+
+    async fn wait_closed(&self, limit: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while self.inner.nodes.iter().any(|n| n.state().connected)
             && tokio::time::Instant::now() < deadline

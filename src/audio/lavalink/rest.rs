@@ -98,6 +98,9 @@ impl AudioBackend for LavalinkBackend {
 
     #[tracing::instrument(skip_all, fields(guild = guild))]
     async fn update(&self, guild: GuildId, patch: PlayerPatch) -> Result<(), AudioError> {
+        if !self.may_act() {
+            return Err(AudioError::Unavailable); // Fenced off: another owner may be acting.
+        }
         let placed = self
             .node_of(guild)
             .and_then(|i| self.inner.nodes.get(i).cloned());
@@ -137,6 +140,9 @@ impl AudioBackend for LavalinkBackend {
 
     #[tracing::instrument(skip_all, fields(guild = guild))]
     async fn destroy(&self, guild: GuildId) -> Result<(), AudioError> {
+        if !self.may_act() {
+            return Err(AudioError::Unavailable);
+        }
         let Some(index) = self.placement().remove(&guild) else {
             return Ok(());
         };

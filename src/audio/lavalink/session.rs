@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::options::backoff_delay;
 use super::rest::error_message;
 use super::wire::{decode_message, Inbound};
-use super::{Inner, LavalinkBackend, Node};
+use super::{Inner, LavalinkBackend, Link, Node};
 use crate::audio::BackendEvent;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +30,16 @@ pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
     let mut failures: u32 = 0;
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        if *inner.released.borrow() {
+        let mut link = inner.link.subscribe();
+        drop(inner);
+        // Suspended (fenced): wait until reopened or released.
+        let Ok(state) = link.wait_for(|l| *l != Link::Suspended).await.map(|l| *l) else {
+            return;
+        };
+        if state == Link::Released {
             return;
         }
+        let Some(inner) = weak.upgrade() else { return };
         let backend = LavalinkBackend { inner };
         let result = connect_and_serve(&backend, &node).await;
         let was_connected = {
@@ -42,9 +49,17 @@ pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
             }
             std::mem::replace(&mut s.connected, false)
         };
-        if *backend.inner.released.borrow() {
-            tracing::info!(node = %node.name, "Lavalink session handed over");
-            return;
+        match *backend.inner.link.borrow() {
+            Link::Released => {
+                tracing::info!(node = %node.name, "Lavalink session handed over");
+                return;
+            }
+            Link::Suspended => {
+                // Lavalink keeps the session playing; it is resumed when the fence lifts.
+                tracing::info!(node = %node.name, "Lavalink session closed while this instance may not act");
+                continue;
+            }
+            Link::Open => {}
         }
         if was_connected {
             let guilds = backend.guilds_on(node.index);
@@ -132,6 +147,12 @@ impl LavalinkBackend {
             return;
         }
         let lost = self.release_node(node.index);
+        // Our session was not resumed: perhaps Lavalink restarted, perhaps a stand-by resumed it
+        // because it took us for dead. Only a confirmed owner rebuilds.
+        if !lost.is_empty() && !self.confirm_lease().await {
+            tracing::warn!(node = %node.name, players = lost.len(), "Lavalink did not resume our session and the lease is no longer ours: not rebuilding");
+            return;
+        }
         if !lost.is_empty() {
             tracing::warn!(node = %node.name, players = lost.len(), "Lavalink lost its session; rebuilding its players");
             self.emit(BackendEvent::PlayersLost { guilds: lost });
@@ -161,7 +182,12 @@ impl LavalinkBackend {
     }
 }
 
-async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
+/// The websocket request to `node`, resuming `session` if given (Lavalink v4 headers).
+fn ws_request(
+    backend: &LavalinkBackend,
+    node: &Node,
+    session: Option<&str>,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, WsError> {
     let opts = &backend.inner.options;
     let mut request = node
         .ws_url
@@ -179,11 +205,17 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
         "Client-Name",
         header(&format!("Encore/{}", env!("CARGO_PKG_VERSION")))?,
     );
-    if let Some(session) = node.state().session_id.clone() {
-        headers.insert("Session-Id", header(&session)?);
+    if let Some(session) = session {
+        headers.insert("Session-Id", header(session)?);
     }
-    let mut released = backend.inner.released.subscribe();
-    if *released.borrow_and_update() {
+    Ok(request)
+}
+
+async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
+    let session = node.state().session_id.clone();
+    let request = ws_request(backend, node, session.as_deref())?;
+    let mut link = backend.inner.link.subscribe();
+    if *link.borrow_and_update() != Link::Open {
         return Ok(());
     }
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
@@ -192,7 +224,10 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
     loop {
         let message = tokio::select! {
             m = ws.next() => m,
-            _ = released.changed() => {
+            changed = link.changed() => {
+                if changed.is_ok() && *link.borrow_and_update() == Link::Open {
+                    continue;
+                }
                 close_for_hand_over(&mut ws).await;
                 return Ok(());
             }
@@ -210,6 +245,58 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
         }
     }
     Err(WsError::Closed)
+}
+
+impl LavalinkBackend {
+    /// Tries to resume each session in `sessions` (node name → session id; another instance's,
+    /// from the lease) and closes the socket again (1000) at once, so the session stays
+    /// resumable for whoever connects next. Returns the nodes whose session resumed: Lavalink
+    /// resumes a session only once its own socket is gone (Lavalink v4 docs, "Resuming"), so
+    /// the instance that held it has lost its connection. A session that does not resume
+    /// leaves nothing behind (the new session has resuming off and ends with its socket). Each
+    /// node gets at most `limit`.
+    pub async fn probe_resume(
+        &self,
+        sessions: &std::collections::BTreeMap<String, String>,
+        limit: Duration,
+    ) -> Vec<String> {
+        let probes = self.inner.nodes.iter().filter_map(|node| {
+            let session = sessions.get(&node.name)?;
+            let request = ws_request(self, node, Some(session)).ok()?;
+            let name = node.name.clone();
+            Some(async move {
+                let probe = async {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.ok()?;
+                    let mut resumed = None;
+                    while let Some(Ok(message)) = ws.next().await {
+                        if let Message::Text(text) = message {
+                            if let Ok(Inbound::Ready { resumed: r, .. }) = decode_message(&text) {
+                                resumed = Some(r);
+                                break;
+                            }
+                        }
+                    }
+                    close_for_hand_over(&mut ws).await;
+                    resumed
+                };
+                let resumed = tokio::time::timeout(limit, probe).await.ok().flatten();
+                (resumed == Some(true)).then_some(name)
+            })
+        });
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Whether we may rebuild players: the lease confirms it (always, without a lease).
+    async fn confirm_lease(&self) -> bool {
+        match self.inner.fence.get() {
+            Some(lease) => lease.confirm().await,
+            None => true,
+        }
+    }
 }
 
 /// Closes the socket normally (1000) and waits (up to a second) for Lavalink's answering close,

@@ -14,7 +14,10 @@ pub enum AudioStop {
     At(u64),
     /// It has not: the previous instance handed over and kept playing until we rejoin.
     Continued,
-    /// Unknown (a crash): the last save is the best we know.
+    /// A crash: the previous owner was last seen alive at this time (Unix ms; its last lease
+    /// renewal, every `LEASE_TTL / 10`), so its audio played at least until then.
+    LastSeen(u64),
+    /// Unknown (a crash, with no sign of life recorded): the last save is the best we know.
     Unknown,
 }
 
@@ -24,6 +27,10 @@ pub fn restore_position(snapshot: &PlayerSnapshot, stop: AudioStop, now_ms: u64)
     let state = &snapshot.state;
     let at = match stop {
         AudioStop::At(t) => t.clamp(state.position_at_ms, now_ms.max(state.position_at_ms)),
+        AudioStop::LastSeen(t) => {
+            let saved = state.taken_at_ms.max(state.position_at_ms);
+            t.clamp(saved, now_ms.max(saved))
+        }
         AudioStop::Continued => now_ms,
         AudioStop::Unknown => state.taken_at_ms.max(state.position_at_ms),
     };
