@@ -272,7 +272,10 @@ mod tests {
         assert_eq!(to, new);
         assert!(ack.handing_over, "the owner says it is handing over");
         assert_eq!((ack.renewed_at_ms, ack.expires_at_ms), (300, 5_300));
-        assert!(!may_probe(&new, &ack), "no evidence is sought during a hand-over");
+        assert!(
+            !may_probe(&new, &ack),
+            "no evidence is sought during a hand-over"
+        );
         // An older instance never asks; the owner renews.
         let older = inst("older", 0);
         assert_eq!(decide(&older, None, Some(&held), 100, TTL), Step::Wait);
@@ -308,7 +311,11 @@ mod tests {
             expires_at_ms: 9_000,
             ..Default::default()
         };
-        assert_eq!(held.last_seen_ms(TTL), 4_000, "an older lease: expiry less ttl");
+        assert_eq!(
+            held.last_seen_ms(TTL),
+            4_000,
+            "an older lease: expiry less ttl"
+        );
         let Step::Write(b) = decide(&me, Some(2), Some(&held), 7_000, TTL) else {
             panic!()
         };

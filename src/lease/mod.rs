@@ -62,7 +62,10 @@ pub enum Role {
 impl Role {
     /// The lease is ours (owned, fenced, or owned and being handed over).
     pub fn holds_lease(&self) -> bool {
-        matches!(self, Role::Owner { .. } | Role::HandOverTo(_) | Role::Fenced)
+        matches!(
+            self,
+            Role::Owner { .. } | Role::HandOverTo(_) | Role::Fenced
+        )
     }
 }
 

@@ -152,3 +152,211 @@ async fn a_stand_by_that_stops_withdraws_its_request_and_the_owner_keeps_the_lea
     // The owner itself is not withdrawn: it releases after flushing.
     assert!(!owner.withdraw().await);
 }
+
+/// The same store seen through a link that can stall (as a network partition to the database
+/// does): while stalled, every call waits until the link is back, then goes through.
+struct StallingLink {
+    inner: Arc<dyn StateStore>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl StallingLink {
+    fn new(inner: Arc<dyn StateStore>) -> Arc<StallingLink> {
+        Arc::new(StallingLink {
+            inner,
+            open: tokio::sync::watch::Sender::new(true),
+        })
+    }
+
+    fn stall(&self, stalled: bool) {
+        self.open.send_replace(!stalled);
+    }
+
+    async fn pass(&self) {
+        let mut rx = self.open.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for StallingLink {
+    fn backend(&self) -> &'static str {
+        "stalling"
+    }
+    async fn save(
+        &self,
+        batch: &[crate::store::SaveOp],
+    ) -> Result<crate::store::WriteStats, StoreError> {
+        self.pass().await;
+        self.inner.save(batch).await
+    }
+    async fn load_all(
+        &self,
+        filter: &crate::store::LoadFilter,
+    ) -> Result<crate::store::LoadReport, StoreError> {
+        self.pass().await;
+        self.inner.load_all(filter).await
+    }
+    async fn load(
+        &self,
+        guild_id: crate::domain::GuildId,
+    ) -> Result<Option<crate::domain::PlayerSnapshot>, StoreError> {
+        self.pass().await;
+        self.inner.load(guild_id).await
+    }
+    async fn delete(&self, guild_id: crate::domain::GuildId) -> Result<bool, StoreError> {
+        self.pass().await;
+        self.inner.delete(guild_id).await
+    }
+    async fn health(&self) -> crate::store::StoreHealth {
+        self.pass().await;
+        self.inner.health().await
+    }
+    async fn save_guild_config(
+        &self,
+        config: &crate::domain::GuildConfig,
+    ) -> Result<(), StoreError> {
+        self.pass().await;
+        self.inner.save_guild_config(config).await
+    }
+    async fn load_guild_config(
+        &self,
+        guild_id: crate::domain::GuildId,
+    ) -> Result<Option<crate::domain::GuildConfig>, StoreError> {
+        self.pass().await;
+        self.inner.load_guild_config(guild_id).await
+    }
+    async fn load_guild_configs(&self) -> Result<Vec<crate::domain::GuildConfig>, StoreError> {
+        self.pass().await;
+        self.inner.load_guild_configs().await
+    }
+    async fn load_lease(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::store::LeaseRecord>, StoreError> {
+        self.pass().await;
+        self.inner.load_lease(name).await
+    }
+    async fn swap_lease(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        self.pass().await;
+        self.inner.swap_lease(name, expected, body).await
+    }
+}
+
+/// Samples both instances every 5 ms until `done`: the moments both could act, and every role
+/// `a` went through.
+fn watch_pair(
+    a: LeaseHandle,
+    b: LeaseHandle,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(u32, Vec<Role>)> {
+    tokio::spawn(async move {
+        let (mut both, mut roles) = (0, Vec::<Role>::new());
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if a.may_act() && b.may_act() {
+                both += 1;
+            }
+            let r = a.role();
+            if roles.last() != Some(&r) {
+                roles.push(r);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (both, roles)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_whose_store_stalls_past_the_lease_stops_before_the_other_takes_over_and_never_acts_again(
+) {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let link = StallingLink::new(store.clone());
+    let ttl = Duration::from_secs(3);
+    let a = LeaseHandle::spawn(link.clone(), "main", inst("a", 1), ttl);
+    until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    assert!(a.may_act());
+    let b = LeaseHandle::spawn(store.clone(), "main", inst("b", 0), ttl);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b.role(), Role::Standby);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = watch_pair(a.clone(), b.clone(), done.clone());
+    link.stall(true);
+    let stalled = std::time::Instant::now();
+    until_role(&a, |r| *r == Role::Fenced).await;
+    let fenced = stalled.elapsed();
+    assert!(!a.may_act());
+    until_role(&b, |r| matches!(r, Role::Owner { .. })).await;
+    let taken = stalled.elapsed();
+    assert!(
+        fenced + ttl / 4 < taken,
+        "fenced after {fenced:?}, taken after {taken:?}: a clear gap between them"
+    );
+    // The store comes back, well past the lease.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    link.stall(false);
+    until_role(&a, |r| *r == Role::Retired).await;
+    tokio::time::sleep(ttl).await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (both, roles) = watcher.await.unwrap();
+    assert_eq!(both, 0, "never two instances acting at once");
+    assert_eq!(roles.len(), 3, "owner, fenced, retired: {roles:?}");
+    assert!(matches!(roles[0], Role::Owner { .. }));
+    assert_eq!(&roles[1..], &[Role::Fenced, Role::Retired]);
+    assert!(b.may_act());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_whose_store_stalls_but_nobody_takes_over_acts_again_as_the_same_owner() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let link = StallingLink::new(store.clone());
+    let ttl = Duration::from_secs(3);
+    let a = LeaseHandle::spawn(link.clone(), "main", inst("a", 1), ttl);
+    let owner = until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    link.stall(true);
+    until_role(&a, |r| *r == Role::Fenced).await;
+    link.stall(false);
+    let again = until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    assert_eq!(again, owner, "the same generation, nothing re-learned");
+    assert!(a.may_act());
+}
+
+#[tokio::test]
+async fn evidence_takes_the_lease_only_if_the_owner_did_not_renew_since_it_was_read() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let ttl = Duration::from_secs(30);
+    let a = LeaseHandle::spawn(store.clone(), "main", inst("a", 1), ttl);
+    until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
+    a.set_lavalink_session("main", "sess-a");
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // the session is in the lease
+    let b = LeaseHandle::new(store.clone(), "main", inst("b", 0), ttl);
+    let (version, body) = b.read_now().await.unwrap();
+    let body = body.unwrap();
+    assert_eq!(
+        body.lavalink_sessions.get("main").map(String::as_str),
+        Some("sess-a")
+    );
+    // The owner renews (every second with this ttl): what was read is out of date.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(!b.take_over_on_evidence(version, &body).await.unwrap());
+    assert_eq!(b.role(), Role::Standby);
+    // Read afresh and taken at once, long before the expiry, as after a crash.
+    let (version, body) = b.read_now().await.unwrap();
+    let seen = body.as_ref().unwrap().renewed_at_ms;
+    assert!(b
+        .take_over_on_evidence(version, &body.unwrap())
+        .await
+        .unwrap());
+    let Role::Owner {
+        exit, last_seen_ms, ..
+    } = b.role()
+    else {
+        panic!("{:?}", b.role())
+    };
+    assert_eq!((exit, last_seen_ms), (None, Some(seen)));
+    until_role(&a, |r| *r == Role::Retired).await;
+}

@@ -71,7 +71,11 @@ pub async fn drive(restorer: Restorer) {
             Role::Fenced => {
                 fenced = true;
                 gate.hold();
-                restorer.services.backend.suspend(SOCKETS_CLOSE_WITHIN).await;
+                restorer
+                    .services
+                    .backend
+                    .suspend(SOCKETS_CLOSE_WITHIN)
+                    .await;
             }
             Role::HandOverTo(to) => {
                 let cut = now_ms();

@@ -40,10 +40,19 @@ fn the_position_follows_how_the_audio_stopped() {
     // A crash: as of the last save.
     assert_eq!(restore_position(&s, AudioStop::Unknown, 9_000), 13_000);
     // A crash whose owner was last seen at 7.5 s: it played until then at least.
-    assert_eq!(restore_position(&s, AudioStop::LastSeen(7_500), 9_000), 16_500);
+    assert_eq!(
+        restore_position(&s, AudioStop::LastSeen(7_500), 9_000),
+        16_500
+    );
     // A sighting older than the save, or later than now, is bounded by them.
-    assert_eq!(restore_position(&s, AudioStop::LastSeen(2_000), 9_000), 13_000);
-    assert_eq!(restore_position(&s, AudioStop::LastSeen(99_000), 9_000), 18_000);
+    assert_eq!(
+        restore_position(&s, AudioStop::LastSeen(2_000), 9_000),
+        13_000
+    );
+    assert_eq!(
+        restore_position(&s, AudioStop::LastSeen(99_000), 9_000),
+        18_000
+    );
     // Never past the end of the track (nor on to the next one).
     assert_eq!(
         restore_position(&s, AudioStop::LastSeen(900_000), 900_000),
