@@ -8,6 +8,7 @@ mod autosave;
 mod backup;
 mod cli;
 mod crash;
+mod crash_takeover;
 mod discord;
 mod docs;
 mod engine;

@@ -130,11 +130,26 @@ impl Rig {
         Rig::with_shards(guilds, storage, 1).await
     }
 
+    /// A rig whose fake Lavalink sends `playerUpdate` every `interval` (Lavalink's default, as
+    /// shipped in `config/lavalink`, is 5 s; other rigs use 500 ms).
+    pub async fn with_player_updates(guilds: Vec<GuildSpec>, interval: Duration) -> Rig {
+        Rig::build(guilds, None, 1, interval).await
+    }
+
     /// A rig whose fake Discord tells the bot to run `shard_count` shards.
     pub async fn with_shards(
         guilds: Vec<GuildSpec>,
         storage: Option<Storage>,
         shard_count: u64,
+    ) -> Rig {
+        Rig::build(guilds, storage, shard_count, Duration::from_millis(500)).await
+    }
+
+    async fn build(
+        guilds: Vec<GuildSpec>,
+        storage: Option<Storage>,
+        shard_count: u64,
+        player_update_interval: Duration,
     ) -> Rig {
         let discord = FakeDiscord::start(FakeDiscordConfig {
             token: TOKEN.into(),
@@ -149,7 +164,7 @@ impl Rig {
             discord.add_guild(g).unwrap();
         }
         let lavalink = FakeLavalink::start(FakeLavalinkConfig {
-            player_update_interval: Duration::from_millis(500),
+            player_update_interval,
             ..FakeLavalinkConfig::default()
         })
         .await
