@@ -31,6 +31,9 @@ pub fn snowflake_ms(id: u64) -> u64 {
 enum Mode {
     /// Not ours yet: hold interactions back.
     Standby,
+    /// Ours, restoring the saved players: follow our voice, but hold interactions back (they
+    /// would read the players before they are back).
+    Restoring,
     /// Ours: act on everything.
     Owner,
     /// Handed over (or stopping): answer only interactions created before `cut_ms`.
@@ -80,14 +83,14 @@ impl Gate {
     }
 
     pub fn is_owner(&self) -> bool {
-        self.lock().mode == Mode::Owner
+        matches!(self.lock().mode, Mode::Owner | Mode::Restoring)
     }
 
     fn admit(mode: Mode, bot_id: Option<u64>, event: &FullEvent) -> Admit {
         match event {
             FullEvent::InteractionCreate { interaction } => match mode {
                 Mode::Owner => Admit::Pass,
-                Mode::Standby => Admit::Hold,
+                Mode::Standby | Mode::Restoring => Admit::Hold,
                 Mode::Retiring { cut_ms } => {
                     if snowflake_ms(interaction_id(interaction)) < cut_ms {
                         Admit::Pass
@@ -99,14 +102,27 @@ impl Gate {
             // The bot's own voice: only the owner follows it (a stand-by must not take another
             // instance's rejoin for a disconnect).
             FullEvent::VoiceStateUpdate { new, .. } if Some(new.user_id.get()) == bot_id => {
-                if mode == Mode::Owner {
+                if matches!(mode, Mode::Owner | Mode::Restoring) {
                     Admit::Pass
                 } else {
                     Admit::Drop
                 }
             }
-            FullEvent::VoiceServerUpdate { .. } if mode != Mode::Owner => Admit::Drop,
+            FullEvent::VoiceServerUpdate { .. }
+                if !matches!(mode, Mode::Owner | Mode::Restoring) =>
+            {
+                Admit::Drop
+            }
             _ => Admit::Pass,
+        }
+    }
+
+    /// This instance owns the lease and restores its players: it follows its own voice from
+    /// now on, and keeps holding interactions until [`Self::become_owner`].
+    pub fn restoring(&self) {
+        let mut s = self.lock();
+        if s.mode == Mode::Standby {
+            s.mode = Mode::Restoring;
         }
     }
 
@@ -174,7 +190,7 @@ impl Gate {
     /// held back again, answered by us if we act again in time ([`Self::become_owner`]).
     pub fn hold(&self) {
         let mut s = self.lock();
-        if s.mode == Mode::Owner {
+        if matches!(s.mode, Mode::Owner | Mode::Restoring) {
             s.mode = Mode::Standby;
         }
     }
