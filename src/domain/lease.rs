@@ -114,6 +114,7 @@ pub fn decide(
         let mut next = cur.clone();
         next.expires_at_ms = now + ttl_ms;
         next.renewed_at_ms = now;
+        next.handing_over = false;
         if let Some(w) = &cur.wanted_by {
             if w != me && w.newer_than(me) && now < cur.wanted_at_ms + ttl_ms {
                 next.handing_over = true;
@@ -276,6 +277,15 @@ mod tests {
             !may_probe(&new, &ack),
             "no evidence is sought during a hand-over"
         );
+        // A request withdrawn: the owner renews, and is no longer handing over.
+        let withdrawn = LeaseBody {
+            wanted_by: None,
+            ..ack
+        };
+        let Step::Write(renewed) = decide(&old, Some(3), Some(&withdrawn), 400, TTL) else {
+            panic!()
+        };
+        assert!(!renewed.handing_over);
         // An older instance never asks; the owner renews.
         let older = inst("older", 0);
         assert_eq!(decide(&older, None, Some(&held), 100, TTL), Step::Wait);

@@ -93,6 +93,8 @@ struct Shared {
     seen: Mutex<Option<LeaseBody>>,
     /// Set once [`LeaseHandle::start`] ran.
     started: std::sync::atomic::AtomicBool,
+    /// Set when another instance took the lease from us (not when we gave it up).
+    taken: std::sync::atomic::AtomicBool,
     /// Held during each read-decide-write round, so [`LeaseHandle::withdraw`] never races one.
     steps: tokio::sync::Mutex<()>,
 }
@@ -129,6 +131,7 @@ impl LeaseHandle {
                 role,
                 seen: Mutex::new(None),
                 started: std::sync::atomic::AtomicBool::new(false),
+                taken: std::sync::atomic::AtomicBool::new(false),
                 steps: tokio::sync::Mutex::new(()),
             }),
         }
@@ -229,29 +232,50 @@ impl LeaseHandle {
     }
 
     /// Takes the lease at once, as after a crash, on evidence that its owner is gone: we resumed
-    /// its Lavalink session after reading `body` at `version`. The write is conditional on that
-    /// version, so an owner that renewed since keeps the lease. Returns whether it is ours now.
-    pub async fn take_over_on_evidence(
-        &self,
-        version: Option<u64>,
-        body: &LeaseBody,
-    ) -> Result<bool, StoreError> {
+    /// its Lavalink session after reading `seen`. The lease is read again and taken only if the
+    /// owner wrote nothing since (same owner, generation and renewal; our own request to take
+    /// over may have been written meanwhile), with a write conditional on that read, so an owner
+    /// that renewed keeps the lease. Returns whether it is ours now.
+    pub async fn take_over_on_evidence(&self, seen: &LeaseBody) -> Result<bool, StoreError> {
         let _round = self.shared.steps.lock().await;
         if self.role() != Role::Standby {
             return Ok(false);
         }
         let started = Instant::now();
+        let (version, current) = self.read().await?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let owners_part = |b: &LeaseBody| {
+            (
+                b.owner.clone(),
+                b.generation,
+                b.renewed_at_ms,
+                b.expires_at_ms,
+                b.handing_over,
+            )
+        };
+        if owners_part(&current) != owners_part(seen) {
+            return Ok(false);
+        }
         let ttl_ms = self.shared.ttl.as_millis() as u64;
-        let Some(next) = crate::domain::lease::take_over(&self.shared.me, body, now_ms(), ttl_ms)
+        let Some(next) =
+            crate::domain::lease::take_over(&self.shared.me, &current, now_ms(), ttl_ms)
         else {
             return Ok(false);
         };
         if !self.write(version, &next).await? {
             return Ok(false);
         }
-        tracing::info!(lease = %self.shared.name, previous = ?body.owner.as_ref().map(|o| &o.id), "the owner's Lavalink session was free to resume: it is gone, and the lease is taken over now");
-        self.took(body, &next, started);
+        tracing::info!(lease = %self.shared.name, previous = ?current.owner.as_ref().map(|o| &o.id), "the owner's Lavalink session was free to resume: it is gone, and the lease is taken over now");
+        self.took(&current, &next, started);
         Ok(true)
+    }
+
+    /// Whether another instance took the lease from us (`Retired` after `Lost`), rather than
+    /// us giving it up (a hand-over, a release at shutdown, a stand-by withdrawing).
+    pub fn was_taken(&self) -> bool {
+        self.shared.taken.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `LEASE_TTL`.
@@ -355,6 +379,9 @@ impl LeaseHandle {
             Step::Wait => {}
             Step::Lost => {
                 tracing::warn!(lease = %self.shared.name, "another instance took the lease");
+                self.shared
+                    .taken
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 self.retire();
             }
             Step::HandOver(to, mut body) => {

@@ -4,7 +4,7 @@
 //! "Resuming"). So while it stands by, this instance tries to resume the owner's sessions (their
 //! ids are in the lease): once when it first sees that owner, then whenever the owner has missed
 //! two renewals. A resume that succeeds is closed again at once and the lease is taken, on the
-//! condition that nobody wrote it since it was read (`LeaseHandle::take_over_on_evidence`); the
+//! condition that the owner wrote nothing since it was read (`LeaseHandle::take_over_on_evidence`); the
 //! new owner then resumes those sessions for good and keeps their players where they are.
 
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ pub async fn seek(services: Services) {
         if lease.role() != Role::Standby {
             return;
         }
-        if let Ok((version, Some(body))) = lease.read_now().await {
+        if let Ok((_, Some(body))) = lease.read_now().await {
             let owner = body.owner.as_ref().map(|o| o.id.clone());
             let stale = now_ms() >= body.last_seen_ms(ttl_ms) + 2 * period.as_millis() as u64;
             let due = match (&probed, &owner) {
@@ -46,7 +46,7 @@ pub async fn seek(services: Services) {
                     .await;
                 if !resumed.is_empty() {
                     tracing::info!(nodes = ?resumed, "the owner's Lavalink session could be resumed: the owner is gone");
-                    match lease.take_over_on_evidence(version, &body).await {
+                    match lease.take_over_on_evidence(&body).await {
                         Ok(true) => return,
                         Ok(false) => tracing::info!("the lease changed meanwhile; not taken"),
                         Err(e) => tracing::warn!(error = %e, "could not take the lease over"),

@@ -112,7 +112,10 @@ pub async fn drive(restorer: Restorer) {
                 let services = &restorer.services;
                 // Another instance took the lease and plays these guilds: players still on a
                 // session of ours would be strays (a session it resumed has no socket of ours).
-                services.backend.abandon(SOCKETS_CLOSE_WITHIN).await;
+                // A lease we gave up (released at shutdown) leaves our sessions for the next.
+                if lease.was_taken() {
+                    services.backend.abandon(SOCKETS_CLOSE_WITHIN).await;
+                }
                 services.service.forget_all().await;
                 return;
             }
