@@ -56,6 +56,8 @@ fn guild() -> GuildSpec {
 
 struct Rig {
     discord: FakeDiscord,
+    /// The fake Discord's clock (µs since it started) in Unix µs, give or take a millisecond.
+    discord_epoch_us: u64,
     lavalink: FakeLavalink,
     dir: tempfile::TempDir,
     runs: usize,
@@ -94,7 +96,11 @@ impl Rig {
             .env("LAVALINK_PASSWORD", self.lavalink.password())
             .env("SQLITE_PATH", self.dir.path().join("encore.db"))
             .env("BACKUP_INTERVAL", "off")
-            .env("LOG_FORMAT", "json")
+            .env("LOG_FORMAT", "json");
+        if let Ok(filter) = std::env::var("LOG_LEVEL") {
+            command.env("LOG_LEVEL", filter);
+        }
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -126,6 +132,37 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// When the fake Discord received the guild's first voice join (op 4 to the voice channel)
+    /// and dispatched its first VOICE_SERVER_UPDATE at or after `since_us`, in Unix µs.
+    fn voice_join(&self, since_us: u64) -> (Option<u64>, Option<u64>) {
+        let epoch = self.discord_epoch_us;
+        let op4 = self
+            .discord
+            .gateway_sent()
+            .into_iter()
+            .filter(|g| {
+                g.payload["op"] == 4
+                    && snowflake(&g.payload["d"]["guild_id"]) == Some(GUILD)
+                    && snowflake(&g.payload["d"]["channel_id"]) == Some(VOICE)
+            })
+            .map(|g| epoch + g.received_at_us)
+            .find(|t| *t >= since_us);
+        let server = self
+            .discord
+            .voice_servers(GUILD)
+            .into_iter()
+            .map(|v| epoch + v.sent_at_us)
+            .find(|t| *t >= since_us);
+        (op4, server)
+    }
+}
+
+/// A Discord id, sent as a string (or a number).
+fn snowflake(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
 fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -140,6 +177,28 @@ fn logged_at(bot: &Bot, needle: &str) -> Option<u64> {
     let v: Value = serde_json::from_str(line).ok()?;
     let t = humantime::parse_rfc3339_weak(v["timestamp"].as_str()?).ok()?;
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64)
+}
+
+/// The dead owner's last lease renewal (Unix ms), as the new owner logged it on taking the lease.
+fn last_seen_ms(bot: &Bot) -> Option<u64> {
+    let text = std::fs::read_to_string(&bot.log).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("this instance owns the lease"))?;
+    let v: Value = serde_json::from_str(line).ok()?;
+    v["last_seen_ms"]
+        .as_str()?
+        .strip_prefix("Some(")?
+        .strip_suffix(')')?
+        .parse()
+        .ok()
+}
+
+/// Milliseconds from `since_us` to `t`, as text.
+fn ms_after(t: Option<u64>, since_us: u64) -> String {
+    t.map_or("-".into(), |t| {
+        format!("{}", t.saturating_sub(since_us) / 1000)
+    })
 }
 
 /// Milliseconds from the bot's spawn to its first log line containing `needle`, as text.
@@ -193,6 +252,7 @@ struct Outcome {
 }
 
 async fn run(runs: usize) {
+    let discord_epoch_us = unix_us();
     let discord = FakeDiscord::start(FakeDiscordConfig {
         token: TOKEN.into(),
         bot_user_id: BOT,
@@ -207,6 +267,7 @@ async fn run(runs: usize) {
         .unwrap();
     let mut rig = Rig {
         discord,
+        discord_epoch_us,
         lavalink,
         dir: tempfile::tempdir().unwrap(),
         runs: 0,
@@ -245,8 +306,17 @@ async fn run(runs: usize) {
         since_spawn(&owner, "this instance owns the lease"),
     );
     println!(
-        "{:<12} {:>6} {:>7} {:>9} {:>7} {:>8} {:>7}  detail",
-        "crash", "kill@", "READY", "evidence", "lease", "restore", "PATCH"
+        "{:<13} {:>6} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>6} {:>6}  detail",
+        "crash",
+        "kill@",
+        "renewed",
+        "READY",
+        "evidence",
+        "lease",
+        "restore",
+        "op 4",
+        "VSU",
+        "PATCH"
     );
 
     let mut outcomes = Vec::new();
@@ -258,6 +328,7 @@ async fn run(runs: usize) {
             owner.child.kill().unwrap();
             owner.child.wait().unwrap();
             let killed_at = Instant::now();
+            let killed_us = unix_us();
             let at_kill = rig.lavalink.player(&guild_id).expect("a player").position;
             if kind == Kind::LavalinkRestarted {
                 rig.lavalink.restart();
@@ -268,6 +339,7 @@ async fn run(runs: usize) {
                     rig.first_voice_patch(bot.spawned_us)
                 })
                 .await;
+            let (op4, server) = rig.voice_join(bot.spawned_us);
             let take_over_ms = patched_us.saturating_sub(bot.spawned_us) / 1000;
             let mut outcome = Outcome {
                 kind,
@@ -301,16 +373,22 @@ async fn run(runs: usize) {
                 }
             };
             println!(
-                "{:<12} {:>6} {:>7} {:>9} {:>7} {:>8} {:>7}  {detail}",
+                "{:<13} {:>6} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>6} {:>6}  {detail}",
                 match kind {
                     Kind::LavalinkAlive => "(a) alive",
                     Kind::LavalinkRestarted => "(b) restarted",
                 },
                 slept_ms,
+                last_seen_ms(&bot).map_or("-".into(), |t| format!(
+                    "-{}",
+                    (killed_us / 1000).saturating_sub(t)
+                )),
                 since_spawn(&bot, "connected to Discord"),
                 since_spawn(&bot, "session could be resumed"),
                 since_spawn(&bot, "this instance owns the lease"),
                 since_spawn(&bot, "restoring saved players"),
+                ms_after(op4, bot.spawned_us),
+                ms_after(server, bot.spawned_us),
                 take_over_ms,
             );
             outcomes.push(outcome);
@@ -356,7 +434,7 @@ async fn run(runs: usize) {
         }
     }
     println!(
-        "(kill@: ms after the previous take-over; the other columns: ms from the new process's spawn to READY, to the owner's Lavalink session found resumable, to the lease owned, to the restore's start, to the first player update)"
+        "(kill@: ms after the previous take-over; renewed: the dead owner's last lease renewal, ms before the kill; the other columns: ms from the new process's spawn to READY, to the owner's Lavalink session found resumable, to the lease owned, to the restore's start, to the voice join (op 4) and VOICE_SERVER_UPDATE at the fake Discord, to the first player update)"
     );
     if std::env::var_os("BENCH_KEEP_LOGS").is_some() {
         let kept = rig.dir.keep();
