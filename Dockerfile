@@ -23,6 +23,7 @@ RUN mkdir -p src benches fakes/src \
  && echo 'fn main() {}' > benches/autosave_tick.rs \
  && echo 'fn main() {}' > benches/player.rs \
  && echo 'fn main() {}' > benches/restore.rs \
+ && echo 'fn main() {}' > benches/resume.rs \
  && echo 'fn main() {}' > benches/voice.rs \
  && cargo build --release --locked --bin encore \
  && rm -rf src benches fakes/src
