@@ -19,4 +19,5 @@ mod settings;
 mod start_time;
 mod startup;
 mod store_contract;
+mod takeover;
 mod voice;
