@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{
     callbacks, eventually, eventually_async, guild_spec, log_has, mongo_uri, play_through_the_bot,
-    posted, unique_db, unix_us, voice_senders, Connection, Proxy, Rig, Storage, BOB, GUILD, TEXT,
+    posted, unique_db, voice_senders, Connection, Proxy, Rig, Storage, BOB, GUILD, TEXT,
 };
 
 /// `LEASE_TTL` as the rig sets it.
@@ -65,15 +65,17 @@ fn sent_since(connections: &[Connection], since_us: u64) -> Vec<String> {
 /// Why B starts only after the stall began: B is always the newer instance (its lease identity
 /// is its start time, and it takes part in the lease from its first READY), and a newer instance
 /// asks the owner to hand over (`wanted_by`). An owner that could still read the lease would
-/// hand over gracefully — a different path, tested in `restore.rs`. With A's store stalled
-/// before B's first lease round, A never reads B's request: the only way B gets the lease is A
-/// going silent (B resumes A's Lavalink session once A's fence closed its websocket, or takes
-/// the expired lease). The stall lasts until B owns the lease and answered a command, and at
-/// least [`STALL`].
+/// hand over gracefully, a different path (restore.rs,
+/// `a_hand_over_leaves_exactly_one_player_where_it_was_and_says_nothing`). With A's store
+/// stalled before B's first lease round, A never reads B's request: the only way B gets the
+/// lease is A going silent (B resumes A's Lavalink session once A's fence closed its websocket,
+/// or takes the expired lease). The stall lasts until B owns the lease and answered a command,
+/// and at least [`STALL`].
 ///
-/// Without fencing A keeps its Lavalink websocket through the stall, so B cannot resume A's
-/// session: B takes the expired lease and builds a second player on a new session, which the
-/// checks on A's websocket, on B's first request and on the one player all catch.
+/// Without fencing A keeps its Lavalink websocket through the stall: B's attempts to resume A's
+/// session fail, and once the lease expires B takes it and opens a session of its own while A
+/// still holds A's — the check that A's websocket closed before B's first request fails (and
+/// the restore would rebuild the track on a second player).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_its_player_over() {
     // The partition is between A and MongoDB (scripts/test.sh starts a server).
@@ -115,6 +117,8 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         },
     )
     .await;
+    // Closed now, while the runtime runs: the driver ends its sessions in a task of its own.
+    drop(store);
     let messages_before = posted(&rig, TEXT).len();
 
     // The guild's players, sampled all along from the stall on: how many samples, and those
@@ -135,28 +139,22 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
     let scenario = async {
         a_store.stall();
         let stalled_at = Instant::now();
-        let b_spawned_us = unix_us();
         let b = rig.spawn(&[("LAVALINK_NODES", &b_lavalink.addr().to_string())]);
         eventually("B owns the lease", Duration::from_secs(30), || {
             log_has(&b, "this instance owns the lease").then_some(())
         })
         .await;
-        // B gives the player its own voice state: the restore of a session it resumed.
-        let restore = eventually("B's restore", Duration::from_secs(20), || {
+        // B gives the player its own voice state: the restore (seen on B's own link).
+        let b_patched_us = eventually("B's restore", Duration::from_secs(20), || {
             let path = format!("/players/{GUILD}");
-            rig.lavalink.requests().into_iter().find_map(|r| {
-                (r.method == "PATCH"
-                    && r.path.ends_with(&path)
-                    && r.received_at_unix_us >= b_spawned_us)
-                    .then_some(r.body?)
-                    .filter(|b| b.get("voice").is_some())
-            })
+            b_lavalink
+                .connections()
+                .iter()
+                .flat_map(|c| &c.sent)
+                .find(|(_, line)| line.starts_with("PATCH ") && line.contains(&path))
+                .map(|(at, _)| *at)
         })
         .await;
-        assert!(
-            restore.get("track").is_none() && restore.get("position").is_none(),
-            "B took the player over, not restarted the track: {restore}"
-        );
         // A command during the stall, after B took over: B answers it, with the track.
         let during = command(&rig, "nowplaying");
         let answer = answered(&rig, &during).await;
@@ -184,9 +182,10 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         )
         .await;
         done.store(true, Ordering::SeqCst);
-        (b, during, after, stalled_at.elapsed())
+        (b, b_patched_us, during, after, stalled_at.elapsed())
     };
-    let ((count, odd), (b, during, after, scenario_took)) = tokio::join!(sampling, scenario);
+    let ((count, odd), (b, b_patched_us, during, after, scenario_took)) =
+        tokio::join!(sampling, scenario);
 
     // A fenced itself off: it closed its one Lavalink websocket while its store was stalled...
     let a_conns = a_lavalink.connections();
@@ -203,9 +202,17 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         .filter_map(|c| c.sent.first().map(|(at, _)| *at))
         .min()
         .expect("B sent Lavalink a request");
+    let heads = |conns: &[Connection]| -> Vec<String> {
+        conns
+            .iter()
+            .map(|c| format!("{}: {}", c.opened_at_us, c.head()))
+            .collect()
+    };
     assert!(
         a_closed_us < b_first_request_us,
-        "A closed its websocket at {a_closed_us}, B's first request came at {b_first_request_us}: {b_conns:?}"
+        "A still held its Lavalink websocket (closed at {a_closed_us} µs) when B first sent \
+         Lavalink a request ({b_first_request_us} µs); B's connections: {:?}",
+        heads(&b_conns)
     );
     // A never acted again: not one byte to Lavalink, and no new connection, after its websocket
     // closed; no Discord REST call either (no message, no answer).
@@ -235,6 +242,22 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         "{senders:?}"
     );
     assert!(log_has(&a, "the lease was not renewed in time"));
+
+    // B's restore (its first player update with a voice state; A sent nothing by then) kept the
+    // player: no track, no position, only B's voice state.
+    let path = format!("/players/{GUILD}");
+    let restore = rig
+        .lavalink
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(&path))
+        .filter(|r| r.received_at_unix_us >= b_patched_us)
+        .find_map(|r| r.body.filter(|b| b.get("voice").is_some()))
+        .expect("B's player update with its voice state");
+    assert!(
+        restore.get("track").is_none() && restore.get("position").is_none(),
+        "B took the player over, not restarted the track: {restore}"
+    );
     assert!(!log_has(&a, "this instance acts again"));
 
     // One player all along, playing: A's, taken over by B on A's very session.

@@ -184,7 +184,7 @@ async fn pump(
 }
 
 /// Now, in Unix microseconds (the clock of the fakes' `received_at_unix_us`).
-pub fn unix_us() -> u64 {
+fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
