@@ -20,4 +20,5 @@ mod settings;
 mod start_time;
 mod startup;
 mod store_contract;
+mod takeover;
 mod voice;

@@ -1,11 +1,13 @@
 //! What the topic files share, in one place (like zero-to-production's `tests/api/helpers.rs`):
 //! sample data and store backends (`fixtures`), the real `encore` binary between the fake
 //! Discord and the fake Lavalink (`rig`: [`Rig`], [`Bot`]), the bot in process against the same
-//! fakes (`world`: [`World`], [`world`]), and one way to wait for something: [`eventually`].
+//! fakes (`world`: [`World`], [`world`]), a TCP proxy that tells one bot's traffic apart and can
+//! stall it (`proxy`: [`Proxy`]), and one way to wait for something: [`eventually`].
 //!
 //! Topic files import from `crate::harness` only, never from each other.
 
 mod fixtures;
+mod proxy;
 mod rig;
 mod world;
 
@@ -13,6 +15,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub use fixtures::*;
+pub use proxy::*;
 pub use rig::*;
 pub use world::*;
 
