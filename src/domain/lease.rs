@@ -171,24 +171,31 @@ fn taken_by(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> LeaseBody 
     }
 }
 
-/// Whether a stand-by should try to resume the owner's Lavalink sessions now, as evidence that
-/// the owner is gone: another instance owns the lease, it named its sessions, and it is not
-/// handing over (then it closes its sockets on purpose). Lavalink lets a client resume a session
-/// only once the session's own socket is closed (Lavalink v4 docs, "Resuming"), so a resume
-/// that succeeds means the owner lost its connection; it closes them only when it died or fenced
-/// itself off ([`crate::lease`]).
-pub fn may_probe(me: &Instance, cur: &LeaseBody) -> bool {
+/// How often the owner renews a lease of `ttl_ms`: a tenth of it, between 100 ms and 1 s (ms).
+pub fn renewal_period_ms(ttl_ms: u64) -> u64 {
+    (ttl_ms / 10).clamp(100, 1_000)
+}
+
+/// Whether a stand-by should try to resume the owner's Lavalink sessions at `now`, as evidence
+/// that the owner is gone: another instance owns the lease, it named its sessions, it is not
+/// handing over (then it closes its sockets on purpose), and it has missed two renewals (a
+/// healthy owner renews every [`renewal_period_ms`]). Lavalink lets a client resume a session
+/// only once the session's own socket is closed (Lavalink v4 docs, "Resuming"), so a resume that
+/// succeeds means the owner lost its connection; together with the missed renewals, that it died
+/// or fenced itself off ([`crate::lease`]) rather than lost its socket for a moment.
+pub fn may_probe(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> bool {
     cur.owner.as_ref().is_some_and(|o| o != me)
         && !cur.handing_over
         && !cur.lavalink_sessions.is_empty()
+        && now >= cur.last_seen_ms(ttl_ms) + 2 * renewal_period_ms(ttl_ms)
 }
 
 /// The lease `me` writes after it resumed the owner's Lavalink session (see [`may_probe`]):
 /// taken at once as after a crash, without waiting for the expiry. `None` when the lease no
-/// longer allows it. The write must be conditional on the very version read before the resume,
-/// so an owner that renewed meanwhile keeps the lease.
+/// longer allows it. The write must be conditional on a read that shows the owner wrote nothing
+/// since the resume, so an owner that renewed meanwhile keeps the lease.
 pub fn take_over(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> Option<LeaseBody> {
-    may_probe(me, cur).then(|| taken_by(me, cur, now, ttl_ms))
+    may_probe(me, cur, now, ttl_ms).then(|| taken_by(me, cur, now, ttl_ms))
 }
 
 #[cfg(test)]
@@ -274,7 +281,7 @@ mod tests {
         assert!(ack.handing_over, "the owner says it is handing over");
         assert_eq!((ack.renewed_at_ms, ack.expires_at_ms), (300, 5_300));
         assert!(
-            !may_probe(&new, &ack),
+            !may_probe(&new, &ack, 9_000, TTL),
             "no evidence is sought during a hand-over"
         );
         // A request withdrawn: the owner renews, and is no longer handing over.
@@ -345,10 +352,14 @@ mod tests {
             lavalink_sessions: [("main".to_string(), "s1".to_string())].into(),
             ..Default::default()
         };
-        assert!(may_probe(&new, &held));
-        let b = take_over(&new, &held, 7_500, TTL).unwrap();
+        // Renewals every 500 ms with this ttl: not before two are missed.
+        assert_eq!(renewal_period_ms(TTL), 500);
+        assert!(!may_probe(&new, &held, 7_900, TTL), "a healthy owner");
+        assert!(may_probe(&new, &held, 8_000, TTL));
+        assert!(take_over(&new, &held, 7_900, TTL).is_none());
+        let b = take_over(&new, &held, 8_000, TTL).unwrap();
         assert_eq!(b.owner, Some(new.clone()));
-        assert_eq!((b.generation, b.expires_at_ms), (7, 12_500));
+        assert_eq!((b.generation, b.expires_at_ms), (7, 13_000));
         assert_eq!(b.exit, None, "taken as after a crash");
         assert_eq!(b.lavalink_sessions, held.lavalink_sessions);
         // Not ours to seek: our own lease, one without sessions, one being handed over.
@@ -356,16 +367,16 @@ mod tests {
             owner: Some(new.clone()),
             ..held.clone()
         };
-        assert!(take_over(&new, &mine, 7_500, TTL).is_none());
+        assert!(take_over(&new, &mine, 8_000, TTL).is_none());
         let bare = LeaseBody {
             lavalink_sessions: BTreeMap::new(),
             ..held.clone()
         };
-        assert!(!may_probe(&new, &bare));
+        assert!(!may_probe(&new, &bare, 8_000, TTL));
         let handing = LeaseBody {
             handing_over: true,
             ..held
         };
-        assert!(take_over(&new, &handing, 7_500, TTL).is_none());
+        assert!(take_over(&new, &handing, 8_000, TTL).is_none());
     }
 }

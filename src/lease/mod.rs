@@ -187,7 +187,9 @@ impl LeaseHandle {
 
     /// How often the lease is read and renewed: `LEASE_TTL / 10`, between 100 ms and 1 s.
     pub fn period(&self) -> Duration {
-        (self.shared.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+        Duration::from_millis(crate::domain::lease::renewal_period_ms(
+            self.shared.ttl.as_millis() as u64,
+        ))
     }
 
     /// How long after the start of its last renewing round the owner may act: two thirds of

@@ -328,42 +328,64 @@ async fn an_owner_whose_store_stalls_but_nobody_takes_over_acts_again_as_the_sam
     assert!(a.may_act());
 }
 
-#[tokio::test]
-async fn evidence_takes_the_lease_only_if_the_owner_did_not_renew_since_it_was_read() {
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_takes_the_lease_only_from_an_owner_that_stopped_renewing_and_did_not_since() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let link = StallingLink::new(store.clone());
+    // Renewals every second with this ttl; the owner fences itself only after 20 s.
     let ttl = Duration::from_secs(30);
-    let a = LeaseHandle::spawn(store.clone(), "main", inst("a", 1), ttl);
+    let a = LeaseHandle::spawn(link.clone(), "main", inst("a", 1), ttl);
     until_role(&a, |r| matches!(r, Role::Owner { .. })).await;
     a.set_lavalink_session("main", "sess-a");
     tokio::time::sleep(Duration::from_millis(1_200)).await; // the session is in the lease
     let b = LeaseHandle::new(store.clone(), "main", inst("b", 0), ttl);
-    let (_, body) = b.read_now().await.unwrap();
-    let body = body.unwrap();
+    let read = || async { b.read_now().await.unwrap().1.unwrap() };
+    let healthy = read().await;
     assert_eq!(
-        body.lavalink_sessions.get("main").map(String::as_str),
+        healthy.lavalink_sessions.get("main").map(String::as_str),
         Some("sess-a")
     );
-    // The owner renews (every second with this ttl): what was read is out of date.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert!(!b.take_over_on_evidence(&body).await.unwrap());
+    assert!(
+        !b.take_over_on_evidence(&healthy).await.unwrap(),
+        "an owner that renews is not taken for dead"
+    );
+    // Its store stalls: two renewals missed, and it looks gone ...
+    link.stall(true);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let stale = read().await;
+    // ... but it renews again before the evidence is acted on: what was read is out of date.
+    link.stall(false);
+    eventually_renewed(&b, stale.renewed_at_ms).await;
+    assert!(!b.take_over_on_evidence(&stale).await.unwrap());
     assert_eq!(b.role(), Role::Standby);
-    // Read afresh and taken at once, long before the expiry, as after a crash (a renewal
-    // between the read and the take, a few ms, can beat it: then read again).
-    let mut seen = 0;
-    for _ in 0..5 {
-        let (_, body) = b.read_now().await.unwrap();
-        let body = body.unwrap();
-        seen = body.renewed_at_ms;
-        if b.take_over_on_evidence(&body).await.unwrap() {
-            break;
-        }
-    }
+    // Stalled again, and not renewed since the read: taken at once, long before the expiry.
+    link.stall(true);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let gone = read().await;
+    assert!(b.take_over_on_evidence(&gone).await.unwrap());
     let Role::Owner {
         exit, last_seen_ms, ..
     } = b.role()
     else {
         panic!("{:?}", b.role())
     };
-    assert_eq!((exit, last_seen_ms), (None, Some(seen)));
+    assert_eq!(
+        (exit, last_seen_ms),
+        (None, Some(gone.renewed_at_ms)),
+        "as after a crash, last seen at its last renewal"
+    );
+    link.stall(false);
     until_role(&a, |r| *r == Role::Retired).await;
+    assert!(a.was_taken());
+}
+
+/// Waits until the stored lease was renewed after `since` (Unix ms).
+async fn eventually_renewed(h: &LeaseHandle, since: u64) {
+    for _ in 0..100 {
+        if h.read_now().await.unwrap().1.unwrap().renewed_at_ms > since {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not renewed");
 }

@@ -2,10 +2,11 @@
 //! (or one that fenced itself off) leaves its Lavalink sockets closed, and Lavalink lets a
 //! client resume a session only once the session's own socket is gone (Lavalink v4 docs,
 //! "Resuming"). So while it stands by, this instance tries to resume the owner's sessions (their
-//! ids are in the lease): once when it first sees that owner, then whenever the owner has missed
-//! two renewals. A resume that succeeds is closed again at once and the lease is taken, on the
-//! condition that the owner wrote nothing since it was read (`LeaseHandle::take_over_on_evidence`); the
-//! new owner then resumes those sessions for good and keeps their players where they are.
+//! ids are in the lease) whenever the owner has missed two renewals (at most once a second): a
+//! healthy owner that lost its socket for a moment is not taken for dead. A resume that
+//! succeeds is closed again at once and the lease is taken, on the condition that the owner
+//! wrote nothing since it was read (`LeaseHandle::take_over_on_evidence`); the new owner then
+//! resumes those sessions for good and keeps their players where they are.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,6 @@ const PROBE_AGAIN_AFTER: Duration = Duration::from_secs(1);
 /// Runs while this instance stands by; ends once it owns the lease or stops taking part.
 pub async fn seek(services: Services) {
     let lease = &services.lease;
-    let period = lease.period();
     let ttl_ms = lease.ttl().as_millis() as u64;
     let mut probed: Option<(String, Instant)> = None;
     loop {
@@ -31,14 +31,11 @@ pub async fn seek(services: Services) {
         }
         if let Ok((_, Some(body))) = lease.read_now().await {
             let owner = body.owner.as_ref().map(|o| o.id.clone());
-            let stale = now_ms() >= body.last_seen_ms(ttl_ms) + 2 * period.as_millis() as u64;
-            let due = match (&probed, &owner) {
-                (_, None) => false,
-                (Some((id, _)), Some(o)) if id != o => true,
-                (Some((_, at)), Some(_)) => stale && at.elapsed() >= PROBE_AGAIN_AFTER,
-                (None, Some(_)) => true,
+            let again = match (&probed, &owner) {
+                (Some((id, at)), Some(o)) => id != o || at.elapsed() >= PROBE_AGAIN_AFTER,
+                _ => true,
             };
-            if due && may_probe(lease.me(), &body) {
+            if again && may_probe(lease.me(), &body, now_ms(), ttl_ms) {
                 probed = owner.map(|o| (o, Instant::now()));
                 let resumed = services
                     .backend
@@ -48,12 +45,14 @@ pub async fn seek(services: Services) {
                     tracing::info!(nodes = ?resumed, "the owner's Lavalink session could be resumed: the owner is gone");
                     match lease.take_over_on_evidence(&body).await {
                         Ok(true) => return,
-                        Ok(false) => tracing::info!("the lease changed meanwhile; not taken"),
+                        Ok(false) => {
+                            tracing::info!("the owner renewed meanwhile; the lease is not taken")
+                        }
                         Err(e) => tracing::warn!(error = %e, "could not take the lease over"),
                     }
                 }
             }
         }
-        tokio::time::sleep(period).await;
+        tokio::time::sleep(lease.period()).await;
     }
 }
