@@ -7,20 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{fake_discord, listener_guild, logged_at, spawn_encore, unix_us, Bot};
 use encore::domain::{now_ms, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use encore::store::{SaveOp, SqliteOptions, SqliteStore, StateStore};
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec, SentBy,
-};
+use encore_fakes::discord::{FakeDiscord, GuildSpec, SentBy};
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
-
-const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-bench";
-const BOT: u64 = 1_100_000_000_000_000_001;
 
 fn guild_id(n: u64) -> u64 {
     (1_000_000 + n) << 22 | 5
@@ -29,23 +27,7 @@ fn guild_id(n: u64) -> u64 {
 fn guild(n: u64) -> GuildSpec {
     let id = guild_id(n);
     let listener = 700_000_000_000_000_000 + n;
-    let channel = ChannelSpec::new;
-    GuildSpec {
-        id,
-        name: format!("Server {n}"),
-        owner_id: listener,
-        channels: vec![
-            channel(id + 1, "general", ChannelKind::Text),
-            channel(id + 2, "Music", ChannelKind::Voice),
-        ],
-        roles: vec![],
-        members: vec![MemberSpec {
-            user_id: listener,
-            username: format!("listener-{n}"),
-            roles: vec![],
-        }],
-        voice_states: vec![(listener, id + 2)],
-    }
+    listener_guild(id, &format!("Server {n}"), id + 1, id + 2, listener)
 }
 
 struct Rig {
@@ -55,44 +37,17 @@ struct Rig {
     runs: usize,
 }
 
-struct Bot {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Rig {
     fn spawn(&mut self) -> Bot {
         self.runs += 1;
-        let log = self.dir.path().join(format!("bot-{}.log", self.runs));
-        let child = Command::new(env!("CARGO_BIN_EXE_encore"))
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .args(["--config-dir", "config"])
-            .env("DISCORD_TOKEN", TOKEN)
-            .env("DISCORD_API_BASE", self.discord.base_url())
-            .env(
-                "LAVALINK_NODES",
-                format!("127.0.0.1:{}", self.lavalink.port()),
-            )
-            .env("LAVALINK_PASSWORD", self.lavalink.password())
-            .env("SQLITE_PATH", self.dir.path().join("encore.db"))
-            .env("BACKUP_INTERVAL", "off")
-            .env("LEASE_TTL", "2s")
-            .env("LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Bot { child, log }
+        let extra = [("LEASE_TTL", "2s")];
+        spawn_encore(
+            self.dir.path(),
+            self.runs,
+            &self.discord,
+            &self.lavalink,
+            &extra,
+        )
     }
 
     /// The time of each guild's first player update with a voice state after `since_us`.
@@ -114,20 +69,9 @@ impl Rig {
     }
 }
 
-fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
-}
-
 /// When the bot logged READY ("connected to Discord"), in Unix µs.
 fn ready_at(bot: &Bot) -> Option<u64> {
-    let text = std::fs::read_to_string(&bot.log).ok()?;
-    let line = text.lines().find(|l| l.contains("connected to Discord"))?;
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let t = humantime::parse_rfc3339_weak(v["timestamp"].as_str()?).ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64)
+    logged_at(bot, "connected to Discord")
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -191,17 +135,7 @@ fn live_positions(rig: &Rig, ids: &[u64]) -> HashMap<u64, u64> {
 }
 
 async fn run(n: u64) {
-    let discord = FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: BOT,
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap();
-    for i in 0..n {
-        discord.add_guild(guild(i)).unwrap();
-    }
+    let discord = fake_discord((0..n).map(guild)).await;
     let lavalink = FakeLavalink::start(FakeLavalinkConfig::default())
         .await
         .unwrap();

@@ -17,41 +17,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec,
-};
+use common::{eventually, fake_discord, listener_guild, logged_at, spawn_encore, unix_us, Bot};
+use encore_fakes::discord::{FakeDiscord, GuildSpec};
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-bench";
-const BOT: u64 = 1_100_000_000_000_000_001;
 const GUILD: u64 = (1_000_000 << 22) | 5;
 const TEXT: u64 = GUILD + 1;
 const VOICE: u64 = GUILD + 2;
 const LISTENER: u64 = 700_000_000_000_000_001;
 
 fn guild() -> GuildSpec {
-    let channel = ChannelSpec::new;
-    GuildSpec {
-        id: GUILD,
-        name: "Server".into(),
-        owner_id: LISTENER,
-        channels: vec![
-            channel(TEXT, "general", ChannelKind::Text),
-            channel(VOICE, "Music", ChannelKind::Voice),
-        ],
-        roles: vec![],
-        members: vec![MemberSpec {
-            user_id: LISTENER,
-            username: "listener".into(),
-            roles: vec![],
-        }],
-        voice_states: vec![(LISTENER, VOICE)],
-    }
+    listener_guild(GUILD, "Server", TEXT, VOICE, LISTENER)
 }
 
 struct Rig {
@@ -63,54 +44,16 @@ struct Rig {
     runs: usize,
 }
 
-struct Bot {
-    child: Child,
-    log: PathBuf,
-    /// Just before `Command::spawn`, Unix µs.
-    spawned_us: u64,
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Rig {
     fn spawn(&mut self) -> Bot {
         self.runs += 1;
-        let log = self.dir.path().join(format!("bot-{}.log", self.runs));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_encore"));
-        command
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .args(["--config-dir", "config"])
-            .env("DISCORD_TOKEN", TOKEN)
-            .env("DISCORD_API_BASE", self.discord.base_url())
-            .env(
-                "LAVALINK_NODES",
-                format!("127.0.0.1:{}", self.lavalink.port()),
-            )
-            .env("LAVALINK_PASSWORD", self.lavalink.password())
-            .env("SQLITE_PATH", self.dir.path().join("encore.db"))
-            .env("BACKUP_INTERVAL", "off")
-            .env("LOG_FORMAT", "json");
-        if let Ok(filter) = std::env::var("LOG_LEVEL") {
-            command.env("LOG_LEVEL", filter);
-        }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let spawned_us = unix_us();
-        let child = command.spawn().unwrap();
-        Bot {
-            child,
-            log,
-            spawned_us,
-        }
+        spawn_encore(
+            self.dir.path(),
+            self.runs,
+            &self.discord,
+            &self.lavalink,
+            &[],
+        )
     }
 
     /// The first player update of the guild carrying a voice state received at or after
@@ -163,22 +106,6 @@ fn snowflake(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
-fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
-}
-
-/// When the bot first logged a line containing `needle`, in Unix µs.
-fn logged_at(bot: &Bot, needle: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(&bot.log).ok()?;
-    let line = text.lines().find(|l| l.contains(needle))?;
-    let v: Value = serde_json::from_str(line).ok()?;
-    let t = humantime::parse_rfc3339_weak(v["timestamp"].as_str()?).ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64)
-}
-
 /// The dead owner's last lease renewal (Unix ms), as the new owner logged it on taking the lease.
 fn last_seen_ms(bot: &Bot) -> Option<u64> {
     let text = std::fs::read_to_string(&bot.log).ok()?;
@@ -206,17 +133,6 @@ fn since_spawn(bot: &Bot, needle: &str) -> String {
     logged_at(bot, needle).map_or("-".into(), |t| {
         format!("{}", t.saturating_sub(bot.spawned_us) / 1000)
     })
-}
-
-async fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn median_max(v: &[u64]) -> (u64, u64) {
@@ -253,15 +169,7 @@ struct Outcome {
 
 async fn run(runs: usize) {
     let discord_epoch_us = unix_us();
-    let discord = FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: BOT,
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap();
-    discord.add_guild(guild()).unwrap();
+    let discord = fake_discord([guild()]).await;
     let lavalink = FakeLavalink::start(FakeLavalinkConfig::default())
         .await
         .unwrap();

@@ -8,25 +8,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use common::{eventually as wait, fake_discord, listener_guild, TOKEN};
 use encore::audio::{
     AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch, PlayerProbe, VoiceConnection,
 };
 use encore::domain::{now_ms, GuildId, Track};
 use encore::player::{LogAnnouncer, PlayerConfig, PlayerService};
 use encore::settings::{RawSettings, Settings};
-use encore_fakes::discord::{
-    ChannelKind, ChannelSpec, FakeDiscord, FakeDiscordConfig, GuildSpec, MemberSpec,
-};
+use encore_fakes::discord::{FakeDiscord, GuildSpec};
 use encore_fakes::lavalink::{Cure, FakeLavalink, FakeLavalinkConfig, PlayerSnapshot, VoiceFault};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-bench";
-const BOT: u64 = 1_100_000_000_000_000_001;
 const GUILD: u64 = 817_327_181_659_111_454;
 const TEXT: u64 = 900_000_000_000_000_001;
 const VOICE: u64 = 900_000_000_000_000_002;
@@ -40,34 +39,7 @@ fn env_num(name: &str, default: usize) -> usize {
 }
 
 fn guild() -> GuildSpec {
-    let channel = ChannelSpec::new;
-    GuildSpec {
-        id: GUILD,
-        name: "Bench".into(),
-        owner_id: LISTENER,
-        channels: vec![
-            channel(TEXT, "general", ChannelKind::Text),
-            channel(VOICE, "Music", ChannelKind::Voice),
-        ],
-        roles: vec![],
-        members: vec![MemberSpec {
-            user_id: LISTENER,
-            username: "listener".into(),
-            roles: vec![],
-        }],
-        voice_states: vec![(LISTENER, VOICE)],
-    }
-}
-
-async fn wait<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    listener_guild(GUILD, "Bench", TEXT, VOICE, LISTENER)
 }
 
 struct World {
@@ -84,15 +56,7 @@ impl World {
 }
 
 async fn world(node_count: usize) -> World {
-    let discord = FakeDiscord::start(FakeDiscordConfig {
-        token: TOKEN.into(),
-        bot_user_id: BOT,
-        application_id: BOT,
-        ..FakeDiscordConfig::default()
-    })
-    .await
-    .unwrap();
-    discord.add_guild(guild()).unwrap();
+    let discord = fake_discord([guild()]).await;
     let node = || {
         FakeLavalink::start(FakeLavalinkConfig {
             player_update_interval: Duration::from_millis(500),

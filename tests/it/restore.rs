@@ -7,27 +7,11 @@ use encore_fakes::discord::{ChannelKind, GuildSpec, Overwrite, SentBy};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    callbacks, catalogue_track, choice, eventually, eventually_async, every_guild_playing,
-    guild_spec, log_has, play_through_the_bot, posted, restored, saved_small, seed, small_guild,
-    small_guild_id, text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT, CAROL, GUILD, TEXT,
-    VOICE,
+    answered, bob_command, callbacks, catalogue_track, choice, eventually, eventually_async,
+    every_guild_playing, guild_spec, log_has, play_through_the_bot, posted, restored, saved_small,
+    seed, small_guild, small_guild_id, text_of, voice_of, voice_senders, Rig, Storage, BOB, BOT,
+    CAROL, GUILD, TEXT, VOICE,
 };
-
-/// Bob's `/name` in [`TEXT`]; returns the interaction's id.
-fn command(rig: &Rig, name: &str, options: Value) -> String {
-    rig.discord
-        .inject_command(GUILD, TEXT, BOB, name, options)
-        .unwrap()
-        .id
-}
-
-/// The bot's answer (callback) to the interaction `id`, once it comes.
-async fn answered(rig: &Rig, id: &str) -> Value {
-    eventually("an answer", Duration::from_secs(10), || {
-        rig.discord.interaction_responses(id)?.callback
-    })
-    .await
-}
 
 /// `user`'s `/name` in `channel` of `guild`; returns the bot's reply once it comes (after a
 /// deferral too), checking it is the confirmation that starts with `says`, saved.
@@ -84,7 +68,7 @@ async fn a_graceful_restart_resumes_mid_track_with_everything_as_it_was() {
             json!({"preset": choice(&rig.discord, "filter", "nightcore")}),
         ),
     ] {
-        let id = command(&rig, name, options);
+        let id = bob_command(&rig, name, options);
         answered(&rig, &id).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -815,7 +799,7 @@ async fn a_change_the_store_cannot_take_now_is_made_said_unsaved_and_saved_once_
     // Another process holds the database: every write waits, longer than a reply may.
     let blocker = hold_the_database(&rig);
     let asked = Instant::now();
-    let id = command(&rig, "volume", json!({ "level": 33 }));
+    let id = bob_command(&rig, "volume", json!({ "level": 33 }));
     let reply = eventually("the /volume reply", Duration::from_secs(10), || {
         let r = rig.discord.interaction_responses(&id)?;
         r.original?["content"].as_str().map(str::to_string)
@@ -887,7 +871,7 @@ async fn while_a_crashed_owners_lease_runs_out_commands_get_a_restarting_note() 
         !log_has(&second, "this instance owns the lease"),
         "too late to test"
     );
-    let id = command(&rig, "nowplaying", json!({}));
+    let id = bob_command(&rig, "nowplaying", json!({}));
     let reply = answered(&rig, &id).await;
     assert_eq!(reply["data"]["flags"], 64, "ephemeral: {reply}");
     assert!(

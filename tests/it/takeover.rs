@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use encore::lease::LeaseBody;
 use encore_fakes::lavalink::PlayerSnapshot;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{
-    callbacks, eventually, eventually_async, guild_spec, log_has, mongo_uri, play_through_the_bot,
-    posted, unique_db, voice_senders, Connection, Proxy, Rig, Storage, BOB, GUILD, TEXT,
+    answered, bob_command, callbacks, eventually, eventually_async, guild_spec, log_has, mongo_uri,
+    play_through_the_bot, posted, unique_db, voice_senders, Connection, Proxy, Rig, Storage, GUILD,
+    TEXT,
 };
 
 /// `LEASE_TTL` as the rig sets it.
@@ -20,22 +21,6 @@ const LEASE_TTL: Duration = Duration::from_secs(3);
 const STALL: Duration = Duration::from_secs(LEASE_TTL.as_secs() * 2);
 /// How long the test watches once the store is back.
 const WATCH: Duration = Duration::from_secs(4);
-
-/// Bob's `/name` in [`TEXT`]; returns the interaction's id.
-fn command(rig: &Rig, name: &str) -> String {
-    rig.discord
-        .inject_command(GUILD, TEXT, BOB, name, json!({}))
-        .unwrap()
-        .id
-}
-
-/// The answer (callback) to the interaction `id`, once it comes.
-async fn answered(rig: &Rig, id: &str) -> Value {
-    eventually("an answer", Duration::from_secs(10), || {
-        rig.discord.interaction_responses(id)?.callback
-    })
-    .await
-}
 
 /// Every player the fake Lavalink holds for `guild`, on any session.
 fn guild_players(rig: &Rig, guild: u64) -> Vec<PlayerSnapshot> {
@@ -156,7 +141,7 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         })
         .await;
         // A command during the stall, after B took over: B answers it, with the track.
-        let during = command(&rig, "nowplaying");
+        let during = bob_command(&rig, "nowplaying", json!({}));
         let answer = answered(&rig, &during).await;
         assert!(answer.to_string().contains("Rick Astley"), "{answer}");
         assert!(
@@ -172,7 +157,7 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         })
         .await;
         // A command after A's store came back: answered once, by B.
-        let after = command(&rig, "nowplaying");
+        let after = bob_command(&rig, "nowplaying", json!({}));
         let answer = answered(&rig, &after).await;
         assert!(answer.to_string().contains("Rick Astley"), "{answer}");
         tokio::time::sleep_until(

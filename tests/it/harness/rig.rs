@@ -445,3 +445,19 @@ pub async fn every_guild_playing(rig: &Rig, guilds: &[u64], within: Duration) {
     })
     .await;
 }
+
+/// Bob's `/name` with `options` in [`TEXT`] of [`GUILD`]; returns the interaction's id.
+pub fn bob_command(rig: &Rig, name: &str, options: Value) -> String {
+    rig.discord
+        .inject_command(GUILD, TEXT, BOB, name, options)
+        .unwrap()
+        .id
+}
+
+/// The bot's answer (callback) to the interaction `id`, once it comes.
+pub async fn answered(rig: &Rig, id: &str) -> Value {
+    eventually("an answer", Duration::from_secs(10), || {
+        rig.discord.interaction_responses(id)?.callback
+    })
+    .await
+}
