@@ -3,7 +3,7 @@
 //! the time from READY to each guild's player update (median, p99, max) and the restore
 //! throughput against Discord's gateway limit; for sizes up to 100 also the position error of a
 //! graceful restart (SIGTERM) and of a crash (kill -9 plus a Lavalink restart: restored from the
-//! last autosave). `cargo bench --bench restore [-- 1 100 1000]`; figures in docs/benchmarks.md.
+//! last autosave, carried forward to the dead owner's last lease renewal). `cargo bench --bench restore [-- 1 100 1000]`; figures in docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,12 +115,14 @@ async fn wait_restored(
     }
 }
 
-fn live_positions(rig: &Rig, ids: &[u64]) -> HashMap<u64, u64> {
+/// Each guild's position on the fake Lavalink: on a connected session, or with `any_session` on
+/// the session a process that just exited left for the next one to resume.
+fn live_positions(rig: &Rig, ids: &[u64], any_session: bool) -> HashMap<u64, u64> {
     let connected: Vec<String> = rig
         .lavalink
         .sessions()
         .into_iter()
-        .filter(|s| s.connected)
+        .filter(|s| any_session || s.connected)
         .map(|s| s.session_id)
         .collect();
     rig.lavalink
@@ -219,14 +221,16 @@ async fn run(n: u64) {
     if n > 100 {
         return;
     }
-    // A graceful restart: SIGTERM, then a new instance.
+    // A graceful restart: SIGTERM, then a new instance. The music stops when the old process's
+    // gateway closes (Discord ends its voice sessions), just before it exits, so the position to
+    // come back to is Lavalink's at the exit.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let at_term = live_positions(&rig, &ids);
     Command::new("kill")
         .args(["-TERM", &bot.child.id().to_string()])
         .status()
         .unwrap();
     bot.child.wait().unwrap();
+    let at_term = live_positions(&rig, &ids, true);
     let since = unix_us();
     bot = rig.spawn();
     let restored = wait_restored(&rig, n as usize, since, Duration::from_secs(60)).await;
@@ -238,9 +242,10 @@ async fn run(n: u64) {
         "  graceful restart, position error: {}",
         summary(errors, "ms")
     );
-    // A crash: kill -9, Lavalink restarts too; the last autosave (every 10 s) is all there is.
+    // A crash: kill -9, Lavalink restarts too; the last autosave (every 10 s) and the dead
+    // owner's last lease renewal are all there is.
     tokio::time::sleep(Duration::from_millis(4_000)).await;
-    let at_kill = live_positions(&rig, &ids);
+    let at_kill = live_positions(&rig, &ids, false);
     bot.child.kill().unwrap();
     bot.child.wait().unwrap();
     rig.lavalink.restart();
