@@ -136,11 +136,20 @@ impl Probe {
             ok: false,
             detail,
         };
-        if matches!(self.inner.services.lease.role(), Role::Standby) {
-            return fail(
-                "stand-by: another instance owns the lease; Lavalink is connected when this one takes over"
-                    .into(),
-            );
+        match self.inner.services.lease.role() {
+            Role::Standby => {
+                return fail(
+                    "stand-by: another instance owns the lease; Lavalink is connected when this one takes over"
+                        .into(),
+                )
+            }
+            Role::Fenced => {
+                return fail(
+                    "fenced: the lease was not renewed in time (the store does not answer); Lavalink is closed until it is"
+                        .into(),
+                )
+            }
+            _ => {}
         }
         let nodes = self.inner.services.backend.node_reports();
         let up: Vec<&str> = nodes
