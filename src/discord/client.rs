@@ -101,7 +101,7 @@ impl Client {
             songbird::Config::default().gateway_timeout(Some(Duration::from_secs(5))),
         );
         let gate = gate::Gate::default();
-        gate.spawn_standby_answers(services.lease.clone());
+        gate.spawn_held_answers(services.lease.clone());
         let pacer = pacer::Pacer::default();
         let own_leaves = super::voice::OwnLeaves::default();
         let (ready_tx, readies) = tokio::sync::mpsc::unbounded_channel();

@@ -6,8 +6,12 @@
 //! created before the cut, the new owner those created at or after it — so each is answered by
 //! exactly one instance. Until it owns the lease, an instance holds back the interactions it
 //! receives (for up to 2.5 s, inside Discord's 3 s answer window) and answers the ones that are
-//! its own once it does.
+//! its own once it does. A new owner also holds back, guild by guild, the interactions of the
+//! servers whose saved players it is still restoring (before, they would read "nothing is
+//! playing"); held for 2 s, an interaction nobody else will answer gets a short "restarting"
+//! note, so none goes unanswered.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +25,9 @@ const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 const HOLD_FOR: Duration = Duration::from_millis(2_500);
 /// Held this long with nobody alive to answer: answered with a "restarting" note.
 const ANSWER_AFTER: Duration = Duration::from_millis(2_000);
+/// Discord's window for the first answer to an interaction is 3 s: past this age a note is
+/// no longer sent.
+const ANSWER_LIMIT: Duration = Duration::from_millis(2_900);
 
 /// The creation time (Unix ms) inside a Discord snowflake.
 pub fn snowflake_ms(id: u64) -> u64 {
@@ -49,6 +56,8 @@ struct Held {
 struct State {
     mode: Mode,
     held: Vec<Held>,
+    /// Guilds whose saved players the new owner is still restoring: their interactions wait.
+    restoring: HashSet<u64>,
 }
 
 /// The shared switch; cheap to clone.
@@ -64,6 +73,7 @@ impl Default for Gate {
             state: Arc::new(Mutex::new(State {
                 mode: Mode::Standby,
                 held: Vec::new(),
+                restoring: HashSet::new(),
             })),
             framework: Arc::new(OnceLock::new()),
         }
@@ -86,10 +96,17 @@ impl Gate {
         matches!(self.lock().mode, Mode::Owner | Mode::Restoring)
     }
 
-    fn admit(mode: Mode, bot_id: Option<u64>, event: &FullEvent) -> Admit {
+    fn admit(s: &State, bot_id: Option<u64>, event: &FullEvent) -> Admit {
+        let mode = s.mode;
         match event {
             FullEvent::InteractionCreate { interaction } => match mode {
-                Mode::Owner => Admit::Pass,
+                Mode::Owner => {
+                    if interaction_guild(interaction).is_some_and(|g| s.restoring.contains(&g)) {
+                        Admit::Hold
+                    } else {
+                        Admit::Pass
+                    }
+                }
                 Mode::Standby | Mode::Restoring => Admit::Hold,
                 Mode::Retiring { cut_ms } => {
                     if snowflake_ms(interaction_id(interaction)) < cut_ms {
@@ -126,25 +143,68 @@ impl Gate {
         }
     }
 
+    /// The new owner is restoring the saved players of `guilds`: their interactions are held
+    /// back until [`Self::guild_restored`] (or answered "restarting" after 2 s).
+    pub fn restoring_guilds(&self, guilds: impl IntoIterator<Item = u64>) {
+        self.lock().restoring.extend(guilds);
+    }
+
+    /// `guild`'s saved player is back (or will not be): its held interactions are answered.
+    pub async fn guild_restored(&self, guild: u64) {
+        self.lock().restoring.remove(&guild);
+        self.dispatch_held().await;
+    }
+
+    /// The restore is over: every held interaction is answered.
+    pub async fn restore_done(&self) {
+        self.lock().restoring.clear();
+        self.dispatch_held().await;
+    }
+
     /// This instance owns the lease now. Interactions held back are answered: those created at or
-    /// after `cut_ms` (a hand-over), or all still fresh enough (the previous owner died).
+    /// after `cut_ms` (a hand-over), or all still fresh enough (the previous owner died); those
+    /// of guilds still being restored wait for their guild.
     pub async fn become_owner(&self, cut_ms: Option<u64>) {
-        let held = {
+        {
             let mut s = self.lock();
             s.mode = Mode::Owner;
-            std::mem::take(&mut s.held)
+            if let Some(cut) = cut_ms {
+                // Created before the cut: the previous owner answered them.
+                s.held.retain(|h| match &h.event {
+                    FullEvent::InteractionCreate { interaction } => {
+                        snowflake_ms(interaction_id(interaction)) >= cut
+                    }
+                    _ => true,
+                });
+            }
+        }
+        self.dispatch_held().await;
+    }
+
+    /// Answers the held interactions we now may: fresh enough, and not of a guild still being
+    /// restored.
+    async fn dispatch_held(&self) {
+        let due: Vec<Held> = {
+            let mut s = self.lock();
+            if s.mode != Mode::Owner {
+                return;
+            }
+            let restoring = s.restoring.clone();
+            let (waiting, due) = std::mem::take(&mut s.held).into_iter().partition(|h| {
+                let FullEvent::InteractionCreate { interaction } = &h.event else {
+                    return false;
+                };
+                interaction_guild(interaction).is_some_and(|g| restoring.contains(&g))
+            });
+            s.held = waiting;
+            due
         };
         let Some(framework) = self.framework.get().cloned() else {
             return;
         };
-        for h in held {
+        for h in due {
             if h.at.elapsed() >= HOLD_FOR {
                 continue;
-            }
-            if let FullEvent::InteractionCreate { interaction } = &h.event {
-                if cut_ms.is_some_and(|cut| snowflake_ms(interaction_id(interaction)) < cut) {
-                    continue; // The previous owner answered it.
-                }
             }
             let framework = framework.clone();
             tokio::spawn(async move {
@@ -153,10 +213,11 @@ impl Gate {
         }
     }
 
-    /// While this instance stands by, answers the interactions it held for 2 s with a short
-    /// "restarting" note when no other instance is alive to answer them (the owner crashed and
-    /// its lease has not expired yet).
-    pub fn spawn_standby_answers(&self, lease: crate::lease::LeaseHandle) {
+    /// Answers the interactions held for 2 s with a short "restarting" note when nobody else
+    /// will answer them: while this instance stands by and the owner has not renewed for 2 s
+    /// (it most likely died, and its lease has not expired yet), and while this instance, the
+    /// owner, restores the guild they are about.
+    pub fn spawn_held_answers(&self, lease: crate::lease::LeaseHandle) {
         let gate = self.clone();
         tokio::spawn(async move {
             loop {
@@ -166,11 +227,20 @@ impl Gate {
                 }
                 let due: Vec<Held> = {
                     let mut s = gate.lock();
-                    if s.mode != Mode::Standby || s.held.is_empty() {
+                    if s.held.is_empty() {
                         continue;
                     }
-                    // The owner renews every second at most; three missed renewals mean dead.
-                    if !lease.owner_is_stale(Duration::from_secs(3)) {
+                    let nobody_else = match s.mode {
+                        // Two renewals missed, and as long as the interaction was held: the
+                        // owner most likely died. (An owner alive but slow answers within
+                        // milliseconds, long before a note, which Discord then refuses.)
+                        Mode::Standby => {
+                            lease.owner_is_stale((lease.period() * 2).max(ANSWER_AFTER))
+                        }
+                        Mode::Restoring | Mode::Owner => true,
+                        Mode::Retiring { .. } => false,
+                    };
+                    if !nobody_else {
                         continue;
                     }
                     let (due, keep) = std::mem::take(&mut s.held)
@@ -196,15 +266,57 @@ impl Gate {
     }
 
     /// Stops acting: from now on only interactions created before `cut_ms` are answered.
+    /// Interactions we held back that were created before the cut are still ours: those of a
+    /// guild we were restoring get the "restarting" note, the others are answered as usual; the
+    /// rest are the next owner's.
     pub fn retire(&self, cut_ms: u64) {
-        let mut s = self.lock();
-        s.mode = Mode::Retiring { cut_ms };
-        s.held.clear();
+        let (ours, restoring) = {
+            let mut s = self.lock();
+            let was_owner = s.mode == Mode::Owner;
+            s.mode = Mode::Retiring { cut_ms };
+            let held = std::mem::take(&mut s.held);
+            let restoring = std::mem::take(&mut s.restoring);
+            let ours: Vec<Held> = if was_owner {
+                held.into_iter()
+                    .filter(|h| match &h.event {
+                        FullEvent::InteractionCreate { interaction } => {
+                            snowflake_ms(interaction_id(interaction)) < cut_ms
+                        }
+                        _ => false,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (ours, restoring)
+        };
+        let framework = self.framework.get().cloned();
+        for h in ours {
+            let FullEvent::InteractionCreate { interaction } = &h.event else {
+                continue;
+            };
+            let restored = interaction_guild(interaction).is_none_or(|g| !restoring.contains(&g));
+            match (&framework, restored) {
+                (Some(framework), true) => {
+                    let framework = framework.clone();
+                    tokio::spawn(async move {
+                        serenity::Framework::dispatch(&*framework, h.ctx, h.event).await;
+                    });
+                }
+                _ => {
+                    tokio::spawn(async move { answer_restarting(&h).await });
+                }
+            }
+        }
     }
 }
 
-/// Tells the person the bot is coming back (ephemerally): a held interaction nobody else answers.
+/// Tells the person the bot is coming back (ephemerally): a held interaction nobody else answers,
+/// while Discord still takes an answer.
 async fn answer_restarting(h: &Held) {
+    if h.at.elapsed() >= ANSWER_LIMIT {
+        return;
+    }
     use serenity::{
         CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseMessage,
     };
@@ -230,6 +342,16 @@ async fn answer_restarting(h: &Held) {
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "could not answer an interaction while restarting");
+    }
+}
+
+/// The guild an interaction was made in, if any.
+fn interaction_guild(i: &Interaction) -> Option<u64> {
+    match i {
+        Interaction::Command(c) | Interaction::Autocomplete(c) => c.guild_id.map(|g| g.get()),
+        Interaction::Component(c) => c.guild_id.map(|g| g.get()),
+        Interaction::Modal(m) => m.guild_id.map(|g| g.get()),
+        _ => None,
     }
 }
 
@@ -274,7 +396,7 @@ impl serenity::Framework for GatedFramework {
         let bot_id = Some(ctx.cache.current_user().id.get());
         let verdict = {
             let mut s = self.gate.lock();
-            let verdict = Gate::admit(s.mode, bot_id, &event);
+            let verdict = Gate::admit(&s, bot_id, &event);
             if let Admit::Hold = verdict {
                 s.held.retain(|h| h.at.elapsed() < HOLD_FOR);
                 s.held.push(Held {

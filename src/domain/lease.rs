@@ -178,14 +178,18 @@ pub fn renewal_period_ms(ttl_ms: u64) -> u64 {
 
 /// Whether a stand-by should try to resume the owner's Lavalink sessions at `now`, as evidence
 /// that the owner is gone: another instance owns the lease, it named its sessions, it is not
-/// handing over (then it closes its sockets on purpose), and it has missed two renewals (a
+/// handing over (then it closes its sockets on purpose) unless to us, and it has missed two
+/// renewals (a
 /// healthy owner renews every [`renewal_period_ms`]). Lavalink lets a client resume a session
 /// only once the session's own socket is closed (Lavalink v4 docs, "Resuming"), so a resume that
 /// succeeds means the owner lost its connection; together with the missed renewals, that it died
 /// or fenced itself off ([`crate::lease`]) rather than lost its socket for a moment.
 pub fn may_probe(me: &Instance, cur: &LeaseBody, now: u64, ttl_ms: u64) -> bool {
+    // An owner handing over renews until it releases, so the instance it hands to may still
+    // seek evidence once renewals stop (it died half-way); nobody else may.
+    let handing_to_me = cur.wanted_by.as_ref() == Some(me);
     cur.owner.as_ref().is_some_and(|o| o != me)
-        && !cur.handing_over
+        && (!cur.handing_over || handing_to_me)
         && !cur.lavalink_sessions.is_empty()
         && now >= cur.last_seen_ms(ttl_ms) + 2 * renewal_period_ms(ttl_ms)
 }
@@ -375,8 +379,17 @@ mod tests {
         assert!(!may_probe(&new, &bare, 8_000, TTL));
         let handing = LeaseBody {
             handing_over: true,
-            ..held
+            wanted_by: Some(inst("newest", 3)),
+            ..held.clone()
         };
         assert!(take_over(&new, &handing, 8_000, TTL).is_none());
+        // The instance it hands to may, once renewals stop: the owner died half-way.
+        let to_me = LeaseBody {
+            handing_over: true,
+            wanted_by: Some(new.clone()),
+            ..held
+        };
+        assert!(!may_probe(&new, &to_me, 7_900, TTL));
+        assert!(take_over(&new, &to_me, 8_000, TTL).is_some());
     }
 }

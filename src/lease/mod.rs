@@ -352,8 +352,7 @@ impl LeaseHandle {
         if *owner == self.shared.me {
             return false;
         }
-        let ttl = self.shared.ttl.as_millis() as u64;
-        let renewed_at = body.expires_at_ms.saturating_sub(ttl);
+        let renewed_at = body.last_seen_ms(self.shared.ttl.as_millis() as u64);
         now_ms() >= renewed_at + recent.as_millis() as u64
     }
 

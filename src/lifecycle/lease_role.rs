@@ -25,8 +25,6 @@ use crate::lease::{Exit, Role};
 
 /// How long interactions created before the cut get to finish before the positions are flushed.
 const CUT_GRACE: Duration = Duration::from_millis(300);
-/// How long a new owner holds interactions back while it restores the saved players.
-const RESTORE_HOLD: Duration = Duration::from_millis(1_500);
 /// How long the hand-over waits for our Lavalink websockets to close.
 const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// How often our Lavalink session ids are copied into the lease.
@@ -58,22 +56,16 @@ pub async fn drive(restorer: Restorer) {
                 ..
             } => {
                 owned = true;
-                let cut = match exit {
-                    Some(Exit::Handover { cut_ms, .. }) => Some(cut_ms),
-                    _ => None,
-                };
+                // Our voice events from now on; interactions wait until the restore knows which
+                // guilds it brings back (it then answers the others, and each restored guild's
+                // once its player is back).
                 gate.restoring();
                 restorer.services.backend.connect(&lavalink_sessions);
                 tokio::spawn(copy_sessions_into_lease(restorer.clone()));
                 let r = restorer.clone();
-                let mut restore = tokio::spawn(async move {
+                tokio::spawn(async move {
                     r.run(exit, last_seen_ms).await;
                 });
-                // Held interactions are answered once the saved players are back (before, a
-                // command would read "nothing is playing"), or after `RESTORE_HOLD` at most: a
-                // held interaction must still be answered within Discord's 3 s.
-                let _ = tokio::time::timeout(RESTORE_HOLD, &mut restore).await;
-                gate.become_owner(cut).await;
             }
             Role::Fenced => {
                 fenced = true;

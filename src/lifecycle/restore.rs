@@ -190,20 +190,30 @@ impl Restorer {
         }
     }
 
-    /// Restores every saved player of this process's shards; `exit` is how the last owner left.
+    /// Restores every saved player of this process's shards. `exit` says how the previous owner
+    /// left; after a crash (`None`), `last_seen_ms` is its last lease renewal (Unix ms), up to
+    /// which a playing player's saved position is carried forward when Lavalink did not keep it.
+    /// Interactions become ours once the saved players are loaded; those of a guild being
+    /// restored wait for it (`Gate::restoring_guilds`).
     #[tracing::instrument(skip_all)]
-    /// Restores every saved player of our shards. `exit` says how the previous owner left;
-    /// after a crash (`None`), `last_seen_ms` is its last lease renewal (Unix ms), up to which a
-    /// playing player's saved position is carried forward when Lavalink did not keep it.
     pub async fn run(&self, exit: Option<Exit>, last_seen_ms: Option<u64>) -> RestoreReport {
+        let gate = &self.discord.gate;
+        let cut = match exit {
+            Some(Exit::Handover { cut_ms, .. }) => Some(cut_ms),
+            _ => None,
+        };
         self.wait_for_guilds(GUILDS_WAIT).await;
-        let mut live = self.live_players(NODES_WAIT).await;
         let mut report = RestoreReport::default();
         // The age limit is judged once, at load: a long paced restore does not drop the last ones.
         let loaded_at = now_ms();
         let Some(mut todo) = self.load(&mut report, loaded_at).await else {
+            gate.become_owner(cut).await;
             return report;
         };
+        // Interactions are ours from now on; those of the guilds coming back wait for them.
+        gate.restoring_guilds(todo.iter().map(PlayerSnapshot::guild_id));
+        gate.become_owner(cut).await;
+        let mut live = self.live_players(NODES_WAIT).await;
         self.destroy_unsaved(&live, &todo).await;
         self.preload_configs().await;
         // Guilds with people listening first.
@@ -219,13 +229,16 @@ impl Restorer {
             let me = self.clone();
             async move {
                 let guild = s.guild_id();
-                (guild, me.restore_one(s, live, stop, loaded_at).await)
+                let outcome = me.restore_one(s, live, stop, loaded_at).await;
+                me.discord.gate.guild_restored(guild).await;
+                (guild, outcome)
             }
         });
         let mut results = futures::stream::iter(jobs).buffer_unordered(CONCURRENCY);
         while let Some((guild, outcome)) = results.next().await {
             count(&mut report, guild, &outcome);
         }
+        gate.restore_done().await;
         tracing::info!(?report, "restore finished");
         let restores = &crate::metrics::metrics().restores;
         for (outcome, n) in report.by_outcome() {

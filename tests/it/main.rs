@@ -21,4 +21,5 @@ mod start_time;
 mod startup;
 mod store_contract;
 mod takeover;
+mod takeover_scenarios;
 mod voice;
