@@ -3,10 +3,11 @@
 //! client resume a session only once the session's own socket is gone (Lavalink v4 docs,
 //! "Resuming"). So while it stands by, this instance tries to resume the owner's sessions (their
 //! ids are in the lease) whenever the owner has missed two renewals (at most once a second): a
-//! healthy owner that lost its socket for a moment is not taken for dead. A resume that
-//! succeeds is closed again at once and the lease is taken, on the condition that the owner
-//! wrote nothing since it was read (`LeaseHandle::take_over_on_evidence`); the new owner then
-//! resumes those sessions for good and keeps their players where they are.
+//! healthy owner that lost its socket for a moment is not taken for dead. When a resume
+//! succeeds, the lease is taken, on the condition that the owner wrote nothing since it was read
+//! (`LeaseHandle::take_over_on_evidence`), and the new owner goes on with the resumed sockets
+//! (`LavalinkBackend::connect`), keeping their players where they are; if the lease is not taken
+//! after all, the sockets are closed and the sessions stay resumable.
 
 use std::time::{Duration, Instant};
 
@@ -37,19 +38,25 @@ pub async fn seek(services: Services) {
             };
             if again && may_probe(lease.me(), &body, now_ms(), ttl_ms) {
                 probed = owner.map(|o| (o, Instant::now()));
-                let resumed = services
-                    .backend
+                let backend = &services.backend;
+                let _probing = backend.probing().await;
+                let resumed = backend
                     .probe_resume(&body.lavalink_sessions, PROBE_LIMIT)
                     .await;
                 if !resumed.is_empty() {
                     tracing::info!(nodes = ?resumed, "the owner's Lavalink session could be resumed: the owner is gone");
                     match lease.take_over_on_evidence(&body).await {
-                        Ok(true) => return,
-                        Ok(false) => {
+                        Ok(_) if lease.role().holds_lease() => {
+                            // Ours (on this evidence, or as it expired meanwhile): the node
+                            // tasks go on with the resumed sockets.
+                            return;
+                        }
+                        Ok(_) => {
                             tracing::info!("the owner renewed meanwhile; the lease is not taken")
                         }
                         Err(e) => tracing::warn!(error = %e, "could not take the lease over"),
                     }
+                    backend.close_probed().await;
                 }
             }
         }

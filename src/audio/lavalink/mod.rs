@@ -92,7 +92,16 @@ struct Inner {
     link: tokio::sync::watch::Sender<Link>,
     /// This instance's lease: requests that change players are made only while it may act.
     fence: std::sync::OnceLock<crate::lease::LeaseHandle>,
+    /// Sockets that resumed another instance's session (`probe_resume`), by node index, with
+    /// the session id: the node's task goes on with them.
+    probed: Mutex<HashMap<usize, (String, Socket)>>,
+    /// Held while a stand-by probes and decides ([`LavalinkBackend::probing`]).
+    probing: tokio::sync::Mutex<()>,
 }
+
+/// A websocket to a node.
+pub(super) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Whether the websockets are wanted open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +171,8 @@ impl LavalinkBackend {
                 connected: std::sync::atomic::AtomicBool::new(false),
                 link: tokio::sync::watch::Sender::new(Link::Open),
                 fence: std::sync::OnceLock::new(),
+                probed: Mutex::new(HashMap::new()),
+                probing: tokio::sync::Mutex::new(()),
             }),
         };
         Ok(backend)
@@ -180,8 +191,9 @@ impl LavalinkBackend {
     }
 
     /// Connects every node (once), resuming the Lavalink session named for it in `sessions`
-    /// (node name → session id) if the node still keeps it. After [`Self::suspend`], reopens
-    /// the websockets resuming our own sessions (`sessions` is then not read).
+    /// (node name → session id) if the node still keeps it, or going on with the socket
+    /// [`Self::probe_resume`] kept for it. After [`Self::suspend`], reopens the websockets
+    /// resuming our own sessions (`sessions` is then not read).
     pub fn connect(&self, sessions: &BTreeMap<String, String>) {
         self.inner.link.send_if_modified(|l| {
             let reopen = *l == Link::Suspended;

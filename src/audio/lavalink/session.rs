@@ -16,6 +16,7 @@ use super::rest::error_message;
 use super::wire::{decode_message, Inbound};
 use super::{Inner, LavalinkBackend, Link, Node};
 use crate::audio::BackendEvent;
+use crate::sync::LockExt;
 
 #[derive(Debug, thiserror::Error)]
 enum WsError {
@@ -27,6 +28,10 @@ enum WsError {
 
 /// Keeps one node connected for as long as the backend lives.
 pub(super) async fn run_node(weak: std::sync::Weak<Inner>, node: Arc<Node>) {
+    // A stand-by's probe may hold a socket that resumed this node's session: wait for it.
+    if let Some(inner) = weak.upgrade() {
+        drop(LavalinkBackend { inner }.probing().await);
+    }
     let mut failures: u32 = 0;
     loop {
         let Some(inner) = weak.upgrade() else { return };
@@ -212,15 +217,28 @@ fn ws_request(
 }
 
 async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(), WsError> {
-    let session = node.state().session_id.clone();
-    let request = ws_request(backend, node, session.as_deref())?;
     let mut link = backend.inner.link.subscribe();
     if *link.borrow_and_update() != Link::Open {
         return Ok(());
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| WsError::Connect(e.to_string()))?;
+    // A socket our take-over resumed already (see `probe_resume`): its `ready` was read, and
+    // what Lavalink sent after it is still to be read.
+    let adopted = backend.inner.probed.locked().remove(&node.index);
+    let mut ws = match adopted {
+        Some((session, ws)) => {
+            node.state().session_id = Some(session.clone());
+            backend.on_ready(node, session, true).await;
+            ws
+        }
+        None => {
+            let session = node.state().session_id.clone();
+            let request = ws_request(backend, node, session.as_deref())?;
+            tokio_tungstenite::connect_async(request)
+                .await
+                .map_err(|e| WsError::Connect(e.to_string()))?
+                .0
+        }
+    };
     loop {
         let message = tokio::select! {
             m = ws.next() => m,
@@ -249,45 +267,72 @@ async fn connect_and_serve(backend: &LavalinkBackend, node: &Node) -> Result<(),
 
 impl LavalinkBackend {
     /// Tries to resume each session in `sessions` (node name → session id; another instance's,
-    /// from the lease) and closes the socket again (1000) at once, so the session stays
-    /// resumable for whoever connects next. Returns the nodes whose session resumed: Lavalink
-    /// resumes a session only once its own socket is gone (Lavalink v4 docs, "Resuming"), so
-    /// the instance that held it has lost its connection. A session that does not resume
-    /// leaves nothing behind (the new session has resuming off and ends with its socket). Each
-    /// node gets at most `limit`.
+    /// from the lease). Returns the nodes whose session resumed: Lavalink resumes a session only
+    /// once its own socket is gone (Lavalink v4 docs, "Resuming"), so the instance that held it
+    /// has lost its connection. A resumed socket is kept as it is, for [`Self::connect`] to go
+    /// on with (nothing Lavalink sent after `ready` is lost, and no other client can resume the
+    /// session in between), until [`Self::close_probed`]. A session that does not resume leaves
+    /// nothing behind (the new session has resuming off and ends with its socket). Each node gets
+    /// at most `limit`.
     pub async fn probe_resume(
         &self,
         sessions: &std::collections::BTreeMap<String, String>,
         limit: Duration,
     ) -> Vec<String> {
         let probes = self.inner.nodes.iter().filter_map(|node| {
-            let session = sessions.get(&node.name)?;
-            let request = ws_request(self, node, Some(session)).ok()?;
-            let name = node.name.clone();
+            let session = sessions.get(&node.name)?.clone();
+            let request = ws_request(self, node, Some(&session)).ok()?;
             Some(async move {
                 let probe = async {
                     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.ok()?;
-                    let mut resumed = None;
                     while let Some(Ok(message)) = ws.next().await {
-                        if let Message::Text(text) = message {
-                            if let Ok(Inbound::Ready { resumed: r, .. }) = decode_message(&text) {
-                                resumed = Some(r);
-                                break;
+                        let Message::Text(text) = message else {
+                            continue;
+                        };
+                        if let Ok(Inbound::Ready { resumed, .. }) = decode_message(&text) {
+                            if resumed {
+                                return Some(ws);
                             }
+                            break;
                         }
                     }
                     close_for_hand_over(&mut ws).await;
-                    resumed
+                    None
                 };
-                let resumed = tokio::time::timeout(limit, probe).await.ok().flatten();
-                (resumed == Some(true)).then_some(name)
+                let ws = tokio::time::timeout(limit, probe).await.ok().flatten()?;
+                Some((node.index, node.name.clone(), session, ws))
             })
         });
-        futures::future::join_all(probes)
+        let resumed: Vec<_> = futures::future::join_all(probes)
             .await
             .into_iter()
             .flatten()
+            .collect();
+        let mut probed = self.inner.probed.locked();
+        resumed
+            .into_iter()
+            .map(|(index, name, session, ws)| {
+                probed.insert(index, (session, ws));
+                name
+            })
             .collect()
+    }
+
+    /// Held by a stand-by from its [`Self::probe_resume`] until it has decided what to do with
+    /// the sockets kept (go on with them as the owner, or [`Self::close_probed`]). The node
+    /// tasks wait for it before their first connection, so a take-over that happens meanwhile
+    /// (the lease expiring) goes on with those sockets instead of racing them for the session.
+    pub async fn probing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.probing.lock().await
+    }
+
+    /// Closes the sockets [`Self::probe_resume`] kept (1000), when the lease was not taken
+    /// after all: their sessions stay resumable for the instance that does take it.
+    pub async fn close_probed(&self) {
+        let kept: Vec<_> = self.inner.probed.locked().drain().collect();
+        for (_, (_, mut ws)) in kept {
+            close_for_hand_over(&mut ws).await;
+        }
     }
 
     /// Whether we may rebuild players: the lease confirms it (always, without a lease).
