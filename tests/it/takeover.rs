@@ -241,22 +241,6 @@ async fn an_owner_cut_off_from_its_store_fences_itself_and_the_stand_by_takes_it
         .filter(|r| r.received_at_unix_us >= b_patched_us)
         .find_map(|r| r.body.filter(|b| b.get("voice").is_some()))
         .expect("B's player update with its voice state");
-    if restore.get("track").is_some() {
-        for l in b
-            .log_text()
-            .lines()
-            .filter(|l| l.contains("\"target\":\"encore"))
-        {
-            eprintln!("B: {l:.400}");
-        }
-        for l in a
-            .log_text()
-            .lines()
-            .filter(|l| l.contains("\"target\":\"encore"))
-        {
-            eprintln!("A: {l:.400}");
-        }
-    }
     assert!(
         restore.get("track").is_none() && restore.get("position").is_none(),
         "B took the player over, not restarted the track: {restore}"
