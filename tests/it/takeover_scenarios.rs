@@ -151,6 +151,32 @@ async fn check_answers(rig: &Rig, ids: &[(String, Instant)], t0: Instant) -> Vec
     faults
 }
 
+/// Runs `scenario` while a sampler watches the guild's players and Bob sends a `/nowplaying`
+/// every 250 ms (from the moment every instance of `bots` is connected); then checks each
+/// command got exactly one answer, timed from `t0`. Returns what the sampler saw, the faults in
+/// the answers, and what `scenario` returned.
+async fn watched<T>(
+    rig: &Rig,
+    bots: Vec<&Bot>,
+    t0: Instant,
+    scenario: impl std::future::Future<Output = T>,
+) -> (Seen, Vec<String>, T) {
+    let done = AtomicBool::new(false);
+    let seen = Mutex::new(Seen::default());
+    let run = async {
+        let out = scenario.await;
+        done.store(true, Ordering::SeqCst);
+        out
+    };
+    let (_, ids, out) = tokio::join!(
+        sample(rig, &done, &seen),
+        commands_until(rig, &done, bots),
+        run
+    );
+    let faults = check_answers(rig, &ids, t0).await;
+    (seen.into_inner().unwrap(), faults, out)
+}
+
 /// When to kill the owner A after the newer instance B started.
 #[derive(Debug, Clone, Copy)]
 enum Moment {
@@ -195,8 +221,6 @@ async fn kill_owner_during_hand_over(moment: Moment) {
     a.kill();
     let killed = Instant::now();
     let handed_before_kill = log_has(&a, "handed over to the newer instance");
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Seen::default());
     let scenario = async {
         eventually("B owns the lease", Duration::from_secs(30), || {
             log_has(&b, "this instance owns the lease").then_some(())
@@ -208,17 +232,10 @@ async fn kill_owner_during_hand_over(moment: Moment) {
         })
         .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        done.store(true, Ordering::SeqCst);
         owned_after
     };
-    let (_, ids, owned_after) = tokio::join!(
-        sample(&rig, &done, &seen),
-        commands_until(&rig, &done, vec![&b]),
-        scenario
-    );
-    let faults = check_answers(&rig, &ids, killed).await;
+    let (seen, faults, owned_after) = watched(&rig, vec![&b], killed, scenario).await;
     let players = guild_players(&rig);
-    let seen = seen.into_inner().unwrap();
     let expected = at_kill.position + killed.elapsed().as_millis() as u64;
     eprintln!(
         "{moment:?}: handed before kill: {handed_before_kill}; B owned {owned_after:?} after the \
@@ -279,8 +296,6 @@ async fn two_stand_bys_after_a_crash_exactly_one_takes_over() {
     a.kill();
     let killed = Instant::now();
     let (b, c) = (rig.spawn(ENV), rig.spawn(ENV));
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Seen::default());
     let scenario = async {
         eventually("someone owns", Duration::from_secs(30), || {
             (log_has(&b, "this instance owns the lease")
@@ -290,16 +305,9 @@ async fn two_stand_bys_after_a_crash_exactly_one_takes_over() {
         .await;
         let first = killed.elapsed();
         tokio::time::sleep(Duration::from_secs(8)).await;
-        done.store(true, Ordering::SeqCst);
         first
     };
-    let (_, ids, first) = tokio::join!(
-        sample(&rig, &done, &seen),
-        commands_until(&rig, &done, vec![&b, &c]),
-        scenario
-    );
-    let faults = check_answers(&rig, &ids, killed).await;
-    let seen = seen.into_inner().unwrap();
+    let (seen, faults, first) = watched(&rig, vec![&b, &c], killed, scenario).await;
     let players = guild_players(&rig);
     let expected = at_kill.position + killed.elapsed().as_millis() as u64;
     let summary = |bot: &Bot| {
@@ -339,23 +347,14 @@ async fn lavalink_socket_drops_during_a_hand_over_are_no_evidence_of_death() {
     let at = rig.lavalink.player(&GUILD.to_string()).unwrap();
     let t0 = Instant::now();
     let b = rig.spawn(ENV);
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Seen::default());
     let scenario = async {
         for _ in 0..40 {
             rig.lavalink.drop_sockets();
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        done.store(true, Ordering::SeqCst);
     };
-    let (_, ids, _) = tokio::join!(
-        sample(&rig, &done, &seen),
-        commands_until(&rig, &done, vec![&b]),
-        scenario
-    );
-    let faults = check_answers(&rig, &ids, t0).await;
-    let seen = seen.into_inner().unwrap();
+    let (seen, faults, ()) = watched(&rig, vec![&b], t0, scenario).await;
     let players = guild_players(&rig);
     let expected = at.position + t0.elapsed().as_millis() as u64;
     eprintln!(
@@ -387,23 +386,14 @@ async fn socket_drops_on_a_healthy_owner_with_two_newer_instances_are_no_evidenc
     .await;
     let c = rig.spawn(ENV);
     let t0 = Instant::now();
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Seen::default());
     let scenario = async {
         for _ in 0..60 {
             rig.lavalink.drop_sockets();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        done.store(true, Ordering::SeqCst);
     };
-    let (_, ids, _) = tokio::join!(
-        sample(&rig, &done, &seen),
-        commands_until(&rig, &done, vec![&b]),
-        scenario
-    );
-    let faults = check_answers(&rig, &ids, t0).await;
-    let seen = seen.into_inner().unwrap();
+    let (seen, faults, ()) = watched(&rig, vec![&b], t0, scenario).await;
     eprintln!(
         "seen {seen:?}; now {:?}; B evidence {} owns {}; C evidence {} owns {}",
         guild_players(&rig),
@@ -536,16 +526,13 @@ async fn every_command_in_the_window_after_kill_9_and_a_lavalink_restart_is_answ
     .await;
     let connected = killed.elapsed();
     let t0 = Instant::now();
-    let done = AtomicBool::new(false);
     let scenario = async {
         crate::harness::restored(&rig, GUILD).await;
         let back = t0.elapsed();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        done.store(true, Ordering::SeqCst);
         back
     };
-    let (ids, back) = tokio::join!(commands_until(&rig, &done, vec![&b]), scenario);
-    let faults = check_answers(&rig, &ids, t0).await;
+    let (_, faults, back) = watched(&rig, vec![&b], t0, scenario).await;
     eprintln!("B connected {connected:?} after the kill; restored {back:?} after that");
     assert!(faults.is_empty(), "{faults:?}");
 }
@@ -567,19 +554,8 @@ async fn commands_during_a_slow_restore_wait_for_their_guild_and_never_read_noth
     .await;
     rig.lavalink.refuse_connections_for(Duration::from_secs(3));
     let t0 = Instant::now();
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Seen::default());
-    let scenario = async {
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        done.store(true, Ordering::SeqCst);
-    };
-    let (_, ids, _) = tokio::join!(
-        sample(&rig, &done, &seen),
-        commands_until(&rig, &done, vec![&b]),
-        scenario
-    );
-    let faults = check_answers(&rig, &ids, t0).await;
-    let seen = seen.into_inner().unwrap();
+    let scenario = tokio::time::sleep(Duration::from_secs(6));
+    let (seen, faults, ()) = watched(&rig, vec![&b], t0, scenario).await;
     eprintln!("seen {seen:?}\n{}{}", story("A", &a), story("B", &b));
     assert!(faults.is_empty(), "{faults:?}");
     assert_eq!(seen.max_players, 1);
