@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fake_discord, listener_guild, logged_at, spawn_encore, unix_us, Bot};
+use common::{fake_discord, listener_guild, logged_at, unix_us, Bot, Launcher};
 use encore::domain::{now_ms, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use encore::store::{SaveOp, SqliteOptions, SqliteStore, StateStore};
 use encore_fakes::discord::{FakeDiscord, GuildSpec, SentBy};
@@ -33,21 +33,13 @@ fn guild(n: u64) -> GuildSpec {
 struct Rig {
     discord: FakeDiscord,
     lavalink: FakeLavalink,
-    dir: tempfile::TempDir,
-    runs: usize,
+    bots: Launcher,
 }
 
 impl Rig {
     fn spawn(&mut self) -> Bot {
-        self.runs += 1;
         let extra = [("LEASE_TTL", "2s")];
-        spawn_encore(
-            self.dir.path(),
-            self.runs,
-            &self.discord,
-            &self.lavalink,
-            &extra,
-        )
+        self.bots.spawn(&self.discord, &self.lavalink, &extra)
     }
 
     /// The time of each guild's first player update with a voice state after `since_us`.
@@ -189,8 +181,7 @@ async fn run(n: u64) {
     let mut rig = Rig {
         discord,
         lavalink,
-        dir,
-        runs: 0,
+        bots: Launcher::new(dir),
     };
     println!("== {n} saved guild(s), one shard");
     let since = unix_us();

@@ -21,7 +21,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, fake_discord, listener_guild, logged_at, spawn_encore, unix_us, Bot};
+use common::{eventually, fake_discord, listener_guild, logged_at, unix_us, Bot, Launcher};
 use encore_fakes::discord::{FakeDiscord, GuildSpec};
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::{json, Value};
@@ -40,20 +40,12 @@ struct Rig {
     /// The fake Discord's clock (µs since it started) in Unix µs, give or take a millisecond.
     discord_epoch_us: u64,
     lavalink: FakeLavalink,
-    dir: tempfile::TempDir,
-    runs: usize,
+    bots: Launcher,
 }
 
 impl Rig {
     fn spawn(&mut self) -> Bot {
-        self.runs += 1;
-        spawn_encore(
-            self.dir.path(),
-            self.runs,
-            &self.discord,
-            &self.lavalink,
-            &[],
-        )
+        self.bots.spawn(&self.discord, &self.lavalink, &[])
     }
 
     /// The first player update of the guild carrying a voice state received at or after
@@ -177,8 +169,7 @@ async fn run(runs: usize) {
         discord,
         discord_epoch_us,
         lavalink,
-        dir: tempfile::tempdir().unwrap(),
-        runs: 0,
+        bots: Launcher::new(tempfile::tempdir().unwrap()),
     };
     let guild_id = GUILD.to_string();
 
@@ -345,7 +336,7 @@ async fn run(runs: usize) {
         "(kill@: ms after the previous take-over; renewed: the dead owner's last lease renewal, ms before the kill; the other columns: ms from the new process's spawn to READY, to the owner's Lavalink session found resumable, to the lease owned, to the restore's start, to the voice join (op 4) and VOICE_SERVER_UPDATE at the fake Discord, to the first player update)"
     );
     if std::env::var_os("BENCH_KEEP_LOGS").is_some() {
-        let kept = rig.dir.keep();
+        let kept = rig.bots.dir.keep();
         println!("logs kept in {}", kept.display());
     }
     drop(owner);

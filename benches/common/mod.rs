@@ -91,10 +91,33 @@ impl Drop for Bot {
     }
 }
 
+/// Starts numbered `encore` processes sharing one directory (their SQLite file and logs).
+pub struct Launcher {
+    pub dir: tempfile::TempDir,
+    started: usize,
+}
+
+impl Launcher {
+    pub fn new(dir: tempfile::TempDir) -> Launcher {
+        Launcher { dir, started: 0 }
+    }
+
+    /// The next process, against `discord` and `lavalink`, with the `extra` settings.
+    pub fn spawn(
+        &mut self,
+        discord: &FakeDiscord,
+        lavalink: &FakeLavalink,
+        extra: &[(&str, &str)],
+    ) -> Bot {
+        self.started += 1;
+        spawn_encore(self.dir.path(), self.started, discord, lavalink, extra)
+    }
+}
+
 /// Starts the real `encore` binary in `dir` against the fakes, with SQLite in `dir`, no
 /// backups, JSON logs to `dir/bot-<n>.log`, `LOG_LEVEL` as the benchmark's environment sets it,
 /// and the `extra` settings.
-pub fn spawn_encore(
+fn spawn_encore(
     dir: &Path,
     n: usize,
     discord: &FakeDiscord,

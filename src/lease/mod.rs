@@ -227,10 +227,11 @@ impl LeaseHandle {
         self.may_act()
     }
 
-    /// The lease as stored now, with its version, for a stand-by weighing evidence
-    /// ([`crate::domain::lease::may_probe`]).
-    pub async fn read_now(&self) -> Result<(Option<u64>, Option<LeaseBody>), StoreError> {
-        self.read().await
+    /// The lease as this instance's last round read it (at most one period old), for a
+    /// stand-by weighing evidence ([`crate::domain::lease::may_probe`]); the take-over reads it
+    /// again before it writes.
+    pub fn last_read(&self) -> Option<LeaseBody> {
+        self.shared.seen.locked().clone()
     }
 
     /// Takes the lease at once, as after a crash, on evidence that its owner is gone: we resumed

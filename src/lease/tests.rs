@@ -339,7 +339,7 @@ async fn evidence_takes_the_lease_only_from_an_owner_that_stopped_renewing_and_d
     a.set_lavalink_session("main", "sess-a");
     tokio::time::sleep(Duration::from_millis(1_200)).await; // the session is in the lease
     let b = LeaseHandle::new(store.clone(), "main", inst("b", 0), ttl);
-    let read = || async { b.read_now().await.unwrap().1.unwrap() };
+    let read = || async { b.read().await.unwrap().1.unwrap() };
     let healthy = read().await;
     assert_eq!(
         healthy.lavalink_sessions.get("main").map(String::as_str),
@@ -382,7 +382,7 @@ async fn evidence_takes_the_lease_only_from_an_owner_that_stopped_renewing_and_d
 /// Waits until the stored lease was renewed after `since` (Unix ms).
 async fn eventually_renewed(h: &LeaseHandle, since: u64) {
     for _ in 0..100 {
-        if h.read_now().await.unwrap().1.unwrap().renewed_at_ms > since {
+        if h.read().await.unwrap().1.unwrap().renewed_at_ms > since {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -30,7 +30,7 @@ pub async fn seek(services: Services) {
         if lease.role() != Role::Standby {
             return;
         }
-        if let Ok((_, Some(body))) = lease.read_now().await {
+        if let Some(body) = lease.last_read() {
             let owner = body.owner.as_ref().map(|o| o.id.clone());
             let again = match (&probed, &owner) {
                 (Some((id, at)), Some(o)) => id != o || at.elapsed() >= PROBE_AGAIN_AFTER,
