@@ -116,6 +116,7 @@ impl Client {
                 settings.rate_limit_window,
             ),
             own_leaves: own_leaves.clone(),
+            votes: Default::default(),
             readies: Default::default(),
             ready_tx,
         };

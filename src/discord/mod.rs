@@ -20,6 +20,7 @@ pub mod post;
 pub mod shard_refusals;
 pub mod texts;
 pub mod voice;
+mod votes;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -91,6 +92,8 @@ pub struct Data {
     pub limiter: limits::RateLimiter,
     /// Leaves the bot sent itself (see [`voice::OwnLeaves`]).
     pub own_leaves: voice::OwnLeaves,
+    /// Skip votes per guild (in memory: a restart starts a track's vote afresh).
+    pub votes: votes::Votes,
     /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.
     readies: Mutex<HashSet<u32>>,
     ready_tx: UnboundedSender<ShardReady>,

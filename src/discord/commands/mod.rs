@@ -2,11 +2,13 @@
 //! grouped by topic; this file lists them and holds the rules they share.
 
 mod channel;
+mod listening;
 mod playback;
 mod queue;
 mod server;
 
 use channel::{join_cmd, leave};
+use listening::{autoplay, forward, history, replay, rewind};
 use playback::{filter, loop_cmd, pause, play, previous, resume, seek, skip, stop, volume};
 use queue::{clear, move_cmd, nowplaying, queue, remove, shuffle};
 use server::{help, settings, status};
@@ -40,6 +42,11 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         move_cmd(),
         clear(),
         filter(),
+        autoplay(),
+        history(),
+        replay(),
+        forward(),
+        rewind(),
         settings(),
         status(),
         help(),
