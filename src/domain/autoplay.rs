@@ -3,7 +3,8 @@
 //! Where related tracks come from (the query list, [`queries`]):
 //! - a YouTube track: its mix playlist, `https://www.youtube.com/watch?v=ID&list=RDID`
 //!   (youtube-source loads it as a playlist whose first track is the seed itself);
-//! - a Spotify track: LavaSrc's recommendations, `sprec:seed_tracks=ID`; a Deezer track:
+//! - a Spotify track: LavaSrc's recommendations, `sprec:ID` (LavaSrc 4.8's form; the older
+//!   `sprec:seed_tracks=ID` is sent to Spotify as a track id and fails); a Deezer track:
 //!   `dzrec:ID` (LavaSrc README, "Recommendations");
 //! - then, for any track, a search by the seed's author (the source's own search prefix when
 //!   LavaSrc has one, else the bot's `SEARCH_PREFIX`).
@@ -136,7 +137,7 @@ pub fn queries(seed: &Seed, search_prefix: &str) -> Vec<String> {
         SourceId::YouTube(id) => out.push(format!(
             "https://www.youtube.com/watch?v={id}&list=RD{id}"
         )),
-        SourceId::Spotify(id) => out.push(format!("sprec:seed_tracks={id}")),
+        SourceId::Spotify(id) => out.push(format!("sprec:{id}")),
         SourceId::Deezer(id) => out.push(format!("dzrec:{id}")),
         SourceId::AppleMusic(_) | SourceId::Other => {}
     }
@@ -244,7 +245,7 @@ mod tests {
         );
         assert_eq!(
             queries(&seed("https://open.spotify.com/track/XYZ"), "ytsearch"),
-            ["sprec:seed_tracks=XYZ", "spsearch:Artist"]
+            ["sprec:XYZ", "spsearch:Artist"]
         );
         assert_eq!(
             queries(&seed("https://www.deezer.com/track/42"), "ytsearch"),
