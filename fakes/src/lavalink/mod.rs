@@ -19,6 +19,10 @@
 
 pub mod catalogue;
 pub mod codec;
+mod lyrics;
+mod plugin_routes;
+mod plugins;
+mod search;
 mod server;
 pub mod shape;
 mod state;
@@ -32,6 +36,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use lyrics::FakeLyrics;
+pub use plugins::Plugins;
 pub use shape::AnswerShape;
 pub use state::ControlError;
 pub use types::{
@@ -58,6 +64,8 @@ pub struct FakeLavalinkConfig {
     pub stats_interval: Duration,
     /// What `/version` and `/v4/info` report.
     pub version: String,
+    /// The plugins the node runs (default: all four, as Encore's Lavalink config ships).
+    pub plugins: Plugins,
 }
 
 impl Default for FakeLavalinkConfig {
@@ -68,6 +76,7 @@ impl Default for FakeLavalinkConfig {
             player_update_interval: Duration::from_secs(5),
             stats_interval: Duration::from_secs(60),
             version: "4.2.0".to_string(),
+            plugins: Plugins::all(),
         }
     }
 }
@@ -100,6 +109,7 @@ impl FakeLavalink {
             state: Mutex::new(State::new(
                 config.player_update_interval,
                 config.stats_interval,
+                config.plugins,
             )),
             password: config.password,
             version: config.version,
@@ -331,6 +341,42 @@ impl FakeLavalink {
     /// ([`AnswerShape::Compat`]: as some Lavalink-compatible servers answer).
     pub fn set_answer_shape(&self, shape: AnswerShape) {
         self.shared.lock().set_answer_shape(shape);
+    }
+
+    /// Switches plugins on or off from now on (see [`Plugins`] for what each brings).
+    /// Sessions, players and the catalogue stay.
+    pub fn set_plugins(&self, plugins: Plugins) {
+        self.shared.lock().plugins = plugins;
+    }
+
+    /// The plugins the node runs now.
+    pub fn plugins(&self) -> Plugins {
+        self.shared.lock().plugins
+    }
+
+    /// The related tracks (catalogue identifiers, in order) that mixes and recommendations
+    /// seeded by the catalogue track `seed` answer from now on, instead of the source's
+    /// other catalogue tracks: a YouTube mix (`list=RD<seed>`) is the seed then these, a
+    /// Deezer `dzrec:<seed>` too, a Spotify `sprec:<seed>` only these. An empty list leaves
+    /// only what the source adds itself. Err names an identifier (seed included) the
+    /// catalogue does not have.
+    pub fn set_mix<I, S>(&self, seed: &str, related: I) -> Result<(), ControlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.shared
+            .lock()
+            .catalogue
+            .set_mix(seed, related.into_iter().map(Into::into).collect())
+            .map_err(ControlError)
+    }
+
+    /// What LavaLyrics answers for the track with this identifier (any identifier, in the
+    /// catalogue or not): [`FakeLyrics::None`] makes it 204. Replaces the default lyrics of
+    /// [`catalogue::PLAIN_LYRICS_IDENTIFIER`] and [`catalogue::SYNCED_LYRICS_IDENTIFIER`].
+    pub fn set_lyrics(&self, identifier: &str, lyrics: FakeLyrics) {
+        self.shared.lock().catalogue.set_lyrics(identifier, lyrics);
     }
 
     pub fn set_player_update_interval(&self, d: Duration) {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalogue::Catalogue;
+use super::plugins::Plugins;
 use super::shape::AnswerShape;
 use super::types::{RecordedRequest, VoiceUpdate};
 
@@ -140,10 +141,16 @@ pub(crate) struct State {
     pub new_player_faults: HashMap<String, crate::lavalink::VoiceFault>,
     /// The shape of every track object the fake sends (REST answers and events).
     pub answer_shape: AnswerShape,
+    /// The plugins the node runs now.
+    pub plugins: Plugins,
 }
 
 impl State {
-    pub fn new(player_update_interval: Duration, stats_interval: Duration) -> Self {
+    pub fn new(
+        player_update_interval: Duration,
+        stats_interval: Duration,
+        plugins: Plugins,
+    ) -> Self {
         State {
             started: Instant::now(),
             sessions: HashMap::new(),
@@ -156,6 +163,7 @@ impl State {
             voice_updates: BTreeMap::new(),
             new_player_faults: HashMap::new(),
             answer_shape: AnswerShape::default(),
+            plugins,
         }
     }
 
