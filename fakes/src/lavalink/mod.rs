@@ -5,6 +5,8 @@
 //! sessions, info, stats, version) with Lavalink's status codes and error bodies, and
 //! lavaplayer's track encoding. Playback is a clock: a player with a track and a full
 //! voice state advances in real time and ends its track at its length or `endTime`.
+//! It runs the plugins Encore's Lavalink runs — youtube-source, LavaSrc, LavaSearch and
+//! LavaLyrics — each switchable ([`Plugins`], `docs/testing-plugins.md`).
 //!
 //! Tests drive failures through the methods of [`FakeLavalink`]; other processes use
 //! the same hooks over HTTP under `/control/` (see `docs/testing.md`).
