@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use lyrics::FakeLyrics;
-pub use plugins::Plugins;
+pub use plugins::{LavaSrcSources, Plugins};
 pub use shape::AnswerShape;
 pub use state::ControlError;
 pub use types::{
@@ -68,6 +68,9 @@ pub struct FakeLavalinkConfig {
     pub version: String,
     /// The plugins the node runs (default: all four, as Encore's Lavalink config ships).
     pub plugins: Plugins,
+    /// LavaSrc's sources, while LavaSrc runs (default: all three, as with their credentials
+    /// set; [`LavaSrcSources::none`] is Encore's config without credentials).
+    pub lavasrc_sources: LavaSrcSources,
 }
 
 impl Default for FakeLavalinkConfig {
@@ -79,6 +82,7 @@ impl Default for FakeLavalinkConfig {
             stats_interval: Duration::from_secs(60),
             version: "4.2.0".to_string(),
             plugins: Plugins::all(),
+            lavasrc_sources: LavaSrcSources::all(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl FakeLavalink {
                 config.player_update_interval,
                 config.stats_interval,
                 config.plugins,
+                config.lavasrc_sources,
             )),
             password: config.password,
             version: config.version,
@@ -354,6 +359,17 @@ impl FakeLavalink {
     /// The plugins the node runs now.
     pub fn plugins(&self) -> Plugins {
         self.shared.lock().plugins
+    }
+
+    /// Registers LavaSrc's Spotify, Apple Music and Deezer sources or not from now on (see
+    /// [`LavaSrcSources`]); they run only while LavaSrc does.
+    pub fn set_lavasrc_sources(&self, sources: LavaSrcSources) {
+        self.shared.lock().lavasrc_sources = sources;
+    }
+
+    /// LavaSrc's sources as set now.
+    pub fn lavasrc_sources(&self) -> LavaSrcSources {
+        self.shared.lock().lavasrc_sources
     }
 
     /// The related tracks (catalogue identifiers, in order) that mixes and recommendations

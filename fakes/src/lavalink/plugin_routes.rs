@@ -44,7 +44,7 @@ pub(crate) async fn load_search(
     };
     match search::load_search(
         &st.catalogue,
-        st.plugins,
+        st.node(),
         query,
         q.get("types").map(String::as_str),
     ) {
@@ -115,7 +115,7 @@ pub(crate) async fn lyrics_of_track(
         let skip = skip_track_source(&q)?;
         // LavaLyrics decodes without a handler: any failure is a 500.
         let d = codec::decode(track).map_err(|e| ApiError::new(500, e.0))?;
-        if !st.plugins.has_source(&d.info.source_name) {
+        if !st.node().has_source(&d.info.source_name) {
             return Err(ApiError::new(500, MISSING_SOURCE_MESSAGE));
         }
         lyrics_of(&st, &d.info, skip)
@@ -147,26 +147,40 @@ pub(crate) async fn lyrics_of_player(
 
 // ---- control hooks ----
 
-/// `GET /control/plugins` → `{"youtube", "lavasrc", "lavasearch", "lavalyrics"}`.
-pub(crate) async fn c_plugins(AxState(app): AxState<App>) -> Json<Value> {
-    Json(json!(app.lock().plugins))
+/// The plugins as the control API shows them: the four booleans and `lavasrcSources`.
+fn plugins_json(st: &State) -> Value {
+    let mut v = json!(st.plugins);
+    v["lavasrcSources"] = json!(st.lavasrc_sources);
+    v
 }
 
-/// `POST /control/plugins {"youtube"?, "lavasrc"?, "lavasearch"?, "lavalyrics"?}` (a
-/// missing field stays) → `{"ok": true, "plugins": {...}}`; 400 for a field that is no
-/// boolean.
+/// `GET /control/plugins` → `{"youtube", "lavasrc", "lavasearch", "lavalyrics",
+/// "lavasrcSources": {"spotify", "applemusic", "deezer"}}`.
+pub(crate) async fn c_plugins(AxState(app): AxState<App>) -> Json<Value> {
+    Json(plugins_json(&app.lock()))
+}
+
+/// `POST /control/plugins {"youtube"?, "lavasrc"?, "lavasearch"?, "lavalyrics"?,
+/// "lavasrcSources"?: {"spotify"?, "applemusic"?, "deezer"?}}` (a missing field stays) →
+/// `{"ok": true, "plugins": {...}}` as GET answers; 400 for a field that is no boolean.
 pub(crate) async fn c_set_plugins(AxState(app): AxState<App>, body: Bytes) -> Response {
     let v = match control_body(&body) {
         Ok(v) => v,
         Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
     };
     let mut st = app.lock();
-    match st.plugins.merged(&v) {
-        Ok(p) => {
+    let sources = match v.get("lavasrcSources") {
+        None => Ok(st.lavasrc_sources),
+        Some(s) if s.is_object() => st.lavasrc_sources.merged(s),
+        Some(_) => Err("lavasrcSources must be an object".to_string()),
+    };
+    match (st.plugins.merged(&v), sources) {
+        (Ok(p), Ok(s)) => {
             st.plugins = p;
-            Json(json!({"ok": true, "plugins": p})).into_response()
+            st.lavasrc_sources = s;
+            Json(json!({"ok": true, "plugins": plugins_json(&st)})).into_response()
         }
-        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+        (Err(e), _) | (_, Err(e)) => control_error(StatusCode::BAD_REQUEST, e),
     }
 }
 

@@ -78,30 +78,6 @@ impl Plugins {
         )
     }
 
-    /// `/v4/info`'s `sourceManagers`, in Lavalink's registration order: built-in sources,
-    /// then the plugins' sources, then http (registered last so plugins see links first).
-    pub(crate) fn source_managers(self) -> Vec<&'static str> {
-        let mut sources = vec!["soundcloud"];
-        if self.youtube {
-            sources.push("youtube");
-        }
-        if self.lavasrc {
-            sources.extend(LAVASRC_SOURCES);
-        }
-        sources.push("http");
-        sources
-    }
-
-    /// Whether a track of `source_name` decodes (its source manager is registered). Sources
-    /// the fake does not know are taken as built-in.
-    pub(crate) fn has_source(self, source_name: &str) -> bool {
-        match source_name {
-            "youtube" => self.youtube,
-            s if LAVASRC_SOURCES.contains(&s) => self.lavasrc,
-            _ => true,
-        }
-    }
-
     /// `self` with the fields `v` (a JSON object) names; Err for a field that is no boolean.
     pub(crate) fn merged(self, v: &Value) -> Result<Plugins, String> {
         let mut out = self;
@@ -124,6 +100,110 @@ impl Plugins {
 impl Default for Plugins {
     fn default() -> Self {
         Plugins::all()
+    }
+}
+
+/// The LavaSrc sources that run while LavaSrc does. Encore's config switches each on only with
+/// its credentials (`LAVASRC_SPOTIFY_ENABLED` ...); without them LavaSrc still serves LavaSearch
+/// (YouTube suggestions) and LavaLyrics (YouTube, LRCLIB), but registers no Spotify, Apple
+/// Music or Deezer source: their prefixes are `empty`, their links go to the http source, their
+/// tracks do not decode, and LavaSearch answers their prefixes with 204.
+///
+/// JSON (control API, under `lavasrcSources`): `{"spotify": true, "applemusic": true,
+/// "deezer": true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LavaSrcSources {
+    pub spotify: bool,
+    pub applemusic: bool,
+    pub deezer: bool,
+}
+
+impl LavaSrcSources {
+    /// All three, as with every credential set.
+    pub const fn all() -> Self {
+        LavaSrcSources {
+            spotify: true,
+            applemusic: true,
+            deezer: true,
+        }
+    }
+
+    /// None: Encore's config without credentials (its default).
+    pub const fn none() -> Self {
+        LavaSrcSources {
+            spotify: false,
+            applemusic: false,
+            deezer: false,
+        }
+    }
+
+    /// `self` with the fields `v` (a JSON object) names; Err for a field that is no boolean.
+    pub(crate) fn merged(self, v: &Value) -> Result<LavaSrcSources, String> {
+        let mut out = self;
+        for (name, field) in [
+            ("spotify", &mut out.spotify),
+            ("applemusic", &mut out.applemusic),
+            ("deezer", &mut out.deezer),
+        ] {
+            match v.get(name) {
+                None => {}
+                Some(Value::Bool(b)) => *field = *b,
+                Some(_) => return Err(format!("lavasrcSources.{name} must be a boolean")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Default for LavaSrcSources {
+    fn default() -> Self {
+        LavaSrcSources::all()
+    }
+}
+
+/// What the node runs: its plugins and, with LavaSrc, which of LavaSrc's sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub plugins: Plugins,
+    pub lavasrc_sources: LavaSrcSources,
+}
+
+impl Node {
+    /// Whether the LavaSrc source `name` (`spotify`, `applemusic`, `deezer`) is registered.
+    pub fn lavasrc_source(self, name: &str) -> bool {
+        self.plugins.lavasrc
+            && match name {
+                "spotify" => self.lavasrc_sources.spotify,
+                "applemusic" => self.lavasrc_sources.applemusic,
+                "deezer" => self.lavasrc_sources.deezer,
+                _ => false,
+            }
+    }
+
+    /// `/v4/info`'s `sourceManagers`, in Lavalink's registration order: built-in sources,
+    /// then the plugins' sources, then http (registered last so plugins see links first).
+    pub fn source_managers(self) -> Vec<&'static str> {
+        let mut sources = vec!["soundcloud"];
+        if self.plugins.youtube {
+            sources.push("youtube");
+        }
+        sources.extend(
+            LAVASRC_SOURCES
+                .into_iter()
+                .filter(|s| self.lavasrc_source(s)),
+        );
+        sources.push("http");
+        sources
+    }
+
+    /// Whether a track of `source_name` decodes (its source manager is registered). Sources
+    /// the fake does not know are taken as built-in.
+    pub fn has_source(self, source_name: &str) -> bool {
+        match source_name {
+            "youtube" => self.plugins.youtube,
+            s if LAVASRC_SOURCES.contains(&s) => self.lavasrc_source(s),
+            _ => true,
+        }
     }
 }
 
@@ -155,8 +235,13 @@ mod tests {
             ]
         );
         assert_eq!(Plugins::none().info_plugins(), json!([]));
+        let node = |plugins, lavasrc_sources| Node {
+            plugins,
+            lavasrc_sources,
+        };
+        let all = node(Plugins::all(), LavaSrcSources::all());
         assert_eq!(
-            Plugins::all().source_managers(),
+            all.source_managers(),
             [
                 "soundcloud",
                 "youtube",
@@ -166,9 +251,21 @@ mod tests {
                 "http"
             ]
         );
-        assert_eq!(Plugins::none().source_managers(), ["soundcloud", "http"]);
-        assert!(!Plugins::none().has_source("spotify"));
-        assert!(Plugins::none().has_source("soundcloud"));
+        let bare = node(Plugins::none(), LavaSrcSources::all());
+        assert_eq!(bare.source_managers(), ["soundcloud", "http"]);
+        assert!(!bare.has_source("spotify"));
+        assert!(bare.has_source("soundcloud"));
+        let deezer_only = LavaSrcSources {
+            deezer: true,
+            ..LavaSrcSources::none()
+        };
+        let no_credentials = node(Plugins::all(), deezer_only);
+        assert_eq!(
+            no_credentials.source_managers(),
+            ["soundcloud", "youtube", "deezer", "http"]
+        );
+        assert!(!no_credentials.has_source("spotify"));
+        assert!(no_credentials.has_source("deezer"));
     }
 
     #[test]

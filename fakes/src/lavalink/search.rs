@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::catalogue::{Catalogue, CollectionKind, Entry, Extended};
 use super::codec;
-use super::plugins::Plugins;
+use super::plugins::Node;
 use super::state::ApiError;
 use super::types::{Track, TrackInfo};
 
@@ -75,15 +75,26 @@ fn playlist(name: &str, plugin_info: Value) -> Value {
 /// What `GET /v4/loadsearch` answers: `Ok(Some(result))` (200), `Ok(None)` when no search
 /// manager takes the query's prefix (204), Err for the 500s LavaSearch throws (no search
 /// manager registered, as without LavaSrc; Spotify refusing a search for texts only).
+/// LavaSrc registers a search manager per source it runs, and YouTube's with youtube-source.
 pub(crate) fn load_search(
     catalogue: &Catalogue,
-    plugins: Plugins,
+    node: Node,
     query: &str,
     types: Option<&str>,
 ) -> Result<Option<Value>, ApiError> {
-    if !plugins.lavasrc {
+    let youtube = node.plugins.lavasrc && node.plugins.youtube;
+    let registered = youtube
+        || ["spotify", "applemusic", "deezer"]
+            .iter()
+            .any(|s| node.lavasrc_source(s));
+    if !registered {
         return Err(ApiError::new(500, "No search managers registered"));
     }
+    let source_query = |prefix: &str, source: &str| {
+        query
+            .strip_prefix(prefix)
+            .filter(|_| node.lavasrc_source(source))
+    };
     let types = parse_types(types);
     let wants = |defaults: &[Kind]| -> BTreeSet<Kind> {
         if types.is_empty() {
@@ -100,24 +111,24 @@ pub(crate) fn load_search(
         Kind::Playlist,
         Kind::Text,
     ];
-    let found = if let Some(q) = query.strip_prefix("spsearch:") {
+    let found = if let Some(q) = source_query("spsearch:", "spotify") {
         let wanted = wants(&FOUR);
         if !wanted.iter().any(|k| FOUR.contains(k)) {
             // Spotify's search API refuses `type=text`.
             return Err(ApiError::new(500, "Server responded with an error."));
         }
         source_search(catalogue, "spotify", q, &wanted)
-    } else if let Some(q) = query.strip_prefix("amsearch:") {
+    } else if let Some(q) = source_query("amsearch:", "applemusic") {
         source_search(catalogue, "applemusic", q, &wants(&ALL))
-    } else if let Some(q) = query.strip_prefix("dzsearch:") {
+    } else if let Some(q) = source_query("dzsearch:", "deezer") {
         source_search(catalogue, "deezer", q, &wants(&FOUR))
-    } else if let (true, Some(q)) = (plugins.youtube, query.strip_prefix("ytsearch:")) {
+    } else if let (true, Some(q)) = (youtube, query.strip_prefix("ytsearch:")) {
         // YouTube's suggest API: texts only, whatever the types.
         Found {
             texts: suggestions(catalogue, q),
             ..Found::default()
         }
-    } else if let (true, Some(q)) = (plugins.youtube, query.strip_prefix("ytmsearch:")) {
+    } else if let (true, Some(q)) = (youtube, query.strip_prefix("ytmsearch:")) {
         let wanted = wants(&ALL);
         let mut found = Found::default();
         if wanted.contains(&Kind::Track) {
@@ -261,6 +272,14 @@ fn music_suggestion(e: &Entry) -> Value {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::lavalink::plugins::{LavaSrcSources, Plugins};
+
+    fn node(plugins: Plugins, lavasrc_sources: LavaSrcSources) -> Node {
+        Node {
+            plugins,
+            lavasrc_sources,
+        }
+    }
 
     #[test]
     fn types_are_split_like_lavasearch_and_unknown_ones_dropped() {
@@ -274,7 +293,7 @@ mod tests {
     #[test]
     fn prefixes_pick_the_search_manager() {
         let c = Catalogue::new();
-        let all = Plugins::all();
+        let all = node(Plugins::all(), LavaSrcSources::all());
         let r = load_search(&c, all, "spsearch:rick", None)
             .unwrap()
             .unwrap();
@@ -301,9 +320,14 @@ mod tests {
             500
         );
         assert_eq!(
-            load_search(&c, Plugins::none(), "spsearch:rick", None)
-                .unwrap_err()
-                .message,
+            load_search(
+                &c,
+                node(Plugins::none(), LavaSrcSources::all()),
+                "spsearch:rick",
+                None
+            )
+            .unwrap_err()
+            .message,
             "No search managers registered"
         );
     }

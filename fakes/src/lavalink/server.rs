@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::catalogue::{decoded_object_bytes, plugin_info};
 use super::codec;
 use super::plugin_routes;
-use super::plugins::{Plugins, MISSING_SOURCE_MESSAGE};
+use super::plugins::{Node, MISSING_SOURCE_MESSAGE};
 use super::shape::AnswerShape;
 use super::state::{unix_ms, ApiError, ControlError, Outgoing, PlayerUpdate, State};
 use super::types::{NewTrack, RecordedRequest, Severity, Track, VoiceFault};
@@ -187,7 +187,7 @@ async fn version(AxState(app): AxState<App>) -> Response {
 }
 
 async fn info(AxState(app): AxState<App>) -> Json<Value> {
-    let plugins = app.lock().plugins;
+    let node = app.lock().node();
     let (core, build) = match app.version.split_once('+') {
         Some((c, b)) => (c, Some(b)),
         None => (app.version.as_str(), None),
@@ -211,10 +211,10 @@ async fn info(AxState(app): AxState<App>) -> Json<Value> {
         "git": {"branch": "main", "commit": "f4ke11e", "commitTime": app.build_time},
         "jvm": "21.0.6",
         "lavaplayer": "2.2.4",
-        "sourceManagers": plugins.source_managers(),
+        "sourceManagers": node.source_managers(),
         "filters": ["volume", "equalizer", "karaoke", "timescale", "tremolo", "vibrato",
                     "distortion", "rotation", "channelMix", "lowPass"],
-        "plugins": plugins.info_plugins(),
+        "plugins": node.plugins.info_plugins(),
     }))
 }
 
@@ -236,16 +236,16 @@ async fn load_tracks(
         );
     };
     let st = app.lock();
-    Json(st.shaped(st.catalogue.load(identifier, st.plugins).to_json())).into_response()
+    Json(st.shaped(st.catalogue.load(identifier, st.node()).to_json())).into_response()
 }
 
 /// `/v4/decodetrack(s)`: the track lavaplayer decodes from `encoded` (its `encoded` kept
 /// as sent, `pluginInfo` from the decoded object). A source the node lacks (its plugin off)
 /// is a 500, as lavaplayer decodes no track.
-pub(crate) fn decoded_track(encoded: &str, plugins: Plugins) -> Result<Track, ApiError> {
+pub(crate) fn decoded_track(encoded: &str, node: Node) -> Result<Track, ApiError> {
     let d = codec::decode(encoded)
         .map_err(|e| ApiError::new(400, format!("Failed to decode track: {e}")))?;
-    if !plugins.has_source(&d.info.source_name) {
+    if !node.has_source(&d.info.source_name) {
         return Err(ApiError::new(500, MISSING_SOURCE_MESSAGE));
     }
     let object_bytes = decoded_object_bytes(&d.info.source_name, &d.source_bytes);
@@ -274,7 +274,7 @@ async fn decode_track(
         return api_error(ApiError::new(400, "No track to decode provided"), &uri);
     };
     let st = app.lock();
-    match decoded_track(encoded, st.plugins) {
+    match decoded_track(encoded, st.node()) {
         Ok(t) => Json(st.shaped(json!(t))).into_response(),
         Err(e) => api_error(e, &uri),
     }
@@ -296,7 +296,7 @@ async fn decode_tracks(AxState(app): AxState<App>, uri: Uri, body: Bytes) -> Res
     let st = app.lock();
     match list
         .iter()
-        .map(|e| decoded_track(e, st.plugins))
+        .map(|e| decoded_track(e, st.node()))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(tracks) => Json(st.shaped(json!(tracks))).into_response(),

@@ -6,7 +6,7 @@ use encore_fakes::lavalink::catalogue::{
     PLAIN_LYRICS_IDENTIFIER, SPOTIFY_AHA, SPOTIFY_ALBUM_ID, SPOTIFY_PLAYLIST_ID, SPOTIFY_QUEEN,
     SPOTIFY_RICK, SPOTIFY_TONE_2S, SPOTIFY_TONE_3S, SYNCED_LYRICS_IDENTIFIER,
 };
-use encore_fakes::lavalink::{codec, FakeLyrics, Plugins};
+use encore_fakes::lavalink::{codec, FakeLyrics, LavaSrcSources, Plugins};
 
 use super::*;
 
@@ -130,7 +130,9 @@ async fn info_lists_the_running_plugins_and_their_sources() {
         lavalyrics: true,
         ..Plugins::none()
     };
-    assert_eq!(body["plugins"], json!(expected));
+    let mut shown = json!(expected);
+    shown["lavasrcSources"] = json!({"spotify": true, "applemusic": true, "deezer": true});
+    assert_eq!(body["plugins"], shown);
     assert_eq!(fake.plugins(), expected);
     let (_, info) = rest.get("/v4/info").await;
     assert_eq!(
@@ -148,7 +150,7 @@ async fn info_lists_the_running_plugins_and_their_sources() {
         .json()
         .await
         .unwrap();
-    assert_eq!(plugins, json!(expected));
+    assert_eq!(plugins, shown);
 
     // The config chooses the plugins at start.
     let bare = FakeLavalink::start(FakeLavalinkConfig {
@@ -996,4 +998,75 @@ async fn decoded_lavasrc_tracks_carry_lavasrcs_shuffled_urls() {
     }
     assert_eq!(start["type"], "TrackStartEvent");
     assert_eq!(start["track"]["pluginInfo"], written);
+}
+
+#[tokio::test]
+async fn lavasrc_without_credentials_registers_none_of_its_sources() {
+    let fake = FakeLavalink::start(FakeLavalinkConfig {
+        lavasrc_sources: LavaSrcSources::none(),
+        ..FakeLavalinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let rest = Rest::new(&fake);
+    let (_, info) = rest.get("/v4/info").await;
+    assert_eq!(
+        info["sourceManagers"],
+        json!(["soundcloud", "youtube", "http"])
+    );
+    assert_eq!(info["plugins"].as_array().unwrap().len(), 4);
+
+    assert_eq!(
+        rest.load("spsearch:rick").await,
+        json!({"loadType": "empty", "data": {}})
+    );
+    assert_lookup_failed(
+        &rest.load(&spotify_url(SPOTIFY_RICK)).await,
+        &format!("{FRIENDLY}: Unknown file format."),
+    );
+    // LavaSearch still has YouTube's suggestions; the Spotify prefix is nobody's.
+    let (s, _) = rest
+        .get_with("/v4/loadsearch", &[("query", "spsearch:rick")])
+        .await;
+    assert_eq!(s, 204);
+    let (s, r) = rest
+        .get_with("/v4/loadsearch", &[("query", "ytsearch:rick")])
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(r["texts"].as_array().unwrap().len(), 1);
+    // LavaLyrics still has YouTube's and LRCLIB's lyrics.
+    let rick = rest.encoded(PLAIN_LYRICS_IDENTIFIER).await;
+    let (s, body) = rest.get_with("/v4/lyrics", &[("track", &rick)]).await;
+    assert_eq!((s, body["sourceName"].as_str()), (200, Some("youtube")));
+
+    // One source switched on over the control API.
+    let (s, body) = rest
+        .control(
+            "/control/plugins",
+            json!({"lavasrcSources": {"deezer": true}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body["plugins"]["lavasrcSources"],
+        json!({"spotify": false, "applemusic": false, "deezer": true})
+    );
+    assert_eq!(
+        fake.lavasrc_sources(),
+        LavaSrcSources {
+            deezer: true,
+            ..LavaSrcSources::none()
+        }
+    );
+    assert_eq!(rest.load("dzsearch:daft punk").await["loadType"], "search");
+    assert_eq!(rest.load("spsearch:rick").await["loadType"], "empty");
+    let (s, _) = rest
+        .control(
+            "/control/plugins",
+            json!({"lavasrcSources": {"deezer": "yes"}}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    fake.set_lavasrc_sources(LavaSrcSources::all());
+    assert_eq!(rest.load("spsearch:rick").await["loadType"], "search");
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::codec;
 use super::lyrics::{self, FakeLyrics};
-use super::plugins::Plugins;
+use super::plugins::Node;
 use super::types::{NewTrack, Track, TrackInfo};
 
 pub(crate) use lavasrc::{decoded_object_bytes, plugin_info, Collection, CollectionKind, Extended};
@@ -437,12 +437,12 @@ impl Catalogue {
         &self.collections
     }
 
-    /// `/v4/loadtracks` on a node running `plugins`.
-    pub fn load(&self, identifier: &str, plugins: Plugins) -> LoadResult {
+    /// `/v4/loadtracks` on a node running `node`.
+    pub fn load(&self, identifier: &str, node: Node) -> LoadResult {
         let identifier = identifier.trim();
         for prefix in ["ytsearch:", "ytmsearch:"] {
             if let Some(query) = identifier.strip_prefix(prefix) {
-                if !plugins.youtube {
+                if !node.plugins.youtube {
                     return LoadResult::Empty;
                 }
                 return self.search(query, |e| !e.is_lavasrc(), usize::MAX);
@@ -451,11 +451,12 @@ impl Catalogue {
         if let Some(query) = identifier.strip_prefix("scsearch:") {
             return self.search(query, |e| !e.is_lavasrc(), usize::MAX);
         }
-        if let Some(result) = self.load_lavasrc(identifier, plugins) {
+        if let Some(result) = self.load_lavasrc(identifier, node) {
             return result;
         }
-        let youtube_link = is_youtube_link(identifier);
-        if youtube_link && !plugins.youtube {
+        let youtube_host = youtube_host(identifier);
+        let youtube_link = youtube_host.is_some();
+        if youtube_link && !node.plugins.youtube {
             // Without youtube-source, lavaplayer's http source fetches the web page.
             return LoadResult::http_unknown_format();
         }
@@ -471,7 +472,9 @@ impl Catalogue {
                 ),
             };
         }
-        if let Some(list) = url_param(identifier, "list") {
+        // youtube-source reads `list=` on youtube.com links only: a youtu.be link is its video.
+        let short_link = youtube_host.is_some_and(|h| h.ends_with("youtu.be"));
+        if let Some(list) = url_param(identifier, "list").filter(|_| !short_link) {
             if let (true, Some(seed)) = (youtube_link, list.strip_prefix("RD")) {
                 return self.youtube_mix(identifier, seed);
             }
@@ -496,7 +499,7 @@ impl Catalogue {
                 None => LoadResult::Empty,
             };
         }
-        let playable = |e: &&Entry| plugins.has_source(&e.info.source_name) && !e.is_lavasrc();
+        let playable = |e: &&Entry| node.has_source(&e.info.source_name) && !e.is_lavasrc();
         if let Some(e) = self.by_uri(identifier).filter(playable) {
             return LoadResult::Track(Box::new(e.track()));
         }
@@ -509,23 +512,27 @@ impl Catalogue {
         }
     }
 
-    /// LavaSrc's prefixes and links: None when `identifier` is neither. Without LavaSrc no
-    /// source claims its prefixes (`empty`) and its links go to the http source.
-    fn load_lavasrc(&self, identifier: &str, plugins: Plugins) -> Option<LoadResult> {
-        const PREFIXES: [&str; 6] = [
-            "spsearch:",
-            "amsearch:",
-            "dzsearch:",
-            "dzisrc:",
-            "sprec:",
-            "dzrec:",
+    /// LavaSrc's prefixes and links: None when `identifier` is neither. Without the source
+    /// (LavaSrc off, or the source off for lack of credentials) no source claims its prefixes
+    /// (`empty`) and its links go to the http source.
+    fn load_lavasrc(&self, identifier: &str, node: Node) -> Option<LoadResult> {
+        /// Each prefix and the source that claims it.
+        const PREFIXES: [(&str, &str); 6] = [
+            ("spsearch:", "spotify"),
+            ("amsearch:", "applemusic"),
+            ("dzsearch:", "deezer"),
+            ("dzisrc:", "deezer"),
+            ("sprec:", "spotify"),
+            ("dzrec:", "deezer"),
         ];
-        let prefix = PREFIXES.iter().find(|p| identifier.starts_with(**p));
+        let prefix = PREFIXES.iter().find(|(p, _)| identifier.starts_with(*p));
         let link = lavasrc::parse_link(identifier);
-        if prefix.is_none() && link.is_none() {
-            return None;
-        }
-        if !plugins.lavasrc {
+        let source = match (prefix, &link) {
+            (Some((_, source)), _) => *source,
+            (None, Some(link)) => link.source,
+            (None, None) => return None,
+        };
+        if !node.lavasrc_source(source) {
             let http = identifier.starts_with("https://") || identifier.starts_with("http://");
             return Some(if link.is_some() && http {
                 LoadResult::http_unknown_format()
@@ -536,7 +543,7 @@ impl Catalogue {
         if let Some(link) = link {
             return Some(self.load_link(&link));
         }
-        let (prefix, query) = identifier.split_at(prefix.map_or(0, |p| p.len()));
+        let (prefix, query) = identifier.split_at(prefix.map_or(0, |(p, _)| p.len()));
         let source_is = |source: &'static str| move |e: &Entry| e.info.source_name == source;
         Some(match prefix {
             "spsearch:" => self.spotify_search(query.trim()),
@@ -698,14 +705,12 @@ impl Catalogue {
     }
 }
 
-/// A link youtube-source claims: `(www.|m.|music.)youtube.com/...` or `youtu.be/...`.
-fn is_youtube_link(url: &str) -> bool {
-    let Some(rest) = url
+/// The host of a link youtube-source claims: `(www.|m.|music.)youtube.com` or
+/// `(www.)youtu.be`.
+fn youtube_host(url: &str) -> Option<&str> {
+    let rest = url
         .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return false;
-    };
+        .or_else(|| url.strip_prefix("http://"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     matches!(
         host,
@@ -716,6 +721,7 @@ fn is_youtube_link(url: &str) -> bool {
             | "youtu.be"
             | "www.youtu.be"
     )
+    .then_some(host)
 }
 
 /// The video id of a `youtu.be` short link, which YouTube shares as `https://youtu.be/<id>`
@@ -746,9 +752,16 @@ fn url_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::lavalink::plugins::{LavaSrcSources, Plugins};
 
     fn all(c: &Catalogue, identifier: &str) -> LoadResult {
-        c.load(identifier, Plugins::all())
+        c.load(
+            identifier,
+            Node {
+                plugins: Plugins::all(),
+                lavasrc_sources: LavaSrcSources::all(),
+            },
+        )
     }
 
     #[test]
@@ -808,6 +821,25 @@ mod tests {
             all(&c, LOAD_ERROR_IDENTIFIER),
             LoadResult::Error { .. }
         ));
+    }
+
+    #[test]
+    fn only_youtube_com_links_read_list() {
+        let c = Catalogue::new();
+        let mix = all(
+            &c,
+            "https://m.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ",
+        );
+        assert!(matches!(mix, LoadResult::Playlist { .. }), "{mix:?}");
+        for link in [
+            "https://youtu.be/dQw4w9WgXcQ?list=RDdQw4w9WgXcQ",
+            "https://youtu.be/dQw4w9WgXcQ?list=PLencoreFixtures01",
+        ] {
+            match all(&c, link) {
+                LoadResult::Track(t) => assert_eq!(t.info.identifier, "dQw4w9WgXcQ"),
+                other => panic!("{link}: {other:?}"),
+            }
+        }
     }
 
     #[test]

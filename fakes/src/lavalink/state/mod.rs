@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalogue::Catalogue;
-use super::plugins::Plugins;
+use super::plugins::{LavaSrcSources, Node, Plugins};
 use super::shape::AnswerShape;
 use super::types::{RecordedRequest, VoiceUpdate};
 
@@ -143,6 +143,8 @@ pub(crate) struct State {
     pub answer_shape: AnswerShape,
     /// The plugins the node runs now.
     pub plugins: Plugins,
+    /// The LavaSrc sources registered while LavaSrc runs.
+    pub lavasrc_sources: LavaSrcSources,
 }
 
 impl State {
@@ -150,6 +152,7 @@ impl State {
         player_update_interval: Duration,
         stats_interval: Duration,
         plugins: Plugins,
+        lavasrc_sources: LavaSrcSources,
     ) -> Self {
         State {
             started: Instant::now(),
@@ -164,6 +167,7 @@ impl State {
             new_player_faults: HashMap::new(),
             answer_shape: AnswerShape::default(),
             plugins,
+            lavasrc_sources,
         }
     }
 
@@ -180,6 +184,14 @@ impl State {
     pub fn shaped(&self, mut v: Value) -> Value {
         self.answer_shape.apply(&mut v);
         v
+    }
+
+    /// What the node runs now.
+    pub fn node(&self) -> Node {
+        Node {
+            plugins: self.plugins,
+            lavasrc_sources: self.lavasrc_sources,
+        }
     }
 
     pub fn refusing(&self, now: Instant) -> bool {

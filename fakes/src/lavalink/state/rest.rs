@@ -449,7 +449,7 @@ impl State {
             };
             let d = codec::decode(encoded)
                 .map_err(|e| ApiError::bad_request(format!("Failed to decode track: {e}")))?;
-            if !self.plugins.has_source(&d.info.source_name) {
+            if !self.node().has_source(&d.info.source_name) {
                 return Err(ApiError::new(500, MISSING_SOURCE_MESSAGE));
             }
             let fails = self
@@ -460,7 +460,7 @@ impl State {
             return Ok(Some((d.info, bytes, fails)));
         }
         let identifier = update.identifier.as_deref().unwrap_or_default();
-        match self.catalogue.load(identifier, self.plugins) {
+        match self.catalogue.load(identifier, self.node()) {
             LoadResult::Track(t) => {
                 let entry = self.catalogue.by_identifier(&t.info.identifier);
                 let fails = entry.is_some_and(|e| e.fails_on_play);
