@@ -4,6 +4,7 @@
 //! the http source for links no plugin claims.
 
 mod lavasrc;
+mod lavasrc_fixtures;
 mod mixes;
 
 use std::collections::HashMap;
@@ -296,7 +297,7 @@ impl Catalogue {
         ];
         let mut entries = entries;
         entries.extend(
-            lavasrc::fixtures()
+            lavasrc_fixtures::fixtures()
                 .into_iter()
                 .map(|f| Entry::new(f.info, f.extended.encode())),
         );
@@ -315,7 +316,7 @@ impl Catalogue {
         Catalogue {
             entries,
             playlists,
-            collections: lavasrc::collections(),
+            collections: lavasrc_fixtures::collections(),
             mixes: HashMap::new(),
             lyrics,
         }
