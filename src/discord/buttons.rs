@@ -30,36 +30,38 @@ pub fn now_playing_buttons(view: &PlayerView) -> Vec<CreateActionRow> {
     } else {
         CreateButton::new(format!("{PREFIX}pause")).label(labels::PAUSE)
     };
-    vec![CreateActionRow::Buttons(vec![
-        pause.style(ButtonStyle::Primary),
-        CreateButton::new(format!("{PREFIX}skip"))
-            .label(labels::SKIP)
-            .style(ButtonStyle::Secondary),
-        CreateButton::new(format!("{PREFIX}stop"))
-            .label(labels::STOP)
-            .style(ButtonStyle::Danger),
-        CreateButton::new(format!("{PREFIX}loop"))
-            .label(labels::loop_mode(view.loop_mode))
-            .style(ButtonStyle::Secondary),
-    ]),
-    CreateActionRow::Buttons(vec![
-        CreateButton::new(format!("{PREFIX}rewind"))
-            .label(labels::REWIND)
-            .style(ButtonStyle::Secondary),
-        CreateButton::new(format!("{PREFIX}replay"))
-            .label(labels::REPLAY)
-            .style(ButtonStyle::Secondary),
-        CreateButton::new(format!("{PREFIX}forward"))
-            .label(labels::FORWARD)
-            .style(ButtonStyle::Secondary),
-        CreateButton::new(format!("{PREFIX}autoplay"))
-            .label(labels::autoplay(view.autoplay))
-            .style(if view.autoplay {
-                ButtonStyle::Success
-            } else {
-                ButtonStyle::Secondary
-            }),
-    ])]
+    vec![
+        CreateActionRow::Buttons(vec![
+            pause.style(ButtonStyle::Primary),
+            CreateButton::new(format!("{PREFIX}skip"))
+                .label(labels::SKIP)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}stop"))
+                .label(labels::STOP)
+                .style(ButtonStyle::Danger),
+            CreateButton::new(format!("{PREFIX}loop"))
+                .label(labels::loop_mode(view.loop_mode))
+                .style(ButtonStyle::Secondary),
+        ]),
+        CreateActionRow::Buttons(vec![
+            CreateButton::new(format!("{PREFIX}rewind"))
+                .label(labels::REWIND)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}replay"))
+                .label(labels::REPLAY)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}forward"))
+                .label(labels::FORWARD)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}autoplay"))
+                .label(labels::autoplay(view.autoplay))
+                .style(if view.autoplay {
+                    ButtonStyle::Success
+                } else {
+                    ButtonStyle::Secondary
+                }),
+        ]),
+    ]
 }
 
 /// How far the -10 s and +10 s buttons jump, in ms.
@@ -101,10 +103,7 @@ pub fn page_buttons(list: &str, page: usize, pages: usize) -> Vec<CreateActionRo
 
 /// A history page button: what the server played, at that page.
 async fn turn_history_page(data: &Data, guild: u64, page: &str) -> CreateInteractionResponse {
-    let played = data
-        .service
-        .played(guild, data.service.history_max())
-        .await;
+    let played = data.service.played(guild, data.service.history_max()).await;
     let pages = texts::history_pages(played.len());
     let page = page.parse().unwrap_or(1).clamp(1, pages);
     CreateInteractionResponse::UpdateMessage(

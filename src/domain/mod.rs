@@ -15,9 +15,9 @@ mod track_time;
 pub mod voice_health;
 pub mod vote;
 
+pub use autoplay::Autoplay;
 pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
-pub use autoplay::Autoplay;
 pub use played::Played;
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{diff, EndReason, Hunk, LoopMode, Queue, QueueError};

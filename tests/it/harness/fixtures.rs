@@ -50,7 +50,7 @@ pub fn snapshot(guild_id: u64, tracks: u32, generation: u64) -> PlayerSnapshot {
     state.loop_mode = [LoopMode::Off, LoopMode::Track, LoopMode::Queue][(generation % 3) as usize];
     // Autoplay off, on without a seed, or on with one.
     state.autoplay = encore::domain::Autoplay {
-        on: generation % 3 != 0,
+        on: !generation.is_multiple_of(3),
         seed: (generation % 3 == 2).then(|| encore::domain::autoplay::Seed {
             title: format!("Seed ✓ {generation}"),
             author: format!("Seed artist {generation}"),
