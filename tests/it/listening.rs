@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use encore_fakes::lavalink::catalogue::{SHORT_1S, SHORT_2S, SHORT_3S, SHORT_5S};
+use encore_fakes::lavalink::catalogue::{
+    SHORT_1S, SHORT_2S, SHORT_3S, SHORT_5S, SPOTIFY_PLAYLIST_ID, SPOTIFY_TONE_3S,
+};
 use encore_fakes::lavalink::NewTrack;
 
 use crate::harness::{
@@ -390,4 +392,64 @@ async fn autoplay_survives_a_kill_9_mid_track_and_continues_from_its_seed() {
         (playing_id(&rig.lavalink).as_deref() == Some(SHORT_1S)).then_some(())
     })
     .await;
+}
+
+/// The identifiers `/v4/loadtracks` was asked for, decoded, in order.
+fn loaded(lavalink: &encore_fakes::lavalink::FakeLavalink) -> Vec<String> {
+    lavalink
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v4/loadtracks")
+        .filter_map(|r| {
+            let q = r.query?;
+            let v = q.strip_prefix("identifier=")?;
+            Some(
+                url::form_urlencoded::parse(format!("x={v}").as_bytes())
+                    .next()?
+                    .1
+                    .into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spotify_apple_music_and_deezer_links_reach_the_node_unchanged_and_autoplay_follows_them() {
+    let w = world_with(MANY_COMMANDS).await;
+    // A Spotify track link with a start time of Encore's own (`#t=`, on any host).
+    let link = format!("https://open.spotify.com/track/{SPOTIFY_TONE_3S}?si=4f2e#t=0:01");
+    let (reply, _) = command(&w, BOB, "play", json!({ "query": link })).await;
+    assert!(reply.starts_with("Now playing"), "{reply}");
+    assert!(loaded(&w.lavalink).contains(&link), "{:?}", loaded(&w.lavalink));
+    let p = w.lavalink.player(&GUILD.to_string()).unwrap();
+    assert_eq!(p.track.as_ref().unwrap().info.source_name, "spotify");
+    assert!(p.position >= 1_000, "started at its link's time: {}", p.position);
+    // Autoplay after a Spotify track asks LavaSrc for its recommendations (the track has 2 s
+    // left).
+    let on = choice(&w.discord, "autoplay", "on");
+    command(&w, BOB, "autoplay", json!({ "mode": on })).await;
+    let next = eventually("a recommended track", WAIT, || {
+        let t = w.lavalink.player(&GUILD.to_string())?.track?;
+        (t.info.identifier != SPOTIFY_TONE_3S).then_some(t)
+    })
+    .await;
+    assert!(
+        loaded(&w.lavalink).contains(&format!("sprec:{SPOTIFY_TONE_3S}")),
+        "{:?}",
+        loaded(&w.lavalink)
+    );
+    assert_eq!(next.info.source_name, "spotify", "{next:?}");
+    // A Spotify playlist, an Apple Music and a Deezer track are queued as they are.
+    let playlist = format!("https://open.spotify.com/playlist/{SPOTIFY_PLAYLIST_ID}");
+    let (reply, _) = command(&w, BOB, "play", json!({ "query": playlist })).await;
+    assert!(reply.contains("(3 tracks)"), "{reply}");
+    for link in [
+        "https://music.apple.com/us/album/whenever-you-need-somebody/1558533890?i=1558533900",
+        "https://www.deezer.com/track/3135556",
+    ] {
+        let (reply, ephemeral) = command(&w, BOB, "play", json!({ "query": link })).await;
+        assert!(!ephemeral && reply.starts_with("Queued"), "{link}: {reply}");
+        assert!(loaded(&w.lavalink).iter().any(|l| l == link));
+    }
+    w.stop().await;
 }

@@ -117,6 +117,18 @@ pub(super) async fn skip(
     if !matches!(vote, SkipVote::Skip { .. }) {
         return say(ctx, texts::skip_vote(vote)).await;
     }
+    let last_with_autoplay = ctx
+        .data()
+        .service
+        .view(guild)
+        .await
+        .is_some_and(|v| v.autoplay && v.upcoming.is_empty());
+    if last_with_autoplay {
+        // Autoplay asks the node for related tracks, which may take longer than Discord waits.
+        ctx.defer()
+            .await
+            .map_err(|e| CommandError::Internal(e.to_string()))?;
+    }
     let switched = ctx.data().service.skip(guild, None).await?;
     let text = format!(
         "{}{}",
