@@ -1,4 +1,5 @@
-//! Buttons under `/nowplaying` (pause/resume, skip, stop, loop) and `/queue` (pages).
+//! Buttons under `/nowplaying` (pause/resume, skip, stop, loop), `/queue` and `/lyrics` (pages),
+//! and the `/search` menu: every component of ours comes in here (`encore:…` custom ids).
 
 use poise::serenity_prelude as serenity;
 use serenity::{
@@ -8,11 +9,12 @@ use serenity::{
 
 use super::policy::{self, VoiceRelation};
 use super::texts::{self, labels};
-use super::{CommandError, Data};
+use super::{commands, lyrics, CommandError, Data};
 use crate::domain::LoopMode;
 use crate::player::PlayerView;
 
-const PREFIX: &str = "encore:";
+/// The start of our components' custom ids.
+pub const PREFIX: &str = "encore:";
 /// The Resume button (also under the notice of a player restored paused).
 pub const RESUME_ID: &str = "encore:resume";
 
@@ -49,15 +51,21 @@ pub fn queue_embed(view: &PlayerView, page: usize) -> CreateEmbed {
 }
 
 pub fn queue_buttons(page: usize, pages: usize) -> Vec<CreateActionRow> {
+    page_buttons(&format!("{PREFIX}queue"), page, pages)
+}
+
+/// Previous/Next page buttons under page `page` of `pages` (none for one page); their custom
+/// ids are `<base>:<page they turn to>`.
+pub fn page_buttons(base: &str, page: usize, pages: usize) -> Vec<CreateActionRow> {
     if pages <= 1 {
         return vec![];
     }
     vec![CreateActionRow::Buttons(vec![
-        CreateButton::new(format!("{PREFIX}queue:{}", page.saturating_sub(1).max(1)))
+        CreateButton::new(format!("{base}:{}", page.saturating_sub(1).max(1)))
             .label(labels::PREVIOUS_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page <= 1),
-        CreateButton::new(format!("{PREFIX}queue:{}", (page + 1).min(pages)))
+        CreateButton::new(format!("{base}:{}", (page + 1).min(pages)))
             .label(labels::NEXT_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page >= pages),
@@ -81,22 +89,33 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInter
         return;
     };
     let guild = guild_id.get();
-    let response = match run(ctx, data, click, guild_id, action).await {
-        Ok(r) => r,
-        Err(e) => {
-            if let CommandError::Internal(detail) = &e {
-                tracing::error!(guild, detail, "button failed");
-            }
-            CreateInteractionResponse::Message(
-                CreateInteractionResponseMessage::new()
-                    .content(texts::command_error(&e))
-                    .ephemeral(true),
-            )
-        }
+    let response = match data
+        .limiter
+        .check(click.user.id.get(), std::time::Instant::now())
+    {
+        Err(wait) => Err(CommandError::Refused(texts::slow_down(wait))),
+        Ok(()) => match action.strip_prefix("search:") {
+            // A pick answers by itself: it loads the track, which may take a while.
+            Some(key) => return commands::pick_search_result(ctx, data, click, key).await,
+            None => run(ctx, data, click, guild_id, action).await,
+        },
     };
+    let response = response.unwrap_or_else(|e| refusal(guild, &e));
     if let Err(e) = click.create_response(&ctx.http, response).await {
         tracing::warn!(guild, error = %e, "could not answer a button");
     }
+}
+
+/// The ephemeral answer to a component whose action failed (an internal failure is logged).
+pub(super) fn refusal(guild: u64, e: &CommandError) -> CreateInteractionResponse {
+    if let CommandError::Internal(detail) = e {
+        tracing::error!(guild, detail, "component failed");
+    }
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(texts::command_error(e))
+            .ephemeral(true),
+    )
 }
 
 /// A queue page button: the queue at that page.
@@ -174,14 +193,11 @@ async fn run(
     action: &str,
 ) -> Result<CreateInteractionResponse, CommandError> {
     let guild = guild_id.get();
-    if let Err(wait) = data
-        .limiter
-        .check(click.user.id.get(), std::time::Instant::now())
-    {
-        return Err(CommandError::Refused(texts::slow_down(wait)));
-    }
     if let Some(page) = action.strip_prefix("queue:") {
         return turn_queue_page(data, guild, page).await;
+    }
+    if let Some(what) = action.strip_prefix("lyrics:") {
+        return lyrics::turn_page(data, what);
     }
     may_use_player_button(ctx, data, click, guild_id, action).await?;
     let service = &data.service;

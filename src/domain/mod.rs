@@ -4,16 +4,19 @@
 mod failure_streak;
 mod guild_config;
 pub mod lease;
+mod lyrics;
 mod position;
 mod queue;
 pub mod restore;
 mod snapshot;
+mod sources;
 mod track;
 mod track_time;
 pub mod voice_health;
 
 pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
+pub use lyrics::{line_at, LinePosition, Lyrics, LyricsBody, LyricsLine};
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{diff, EndReason, Hunk, LoopMode, Queue, QueueError};
 pub use restore::{
@@ -24,6 +27,7 @@ pub use snapshot::{
     FilterPreset, PauseReason, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
     SNAPSHOT_SCHEMA_VERSION,
 };
+pub use sources::{Plugin, SearchSource};
 pub use track::{SeekRefused, Track};
 pub use track_time::{
     parse_seek, parse_time, start_for, start_from_link, PlayStart, SeekTo, StartError,

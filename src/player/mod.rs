@@ -7,6 +7,7 @@
 mod error;
 mod events;
 mod healing;
+mod lookup;
 mod operations;
 mod pause;
 mod recovery;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::Mutex;
 
 pub use error::{format_ms, PlayerError};
+pub use lookup::TrackLyrics;
 pub use recovery::RestorePlan;
 pub use view::{
     Announcement, Announcer, LiveTrack, LogAnnouncer, PlayOutcome, PlayerFigures, PlayerView,

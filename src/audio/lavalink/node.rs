@@ -87,11 +87,16 @@ impl LavalinkBackend {
     /// The connected node with the fewest players (ours, or as its stats say), other than
     /// `except`.
     pub(super) fn least_loaded(&self, except: Option<usize>) -> Option<Arc<Node>> {
+        self.least_loaded_where(|n| Some(n.index) != except)
+    }
+
+    /// The connected node with the fewest players among those `keep` accepts.
+    pub(super) fn least_loaded_where(&self, keep: impl Fn(&Node) -> bool) -> Option<Arc<Node>> {
         let placement = self.placement();
         self.inner
             .nodes
             .iter()
-            .filter(|n| Some(n.index) != except)
+            .filter(|n| keep(n))
             .filter(|n| {
                 let s = n.state();
                 s.connected && s.session_id.is_some()

@@ -2,13 +2,17 @@
 
 mod errors;
 pub mod labels;
+mod lyrics;
 mod replies;
+mod search;
 mod status;
 
 pub use errors::{
     audio_error, command_error, player_error, queue_error, seek_refused, unreadable_option,
 };
+pub use lyrics::*;
 pub use replies::*;
+pub use search::*;
 pub use status::{status, StatusFacts};
 
 use crate::domain::{FilterPreset, LoopMode, PlayStart, Track};
@@ -368,6 +372,8 @@ pub fn help() -> String {
         "`/pause` `/resume` `/skip [to]` `/previous` `/stop` `/leave` `/join`",
         "`/queue [page]` `/nowplaying` `/seek <time>` `/volume <0-200>`",
         "`/loop <off|track|queue>` `/shuffle` `/remove <position>` `/move <from> <to>` `/clear`",
+        "`/search <query> [source]` pick from the top results (YouTube, YouTube Music, SoundCloud, Spotify, Apple Music, Deezer)",
+        "`/lyrics` the current track's lyrics",
         "`/filter <preset>` `/status` `/help`",
     ]
     .join("\n")
