@@ -43,6 +43,7 @@ fn track(g: usize, i: usize) -> Track {
         is_seekable: true,
         requester: Some(200_000_000_000_000_000 + g as u64),
         start_ms: None,
+        autoplay: false,
     }
 }
 

@@ -73,6 +73,7 @@ fn track(i: usize) -> Track {
         is_seekable: true,
         requester: None,
         start_ms: None,
+        autoplay: false,
     }
 }
 

@@ -149,6 +149,7 @@ async fn run(n: u64) {
         is_seekable: true,
         requester: None,
         start_ms: None,
+        autoplay: false,
     };
     let ids: Vec<u64> = (0..n).map(guild_id).collect();
     {

@@ -201,6 +201,7 @@ impl AudioBackend for Quiet {
             is_seekable: true,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }))
     }
     async fn update(&self, _guild: GuildId, _patch: PlayerPatch) -> Result<(), AudioError> {

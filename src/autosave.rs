@@ -199,6 +199,16 @@ impl Autosave {
         let _ = self.inner.fence.set(lease);
     }
 
+    /// The store it writes to, for a guild's writes of their own (what it played).
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
+    }
+
+    /// Whether this instance may write now (its lease, when fenced, says so).
+    pub fn may_write(&self) -> bool {
+        self.inner.fence.get().is_none_or(|l| l.may_act())
+    }
+
     fn pending(&self) -> MutexGuard<'_, Pending> {
         self.inner.pending.locked()
     }
@@ -353,7 +363,7 @@ impl Autosave {
 
     /// One write of what `kind` asks for; the caller holds `write_lock`.
     async fn write(&self, kind: Flush) -> Result<WriteStats, StoreError> {
-        if self.inner.fence.get().is_some_and(|l| !l.may_act()) {
+        if !self.may_write() {
             // Another instance may own the store's players now: keep the changes pending.
             return match kind {
                 Flush::Changes => Err(StoreError::Unavailable(

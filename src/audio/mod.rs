@@ -228,12 +228,18 @@ pub trait AudioBackend: Send + Sync {
     /// The lyrics of a track (`encoded`, as Lavalink gave it) from the LavaLyrics plugin
     /// (`GET /v4/lyrics?track=…&skipTrackSource=false`); `Ok(None)` when it found none (204).
     /// Errors: [`AudioError::PluginMissing`] when no connected node has the plugin (the route
-    /// answers 404 on each), [`AudioError::Unavailable`] when no node answers.
-    async fn lyrics(&self, encoded: &str) -> Result<Option<Lyrics>, AudioError>;
+    /// answers 404 on each), [`AudioError::Unavailable`] when no node answers. By default, a
+    /// backend without plugins: `PluginMissing`.
+    async fn lyrics(&self, _encoded: &str) -> Result<Option<Lyrics>, AudioError> {
+        Err(AudioError::PluginMissing(Plugin::LavaLyrics))
+    }
 
     /// What the connected nodes say about themselves (`GET /v4/info`, asked once per node
-    /// session); nodes that do not answer are left out, so the list may be empty.
-    async fn node_infos(&self) -> Vec<NodeInfo>;
+    /// session); nodes that do not answer are left out, so the list may be empty (the default:
+    /// a backend that says nothing).
+    async fn node_infos(&self) -> Vec<NodeInfo> {
+        vec![]
+    }
 
     /// How many nodes this backend may place players on.
     fn node_count(&self) -> usize;

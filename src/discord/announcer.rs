@@ -68,6 +68,7 @@ impl Announcer for ChannelAnnouncer {
                 kept,
             } => texts::stopped_after_failures(*failures, last_error.as_deref(), *kept),
             Announcement::QueueEnded => texts::QUEUE_ENDED.to_string(),
+            Announcement::AutoplayFoundNothing { after } => texts::autoplay_found_nothing(after),
             Announcement::VoiceEnded(end) => texts::voice_ended(end),
         };
         self.queues.push(guild, Post { channel, content });

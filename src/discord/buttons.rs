@@ -1,5 +1,6 @@
-//! Buttons under `/nowplaying` (pause/resume, skip, stop, loop), `/queue` and `/lyrics` (pages),
-//! and the `/search` menu: every component of ours comes in here (`encore:…` custom ids).
+//! Buttons under `/nowplaying` (pause/resume, skip, stop, loop; -10 s, replay, +10 s,
+//! autoplay), `/queue`, `/history` and `/lyrics` (pages), and the `/search` menu: every
+//! component of ours comes in here (`encore:…` custom ids).
 
 use poise::serenity_prelude as serenity;
 use serenity::{
@@ -10,7 +11,8 @@ use serenity::{
 use super::policy::{self, VoiceRelation};
 use super::texts::{self, labels};
 use super::{commands, lyrics, CommandError, Data};
-use crate::domain::LoopMode;
+use crate::domain::vote::SkipVote;
+use crate::domain::{now_ms, LoopMode, Played};
 use crate::player::PlayerView;
 
 /// The start of our components' custom ids.
@@ -30,19 +32,42 @@ pub fn now_playing_buttons(view: &PlayerView) -> Vec<CreateActionRow> {
     } else {
         CreateButton::new(format!("{PREFIX}pause")).label(labels::PAUSE)
     };
-    vec![CreateActionRow::Buttons(vec![
-        pause.style(ButtonStyle::Primary),
-        CreateButton::new(format!("{PREFIX}skip"))
-            .label(labels::SKIP)
-            .style(ButtonStyle::Secondary),
-        CreateButton::new(format!("{PREFIX}stop"))
-            .label(labels::STOP)
-            .style(ButtonStyle::Danger),
-        CreateButton::new(format!("{PREFIX}loop"))
-            .label(labels::loop_mode(view.loop_mode))
-            .style(ButtonStyle::Secondary),
-    ])]
+    vec![
+        CreateActionRow::Buttons(vec![
+            pause.style(ButtonStyle::Primary),
+            CreateButton::new(format!("{PREFIX}skip"))
+                .label(labels::SKIP)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}stop"))
+                .label(labels::STOP)
+                .style(ButtonStyle::Danger),
+            CreateButton::new(format!("{PREFIX}loop"))
+                .label(labels::loop_mode(view.loop_mode))
+                .style(ButtonStyle::Secondary),
+        ]),
+        CreateActionRow::Buttons(vec![
+            CreateButton::new(format!("{PREFIX}rewind"))
+                .label(labels::REWIND)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}replay"))
+                .label(labels::REPLAY)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}forward"))
+                .label(labels::FORWARD)
+                .style(ButtonStyle::Secondary),
+            CreateButton::new(format!("{PREFIX}autoplay"))
+                .label(labels::autoplay(view.autoplay))
+                .style(if view.autoplay {
+                    ButtonStyle::Success
+                } else {
+                    ButtonStyle::Secondary
+                }),
+        ]),
+    ]
 }
+
+/// How far the -10 s and +10 s buttons jump, in ms.
+const QUICK_SEEK_MS: i64 = 10_000;
 
 pub fn queue_embed(view: &PlayerView, page: usize) -> CreateEmbed {
     CreateEmbed::new()
@@ -51,25 +76,44 @@ pub fn queue_embed(view: &PlayerView, page: usize) -> CreateEmbed {
 }
 
 pub fn queue_buttons(page: usize, pages: usize) -> Vec<CreateActionRow> {
-    page_buttons(&format!("{PREFIX}queue"), page, pages)
+    page_buttons("queue", page, pages)
 }
 
-/// Previous/Next page buttons under page `page` of `pages` (none for one page); their custom
-/// ids are `<base>:<page they turn to>`.
-pub fn page_buttons(base: &str, page: usize, pages: usize) -> Vec<CreateActionRow> {
+pub fn history_embed(played: &[Played], page: usize) -> CreateEmbed {
+    CreateEmbed::new()
+        .title(labels::HISTORY)
+        .description(texts::history_page(played, page, now_ms()))
+}
+
+/// Previous and Next page buttons of a paged list (`list`: `queue`, `history` or
+/// `lyrics:<key>`); none for a
+/// single page.
+pub fn page_buttons(list: &str, page: usize, pages: usize) -> Vec<CreateActionRow> {
     if pages <= 1 {
         return vec![];
     }
     vec![CreateActionRow::Buttons(vec![
-        CreateButton::new(format!("{base}:{}", page.saturating_sub(1).max(1)))
+        CreateButton::new(format!("{PREFIX}{list}:{}", page.saturating_sub(1).max(1)))
             .label(labels::PREVIOUS_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page <= 1),
-        CreateButton::new(format!("{base}:{}", (page + 1).min(pages)))
+        CreateButton::new(format!("{PREFIX}{list}:{}", (page + 1).min(pages)))
             .label(labels::NEXT_PAGE)
             .style(ButtonStyle::Secondary)
             .disabled(page >= pages),
     ])]
+}
+
+/// A history page button: what the server played, at that page.
+async fn turn_history_page(data: &Data, guild: u64, page: &str) -> CreateInteractionResponse {
+    let played = data.service.played(guild, data.service.history_max()).await;
+    let pages = texts::history_pages(played.len());
+    let page = page.parse().unwrap_or(1).clamp(1, pages);
+    CreateInteractionResponse::UpdateMessage(
+        CreateInteractionResponseMessage::new()
+            .embed(history_embed(&played, page))
+            .components(page_buttons("history", page, pages)),
+    )
 }
 
 fn next_loop(mode: LoopMode) -> LoopMode {
@@ -162,25 +206,11 @@ async fn may_use_player_button(
             return Err(CommandError::Refused(texts::NOTHING_PLAYING.into()))
         }
     }
-    // DJ-only buttons (skip of one's own track is allowed).
-    if matches!(action, "skip" | "stop" | "loop") {
+    // DJ-only buttons (Skip goes by votes instead: see `votes`).
+    if matches!(action, "stop" | "loop" | "autoplay") {
         let dj_role = data.config(guild).await.dj_role_id;
-        let requester = match action {
-            "skip" => data
-                .service
-                .view(guild)
-                .await
-                .and_then(|v| v.current)
-                .and_then(|t| t.requester),
-            _ => None,
-        };
-        policy::dj_allows(
-            dj_role,
-            click.member.as_ref(),
-            click.user.id.get(),
-            requester,
-        )
-        .map_err(|role| CommandError::Refused(texts::dj_only(role)))?;
+        policy::dj_allows(dj_role, click.member.as_ref(), click.user.id.get(), None)
+            .map_err(|role| CommandError::Refused(texts::dj_only(role)))?;
     }
     Ok(())
 }
@@ -199,6 +229,9 @@ async fn run(
     if let Some(what) = action.strip_prefix("lyrics:") {
         return lyrics::turn_page(data, what);
     }
+    if let Some(page) = action.strip_prefix("history:") {
+        return Ok(turn_history_page(data, guild, page).await);
+    }
     may_use_player_button(ctx, data, click, guild_id, action).await?;
     let service = &data.service;
     // What the click did, above the now-playing embed (empty: nothing to say).
@@ -206,7 +239,41 @@ async fn run(
     match action {
         "pause" => service.pause(guild).await?,
         "resume" => service.resume(guild).await?,
-        "skip" => said = texts::skipped(&service.skip(guild, None).await?),
+        "skip" => {
+            let vote = super::votes::skip_vote(
+                &ctx.cache,
+                data,
+                guild,
+                click.member.as_ref(),
+                click.user.id.get(),
+            )
+            .await?;
+            if !matches!(vote, SkipVote::Skip { .. }) {
+                // Only the voter reads the count; the now-playing message stays as it is.
+                return Ok(CreateInteractionResponse::Message(
+                    CreateInteractionResponseMessage::new()
+                        .content(texts::skip_vote(vote))
+                        .ephemeral(true),
+                ));
+            }
+            let skipped = texts::skipped(&service.skip(guild, None).await?);
+            said = format!("{}{skipped}", texts::skip_votes_note(vote));
+        }
+        "rewind" | "forward" => {
+            let delta = if action == "rewind" {
+                -QUICK_SEEK_MS
+            } else {
+                QUICK_SEEK_MS
+            };
+            let at = service.seek_by(guild, delta).await?;
+            said = texts::moved_by(delta / 1000, at);
+        }
+        "replay" => said = texts::replayed(&service.replay(guild).await?),
+        "autoplay" => {
+            let on = !service.view(guild).await.is_some_and(|v| v.autoplay);
+            service.set_autoplay(guild, on).await?;
+            said = texts::autoplay_set(on).to_string();
+        }
         "stop" => service.stop(guild).await?,
         "loop" => {
             let mode = service

@@ -122,6 +122,7 @@ impl Client {
                 settings.search_menu_timeout,
                 commands::SEARCH_MENUS_KEPT_AT_MOST,
             ),
+            votes: Default::default(),
             readies: Default::default(),
             ready_tx,
         };

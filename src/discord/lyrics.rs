@@ -68,9 +68,9 @@ impl LyricsPages {
     }
 }
 
-/// The custom id of a page button, without the page: `encore:lyrics:<key>`.
+/// The list a page button turns (its custom id is `encore:lyrics:<key>:<page>`).
 fn custom_id_base(key: u64) -> String {
-    format!("{}lyrics:{key}", super::buttons::PREFIX)
+    format!("lyrics:{key}")
 }
 
 /// Timed lyrics around the player's position (ms).

@@ -22,6 +22,7 @@ pub mod post;
 pub mod shard_refusals;
 pub mod texts;
 pub mod voice;
+mod votes;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -98,6 +99,8 @@ pub struct Data {
     /// The open `/search` menus, by the command's interaction id; each for
     /// `SEARCH_MENU_TIMEOUT`.
     pub searches: commands::KeptMenus,
+    /// Skip votes per guild (in memory: a restart starts a track's vote afresh).
+    pub votes: votes::Votes,
     /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.
     readies: Mutex<HashSet<u32>>,
     ready_tx: UnboundedSender<ShardReady>,

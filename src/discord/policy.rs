@@ -9,6 +9,11 @@ use crate::domain::restore::{ChannelAccess, VoicePermission};
 /// People (not bots, not the bot itself) in `channel`. Voice states of GUILD_CREATE carry no
 /// member, so a bot is also recognised by the guild's member list.
 pub fn listeners(guild: &Guild, channel: u64, bot_id: u64) -> usize {
+    listener_ids(guild, channel, bot_id).len()
+}
+
+/// The user ids of the people in `channel` (see [`listeners`]), in no particular order.
+pub fn listener_ids(guild: &Guild, channel: u64, bot_id: u64) -> Vec<u64> {
     guild
         .voice_states
         .values()
@@ -16,7 +21,8 @@ pub fn listeners(guild: &Guild, channel: u64, bot_id: u64) -> usize {
         .filter(|v| v.user_id.get() != bot_id)
         .filter(|v| !v.member.as_ref().is_some_and(|m| m.user.bot))
         .filter(|v| !guild.members.get(&v.user_id).is_some_and(|m| m.user.bot))
-        .count()
+        .map(|v| v.user_id.get())
+        .collect()
 }
 
 /// The voice channel `user` is in.
@@ -97,6 +103,15 @@ pub fn voice_relation(guild: &Guild, bot_id: u64, user: u64) -> VoiceRelation {
         (None, Some(u)) => VoiceRelation::BotIdle(u),
         (None, None) => VoiceRelation::NobodyInVoice,
     }
+}
+
+/// Whether `member` counts as a DJ for skipping without a vote: the server's DJ role (when
+/// set), or Manage Server.
+pub fn is_dj(dj_role: Option<u64>, member: Option<&serenity::Member>) -> bool {
+    member.is_some_and(|m| {
+        dj_role.is_some_and(|role| m.roles.iter().any(|r| r.get() == role))
+            || m.permissions.is_some_and(|p| p.manage_guild())
+    })
 }
 
 /// The DJ rule: when the server set a DJ role (`dj_role`), player controls need that role or

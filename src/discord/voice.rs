@@ -138,8 +138,11 @@ pub(crate) async fn join(
         .connect(guild, voice, Some(text_channel))
         .await?;
     if fresh {
-        let volume = data.config(guild).await.default_volume;
-        data.service.set_volume(guild, volume).await?;
+        let config = data.config(guild).await;
+        data.service
+            .set_volume(guild, config.default_volume)
+            .await?;
+        data.service.set_autoplay(guild, config.autoplay).await?;
     }
     Ok(())
 }

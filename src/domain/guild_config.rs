@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::vote::DEFAULT_VOTE_SKIP_PERCENT;
 use super::GuildId;
 
 /// The highest volume a player may start at, in percent.
@@ -22,7 +23,19 @@ pub struct GuildConfig {
     pub announce_now_playing: bool,
     /// Per-server override of MUSIC_AUTO_RESUME (None = follow the setting).
     pub auto_resume: Option<bool>,
+    /// Autoplay of a new player (`/autoplay` turns it on or off for the player). Records saved
+    /// before it existed read as off.
+    #[serde(default)]
+    pub autoplay: bool,
+    /// Share of the listeners whose `/skip` votes skip a track, in percent (1–100); 0 = off,
+    /// anyone skips. Records saved before it existed read as the default.
+    #[serde(default = "default_vote_skip")]
+    pub vote_skip_percent: u8,
     pub updated_at_ms: u64,
+}
+
+fn default_vote_skip() -> u8 {
+    DEFAULT_VOTE_SKIP_PERCENT
 }
 
 /// Why a guild config cannot be used.
@@ -32,6 +45,8 @@ pub enum GuildConfigError {
     NoGuild,
     #[error("guild config of guild {guild_id} has default volume {volume}, the most is {MAX_DEFAULT_VOLUME}")]
     VolumeOutOfRange { guild_id: GuildId, volume: u16 },
+    #[error("guild config of guild {guild_id} has vote-skip share {percent} %, the most is 100")]
+    VoteShareOutOfRange { guild_id: GuildId, percent: u8 },
 }
 
 impl GuildConfig {
@@ -44,6 +59,8 @@ impl GuildConfig {
             default_volume: 100,
             announce_now_playing: true,
             auto_resume: None,
+            autoplay: false,
+            vote_skip_percent: DEFAULT_VOTE_SKIP_PERCENT,
             updated_at_ms: 0,
         }
     }
@@ -56,6 +73,12 @@ impl GuildConfig {
             return Err(GuildConfigError::VolumeOutOfRange {
                 guild_id: self.guild_id,
                 volume: self.default_volume,
+            });
+        }
+        if self.vote_skip_percent > 100 {
+            return Err(GuildConfigError::VoteShareOutOfRange {
+                guild_id: self.guild_id,
+                percent: self.vote_skip_percent,
             });
         }
         Ok(())
@@ -75,6 +98,8 @@ mod tests {
         assert_eq!(c.default_volume, 100);
         assert!(c.announce_now_playing);
         assert_eq!(c.auto_resume, None);
+        assert!(!c.autoplay);
+        assert_eq!(c.vote_skip_percent, 50);
         assert_eq!(c.updated_at_ms, 0);
         assert_eq!(c.validate(), Ok(()));
     }
@@ -97,6 +122,12 @@ mod tests {
             })
         );
         assert!(c.validate().unwrap_err().to_string().contains("201"));
+        c.default_volume = 100;
+        c.vote_skip_percent = 101;
+        assert!(matches!(
+            c.validate(),
+            Err(GuildConfigError::VoteShareOutOfRange { percent: 101, .. })
+        ));
     }
 
     #[test]
@@ -108,6 +139,8 @@ mod tests {
             default_volume: 0,
             announce_now_playing: false,
             auto_resume: Some(false),
+            autoplay: true,
+            vote_skip_percent: 0,
             updated_at_ms: 1_700_000_000_000,
         };
         let json = serde_json::to_string(&c).unwrap();
@@ -115,6 +148,14 @@ mod tests {
         let d = GuildConfig::new(9);
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["auto_resume"], serde_json::Value::Null);
-        assert_eq!(serde_json::from_value::<GuildConfig>(json).unwrap(), d);
+        assert_eq!(
+            serde_json::from_value::<GuildConfig>(json.clone()).unwrap(),
+            d
+        );
+        // A config exported before autoplay and vote-skip existed reads their defaults.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("autoplay");
+        old.as_object_mut().unwrap().remove("vote_skip_percent");
+        assert_eq!(serde_json::from_value::<GuildConfig>(old).unwrap(), d);
     }
 }

@@ -1,10 +1,12 @@
 //! The player domain: tracks, the queue, loop modes and the saved snapshot.
 //! Nothing here knows about Discord or Lavalink, so all of it is unit-tested in place.
 
+pub mod autoplay;
 mod failure_streak;
 mod guild_config;
 pub mod lease;
 mod lyrics;
+mod played;
 mod position;
 mod queue;
 pub mod restore;
@@ -13,10 +15,13 @@ mod sources;
 mod track;
 mod track_time;
 pub mod voice_health;
+pub mod vote;
 
+pub use autoplay::Autoplay;
 pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
 pub use lyrics::{line_at, LinePosition, Lyrics, LyricsBody, LyricsLine};
+pub use played::Played;
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{diff, EndReason, Hunk, LoopMode, Queue, QueueError};
 pub use restore::{

@@ -2,7 +2,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::{extrapolate_position, GuildId, LoopMode, Queue, Track};
+use super::{extrapolate_position, Autoplay, GuildId, LoopMode, Queue, Track};
 
 /// Bumped whenever the saved shape changes; a record of an unknown version is skipped on load.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -114,6 +114,10 @@ pub struct PlayerState {
     pub volume: u16,
     pub loop_mode: LoopMode,
     pub filters: FilterPreset,
+    /// Autoplay on or off, and its seed ([`crate::domain::autoplay`]). Records saved before it
+    /// existed read as off.
+    #[serde(default)]
+    pub autoplay: Autoplay,
     /// Wall-clock time (Unix ms) at which this state was taken.
     pub taken_at_ms: u64,
 }
@@ -132,6 +136,7 @@ impl PlayerState {
             volume: 100,
             loop_mode: LoopMode::Off,
             filters: FilterPreset::Off,
+            autoplay: Autoplay::default(),
             taken_at_ms: 0,
         }
     }
@@ -305,6 +310,7 @@ mod tests {
             is_seekable: true,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 

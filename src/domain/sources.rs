@@ -40,6 +40,16 @@ impl SearchSource {
         SearchSource::ALL.into_iter().find(|s| s.prefix() == prefix)
     }
 
+    /// The source manager an identifier needs: a search's (`dzsearch:…`), or that of a
+    /// LavaSrc recommendation (`sprec:…` Spotify, `dzrec:…` Deezer).
+    pub fn source_manager_of(identifier: &str) -> Option<&'static str> {
+        match identifier.split_once(':')?.0 {
+            "sprec" => Some("spotify"),
+            "dzrec" => Some("deezer"),
+            _ => Some(SearchSource::of_identifier(identifier)?.source_manager()),
+        }
+    }
+
     /// The source manager that answers its searches, as `GET /v4/info` lists it in
     /// `sourceManagers` (YouTube Music is searched by the YouTube source).
     pub fn source_manager(self) -> &'static str {
@@ -118,6 +128,15 @@ mod tests {
         assert_eq!(SearchSource::of_identifier("ytsearch"), None);
         assert_eq!(SearchSource::Spotify.plugin(), Some(Plugin::LavaSrc));
         assert_eq!(SearchSource::YouTubeMusic.source_manager(), "youtube");
+        assert_eq!(
+            SearchSource::source_manager_of("sprec:seed_tracks=X"),
+            Some("spotify")
+        );
+        assert_eq!(
+            SearchSource::source_manager_of("dzsearch:a"),
+            Some("deezer")
+        );
+        assert_eq!(SearchSource::source_manager_of("https://x.y/z"), None);
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Track {
     /// the beginning. `None` (also for records saved before it existed): from the beginning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ms: Option<u64>,
+    /// Queued by autoplay ([`crate::domain::autoplay`]), not by a member: shown as such in
+    /// `/queue` and `/nowplaying`. Records saved before it existed read as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub autoplay: bool,
 }
 
 fn seekable() -> bool {
@@ -104,6 +108,7 @@ mod tests {
             is_seekable: true,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 

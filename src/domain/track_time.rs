@@ -295,6 +295,7 @@ mod tests {
             is_seekable: !is_stream,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 

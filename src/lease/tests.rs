@@ -231,6 +231,23 @@ impl StateStore for StallingLink {
         self.pass().await;
         self.inner.load_guild_configs().await
     }
+    async fn record_played(
+        &self,
+        guild_id: crate::domain::GuildId,
+        played: &crate::domain::Played,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.inner.record_played(guild_id, played, keep).await
+    }
+
+    async fn load_played(
+        &self,
+        guild_id: crate::domain::GuildId,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::Played>, StoreError> {
+        self.inner.load_played(guild_id, limit).await
+    }
+
     async fn load_lease(
         &self,
         name: &str,

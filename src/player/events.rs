@@ -119,7 +119,9 @@ impl PlayerService {
         if !track.is(&current.encoded, g.play_id) || g.play.started_at_ms.is_some() {
             return;
         }
+        let current = current.clone();
         g.play.started_at_ms = Some(now_ms());
+        self.record_played(guild, &current);
         if g.now_playing_due {
             let (me, play_id) = (self.clone(), g.play_id);
             tokio::spawn(async move {
@@ -244,13 +246,22 @@ impl PlayerService {
         let mut queue = g.queue.clone();
         queue.on_track_end(mode, reason);
         if queue.current().is_none() {
-            g.queue = queue;
-            g.set_position(0);
-            self.inner
-                .announcer
-                .announce(guild, g.state.text_channel_id, Announcement::QueueEnded);
-            self.save(&mut g, true);
-            return;
+            if let Some(related) = self.autoplay_queue(&mut g, &queue, &current).await {
+                queue = related;
+            } else {
+                let ended = if g.state.autoplay.on {
+                    Announcement::AutoplayFoundNothing { after: current }
+                } else {
+                    Announcement::QueueEnded
+                };
+                g.queue = queue;
+                g.set_position(0);
+                self.inner
+                    .announcer
+                    .announce(guild, g.state.text_channel_id, ended);
+                self.save(&mut g, true);
+                return;
+            }
         }
         match self.switch_to(&mut g, queue).await {
             // Started by itself: the channel is told once it is heard (a command's own reply

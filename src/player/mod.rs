@@ -4,6 +4,7 @@
 //! [`AudioBackend`], turns backend events into actions, and records every change with the
 //! autosave. lavalink-rs/Lavalink are only the transport: their own queue is never used.
 
+mod autoplay;
 mod error;
 mod events;
 mod healing;

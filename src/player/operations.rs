@@ -272,6 +272,14 @@ impl PlayerService {
                     queue.skip(g.state.loop_mode);
                 }
             }
+            if queue.current().is_none() {
+                if let Some(skipped) = &from {
+                    // The last track was skipped: autoplay goes on as if it had ended.
+                    if let Some(related) = me.autoplay_queue(g, &queue, skipped).await {
+                        queue = related;
+                    }
+                }
+            }
             let now = me.switch_to(g, queue).await?;
             Ok(Switched {
                 from,
@@ -406,6 +414,16 @@ impl PlayerService {
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn seek(&self, guild: GuildId, position_ms: u64) -> Result<u64, PlayerError> {
         self.seek_with(guild, |_| Some(position_ms as i64)).await
+    }
+
+    /// Plays the current track again from its beginning; returns it.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn replay(&self, guild: GuildId) -> Result<Track, PlayerError> {
+        self.seek(guild, 0).await?;
+        self.view(guild)
+            .await
+            .and_then(|v| v.current)
+            .ok_or(PlayerError::NothingPlaying)
     }
 
     /// Seeks forward (positive) or back (negative) by `delta_ms`.

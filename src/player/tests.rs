@@ -139,6 +139,7 @@ fn track(title: &str, length_ms: u64) -> Track {
         is_seekable: true,
         requester: None,
         start_ms: None,
+        autoplay: false,
     }
 }
 
@@ -767,6 +768,7 @@ async fn restored_paused(reason: crate::domain::PauseReason) -> (PlayerService, 
         is_seekable: true,
         requester: None,
         start_ms: None,
+        autoplay: false,
     };
     let snapshot = crate::domain::PlayerSnapshot::new(
         state,

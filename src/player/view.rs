@@ -24,6 +24,11 @@ pub enum Announcement {
         kept: usize,
     },
     QueueEnded,
+    /// The queue ran out with autoplay on, and autoplay found nothing new related to `after`
+    /// (told instead of [`Announcement::QueueEnded`]).
+    AutoplayFoundNothing {
+        after: Track,
+    },
     /// The music ended without anyone asking for it.
     VoiceEnded(VoiceEnd),
 }
@@ -105,6 +110,11 @@ pub struct PlayerView {
     pub upcoming: Vec<Track>,
     pub text_channel_id: Option<u64>,
     pub voice_channel_id: Option<u64>,
+    /// Autoplay is on ([`crate::domain::autoplay`]).
+    pub autoplay: bool,
+    /// Identifies the current play of the current track (a new track, or the same one
+    /// again, has another): what skip votes are counted for.
+    pub play_id: u64,
 }
 
 /// Counts over every player of this process.
@@ -144,6 +154,8 @@ impl PlayerService {
             upcoming: g.queue.upcoming().cloned().collect(),
             text_channel_id: g.state.text_channel_id,
             voice_channel_id: g.state.voice_channel_id,
+            autoplay: g.state.autoplay.on,
+            play_id: g.play_id,
         })
     }
 }

@@ -7,7 +7,9 @@ use super::{
     check_config, LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth,
     WriteStats,
 };
-use crate::domain::{now_ms, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot};
+use crate::domain::{
+    now_ms, GuildConfig, GuildId, Played, PlayerSnapshot, PlayerState, QueueSnapshot,
+};
 use crate::sync::LockExt;
 
 #[derive(Default)]
@@ -15,6 +17,8 @@ struct Inner {
     players: HashMap<GuildId, (PlayerState, Arc<QueueSnapshot>)>,
     guild_configs: HashMap<GuildId, GuildConfig>,
     leases: HashMap<String, LeaseRecord>,
+    /// Newest last.
+    played: HashMap<GuildId, std::collections::VecDeque<Played>>,
     last_write_at_ms: Option<u64>,
 }
 
@@ -124,6 +128,35 @@ impl StateStore for MemoryStore {
         let mut configs: Vec<GuildConfig> = self.lock().guild_configs.values().cloned().collect();
         configs.sort_by_key(|c| c.guild_id);
         Ok(configs)
+    }
+
+    async fn record_played(
+        &self,
+        guild_id: GuildId,
+        played: &Played,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let list = inner.played.entry(guild_id).or_default();
+        list.push_back(played.clone());
+        while list.len() > keep {
+            list.pop_front();
+        }
+        inner.last_write_at_ms = Some(now_ms());
+        Ok(())
+    }
+
+    async fn load_played(
+        &self,
+        guild_id: GuildId,
+        limit: usize,
+    ) -> Result<Vec<Played>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .played
+            .get(&guild_id)
+            .map(|l| l.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {

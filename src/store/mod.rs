@@ -17,8 +17,8 @@ pub use sqlite::{list_backups, Recovery, SqliteOptions, SqliteStore};
 pub use timed::TimedStore;
 
 use crate::domain::{
-    shard_of, FilterPreset, GuildConfig, GuildId, LoopMode, PauseReason, PlayerSnapshot,
-    PlayerState, QueueSnapshot,
+    shard_of, Autoplay, FilterPreset, GuildConfig, GuildId, LoopMode, PauseReason, Played,
+    PlayerSnapshot, PlayerState, QueueSnapshot,
 };
 use crate::settings::{Settings, StorageKind};
 
@@ -184,6 +184,20 @@ pub trait StateStore: Send + Sync {
     /// skipped. Guild configs are independent of saved players: deleting a player keeps them.
     async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError>;
 
+    /// Adds `played` to what guild `guild_id` played, keeping its newest `keep` entries (older
+    /// ones are dropped). Independent of the saved player: forgetting a player keeps these.
+    async fn record_played(
+        &self,
+        guild_id: GuildId,
+        played: &Played,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// What guild `guild_id` played, newest first, at most `limit` entries. An unreadable entry
+    /// is logged and left out.
+    async fn load_played(&self, guild_id: GuildId, limit: usize)
+        -> Result<Vec<Played>, StoreError>;
+
     /// The lease called `name` (who owns voice, autosave and replies; see [`crate::lease`]).
     async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError>;
 
@@ -255,6 +269,8 @@ pub(crate) struct StoredState<'a> {
     pub volume: i64,
     pub loop_mode: &'a str,
     pub filters: &'a str,
+    /// Off in records of the schema before it was kept.
+    pub autoplay: Autoplay,
     pub taken_at_ms: i64,
 }
 
@@ -279,6 +295,7 @@ impl StoredState<'_> {
                 .ok_or_else(|| format!("unknown loop mode `{}`", self.loop_mode))?,
             filters: FilterPreset::parse(self.filters)
                 .ok_or_else(|| format!("unknown filter preset `{}`", self.filters))?,
+            autoplay: self.autoplay,
             taken_at_ms: self.taken_at_ms.max(0) as u64,
         })
     }
@@ -292,6 +309,8 @@ pub(crate) struct StoredGuildConfig {
     pub default_volume: i64,
     pub announce_now_playing: bool,
     pub auto_resume: Option<bool>,
+    pub autoplay: bool,
+    pub vote_skip_percent: i64,
     pub updated_at_ms: i64,
 }
 
@@ -304,6 +323,8 @@ impl StoredGuildConfig {
             default_volume: i64::from(c.default_volume),
             announce_now_playing: c.announce_now_playing,
             auto_resume: c.auto_resume,
+            autoplay: c.autoplay,
+            vote_skip_percent: i64::from(c.vote_skip_percent),
             updated_at_ms: c.updated_at_ms as i64,
         }
     }
@@ -311,6 +332,7 @@ impl StoredGuildConfig {
     /// Checks the values; the error is the reason to skip the guild's config.
     pub(crate) fn into_config(self) -> Result<GuildConfig, String> {
         let volume = self.default_volume;
+        let share = self.vote_skip_percent;
         let config = GuildConfig {
             guild_id: self.guild_id as u64,
             dj_role_id: self.dj_role_id.map(|r| r as u64),
@@ -319,6 +341,9 @@ impl StoredGuildConfig {
                 .map_err(|_| format!("default volume {volume} out of range"))?,
             announce_now_playing: self.announce_now_playing,
             auto_resume: self.auto_resume,
+            autoplay: self.autoplay,
+            vote_skip_percent: u8::try_from(share)
+                .map_err(|_| format!("vote-skip share {share} out of range"))?,
             updated_at_ms: self.updated_at_ms.max(0) as u64,
         };
         config.validate().map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth};
-use crate::domain::{GuildConfig, GuildId, PlayerSnapshot};
+use crate::domain::{GuildConfig, GuildId, Played, PlayerSnapshot};
 use crate::store::WriteStats;
 
 pub struct TimedStore {
@@ -69,6 +69,27 @@ impl StateStore for TimedStore {
 
     async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
         timed("load_guild_configs", self.inner.load_guild_configs()).await
+    }
+
+    async fn record_played(
+        &self,
+        guild_id: GuildId,
+        played: &Played,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        timed(
+            "record_played",
+            self.inner.record_played(guild_id, played, keep),
+        )
+        .await
+    }
+
+    async fn load_played(
+        &self,
+        guild_id: GuildId,
+        limit: usize,
+    ) -> Result<Vec<Played>, StoreError> {
+        timed("load_played", self.inner.load_played(guild_id, limit)).await
     }
 
     async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {

@@ -517,6 +517,53 @@ async fn deleting_a_player_keeps_its_guild_config() {
     }
 }
 
+#[tokio::test]
+async fn what_a_guild_played_is_kept_newest_first_up_to_its_limit_and_outlives_the_player() {
+    for b in backends().await {
+        let played = |i: u32| encore::domain::Played {
+            played_at_ms: 1_700_000_000_000 + u64::from(i) * 1000,
+            track: track(i, 7),
+        };
+        for i in 0..6 {
+            b.store
+                .record_played(guild(90), &played(i), 4)
+                .await
+                .unwrap();
+        }
+        b.store
+            .record_played(guild(91), &played(100), 4)
+            .await
+            .unwrap();
+        let kept = b.store.load_played(guild(90), 10).await.unwrap();
+        assert_eq!(
+            kept,
+            vec![played(5), played(4), played(3), played(2)],
+            "backend {}: the newest 4, newest first",
+            b.name
+        );
+        assert_eq!(
+            b.store.load_played(guild(90), 2).await.unwrap(),
+            vec![played(5), played(4)],
+            "backend {}",
+            b.name
+        );
+        assert_eq!(
+            b.store.load_played(guild(91), 10).await.unwrap(),
+            vec![played(100)],
+            "backend {}",
+            b.name
+        );
+        // A stopped player (forgotten) keeps its guild's history.
+        b.store
+            .save(&[full(&snapshot(guild(90), 2, 1))])
+            .await
+            .unwrap();
+        b.store.save(&[SaveOp::Delete(guild(90))]).await.unwrap();
+        assert_eq!(b.store.load_played(guild(90), 10).await.unwrap().len(), 4);
+        assert!(b.store.load_played(guild(92), 10).await.unwrap().is_empty());
+    }
+}
+
 /// Writes bad guild configs straight into the backend's storage: guild(81), guild(82) and
 /// guild(83) become unreadable; guild(84) is stored with integer booleans, which must still load.
 async fn corrupt_guild_configs(b: &Backend) {
@@ -639,7 +686,7 @@ const SCHEMA_1: &str = "CREATE TABLE players (
 async fn a_schema_1_sqlite_database_migrates_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("encore.db");
-    let s = snapshot(guild(90), 12, 5);
+    let s = before_autoplay(snapshot(guild(90), 12, 5));
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(&format!(
@@ -692,7 +739,7 @@ async fn a_schema_1_sqlite_database_migrates_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     drop(store);
     // Reopening applies nothing twice; a backup of the migrated file opens too.
     let store = sqlite_at(&path);
@@ -1020,8 +1067,8 @@ const SCHEMA_4_EXTRA: &str = "ALTER TABLE players ADD COLUMN pause_reason TEXT;
 async fn a_schema_4_sqlite_database_moves_its_queues_into_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("encore.db");
-    let long = snapshot(guild(95), 300, 2);
-    let mut empty = snapshot(guild(96), 0, 4);
+    let long = before_autoplay(snapshot(guild(95), 300, 2));
+    let mut empty = before_autoplay(snapshot(guild(96), 0, 4));
     empty.queue.history.clear();
     let broken = snapshot(guild(97), 3, 2);
     let not_a_list = snapshot(guild(98), 3, 2);
@@ -1082,7 +1129,7 @@ async fn a_schema_4_sqlite_database_moves_its_queues_into_chunks() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     // Each list became one chunk; the first change after it writes only what changed.
     let mut next = long.clone();
     next.queue.upcoming.push_back(track(7000, 2));
@@ -1097,6 +1144,12 @@ async fn a_schema_4_sqlite_database_moves_its_queues_into_chunks() {
         )
         .unwrap();
     assert_eq!(chunks, 3, "upcoming, the appended track, history");
+}
+
+/// A snapshot as builds before autoplay saved it: autoplay off (the fixture varies it).
+fn before_autoplay(mut s: PlayerSnapshot) -> PlayerSnapshot {
+    s.state.autoplay = encore::domain::Autoplay::default();
+    s
 }
 
 /// A player and its queue as builds before chunked queues saved them in MongoDB.
@@ -1153,7 +1206,7 @@ async fn mongodb_queue_documents_of_the_old_shape_move_into_chunks() {
                 .collect(),
         )
     };
-    let long = snapshot(guild(100), 300, 2);
+    let long = before_autoplay(snapshot(guild(100), 300, 2));
     let broken = snapshot(guild(101), 3, 2);
     insert_unchunked(&db, &long, tracks(&long)).await;
     insert_unchunked(&db, &broken, Bson::String("not a list".into())).await;
@@ -1176,7 +1229,7 @@ async fn mongodb_queue_documents_of_the_old_shape_move_into_chunks() {
     assert_eq!(report.skipped[0].guild_id, Some(guild(101)));
     // A player an older build saves during an overlapping deploy still loads, and its first
     // change moves it into chunks.
-    let late = snapshot(guild(102), 40, 3);
+    let late = before_autoplay(snapshot(guild(102), 40, 3));
     insert_unchunked(&db, &late, tracks(&late)).await;
     assert_eq!(store.load(guild(102)).await.unwrap().as_ref(), Some(&late));
     let mut next = late.clone();

@@ -54,10 +54,11 @@ impl LavalinkBackend {
         out
     }
 
-    /// The node to load `identifier` on: for a search, the least loaded node known to have its
-    /// source (so a mixed cluster searches where it can), else the least loaded node.
+    /// The node to load `identifier` on: for a search or a recommendation, the least loaded node
+    /// known to have its source (so a mixed cluster searches where it can), else the least
+    /// loaded node.
     pub(super) fn node_for_load(&self, identifier: &str) -> Option<Arc<Node>> {
-        let wanted = SearchSource::of_identifier(identifier).map(SearchSource::source_manager);
+        let wanted = SearchSource::source_manager_of(identifier);
         wanted
             .and_then(|source| {
                 self.least_loaded_where(|n| {

@@ -66,6 +66,7 @@ impl TrackJson {
             is_seekable: info.is_seekable.unwrap_or(!is_stream),
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 }

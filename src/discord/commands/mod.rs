@@ -2,6 +2,7 @@
 //! grouped by topic; this file lists them and holds the rules they share.
 
 mod channel;
+mod listening;
 mod lyrics;
 mod playback;
 mod queue;
@@ -9,6 +10,7 @@ mod search;
 mod server;
 
 use channel::{join_cmd, leave};
+use listening::{autoplay, forward, history, replay, rewind};
 use lyrics::lyrics;
 use playback::{filter, loop_cmd, pause, play, previous, resume, seek, skip, stop, volume};
 use queue::{clear, move_cmd, nowplaying, queue, remove, shuffle};
@@ -48,6 +50,11 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         filter(),
         search(),
         lyrics(),
+        autoplay(),
+        history(),
+        replay(),
+        forward(),
+        rewind(),
         settings(),
         status(),
         help(),

@@ -2,6 +2,7 @@
 //! /volume, /loop, /filter.
 
 use super::*;
+use crate::domain::vote::SkipVote;
 use crate::domain::{parse_seek, parse_time, SeekTo};
 
 /// The top search results while typing a `/play` query: each choice plays that exact track.
@@ -98,13 +99,31 @@ pub(super) async fn skip(
     to: Option<usize>,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
-    let owner = match to {
-        None => requester_of(ctx, guild, None).await,
-        Some(_) => None,
-    };
-    require_dj(ctx, owner).await?;
-    let switched = ctx.data().service.skip(guild, to).await?;
-    confirm(ctx, guild, texts::skipped(&switched)).await
+    if to.is_some() {
+        // Skipping over others' tracks is the DJ's.
+        require_dj(ctx, None).await?;
+        let switched = ctx.data().service.skip(guild, to).await?;
+        return confirm(ctx, guild, texts::skipped(&switched)).await;
+    }
+    let member = ctx.author_member().await;
+    let vote = crate::discord::votes::skip_vote(
+        ctx.serenity_context().cache.as_ref(),
+        ctx.data(),
+        guild,
+        member.as_deref(),
+        ctx.author().id.get(),
+    )
+    .await?;
+    if !matches!(vote, SkipVote::Skip { .. }) {
+        return say(ctx, texts::skip_vote(vote)).await;
+    }
+    let switched = ctx.data().service.skip(guild, None).await?;
+    let text = format!(
+        "{}{}",
+        texts::skip_votes_note(vote),
+        texts::skipped(&switched)
+    );
+    confirm(ctx, guild, text).await
 }
 
 /// Goes back to the previous track.

@@ -12,7 +12,7 @@ enum ResumeChoice {
     Off,
 }
 
-/// Server settings: DJ role, 24/7, default volume, now-playing messages, resume after restarts.
+/// Server settings: DJ role, 24/7, volume, announcements, resume, autoplay, vote-skip.
 #[poise::command(
     slash_command,
     guild_only,
@@ -32,6 +32,12 @@ pub(super) async fn settings(
     default_volume: Option<u16>,
     #[description = "Post a message when a new track starts"] announce: Option<bool>,
     #[description = "Resume the music after a restart"] auto_resume: Option<ResumeChoice>,
+    #[description = "Autoplay related tracks when the queue runs out (new players)"]
+    autoplay: Option<bool>,
+    #[description = "Share of listeners whose votes skip a track, in % (0 = anyone skips)"]
+    #[min = 0]
+    #[max = 100]
+    vote_skip: Option<u8>,
 ) -> Result<(), Error> {
     let guild = guild_of(ctx)?;
     let data = ctx.data();
@@ -58,6 +64,12 @@ pub(super) async fn settings(
             ResumeChoice::On => Some(true),
             ResumeChoice::Off => Some(false),
         };
+    }
+    if let Some(b) = autoplay {
+        config.autoplay = b;
+    }
+    if let Some(p) = vote_skip {
+        config.vote_skip_percent = p;
     }
     if config != before {
         config.updated_at_ms = crate::domain::now_ms();

@@ -10,6 +10,15 @@ pub const SKIP: &str = "Skip";
 pub const STOP: &str = "Stop";
 pub const PREVIOUS_PAGE: &str = "Previous page";
 pub const NEXT_PAGE: &str = "Next page";
+pub const HISTORY: &str = "Recently played";
+pub const REWIND: &str = "-10s";
+pub const REPLAY: &str = "Replay";
+pub const FORWARD: &str = "+10s";
+
+/// The autoplay button, naming whether it is on.
+pub fn autoplay(on: bool) -> String {
+    format!("Autoplay: {}", if on { "on" } else { "off" })
+}
 
 /// The loop button, naming the current mode.
 pub fn loop_mode(mode: LoopMode) -> String {

@@ -2,6 +2,7 @@
 
 mod errors;
 pub mod labels;
+mod listening;
 mod lyrics;
 mod replies;
 mod search;
@@ -10,6 +11,7 @@ mod status;
 pub use errors::{
     audio_error, command_error, player_error, queue_error, seek_refused, unreadable_option,
 };
+pub use listening::*;
 pub use lyrics::*;
 pub use replies::*;
 pub use search::*;
@@ -48,7 +50,7 @@ pub fn left_idle(channel: u64, idle: std::time::Duration) -> String {
 pub fn guild_settings(c: &crate::domain::GuildConfig) -> String {
     let on = |b: bool| if b { "on" } else { "off" };
     format!(
-        "DJ role: {}\n24/7: {}\nDefault volume: {}%\nNow-playing messages: {}\nResume after restarts: {}",
+        "DJ role: {}\n24/7: {}\nDefault volume: {}%\nNow-playing messages: {}\nResume after restarts: {}\nAutoplay for new players: {}\nVote-skip: {}",
         c.dj_role_id
             .map(|r| format!("<@&{r}>"))
             .unwrap_or_else(|| "none (everyone may control the music)".into()),
@@ -58,6 +60,11 @@ pub fn guild_settings(c: &crate::domain::GuildConfig) -> String {
         match c.auto_resume {
             None => "as the bot's default".to_string(),
             Some(b) => on(b).to_string(),
+        },
+        on(c.autoplay),
+        match c.vote_skip_percent {
+            0 => "off (anyone may skip)".to_string(),
+            p => format!("{p}% of the listeners"),
         }
     )
 }
@@ -205,10 +212,11 @@ pub fn played(out: &PlayOutcome) -> String {
 }
 
 pub fn now_playing_announcement(t: &Track) -> String {
-    let who = t
-        .requester
-        .map(|r| format!(" (asked for by <@{r}>)"))
-        .unwrap_or_default();
+    let who = match t.requester {
+        Some(r) => format!(" (asked for by <@{r}>)"),
+        None if t.autoplay => " (picked by autoplay)".to_string(),
+        None => String::new(),
+    };
     format!("Now playing {}{who}.", track_line(t))
 }
 
@@ -315,17 +323,20 @@ pub fn now_playing(v: &PlayerView) -> String {
         None if t.is_stream => format!("`{}` (live)", format_ms(v.position_ms)),
         None => format!("`{} / ?` (length unknown)", format_ms(v.position_ms)),
     };
-    let who = t
-        .requester
-        .map(|r| format!("Asked for by <@{r}>\n"))
-        .unwrap_or_default();
+    let who = match t.requester {
+        Some(r) => format!("Asked for by <@{r}>\n"),
+        None if t.autoplay => "Picked by autoplay\n".to_string(),
+        None => String::new(),
+    };
     format!(
-        "{}{}\n{time}\n{who}Volume {}% · Loop {} · Filter {}",
+        "{}{}{}\n{time}\n{who}Volume {}% · Loop {} · Filter {} · Autoplay {}",
         if v.paused { "⏸ " } else { "▶ " },
         track_line(t),
+        autoplay_mark(t),
         v.volume,
         v.loop_mode.as_str(),
-        v.filters.as_str()
+        v.filters.as_str(),
+        if v.autoplay { "on" } else { "off" }
     )
 }
 
@@ -338,7 +349,7 @@ pub fn pages(upcoming: usize) -> usize {
 
 pub fn queue_page(v: &PlayerView, page: usize) -> String {
     let mut text = match &v.current {
-        Some(t) => format!("Now: {}\n", track_line(t)),
+        Some(t) => format!("Now: {}{}\n", track_line(t), autoplay_mark(t)),
         None => format!("{NOTHING_PLAYING}\n"),
     };
     if v.upcoming.is_empty() {
@@ -347,7 +358,12 @@ pub fn queue_page(v: &PlayerView, page: usize) -> String {
     }
     let start = (page - 1) * PAGE_SIZE;
     for (i, t) in v.upcoming.iter().enumerate().skip(start).take(PAGE_SIZE) {
-        text.push_str(&format!("`{}.` {}\n", i + 1, track_line(t)));
+        text.push_str(&format!(
+            "`{}.` {}{}\n",
+            i + 1,
+            track_line(t),
+            autoplay_mark(t)
+        ));
     }
     text.push_str(&format!(
         "Page {page} of {} · {} track(s) queued",
@@ -374,7 +390,9 @@ pub fn help() -> String {
         "`/loop <off|track|queue>` `/shuffle` `/remove <position>` `/move <from> <to>` `/clear`",
         "`/search <query> [source]` pick from the top results (YouTube, YouTube Music, SoundCloud, Spotify, Apple Music, Deezer)",
         "`/lyrics` the current track's lyrics",
-        "`/filter <preset>` `/status` `/help`",
+        "`/filter <preset>` `/autoplay <on|off>` `/history [page]` `/replay` `/forward [seconds]` `/rewind [seconds]`",
+        "`/skip` by a member who is neither DJ nor the requester counts a vote (see `/settings vote_skip`)",
+        "`/settings` `/status` `/help`",
     ]
     .join("\n")
 }
@@ -407,6 +425,7 @@ mod tests {
             is_seekable: true,
             requester: None,
             start_ms: Some(103_000),
+            autoplay: false,
         };
         let out = |started, playlist: Option<&str>, start| PlayOutcome {
             first: first.clone(),
@@ -452,6 +471,7 @@ mod tests {
             is_seekable: !is_stream,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 
@@ -466,6 +486,8 @@ mod tests {
             upcoming: vec![],
             text_channel_id: None,
             voice_channel_id: None,
+            autoplay: false,
+            play_id: 1,
         }
     }
 

@@ -103,6 +103,7 @@ mod tests {
             is_seekable: true,
             requester: None,
             start_ms: None,
+            autoplay: false,
         }
     }
 

@@ -101,6 +101,7 @@ mod tests {
             is_seekable: true,
             requester: None,
             start_ms: None,
+            autoplay: false,
         };
         let label = search_option_label(&t);
         assert_eq!(label.chars().count(), 100);

@@ -15,6 +15,7 @@ fn t(n: u32) -> Track {
         is_seekable: true,
         requester: Some(42),
         start_ms: None,
+        autoplay: false,
     }
 }
 

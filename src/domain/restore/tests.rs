@@ -20,6 +20,7 @@ fn snap(position: u64, at: u64, taken: u64, paused: bool) -> PlayerSnapshot {
         is_seekable: true,
         requester: None,
         start_ms: None,
+        autoplay: false,
     };
     PlayerSnapshot::new(
         s,

@@ -5,7 +5,9 @@ use std::collections::{HashMap, VecDeque};
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
-use crate::domain::{GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::domain::{
+    Autoplay, GuildConfig, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
+};
 use crate::store::chunks::{Chunk, QueueChunks};
 use crate::store::{Skipped, StoredGuildConfig, StoredState};
 
@@ -25,11 +27,32 @@ pub(super) fn state_fields(s: &PlayerState) -> Document {
         "volume": i32::from(s.volume),
         "loop_mode": s.loop_mode.as_str(),
         "filters": s.filters.as_str(),
+        "autoplay": autoplay_bson(&s.autoplay),
         "taken_at_ms": s.taken_at_ms as i64,
     }
 }
 
-fn track_doc(t: &Track) -> Document {
+/// `null` while off without a seed (what documents saved before autoplay read as), else
+/// `{on, seed: {title, author, uri}}`.
+fn autoplay_bson(a: &Autoplay) -> Bson {
+    if *a == Autoplay::default() {
+        return Bson::Null;
+    }
+    mongodb::bson::to_bson(a).unwrap_or(Bson::Null)
+}
+
+/// A player's saved autoplay; an unreadable one (a newer build's) reads as off, logged.
+fn read_autoplay(guild: u64, d: &Document) -> Autoplay {
+    match d.get("autoplay") {
+        None | Some(Bson::Null) => Autoplay::default(),
+        Some(b) => mongodb::bson::from_bson(b.clone()).unwrap_or_else(|e| {
+            tracing::warn!(backend = "mongodb", guild, error = %e, "unreadable autoplay state; reading it as off");
+            Autoplay::default()
+        }),
+    }
+}
+
+pub(super) fn track_doc(t: &Track) -> Document {
     let mut d = doc! {
         "encoded": &t.encoded,
         "title": &t.title,
@@ -47,6 +70,9 @@ fn track_doc(t: &Track) -> Document {
     }
     if let Some(s) = t.start_ms {
         d.insert("start_ms", s as i64);
+    }
+    if t.autoplay {
+        d.insert("autoplay", true);
     }
     d
 }
@@ -160,7 +186,7 @@ fn string<'a>(d: &'a Document, key: &str) -> Result<&'a str, String> {
         .map_err(|_| format!("`{key}` is not a string"))
 }
 
-fn decode_track(b: &Bson) -> Result<Track, String> {
+pub(super) fn decode_track(b: &Bson) -> Result<Track, String> {
     let d = b.as_document().ok_or("a track is not a document")?;
     Ok(Track {
         encoded: string(d, "encoded")?.to_string(),
@@ -185,6 +211,11 @@ fn decode_track(b: &Bson) -> Result<Track, String> {
         requester: opt_int(d, "requester")?,
         // Absent in documents saved before starts existed.
         start_ms: opt_int(d, "start_ms")?,
+        // Absent in documents saved before autoplay existed, and for a member's track.
+        autoplay: match d.get("autoplay") {
+            None | Some(Bson::Null) => false,
+            Some(_) => boolean(d, "autoplay")?,
+        },
     })
 }
 
@@ -255,6 +286,7 @@ pub(super) fn decode_document(
             volume: int(d, "volume")?,
             loop_mode: string(d, "loop_mode")?,
             filters: string(d, "filters")?,
+            autoplay: read_autoplay(guild_id, d),
             taken_at_ms: int(d, "taken_at_ms")?,
         }
         .into_state()?;
@@ -307,6 +339,8 @@ pub(super) fn guild_config_document(c: &GuildConfig) -> Document {
         "default_volume": c.default_volume as i32,
         "announce_now_playing": c.announce_now_playing,
         "auto_resume": c.auto_resume.map(Bson::Boolean).unwrap_or(Bson::Null),
+        "autoplay": c.autoplay,
+        "vote_skip_percent": c.vote_skip_percent as i32,
         "updated_at_ms": c.updated_at_ms,
     }
 }
@@ -329,6 +363,14 @@ pub(super) fn decode_guild_config(d: &Document) -> Result<GuildConfig, Skipped> 
             auto_resume: match d.get("auto_resume") {
                 None | Some(Bson::Null) => None,
                 Some(_) => Some(boolean(d, "auto_resume")?),
+            },
+            // Absent in documents saved before they existed: the defaults.
+            autoplay: d.get("autoplay").is_some() && boolean(d, "autoplay")?,
+            vote_skip_percent: match d.get("vote_skip_percent") {
+                None | Some(Bson::Null) => {
+                    i64::from(crate::domain::vote::DEFAULT_VOTE_SKIP_PERCENT)
+                }
+                Some(_) => int(d, "vote_skip_percent")?,
             },
             updated_at_ms: int(d, "updated_at_ms")?,
         }

@@ -23,6 +23,7 @@
 mod documents;
 mod guild_configs;
 mod leases;
+mod played;
 mod players;
 #[cfg(test)]
 mod tests;
@@ -40,7 +41,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{
     LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
 };
-use crate::domain::{GuildConfig, GuildId, PauseReason, PlayerSnapshot};
+use crate::domain::{GuildConfig, GuildId, PauseReason, Played, PlayerSnapshot};
 
 const PLAYERS: &str = "players";
 /// One document per queue, of builds before queues were chunked; read, and migrated at connect.
@@ -49,6 +50,9 @@ const QUEUES: &str = "queues";
 const QUEUE_CHUNKS: &str = "queue_chunks";
 /// Per-guild settings, `_id` = guild id; independent of `players`.
 const GUILD_CONFIGS: &str = "guild_configs";
+/// What each guild played: `{_id: ObjectId, guild_id, played_at_ms, track}`, newest by `_id`
+/// order of insertion (one writer at a time: the lease's owner); independent of `players`.
+const PLAYED: &str = "played";
 /// One document per lease name: `{_id: name, version, body}`.
 const LEASES: &str = "leases";
 /// How many queue ids one `$in` lookup asks for.
@@ -63,6 +67,7 @@ pub struct MongoStore {
     queues: Collection<Document>,
     queue_chunks: Collection<Document>,
     guild_configs: Collection<Document>,
+    played: Collection<Document>,
     last_write_at_ms: AtomicU64,
     /// The URI and its password, to scrub from driver error texts.
     secrets: Vec<String>,
@@ -116,18 +121,29 @@ impl MongoStore {
         let queues = db.collection::<Document>(QUEUES);
         let queue_chunks = db.collection::<Document>(QUEUE_CHUNKS);
         let guild_configs = db.collection::<Document>(GUILD_CONFIGS);
+        let played = db.collection::<Document>(PLAYED);
         let store = MongoStore {
             db,
             players,
             queues,
             queue_chunks,
             guild_configs,
+            played,
             last_write_at_ms: AtomicU64::new(0),
             secrets,
         };
         store
             .players
             .create_index(IndexModel::builder().keys(doc! { "shard_key": 1 }).build())
+            .await
+            .map_err(|e| store.map_err(e))?;
+        store
+            .played
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "guild_id": 1, "seq": -1 })
+                    .build(),
+            )
             .await
             .map_err(|e| store.map_err(e))?;
         for collection in [&store.queues, &store.queue_chunks] {
@@ -212,6 +228,23 @@ impl StateStore for MongoStore {
 
     async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
         self.load_configs().await
+    }
+
+    async fn record_played(
+        &self,
+        guild_id: GuildId,
+        played: &Played,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.append_played(guild_id, played, keep).await
+    }
+
+    async fn load_played(
+        &self,
+        guild_id: GuildId,
+        limit: usize,
+    ) -> Result<Vec<Played>, StoreError> {
+        self.read_played(guild_id, limit).await
     }
 
     async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {

@@ -38,6 +38,7 @@ fn documents_round_trip() {
         is_seekable: true,
         requester: Some(77),
         start_ms: Some(103_000),
+        autoplay: false,
     };
     let unknown_length = Track {
         length_ms: None,

@@ -10,7 +10,7 @@ use crate::store::{check_config, warn_skipped_config, Skipped, StoreError, Store
 
 const SELECT_GUILD_CONFIGS: &str =
     "SELECT guild_id, dj_role_id, always_on, default_volume, announce_now_playing, auto_resume,
-        updated_at_ms
+        updated_at_ms, autoplay, vote_skip_percent
     FROM guild_configs";
 
 /// Decodes one `guild_configs` row; any problem is a reason to skip this guild's config only.
@@ -39,6 +39,8 @@ fn decode_config_row(row: &rusqlite::Row<'_>) -> Result<GuildConfig, Skipped> {
         default_volume: row.get(3).map_err(sql)?,
         announce_now_playing: required(4, "announce_now_playing")?,
         auto_resume: flag(5, "auto_resume")?,
+        autoplay: required(7, "autoplay")?,
+        vote_skip_percent: row.get(8).map_err(sql)?,
         updated_at_ms: row.get(6).map_err(sql)?,
     }
     .into_config()
@@ -52,13 +54,15 @@ impl SqliteStore {
         self.blocking(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO guild_configs (guild_id, dj_role_id, always_on, default_volume,
-                     announce_now_playing, auto_resume, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     announce_now_playing, auto_resume, updated_at_ms, autoplay,
+                     vote_skip_percent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(guild_id) DO UPDATE SET
                      dj_role_id = excluded.dj_role_id, always_on = excluded.always_on,
                      default_volume = excluded.default_volume,
                      announce_now_playing = excluded.announce_now_playing,
-                     auto_resume = excluded.auto_resume, updated_at_ms = excluded.updated_at_ms",
+                     auto_resume = excluded.auto_resume, updated_at_ms = excluded.updated_at_ms,
+                     autoplay = excluded.autoplay, vote_skip_percent = excluded.vote_skip_percent",
             )
             .map_err(map_sqlite)?
             .execute(params![
@@ -68,7 +72,9 @@ impl SqliteStore {
                 c.default_volume,
                 i64::from(c.announce_now_playing),
                 c.auto_resume.map(i64::from),
-                c.updated_at_ms
+                c.updated_at_ms,
+                i64::from(c.autoplay),
+                c.vote_skip_percent
             ])
             .map_err(map_sqlite)?;
             Ok(())

@@ -13,6 +13,7 @@ mod backup;
 mod guild_configs;
 mod leases;
 mod open;
+mod played;
 mod players;
 mod schema;
 
@@ -27,7 +28,7 @@ use rusqlite::Connection;
 use super::{
     LeaseRecord, LoadFilter, LoadReport, SaveOp, StateStore, StoreError, StoreHealth, WriteStats,
 };
-use crate::domain::{GuildConfig, GuildId, PlayerSnapshot};
+use crate::domain::{GuildConfig, GuildId, Played, PlayerSnapshot};
 use crate::settings::SqliteSettings;
 
 use crate::sync::LockExt;
@@ -182,6 +183,23 @@ impl StateStore for SqliteStore {
 
     async fn load_guild_configs(&self) -> Result<Vec<GuildConfig>, StoreError> {
         self.load_configs().await
+    }
+
+    async fn record_played(
+        &self,
+        guild_id: GuildId,
+        played: &Played,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.append_played(guild_id, played, keep).await
+    }
+
+    async fn load_played(
+        &self,
+        guild_id: GuildId,
+        limit: usize,
+    ) -> Result<Vec<Played>, StoreError> {
+        self.read_played(guild_id, limit).await
     }
 
     async fn load_lease(&self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use super::{err, map_sqlite, SqliteStore};
-use crate::domain::{now_ms, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
+use crate::domain::{now_ms, Autoplay, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use crate::store::chunks::{plan_list, Chunk, Piece, QueueChunks};
 use crate::store::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StoreError, StoredState, WriteStats,
@@ -17,12 +17,19 @@ fn opt_id(v: Option<u64>) -> Option<i64> {
     v.map(|x| x as i64)
 }
 
-fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 11], u64) {
+fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 12], u64) {
     use rusqlite::types::Value;
     let id = |v: Option<u64>| opt_id(v).map(Value::Integer).unwrap_or(Value::Null);
     let loop_mode = s.loop_mode.as_str();
     let filters = s.filters.as_str();
-    let bytes = 8 * 8 + loop_mode.len() as u64 + filters.len() as u64;
+    // NULL while off without a seed: what records saved before autoplay read as.
+    let autoplay = (s.autoplay != Autoplay::default())
+        .then(|| serde_json::to_string(&s.autoplay).ok())
+        .flatten();
+    let bytes = 8 * 8
+        + loop_mode.len() as u64
+        + filters.len() as u64
+        + autoplay.as_ref().map_or(0, |a| a.len() as u64);
     (
         [
             id(s.voice_channel_id),
@@ -37,9 +44,22 @@ fn state_params(s: &PlayerState) -> ([rusqlite::types::Value; 11], u64) {
             s.pause_reason
                 .map_or(Value::Null, |r| Value::Text(r.as_str().to_string())),
             Value::Integer(i64::from(s.stalled)),
+            autoplay.map_or(Value::Null, Value::Text),
         ],
         bytes,
     )
+}
+
+/// A player's saved autoplay; an unreadable one (a newer build's) reads as off, logged: the
+/// rest of the player is still restored.
+fn read_autoplay(guild: u64, text: Option<&str>) -> Autoplay {
+    let Some(text) = text else {
+        return Autoplay::default();
+    };
+    serde_json::from_str(text).unwrap_or_else(|e| {
+        tracing::warn!(backend = "sqlite", guild, error = %e, "unreadable autoplay state; reading it as off");
+        Autoplay::default()
+    })
 }
 
 /// A list's chunks as `queues` lists them: JSON `[[chunk id, tracks in it], ...]`.
@@ -79,15 +99,15 @@ impl<'c> BatchStatements<'c> {
             upsert_player: prepare(
                 "INSERT INTO players (voice_channel_id, text_channel_id, position_ms, position_at_ms,
                      paused, volume, loop_mode, filters, taken_at_ms, pause_reason, stalled,
-                     guild_id, schema_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     autoplay, guild_id, schema_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT(guild_id) DO UPDATE SET
                      voice_channel_id = excluded.voice_channel_id, text_channel_id = excluded.text_channel_id,
                      position_ms = excluded.position_ms, position_at_ms = excluded.position_at_ms,
                      paused = excluded.paused, volume = excluded.volume, loop_mode = excluded.loop_mode,
                      filters = excluded.filters, taken_at_ms = excluded.taken_at_ms,
                      pause_reason = excluded.pause_reason, stalled = excluded.stalled,
-                     schema_version = excluded.schema_version",
+                     autoplay = excluded.autoplay, schema_version = excluded.schema_version",
             )?,
             upsert_queue: prepare(
                 "INSERT INTO queues (guild_id, current, upcoming_chunks, history_chunks)
@@ -104,8 +124,8 @@ impl<'c> BatchStatements<'c> {
             update_state: prepare(
                 "UPDATE players SET voice_channel_id = ?1, text_channel_id = ?2, position_ms = ?3,
                      position_at_ms = ?4, paused = ?5, volume = ?6, loop_mode = ?7, filters = ?8,
-                     taken_at_ms = ?9, pause_reason = ?10, stalled = ?11
-                 WHERE guild_id = ?12",
+                     taken_at_ms = ?9, pause_reason = ?10, stalled = ?11, autoplay = ?12
+                 WHERE guild_id = ?13",
             )?,
             delete_queue: prepare("DELETE FROM queues WHERE guild_id = ?1")?,
             delete_player: prepare("DELETE FROM players WHERE guild_id = ?1")?,
@@ -247,7 +267,8 @@ fn save_batch(conn: &mut Connection, batch: &[SaveOp]) -> Result<WriteStats, Sto
 const SELECT_PLAYERS: &str =
     "SELECT p.guild_id, p.schema_version, p.voice_channel_id, p.text_channel_id,
         p.position_ms, p.position_at_ms, p.paused, p.volume, p.loop_mode, p.filters, p.taken_at_ms,
-        q.guild_id, q.current, q.upcoming_chunks, q.history_chunks, p.pause_reason, p.stalled
+        q.guild_id, q.current, q.upcoming_chunks, q.history_chunks, p.pause_reason, p.stalled,
+        p.autoplay
     FROM players p LEFT JOIN queues q ON q.guild_id = p.guild_id";
 
 const SELECT_CHUNKS: &str = "SELECT id, tracks FROM queue_chunks WHERE guild_id = ?1";
@@ -288,6 +309,7 @@ fn decode_row(
     let loop_text: String = row.get(8).map_err(sql)?;
     let filters_text: String = row.get(9).map_err(sql)?;
     let pause_reason: Option<String> = row.get(15).map_err(sql)?;
+    let autoplay: Option<String> = row.get(17).map_err(sql)?;
     let state = StoredState {
         guild_id: guild_id_v,
         voice_channel_id: row.get(2).map_err(sql)?,
@@ -300,6 +322,7 @@ fn decode_row(
         volume: row.get(7).map_err(sql)?,
         loop_mode: &loop_text,
         filters: &filters_text,
+        autoplay: read_autoplay(guild_id_v, autoplay.as_deref()),
         taken_at_ms: row.get(10).map_err(sql)?,
     }
     .into_state()

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// The newest schema this build knows; `user_version` holds the applied one.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // 1: players + queues.
@@ -86,6 +86,20 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE q5;
     ALTER TABLE queues RENAME COLUMN upcoming TO upcoming_chunks;
     ALTER TABLE queues RENAME COLUMN history TO history_chunks;",
+    // 6: autoplay (`players.autoplay`, the JSON of `domain::Autoplay`; NULL: off), the server
+    // settings for autoplay and vote-skip, and `played`: what each guild played (a JSON
+    // `domain::Track` each), newest by `id`, independent of `players` (no foreign key), so a
+    // stopped player's guild keeps its history.
+    "ALTER TABLE players ADD COLUMN autoplay TEXT;
+    ALTER TABLE guild_configs ADD COLUMN autoplay INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE guild_configs ADD COLUMN vote_skip_percent INTEGER NOT NULL DEFAULT 50;
+    CREATE TABLE played (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id      INTEGER NOT NULL,
+        played_at_ms  INTEGER NOT NULL,
+        track         TEXT NOT NULL
+    );
+    CREATE INDEX played_by_guild ON played (guild_id, id);",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

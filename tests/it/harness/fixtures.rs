@@ -25,6 +25,8 @@ pub fn track(i: u32, generation: u64) -> Track {
         requester: Some(100_000_000_000_000_000 + u64::from(i)),
         // Some tracks queued with a start time (a link's `t=`), which every store keeps.
         start_ms: (i % 4 == 1).then(|| u64::from(i) * 1000),
+        // Some queued by autoplay, which every store keeps.
+        autoplay: i % 5 == 3,
     }
 }
 
@@ -46,6 +48,15 @@ pub fn snapshot(guild_id: u64, tracks: u32, generation: u64) -> PlayerSnapshot {
     state.stalled = generation % 3 == 2;
     state.volume = (generation % 200) as u16;
     state.loop_mode = [LoopMode::Off, LoopMode::Track, LoopMode::Queue][(generation % 3) as usize];
+    // Autoplay off, on without a seed, or on with one.
+    state.autoplay = encore::domain::Autoplay {
+        on: !generation.is_multiple_of(3),
+        seed: (generation % 3 == 2).then(|| encore::domain::autoplay::Seed {
+            title: format!("Seed ✓ {generation}"),
+            author: format!("Seed artist {generation}"),
+            uri: Some(format!("https://www.youtube.com/watch?v=seed{generation}")),
+        }),
+    };
     state.taken_at_ms = 1_700_000_000_000 + generation;
     let queue = QueueSnapshot {
         current: Some(track(0, generation)),
@@ -148,6 +159,8 @@ pub fn guild_config(guild_id: u64, n: u64) -> encore::domain::GuildConfig {
         default_volume: (n % 201) as u16,
         announce_now_playing: false,
         auto_resume: Some(n.is_multiple_of(2)),
+        autoplay: true,
+        vote_skip_percent: (n % 50) as u8,
         updated_at_ms: 1_700_000_000_000 + n,
     }
 }

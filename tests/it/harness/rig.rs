@@ -263,6 +263,7 @@ pub fn catalogue_track(lavalink: &FakeLavalink, min_length_ms: u64, nth: usize) 
         is_seekable: true,
         requester: Some(BOB),
         start_ms: None,
+        autoplay: false,
     }
 }
 
