@@ -392,7 +392,7 @@ async fn with_24_7_on_the_bot_stays_in_an_empty_channel() {
     w.stop().await;
 }
 
-const ALL_COMMANDS: [&str; 21] = [
+const ALL_COMMANDS: [&str; 23] = [
     "play",
     "pause",
     "resume",
@@ -411,6 +411,8 @@ const ALL_COMMANDS: [&str; 21] = [
     "move",
     "clear",
     "filter",
+    "search",
+    "lyrics",
     "settings",
     "status",
     "help",
