@@ -265,7 +265,7 @@ async fn run(
             } else {
                 QUICK_SEEK_MS
             };
-            let at = service.seek_by(guild, delta).await?;
+            let at = service.jump(guild, delta).await?;
             said = texts::moved_by(delta / 1000, at);
         }
         "replay" => said = texts::replayed(&service.replay(guild).await?),

@@ -3,7 +3,8 @@
 //! Where related tracks come from (the query list, [`queries`]):
 //! - a YouTube track: its mix playlist, `https://www.youtube.com/watch?v=ID&list=RDID`
 //!   (youtube-source loads it as a playlist whose first track is the seed itself);
-//! - a Spotify track: LavaSrc's recommendations, `sprec:seed_tracks=ID`; a Deezer track:
+//! - a Spotify track: LavaSrc's recommendations, `sprec:ID` (LavaSrc 4.8's form; the older
+//!   `sprec:seed_tracks=ID` is sent to Spotify as a track id and fails); a Deezer track:
 //!   `dzrec:ID` (LavaSrc README, "Recommendations");
 //! - then, for any track, a search by the seed's author (the source's own search prefix when
 //!   LavaSrc has one, else the bot's `SEARCH_PREFIX`).
@@ -80,7 +81,11 @@ pub fn source_of(uri: Option<&str>) -> SourceId {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let last = || path.rsplit('/').find(|s| !s.is_empty()).map(str::to_string);
+    let last = || {
+        path.rsplit('/')
+            .find(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match host {
         "youtube.com" | "music.youtube.com" if path == "watch" => {
@@ -129,10 +134,10 @@ pub fn queries(seed: &Seed, search_prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     let source = source_of(seed.uri.as_deref());
     match &source {
-        SourceId::YouTube(id) => {
-            out.push(format!("https://www.youtube.com/watch?v={id}&list=RD{id}"))
-        }
-        SourceId::Spotify(id) => out.push(format!("sprec:seed_tracks={id}")),
+        SourceId::YouTube(id) => out.push(format!(
+            "https://www.youtube.com/watch?v={id}&list=RD{id}"
+        )),
+        SourceId::Spotify(id) => out.push(format!("sprec:{id}")),
         SourceId::Deezer(id) => out.push(format!("dzrec:{id}")),
         SourceId::AppleMusic(_) | SourceId::Other => {}
     }
@@ -151,11 +156,7 @@ pub fn queries(seed: &Seed, search_prefix: &str) -> Vec<String> {
 
 /// The first of `candidates` autoplay may play: not a live stream, not the seed, and not
 /// among `recent` ([`identity`] keys of the tracks played lately, queued or current).
-pub fn pick<'a>(
-    candidates: &'a [Track],
-    seed: &Seed,
-    recent: &HashSet<String>,
-) -> Option<&'a Track> {
+pub fn pick<'a>(candidates: &'a [Track], seed: &Seed, recent: &HashSet<String>) -> Option<&'a Track> {
     let seed_key = seed.uri.as_deref().map(|u| key(Some(u), u));
     candidates.iter().find(|t| {
         let key = identity(t);
@@ -193,10 +194,7 @@ mod tests {
             yt("https://music.youtube.com/watch?list=RDx&v=abc"),
             SourceId::YouTube("abc".into())
         );
-        assert_eq!(
-            yt("https://youtu.be/abc?t=3"),
-            SourceId::YouTube("abc".into())
-        );
+        assert_eq!(yt("https://youtu.be/abc?t=3"), SourceId::YouTube("abc".into()));
         assert_eq!(
             yt("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"),
             SourceId::Spotify("4uLU6hMCjMI75M1A2tKUQC".into())
@@ -205,10 +203,7 @@ mod tests {
             yt("https://open.spotify.com/intl-de/track/4uLU"),
             SourceId::Spotify("4uLU".into())
         );
-        assert_eq!(
-            yt("https://open.spotify.com/playlist/37i9"),
-            SourceId::Other
-        );
+        assert_eq!(yt("https://open.spotify.com/playlist/37i9"), SourceId::Other);
         assert_eq!(
             yt("https://www.deezer.com/en/track/3135556"),
             SourceId::Deezer("3135556".into())
@@ -250,17 +245,14 @@ mod tests {
         );
         assert_eq!(
             queries(&seed("https://open.spotify.com/track/XYZ"), "ytsearch"),
-            ["sprec:seed_tracks=XYZ", "spsearch:Artist"]
+            ["sprec:XYZ", "spsearch:Artist"]
         );
         assert_eq!(
             queries(&seed("https://www.deezer.com/track/42"), "ytsearch"),
             ["dzrec:42", "dzsearch:Artist"]
         );
         assert_eq!(
-            queries(
-                &seed("https://music.apple.com/us/album/a/1?i=2"),
-                "ytsearch"
-            ),
+            queries(&seed("https://music.apple.com/us/album/a/1?i=2"), "ytsearch"),
             ["amsearch:Artist"]
         );
         assert_eq!(

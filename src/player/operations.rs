@@ -433,6 +433,14 @@ impl PlayerService {
             .await
     }
 
+    /// `/forward` and `/rewind`: like [`PlayerService::seek_by`], but going back further than
+    /// the start goes to the start.
+    #[tracing::instrument(skip_all, fields(guild = guild))]
+    pub async fn jump(&self, guild: GuildId, delta_ms: i64) -> Result<u64, PlayerError> {
+        self.seek_with(guild, |now| Some((now as i64 + delta_ms).max(0)))
+            .await
+    }
+
     async fn seek_with(
         &self,
         guild: GuildId,

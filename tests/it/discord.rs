@@ -392,7 +392,7 @@ async fn with_24_7_on_the_bot_stays_in_an_empty_channel() {
     w.stop().await;
 }
 
-const ALL_COMMANDS: [&str; 23] = [
+const ALL_COMMANDS: [&str; 28] = [
     "play",
     "pause",
     "resume",
@@ -413,6 +413,11 @@ const ALL_COMMANDS: [&str; 23] = [
     "filter",
     "search",
     "lyrics",
+    "autoplay",
+    "history",
+    "replay",
+    "forward",
+    "rewind",
     "settings",
     "status",
     "help",

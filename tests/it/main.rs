@@ -13,6 +13,7 @@ mod discord;
 mod docs;
 mod engine;
 mod failures;
+mod listening;
 mod lyrics_search;
 mod operate;
 mod outage;

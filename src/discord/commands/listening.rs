@@ -83,6 +83,6 @@ pub(super) async fn rewind(
 
 async fn jump(ctx: Context<'_>, seconds: i64) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
-    let at = ctx.data().service.seek_by(guild, seconds * 1000).await?;
+    let at = ctx.data().service.jump(guild, seconds * 1000).await?;
     say(ctx, texts::moved_by(seconds, at)).await
 }

@@ -36,6 +36,10 @@ pub const BOB: u64 = 500_000_000_000_000_002;
 /// Has the DJ role.
 pub const CAROL: u64 = 500_000_000_000_000_003;
 pub const DJ_ROLE: u64 = 600_000_000_000_000_001;
+/// Members with no role, out of voice until a test moves them in.
+pub const DAN: u64 = 500_000_000_000_000_004;
+pub const ERIN: u64 = 500_000_000_000_000_005;
+pub const FRANK: u64 = 500_000_000_000_000_006;
 /// How long the Discord tests wait for anything.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -115,6 +119,21 @@ pub fn guild_spec() -> GuildSpec {
                 user_id: CAROL,
                 username: "carol".into(),
                 roles: vec![DJ_ROLE],
+            },
+            MemberSpec {
+                user_id: DAN,
+                username: "dan".into(),
+                roles: vec![],
+            },
+            MemberSpec {
+                user_id: ERIN,
+                username: "erin".into(),
+                roles: vec![],
+            },
+            MemberSpec {
+                user_id: FRANK,
+                username: "frank".into(),
+                roles: vec![],
             },
         ],
         voice_states: vec![(BOB, VOICE), (CAROL, VOICE)],

@@ -1,0 +1,233 @@
+//! Listener features end to end (issue: a complete bot for listeners): vote-skip, quick seeks
+//! and replay, the server's history, autoplay, each against the fakes with the real bot.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{
+    answered, bob_command, command, eventually, guild_spec, log_has, play_through_the_bot,
+    world_with, Rig, ALICE, BOB, CAROL, DAN, ERIN, FRANK, GUILD, TEXT, VOICE, WAIT,
+};
+
+/// These tests send many commands as one member within seconds: above the default rate limit.
+const MANY_COMMANDS: &[(&str, &str)] = &[("RATE_LIMIT_COMMANDS", "100")];
+
+/// Moves `user` into `channel` (or out of voice) and gives the gateway event time to reach the
+/// bot's cache.
+async fn move_member(w: &crate::harness::World, user: u64, channel: Option<u64>) {
+    w.discord.set_user_voice(GUILD, user, channel).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// The title of the track the fake Lavalink plays for the guild now.
+fn playing_title(w: &crate::harness::World) -> String {
+    w.lavalink
+        .player(&GUILD.to_string())
+        .and_then(|p| p.track)
+        .map(|t| t.info.title)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_votes_count_the_listeners_in_the_channel_with_one_two_three_and_five() {
+    let w = world_with(MANY_COMMANDS).await;
+    for query in [
+        "despacito",
+        "gangnam",
+        "bohemian",
+        "never gonna give",
+        "despacito",
+        "gangnam",
+        "bohemian",
+        "never gonna give",
+    ] {
+        command(&w, CAROL, "play", json!({ "query": query })).await;
+    }
+    // One listener (Bob; Carol left): Bob skips Carol's track at once.
+    move_member(&w, CAROL, None).await;
+    let before = playing_title(&w);
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(reply.starts_with("Skipped"), "{reply}");
+    assert_ne!(playing_title(&w), before);
+
+    // Two listeners: half is one vote, Bob's.
+    move_member(&w, CAROL, Some(VOICE)).await;
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert!(reply.starts_with("1/1 votes. Skipped"), "{reply}");
+
+    // Three listeners: two votes; a second vote of the same member does not count.
+    move_member(&w, DAN, Some(VOICE)).await;
+    let before = playing_title(&w);
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert_eq!(reply, "Vote to skip counted: 1/2 votes.");
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert_eq!(reply, "You already voted to skip this track: 1/2 votes.");
+    assert_eq!(playing_title(&w), before, "not skipped yet");
+    let (reply, _) = command(&w, DAN, "skip", json!({})).await;
+    assert!(reply.starts_with("2/2 votes. Skipped"), "{reply}");
+    assert_ne!(playing_title(&w), before);
+
+    // Five listeners: three votes. Dan votes and leaves: four listeners need two, and his vote
+    // no longer counts, so Erin's is the second.
+    move_member(&w, ERIN, Some(VOICE)).await;
+    move_member(&w, FRANK, Some(VOICE)).await;
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert_eq!(reply, "Vote to skip counted: 1/3 votes.");
+    let (reply, _) = command(&w, DAN, "skip", json!({})).await;
+    assert_eq!(reply, "Vote to skip counted: 2/3 votes.");
+    move_member(&w, DAN, None).await;
+    let (reply, _) = command(&w, ERIN, "skip", json!({})).await;
+    assert!(reply.starts_with("2/2 votes. Skipped"), "{reply}");
+
+    // Five again: the requester skips at once, and the votes reset with the new track.
+    move_member(&w, DAN, Some(VOICE)).await;
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    assert_eq!(reply, "Vote to skip counted: 1/3 votes.");
+    let (reply, _) = command(&w, CAROL, "skip", json!({})).await;
+    assert!(reply.starts_with("Skipped"), "the requester's own: {reply}");
+    let (reply, _) = command(&w, ERIN, "skip", json!({})).await;
+    assert_eq!(reply, "Vote to skip counted: 1/3 votes.", "votes reset");
+
+    // A DJ (Manage Server here) skips at once; so does anyone with voting off.
+    move_member(&w, ALICE, Some(VOICE)).await;
+    let (reply, _) = command(&w, ALICE, "skip", json!({})).await;
+    assert!(reply.starts_with("Skipped"), "{reply}");
+    let (reply, _) = command(&w, ALICE, "settings", json!({"vote_skip": 0})).await;
+    assert!(reply.contains("Vote-skip: off"), "{reply}");
+    let (reply, _) = command(&w, FRANK, "skip", json!({})).await;
+    assert!(reply.starts_with("Skipped"), "{reply}");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_rewind_and_replay_move_in_the_track_and_the_buttons_do_too() {
+    let w = world_with(MANY_COMMANDS).await;
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    let position = || w.lavalink.player(&GUILD.to_string()).unwrap().position;
+    let (reply, _) = command(&w, BOB, "forward", json!({"seconds": 90})).await;
+    assert!(reply.starts_with("Forward 90s, now at 1:3"), "{reply}");
+    assert!((90_000..95_000).contains(&position()), "{}", position());
+    let (reply, _) = command(&w, BOB, "rewind", json!({})).await;
+    assert!(reply.starts_with("Back 10s, now at 1:2"), "{reply}");
+    assert!((80_000..85_000).contains(&position()), "{}", position());
+    // Further back than the start goes to the start.
+    let (reply, _) = command(&w, BOB, "rewind", json!({"seconds": 600})).await;
+    assert_eq!(reply, "Back 600s, now at 0:00.");
+    command(&w, BOB, "forward", json!({"seconds": 60})).await;
+    let (reply, _) = command(&w, BOB, "replay", json!({})).await;
+    assert!(reply.starts_with("Playing [Rick Astley"), "{reply}");
+    assert!(position() < 5_000, "{}", position());
+    // Past the end is refused, politely and only to the asker.
+    let (reply, ephemeral) = command(&w, BOB, "forward", json!({"seconds": 3600})).await;
+    assert!(ephemeral, "{reply}");
+
+    // The now-playing buttons: -10s, Replay, +10s, Autoplay.
+    let inj = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "nowplaying", json!({}))
+        .unwrap();
+    let message = eventually("the now-playing message", WAIT, || {
+        w.discord.interaction_responses(&inj.id)?.original
+    })
+    .await;
+    let ids: Vec<String> = message["components"][1]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["custom_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "encore:rewind",
+            "encore:replay",
+            "encore:forward",
+            "encore:autoplay"
+        ]
+    );
+    let message_id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    let at = position();
+    let a = click(&w, message_id, "encore:forward").await;
+    assert!(
+        a["data"]["content"].as_str().unwrap().starts_with("Forward 10s"),
+        "{a}"
+    );
+    assert!(position() >= at + 9_000, "{} after {at}", position());
+    let a = click(&w, message_id, "encore:autoplay").await;
+    assert_eq!(
+        a["data"]["content"],
+        "Autoplay is on: when the queue runs out, I keep playing related tracks."
+    );
+    assert_eq!(
+        a["data"]["components"][1]["components"][3]["label"],
+        "Autoplay: on"
+    );
+    w.stop().await;
+}
+
+/// Bob clicks the button `custom_id` on `message_id`; returns the bot's answer (callback).
+async fn click(w: &crate::harness::World, message_id: u64, custom_id: &str) -> Value {
+    let id = w
+        .discord
+        .inject_component(GUILD, TEXT, BOB, message_id, custom_id)
+        .unwrap()
+        .id;
+    eventually("the click is answered", WAIT, || {
+        w.discord.interaction_responses(&id).and_then(|r| r.callback)
+    })
+    .await
+}
+
+/// Bob's `/history` through the real binary: the listed page's text.
+async fn history_text(rig: &Rig) -> String {
+    let id = bob_command(rig, "history", json!({}));
+    let a: Value = answered(rig, &id).await;
+    a["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether a history page lists gangnam, despacito, rick, newest first.
+fn lists_the_three(text: &str) -> bool {
+    ["`1.` [PSY - GANGNAM STYLE", "`2.` [Luis Fonsi - Despacito", "`3.` [Rick Astley"]
+        .iter()
+        .all(|line| text.contains(line))
+}
+
+/// `/history` through the real binary: what played is listed newest first, and it is still
+/// there after the process is killed and another one started.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_what_the_server_played_and_survives_a_restart() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    let mut first = rig.spawn(MANY_COMMANDS);
+    play_through_the_bot(&rig, &first, "never gonna give").await;
+    for query in ["despacito", "gangnam"] {
+        let id = bob_command(&rig, "play", json!({ "query": query }));
+        answered(&rig, &id).await;
+    }
+    for _ in 0..2 {
+        let id = bob_command(&rig, "skip", json!({}));
+        answered(&rig, &id).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let mut before = String::new();
+    for _ in 0..20 {
+        before = history_text(&rig).await;
+        if lists_the_three(&before) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(lists_the_three(&before), "{before}");
+    assert!(before.contains(&format!("<@{BOB}>")), "{before}");
+    first.kill();
+    let second = rig.spawn(MANY_COMMANDS);
+    eventually("the second instance owns the lease", WAIT, || {
+        log_has(&second, "this instance owns the lease").then_some(())
+    })
+    .await;
+    let after = history_text(&rig).await;
+    assert!(lists_the_three(&after), "{after}");
+}
