@@ -139,7 +139,9 @@ pub(crate) async fn join(
         .await?;
     if fresh {
         let config = data.config(guild).await;
-        data.service.set_volume(guild, config.default_volume).await?;
+        data.service
+            .set_volume(guild, config.default_volume)
+            .await?;
         data.service.set_autoplay(guild, config.autoplay).await?;
     }
     Ok(())

@@ -24,11 +24,9 @@ pub async fn skip_vote(
     member: Option<&serenity::Member>,
     user: u64,
 ) -> Result<SkipVote, CommandError> {
-    let view = data
-        .service
-        .view(guild)
-        .await
-        .ok_or(CommandError::Player(crate::player::PlayerError::NothingPlaying))?;
+    let view = data.service.view(guild).await.ok_or(CommandError::Player(
+        crate::player::PlayerError::NothingPlaying,
+    ))?;
     let Some(current) = &view.current else {
         // A queue stopped after failures goes on: no vote about a track that is not playing.
         return Ok(SkipVote::Skip {

@@ -81,11 +81,7 @@ pub fn source_of(uri: Option<&str>) -> SourceId {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let last = || {
-        path.rsplit('/')
-            .find(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let last = || path.rsplit('/').find(|s| !s.is_empty()).map(str::to_string);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match host {
         "youtube.com" | "music.youtube.com" if path == "watch" => {
@@ -134,9 +130,9 @@ pub fn queries(seed: &Seed, search_prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     let source = source_of(seed.uri.as_deref());
     match &source {
-        SourceId::YouTube(id) => out.push(format!(
-            "https://www.youtube.com/watch?v={id}&list=RD{id}"
-        )),
+        SourceId::YouTube(id) => {
+            out.push(format!("https://www.youtube.com/watch?v={id}&list=RD{id}"))
+        }
         SourceId::Spotify(id) => out.push(format!("sprec:{id}")),
         SourceId::Deezer(id) => out.push(format!("dzrec:{id}")),
         SourceId::AppleMusic(_) | SourceId::Other => {}
@@ -156,7 +152,11 @@ pub fn queries(seed: &Seed, search_prefix: &str) -> Vec<String> {
 
 /// The first of `candidates` autoplay may play: not a live stream, not the seed, and not
 /// among `recent` ([`identity`] keys of the tracks played lately, queued or current).
-pub fn pick<'a>(candidates: &'a [Track], seed: &Seed, recent: &HashSet<String>) -> Option<&'a Track> {
+pub fn pick<'a>(
+    candidates: &'a [Track],
+    seed: &Seed,
+    recent: &HashSet<String>,
+) -> Option<&'a Track> {
     let seed_key = seed.uri.as_deref().map(|u| key(Some(u), u));
     candidates.iter().find(|t| {
         let key = identity(t);
@@ -194,7 +194,10 @@ mod tests {
             yt("https://music.youtube.com/watch?list=RDx&v=abc"),
             SourceId::YouTube("abc".into())
         );
-        assert_eq!(yt("https://youtu.be/abc?t=3"), SourceId::YouTube("abc".into()));
+        assert_eq!(
+            yt("https://youtu.be/abc?t=3"),
+            SourceId::YouTube("abc".into())
+        );
         assert_eq!(
             yt("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"),
             SourceId::Spotify("4uLU6hMCjMI75M1A2tKUQC".into())
@@ -203,7 +206,10 @@ mod tests {
             yt("https://open.spotify.com/intl-de/track/4uLU"),
             SourceId::Spotify("4uLU".into())
         );
-        assert_eq!(yt("https://open.spotify.com/playlist/37i9"), SourceId::Other);
+        assert_eq!(
+            yt("https://open.spotify.com/playlist/37i9"),
+            SourceId::Other
+        );
         assert_eq!(
             yt("https://www.deezer.com/en/track/3135556"),
             SourceId::Deezer("3135556".into())
@@ -252,7 +258,10 @@ mod tests {
             ["dzrec:42", "dzsearch:Artist"]
         );
         assert_eq!(
-            queries(&seed("https://music.apple.com/us/album/a/1?i=2"), "ytsearch"),
+            queries(
+                &seed("https://music.apple.com/us/album/a/1?i=2"),
+                "ytsearch"
+            ),
             ["amsearch:Artist"]
         );
         assert_eq!(

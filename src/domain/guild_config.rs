@@ -148,7 +148,10 @@ mod tests {
         let d = GuildConfig::new(9);
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["auto_resume"], serde_json::Value::Null);
-        assert_eq!(serde_json::from_value::<GuildConfig>(json.clone()).unwrap(), d);
+        assert_eq!(
+            serde_json::from_value::<GuildConfig>(json.clone()).unwrap(),
+            d
+        );
         // A config exported before autoplay and vote-skip existed reads their defaults.
         let mut old = json;
         old.as_object_mut().unwrap().remove("autoplay");

@@ -103,19 +103,31 @@ mod tests {
         let mut v = SkipVotes::default();
         assert_eq!(
             v.vote("a", 1, false, &five, 50),
-            SkipVote::Counted { votes: 1, needed: 3 }
+            SkipVote::Counted {
+                votes: 1,
+                needed: 3
+            }
         );
         assert_eq!(
             v.vote("a", 1, false, &five, 50),
-            SkipVote::AlreadyVoted { votes: 1, needed: 3 }
+            SkipVote::AlreadyVoted {
+                votes: 1,
+                needed: 3
+            }
         );
         assert_eq!(
             v.vote("a", 2, false, &five, 50),
-            SkipVote::Counted { votes: 2, needed: 3 }
+            SkipVote::Counted {
+                votes: 2,
+                needed: 3
+            }
         );
         assert_eq!(
             v.vote("a", 3, false, &five, 50),
-            SkipVote::Skip { votes: 3, needed: 3 }
+            SkipVote::Skip {
+                votes: 3,
+                needed: 3
+            }
         );
         assert_eq!(v.tally("a", &five, 50), (0, 3), "a skip clears the votes");
     }
@@ -123,7 +135,10 @@ mod tests {
     #[test]
     fn a_lone_listener_a_dj_or_requester_and_voting_off_skip_at_once() {
         let mut v = SkipVotes::default();
-        let now = SkipVote::Skip { votes: 0, needed: 0 };
+        let now = SkipVote::Skip {
+            votes: 0,
+            needed: 0,
+        };
         assert_eq!(v.vote("a", 1, false, &[1], 50), now);
         assert_eq!(v.vote("a", 1, true, &[1, 2, 3], 50), now);
         assert_eq!(v.vote("a", 1, false, &[1, 2, 3], 0), now);
@@ -134,7 +149,10 @@ mod tests {
         let mut v = SkipVotes::default();
         assert_eq!(
             v.vote("a", 2, false, &[1, 2], 50),
-            SkipVote::Skip { votes: 1, needed: 1 }
+            SkipVote::Skip {
+                votes: 1,
+                needed: 1
+            }
         );
     }
 
@@ -147,7 +165,10 @@ mod tests {
         assert_eq!(v.tally("b", &three, 50), (0, 2));
         assert_eq!(
             v.vote("b", 2, false, &three, 50),
-            SkipVote::Counted { votes: 1, needed: 2 }
+            SkipVote::Counted {
+                votes: 1,
+                needed: 2
+            }
         );
     }
 
@@ -159,12 +180,18 @@ mod tests {
         // 1 and 2 leave: 3 listeners need 2 votes, and only 3's counts.
         assert_eq!(
             v.vote("a", 3, false, &[3, 4, 5], 50),
-            SkipVote::Counted { votes: 1, needed: 2 }
+            SkipVote::Counted {
+                votes: 1,
+                needed: 2
+            }
         );
         // A member not in the channel cannot vote.
         assert_eq!(
             v.vote("a", 9, false, &[3, 4, 5], 50),
-            SkipVote::AlreadyVoted { votes: 1, needed: 2 }
+            SkipVote::AlreadyVoted {
+                votes: 1,
+                needed: 2
+            }
         );
     }
 }

@@ -77,7 +77,12 @@ impl PlayerService {
 
     /// The [`identity`] keys of what the guild played lately (the store's last
     /// `HISTORY_MAX_LENGTH`), of the queue's own history and of `finished`.
-    async fn recent_keys(&self, guild: GuildId, queue: &Queue, finished: &Track) -> HashSet<String> {
+    async fn recent_keys(
+        &self,
+        guild: GuildId,
+        queue: &Queue,
+        finished: &Track,
+    ) -> HashSet<String> {
         let mut keys: HashSet<String> = queue.history().map(identity).collect();
         keys.insert(identity(finished));
         for p in self.played(guild, self.inner.config.history_max).await {

@@ -26,7 +26,9 @@ pub enum Announcement {
     QueueEnded,
     /// The queue ran out with autoplay on, and autoplay found nothing new related to `after`
     /// (told instead of [`Announcement::QueueEnded`]).
-    AutoplayFoundNothing { after: Track },
+    AutoplayFoundNothing {
+        after: Track,
+    },
     /// The music ended without anyone asking for it.
     VoiceEnded(VoiceEnd),
 }

@@ -150,7 +150,10 @@ async fn forward_rewind_and_replay_move_in_the_track_and_the_buttons_do_too() {
     let at = position();
     let a = click(&w, message_id, "encore:forward").await;
     assert!(
-        a["data"]["content"].as_str().unwrap().starts_with("Forward 10s"),
+        a["data"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Forward 10s"),
         "{a}"
     );
     assert!(position() >= at + 9_000, "{} after {at}", position());
@@ -174,7 +177,9 @@ async fn click(w: &crate::harness::World, message_id: u64, custom_id: &str) -> V
         .unwrap()
         .id;
     eventually("the click is answered", WAIT, || {
-        w.discord.interaction_responses(&id).and_then(|r| r.callback)
+        w.discord
+            .interaction_responses(&id)
+            .and_then(|r| r.callback)
     })
     .await
 }
@@ -191,9 +196,13 @@ async fn history_text(rig: &Rig) -> String {
 
 /// Whether a history page lists gangnam, despacito, rick, newest first.
 fn lists_the_three(text: &str) -> bool {
-    ["`1.` [PSY - GANGNAM STYLE", "`2.` [Luis Fonsi - Despacito", "`3.` [Rick Astley"]
-        .iter()
-        .all(|line| text.contains(line))
+    [
+        "`1.` [PSY - GANGNAM STYLE",
+        "`2.` [Luis Fonsi - Despacito",
+        "`3.` [Rick Astley",
+    ]
+    .iter()
+    .all(|line| text.contains(line))
 }
 
 /// `/history` through the real binary: what played is listed newest first, and it is still

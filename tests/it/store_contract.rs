@@ -525,9 +525,15 @@ async fn what_a_guild_played_is_kept_newest_first_up_to_its_limit_and_outlives_t
             track: track(i, 7),
         };
         for i in 0..6 {
-            b.store.record_played(guild(90), &played(i), 4).await.unwrap();
+            b.store
+                .record_played(guild(90), &played(i), 4)
+                .await
+                .unwrap();
         }
-        b.store.record_played(guild(91), &played(100), 4).await.unwrap();
+        b.store
+            .record_played(guild(91), &played(100), 4)
+            .await
+            .unwrap();
         let kept = b.store.load_played(guild(90), 10).await.unwrap();
         assert_eq!(
             kept,
@@ -548,7 +554,10 @@ async fn what_a_guild_played_is_kept_newest_first_up_to_its_limit_and_outlives_t
             b.name
         );
         // A stopped player (forgotten) keeps its guild's history.
-        b.store.save(&[full(&snapshot(guild(90), 2, 1))]).await.unwrap();
+        b.store
+            .save(&[full(&snapshot(guild(90), 2, 1))])
+            .await
+            .unwrap();
         b.store.save(&[SaveOp::Delete(guild(90))]).await.unwrap();
         assert_eq!(b.store.load_played(guild(90), 10).await.unwrap().len(), 4);
         assert!(b.store.load_played(guild(92), 10).await.unwrap().is_empty());

@@ -118,7 +118,11 @@ pub(super) async fn skip(
         return say(ctx, texts::skip_vote(vote)).await;
     }
     let switched = ctx.data().service.skip(guild, None).await?;
-    let text = format!("{}{}", texts::skip_votes_note(vote), texts::skipped(&switched));
+    let text = format!(
+        "{}{}",
+        texts::skip_votes_note(vote),
+        texts::skipped(&switched)
+    );
     confirm(ctx, guild, text).await
 }
 

@@ -156,7 +156,10 @@ mod tests {
         assert!(p1.ends_with("Page 1 of 2 · 12 track(s) kept"), "{p1}");
         assert!(!p1.contains("T10"));
         let p2 = history_page(&played, 2, 1_000_000);
-        assert!(p2.contains("`11.` **T10**") && p2.contains("`12.` **T11**"), "{p2}");
+        assert!(
+            p2.contains("`11.` **T10**") && p2.contains("`12.` **T11**"),
+            "{p2}"
+        );
         assert_eq!(history_pages(12), 2);
         assert_eq!(history_pages(0), 1);
         assert_eq!(
@@ -168,14 +171,26 @@ mod tests {
     #[test]
     fn votes_read_as_counts() {
         assert_eq!(
-            skip_vote(SkipVote::Counted { votes: 2, needed: 3 }),
+            skip_vote(SkipVote::Counted {
+                votes: 2,
+                needed: 3
+            }),
             "Vote to skip counted: 2/3 votes."
         );
         assert_eq!(
-            skip_votes_note(SkipVote::Skip { votes: 3, needed: 3 }),
+            skip_votes_note(SkipVote::Skip {
+                votes: 3,
+                needed: 3
+            }),
             "3/3 votes. "
         );
-        assert_eq!(skip_votes_note(SkipVote::Skip { votes: 0, needed: 0 }), "");
+        assert_eq!(
+            skip_votes_note(SkipVote::Skip {
+                votes: 0,
+                needed: 0
+            }),
+            ""
+        );
     }
 
     #[test]

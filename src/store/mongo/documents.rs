@@ -367,7 +367,9 @@ pub(super) fn decode_guild_config(d: &Document) -> Result<GuildConfig, Skipped> 
             // Absent in documents saved before they existed: the defaults.
             autoplay: d.get("autoplay").is_some() && boolean(d, "autoplay")?,
             vote_skip_percent: match d.get("vote_skip_percent") {
-                None | Some(Bson::Null) => i64::from(crate::domain::vote::DEFAULT_VOTE_SKIP_PERCENT),
+                None | Some(Bson::Null) => {
+                    i64::from(crate::domain::vote::DEFAULT_VOTE_SKIP_PERCENT)
+                }
                 Some(_) => int(d, "vote_skip_percent")?,
             },
             updated_at_ms: int(d, "updated_at_ms")?,

@@ -7,9 +7,7 @@ use std::sync::atomic::Ordering;
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use super::{err, map_sqlite, SqliteStore};
-use crate::domain::{
-    now_ms, Autoplay, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track,
-};
+use crate::domain::{now_ms, Autoplay, GuildId, PlayerSnapshot, PlayerState, QueueSnapshot, Track};
 use crate::store::chunks::{plan_list, Chunk, Piece, QueueChunks};
 use crate::store::{
     warn_skipped, LoadFilter, LoadReport, SaveOp, Skipped, StoreError, StoredState, WriteStats,
