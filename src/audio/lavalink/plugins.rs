@@ -11,19 +11,6 @@ use crate::audio::{AudioError, NodeInfo};
 use crate::domain::{Lyrics, Plugin, SearchSource};
 
 impl LavalinkBackend {
-    /// The connected nodes, in their order in `LAVALINK_NODES`.
-    fn connected_nodes(&self) -> Vec<Arc<Node>> {
-        self.inner
-            .nodes
-            .iter()
-            .filter(|n| {
-                let s = n.state();
-                s.connected && s.session_id.is_some()
-            })
-            .cloned()
-            .collect()
-    }
-
     /// The node's `/v4/info` for this session: kept, else asked now.
     async fn info_of(&self, node: &Node) -> Result<NodeInfo, AudioError> {
         if let Some(info) = node.state().info.clone() {
@@ -43,7 +30,7 @@ impl LavalinkBackend {
     /// Every connected node's `/v4/info`; nodes that do not answer are left out (and logged).
     pub(super) async fn infos(&self) -> Vec<NodeInfo> {
         let mut out = vec![];
-        for node in self.connected_nodes() {
+        for node in self.connected_by_load() {
             match self.info_of(&node).await {
                 Ok(info) => out.push(info),
                 Err(e) => {
@@ -72,9 +59,9 @@ impl LavalinkBackend {
     }
 
     /// LavaLyrics' lyrics of `encoded`, asked of each connected node in turn (those known to
-    /// have the plugin first) until one has the route.
+    /// have the plugin first, then the least loaded) until one has the route.
     pub(super) async fn fetch_lyrics(&self, encoded: &str) -> Result<Option<Lyrics>, AudioError> {
-        let mut nodes = self.connected_nodes();
+        let mut nodes = self.connected_by_load();
         nodes.sort_by_key(|n| {
             let has = n
                 .state()
