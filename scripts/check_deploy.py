@@ -11,7 +11,10 @@ facts the deployment relies on:
 - docker-compose.yml: services encore, lavalink and mongo wired together (Lavalink node, MongoDB
   URI, config mount, named volumes), each setting name one that Encore knows.
 - config/lavalink/application.yml: a Lavalink v4 config with the port Encore is pointed at, the
-  password from ${LAVALINK_PASSWORD}, the youtube-source plugin and the built-in source off.
+  password from ${LAVALINK_PASSWORD}, the youtube-source plugin and the built-in source off; the
+  LavaSrc, LavaSearch and LavaLyrics plugins, LavaSrc's credentialed sources (Spotify, Apple
+  Music, Deezer) off unless switched on, and every ${VAR} it reads passed to the lavalink service
+  by docker-compose.yml and documented in .env.example.
 - render.yaml: a Docker background worker whose secrets are `sync: false`, on MongoDB, or on
   SQLite with a persistent disk at /app/data.
 
@@ -208,10 +211,25 @@ def declared_stub_paths() -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def placeholders(data) -> set[str]:
+    """The environment variables `${NAME}` / `${NAME:default}` that string values inside `data`
+    (a parsed YAML document, comments gone) read; Spring's `${some.property}` are not variables."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for v in data.values():
+            found |= placeholders(v)
+    elif isinstance(data, list):
+        for v in data:
+            found |= placeholders(v)
+    elif isinstance(data, str):
+        found |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::[^}]*)?\}", data))
+    return found
+
+
 # --- docker-compose.yml ------------------------------------------------------------------------
 
 
-def check_compose(lavalink_port) -> None:
+def check_compose(lavalink_port, lavalink_vars: set[str]) -> None:
     rel = "docker-compose.yml"
     data = load_yaml(rel)
     if data is None:
@@ -273,10 +291,20 @@ def check_compose(lavalink_port) -> None:
         ),
         f"{rel}: lavalink does not mount ./config/lavalink/application.yml",
     )
+    lavalink_env = env_dict(lavalink.get("environment"))
     check(
-        "LAVALINK_PASSWORD" in env_dict(lavalink.get("environment")),
+        "LAVALINK_PASSWORD" in lavalink_env,
         f"{rel}: lavalink gets no LAVALINK_PASSWORD (its application.yml needs it)",
     )
+    for var in sorted(lavalink_vars):
+        check(
+            var in lavalink_env,
+            f"{rel}: lavalink does not pass {var}, which config/lavalink/application.yml reads",
+        )
+        check(
+            var in known,
+            f".env.example: does not document {var}, which config/lavalink/application.yml reads",
+        )
 
     mongo = services.get("mongo") or {}
     check(str(mongo.get("image", "")).startswith("mongo:"), f"{rel}: mongo's image is not mongo:…")
@@ -293,7 +321,7 @@ def check_lavalink():
     rel = "config/lavalink/application.yml"
     data = load_yaml(rel)
     if data is None:
-        return None
+        return None, set()
     port = dig(data, "server", "port")
     check(isinstance(port, int) and 0 < port < 65536, f"{rel}: no server.port")
     check(
@@ -311,9 +339,35 @@ def check_lavalink():
         f"{rel}: the built-in YouTube source is not off (lavalink.server.sources.youtube: false)",
     )
     check(dig(data, "plugins", "youtube", "enabled") is True, f"{rel}: plugins.youtube.enabled is not true")
+    for artifact, major in (
+        ("com.github.topi314.lavasrc:lavasrc-plugin", 4),
+        ("com.github.topi314.lavasearch:lavasearch-plugin", 1),
+        ("com.github.topi314.lavalyrics:lavalyrics-plugin", 1),
+    ):
+        check(
+            any(re.fullmatch(rf"{re.escape(artifact)}:{major}\.\d+\.\d+", d) for d in deps),
+            f"{rel}: no {artifact}:{major}.x.y under lavalink.plugins",
+        )
+    providers = dig(data, "plugins", "lavasrc", "providers")
+    check(
+        isinstance(providers, list) and len(providers) > 0,
+        f"{rel}: plugins.lavasrc.providers is empty (Spotify and Apple Music tracks could not play)",
+    )
+    # Sources that fail without credentials (at start, or on every load) stay off by default.
+    for source in ("spotify", "applemusic", "deezer"):
+        value = dig(data, "plugins", "lavasrc", "sources", source)
+        check(
+            value is False or re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*:false\}", str(value)) is not None,
+            f"{rel}: plugins.lavasrc.sources.{source} is not false or a \"${{VAR:false}}\" placeholder",
+        )
+    check(
+        dig(data, "plugins", "lavasrc", "lyrics-sources", "youtube") is True
+        or dig(data, "plugins", "lavasrc", "lyrics-sources", "lrcLib") is True,
+        f"{rel}: LavaLyrics has no lyrics source that needs no credentials (lyrics-sources youtube or lrcLib)",
+    )
     interval = dig(data, "lavalink", "server", "playerUpdateInterval")
     check(isinstance(interval, int) and interval > 0, f"{rel}: no lavalink.server.playerUpdateInterval")
-    return port if isinstance(port, int) else None
+    return port if isinstance(port, int) else None, placeholders(data)
 
 
 # --- render.yaml -------------------------------------------------------------------------------
@@ -379,8 +433,8 @@ def check_render() -> None:
 
 def main() -> int:
     check_dockerfile()
-    port = check_lavalink()
-    check_compose(port)
+    port, lavalink_vars = check_lavalink()
+    check_compose(port, lavalink_vars)
     check_render()
     if problems:
         for p in problems:

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use encore_fakes::lavalink::catalogue::{SHORT_1S, SHORT_2S, SHORT_3S, SHORT_5S};
+use encore_fakes::lavalink::NewTrack;
+
 use crate::harness::{
-    answered, bob_command, command, eventually, guild_spec, log_has, play_through_the_bot,
+    answered, bob_command, choice, command, eventually, guild_spec, log_has, play_through_the_bot,
     world_with, Rig, ALICE, BOB, CAROL, DAN, ERIN, FRANK, GUILD, TEXT, VOICE, WAIT,
 };
 
@@ -239,4 +242,150 @@ async fn history_lists_what_the_server_played_and_survives_a_restart() {
     .await;
     let after = history_text(&rig).await;
     assert!(lists_the_three(&after), "{after}");
+}
+
+/// The identifier of the track the fake Lavalink plays for `guild` now.
+fn playing_id(lavalink: &encore_fakes::lavalink::FakeLavalink) -> Option<String> {
+    lavalink
+        .player(&GUILD.to_string())
+        .and_then(|p| p.track)
+        .map(|t| t.info.identifier)
+}
+
+fn yt(id: &str) -> String {
+    format!("https://www.youtube.com/watch?v={id}")
+}
+
+/// The mix autoplay draws from in these tests: the 3 s tone's related tracks, the 2 s tone
+/// first (it will have just played: never picked again).
+fn tone_mix(lavalink: &encore_fakes::lavalink::FakeLavalink) {
+    lavalink
+        .set_mix(SHORT_3S, [SHORT_2S, SHORT_5S, SHORT_1S])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_keeps_playing_related_tracks_from_its_seed_and_never_a_recent_one() {
+    let w = world_with(MANY_COMMANDS).await;
+    tone_mix(&w.lavalink);
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_2S) })).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_3S) })).await;
+    let on = choice(&w.discord, "autoplay", "on");
+    let (reply, _) = command(&w, BOB, "autoplay", json!({ "mode": on })).await;
+    assert_eq!(
+        reply,
+        "Autoplay is on: when the queue runs out, I keep playing related tracks."
+    );
+    // The 3 s tone ends the queue: its mix's 2 s tone just played, so the 5 s tone comes.
+    eventually("the 5 s tone autoplayed", WAIT, || {
+        (playing_id(&w.lavalink).as_deref() == Some(SHORT_5S)).then_some(())
+    })
+    .await;
+    let (reply, _) = command(&w, BOB, "nowplaying", json!({})).await;
+    assert!(
+        reply.contains("· *autoplay*") && reply.contains("Picked by autoplay"),
+        "{reply}"
+    );
+    // It ends too: the seed is still the 3 s tone (autoplay played only its own pick), whose
+    // next related track not played lately is the 1 s tone.
+    eventually("the 1 s tone autoplayed", WAIT, || {
+        (playing_id(&w.lavalink).as_deref() == Some(SHORT_1S)).then_some(())
+    })
+    .await;
+    // Every track of the seed's mix has played now: autoplay goes on from the last track
+    // (the 1 s tone's mix: the catalogue's YouTube tracks), skipping the tones it played.
+    let next = eventually("a track after the seed's mix ran out", WAIT, || {
+        playing_id(&w.lavalink).filter(|id| id != SHORT_1S)
+    })
+    .await;
+    assert!(
+        ![SHORT_1S, SHORT_2S, SHORT_3S, SHORT_5S].contains(&next.as_str()),
+        "{next} played lately"
+    );
+    // Each was announced as autoplay's in the channel, and /history marks them.
+    let posted = w.discord.messages(TEXT);
+    assert!(
+        posted
+            .iter()
+            .filter(|m| m["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("(picked by autoplay)")))
+            .count()
+            >= 2,
+        "{posted:?}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_that_finds_nothing_new_ends_the_queue_with_one_message() {
+    let w = world_with(MANY_COMMANDS).await;
+    // A 2 s track by an artist of its own, whose mix holds only the track itself: neither the
+    // mix nor a search by its author finds anything else.
+    w.lavalink.add_track(NewTrack {
+        title: "Lonely Song".into(),
+        author: "Solitary Quartet".into(),
+        length: 2_000,
+        identifier: "lonelySong1".into(),
+        is_stream: false,
+        uri: None,
+        artwork_url: None,
+        isrc: None,
+        source_name: None,
+        fails_on_play: false,
+    });
+    w.lavalink.set_mix("lonelySong1", Vec::<String>::new()).unwrap();
+    command(&w, BOB, "play", json!({ "query": yt("lonelySong1") })).await;
+    let on = choice(&w.discord, "autoplay", "on");
+    command(&w, BOB, "autoplay", json!({ "mode": on })).await;
+    let said = eventually("autoplay's message", WAIT, || {
+        w.discord
+            .messages(TEXT)
+            .into_iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .find(|c| c.starts_with("Autoplay found nothing new"))
+    })
+    .await;
+    assert!(said.contains("Lonely Song"), "{said}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ended = w
+        .discord
+        .messages(TEXT)
+        .into_iter()
+        .filter(|m| {
+            m["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("The queue has ended"))
+        })
+        .count();
+    assert_eq!(ended, 1, "told once");
+    w.stop().await;
+}
+
+/// A kill -9 while an autoplayed track plays: the next process restores it, and when it ends,
+/// autoplay goes on from the same seed (saved with the player), not from the restored track.
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_survives_a_kill_9_mid_track_and_continues_from_its_seed() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    tone_mix(&rig.lavalink);
+    let mut first = rig.spawn(MANY_COMMANDS);
+    play_through_the_bot(&rig, &first, &yt(SHORT_2S)).await;
+    let id = bob_command(&rig, "play", json!({ "query": yt(SHORT_3S) }));
+    answered(&rig, &id).await;
+    let on = choice(&rig.discord, "autoplay", "on");
+    let id = bob_command(&rig, "autoplay", json!({ "mode": on }));
+    answered(&rig, &id).await;
+    eventually("the 5 s tone autoplayed", WAIT, || {
+        (playing_id(&rig.lavalink).as_deref() == Some(SHORT_5S)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    first.kill();
+    let _second = rig.spawn(MANY_COMMANDS);
+    // Without the saved seed, the 5 s tone's own mix (the catalogue's YouTube tracks) would
+    // give another track.
+    eventually("the 1 s tone autoplayed from the saved seed", WAIT, || {
+        (playing_id(&rig.lavalink).as_deref() == Some(SHORT_1S)).then_some(())
+    })
+    .await;
 }

@@ -136,12 +136,17 @@ pub fn decode(encoded: &str) -> Result<Decoded, DecodeError> {
     })
 }
 
-struct Reader<'a> {
+/// Reads Java `DataInput` fields from a byte slice (a source manager's own bytes too).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
     fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let end = end.ok_or_else(|| DecodeError("Unexpected end of track message".into()))?;
@@ -154,7 +159,7 @@ impl Reader<'_> {
         Ok(self.take(1)?[0])
     }
 
-    fn bool(&mut self) -> Result<bool, DecodeError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u8()? != 0)
     }
 
@@ -172,7 +177,8 @@ impl Reader<'_> {
         from_modified_utf8(bytes)
     }
 
-    fn nullable(&mut self) -> Result<Option<String>, DecodeError> {
+    /// lavaplayer's `DataFormatTools.readNullableText`.
+    pub(crate) fn nullable(&mut self) -> Result<Option<String>, DecodeError> {
         if self.bool()? {
             Ok(Some(self.utf()?))
         } else {
@@ -197,7 +203,8 @@ fn write_utf(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes);
 }
 
-fn write_nullable(out: &mut Vec<u8>, s: Option<&str>) {
+/// lavaplayer's `DataFormatTools.writeNullableText`: a presence boolean, then `writeUTF`.
+pub(crate) fn write_nullable(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             out.push(1);

@@ -5,6 +5,8 @@
 //! sessions, info, stats, version) with Lavalink's status codes and error bodies, and
 //! lavaplayer's track encoding. Playback is a clock: a player with a track and a full
 //! voice state advances in real time and ends its track at its length or `endTime`.
+//! It runs the plugins Encore's Lavalink runs — youtube-source, LavaSrc, LavaSearch and
+//! LavaLyrics — each switchable ([`Plugins`], `docs/testing-plugins.md`).
 //!
 //! Tests drive failures through the methods of [`FakeLavalink`]; other processes use
 //! the same hooks over HTTP under `/control/` (see `docs/testing.md`).
@@ -19,6 +21,10 @@
 
 pub mod catalogue;
 pub mod codec;
+mod lyrics;
+mod plugin_routes;
+mod plugins;
+mod search;
 mod server;
 pub mod shape;
 mod state;
@@ -32,6 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use lyrics::FakeLyrics;
+pub use plugins::{LavaSrcSources, Plugins};
 pub use shape::AnswerShape;
 pub use state::ControlError;
 pub use types::{
@@ -58,6 +66,11 @@ pub struct FakeLavalinkConfig {
     pub stats_interval: Duration,
     /// What `/version` and `/v4/info` report.
     pub version: String,
+    /// The plugins the node runs (default: all four, as Encore's Lavalink config ships).
+    pub plugins: Plugins,
+    /// LavaSrc's sources, while LavaSrc runs (default: all three, as with their credentials
+    /// set; [`LavaSrcSources::none`] is Encore's config without credentials).
+    pub lavasrc_sources: LavaSrcSources,
 }
 
 impl Default for FakeLavalinkConfig {
@@ -68,6 +81,8 @@ impl Default for FakeLavalinkConfig {
             player_update_interval: Duration::from_secs(5),
             stats_interval: Duration::from_secs(60),
             version: "4.2.0".to_string(),
+            plugins: Plugins::all(),
+            lavasrc_sources: LavaSrcSources::all(),
         }
     }
 }
@@ -100,6 +115,8 @@ impl FakeLavalink {
             state: Mutex::new(State::new(
                 config.player_update_interval,
                 config.stats_interval,
+                config.plugins,
+                config.lavasrc_sources,
             )),
             password: config.password,
             version: config.version,
@@ -331,6 +348,53 @@ impl FakeLavalink {
     /// ([`AnswerShape::Compat`]: as some Lavalink-compatible servers answer).
     pub fn set_answer_shape(&self, shape: AnswerShape) {
         self.shared.lock().set_answer_shape(shape);
+    }
+
+    /// Switches plugins on or off from now on (see [`Plugins`] for what each brings).
+    /// Sessions, players and the catalogue stay.
+    pub fn set_plugins(&self, plugins: Plugins) {
+        self.shared.lock().plugins = plugins;
+    }
+
+    /// The plugins the node runs now.
+    pub fn plugins(&self) -> Plugins {
+        self.shared.lock().plugins
+    }
+
+    /// Registers LavaSrc's Spotify, Apple Music and Deezer sources or not from now on (see
+    /// [`LavaSrcSources`]); they run only while LavaSrc does.
+    pub fn set_lavasrc_sources(&self, sources: LavaSrcSources) {
+        self.shared.lock().lavasrc_sources = sources;
+    }
+
+    /// LavaSrc's sources as set now.
+    pub fn lavasrc_sources(&self) -> LavaSrcSources {
+        self.shared.lock().lavasrc_sources
+    }
+
+    /// The related tracks (catalogue identifiers, in order) that mixes and recommendations
+    /// seeded by the catalogue track `seed` answer from now on, instead of the source's
+    /// other catalogue tracks: a YouTube mix (`list=RD<seed>`) is the seed then these, a
+    /// Deezer `dzrec:<seed>` too, a Spotify `sprec:<seed>` only these. An empty list leaves
+    /// only what the source adds itself. Err names an identifier (seed included) the
+    /// catalogue does not have.
+    pub fn set_mix<I, S>(&self, seed: &str, related: I) -> Result<(), ControlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.shared
+            .lock()
+            .catalogue
+            .set_mix(seed, related.into_iter().map(Into::into).collect())
+            .map_err(ControlError)
+    }
+
+    /// What LavaLyrics answers for the track with this identifier (any identifier, in the
+    /// catalogue or not): [`FakeLyrics::None`] makes it 204. Replaces the default lyrics of
+    /// [`catalogue::PLAIN_LYRICS_IDENTIFIER`] and [`catalogue::SYNCED_LYRICS_IDENTIFIER`].
+    pub fn set_lyrics(&self, identifier: &str, lyrics: FakeLyrics) {
+        self.shared.lock().catalogue.set_lyrics(identifier, lyrics);
     }
 
     pub fn set_player_update_interval(&self, d: Duration) {

@@ -15,7 +15,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::catalogue::{decoded_object_bytes, plugin_info};
 use super::codec;
+use super::plugin_routes;
+use super::plugins::{Node, MISSING_SOURCE_MESSAGE};
 use super::shape::AnswerShape;
 use super::state::{unix_ms, ApiError, ControlError, Outgoing, PlayerUpdate, State};
 use super::types::{NewTrack, RecordedRequest, Severity, Track, VoiceFault};
@@ -33,7 +36,7 @@ impl Shared {
     }
 }
 
-type App = Arc<Shared>;
+pub(crate) type App = Arc<Shared>;
 
 pub(crate) fn router(shared: App) -> Router {
     Router::new()
@@ -44,6 +47,12 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/v4/decodetrack", get(decode_track))
         .route("/v4/decodetracks", post(decode_tracks))
         .route("/v4/websocket", get(websocket))
+        .route("/v4/loadsearch", get(plugin_routes::load_search))
+        .route("/v4/lyrics", get(plugin_routes::lyrics_of_track))
+        .route(
+            "/v4/sessions/{session_id}/players/{guild_id}/track/lyrics",
+            get(plugin_routes::lyrics_of_player),
+        )
         .route("/v4/sessions/{session_id}", patch(update_session))
         .route("/v4/sessions/{session_id}/players", get(get_players))
         .route(
@@ -68,6 +77,12 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/control/send-raw", post(c_send_raw))
         .route("/control/voice-fault", post(c_voice_fault))
         .route("/control/voice-updates/{guild_id}", get(c_voice_updates))
+        .route(
+            "/control/plugins",
+            get(plugin_routes::c_plugins).post(plugin_routes::c_set_plugins),
+        )
+        .route("/control/mixes", post(plugin_routes::c_set_mix))
+        .route("/control/lyrics", post(plugin_routes::c_set_lyrics))
         .route(
             "/control/answer-shape",
             get(c_answer_shape).post(c_set_answer_shape),
@@ -101,12 +116,12 @@ pub(crate) fn error_response(status: u16, message: &str, path: &str, trace: bool
     (code, Json(body)).into_response()
 }
 
-fn wants_trace(uri: &Uri) -> bool {
+pub(crate) fn wants_trace(uri: &Uri) -> bool {
     uri.query()
         .is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("trace=true")))
 }
 
-fn api_error(e: ApiError, uri: &Uri) -> Response {
+pub(crate) fn api_error(e: ApiError, uri: &Uri) -> Response {
     error_response(e.status, &e.message, uri.path(), wants_trace(uri))
 }
 
@@ -155,7 +170,12 @@ async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -> Response 
 }
 
 async fn not_found(uri: Uri) -> Response {
-    error_response(404, "Not Found", uri.path(), wants_trace(&uri))
+    route_not_found(&uri)
+}
+
+/// Lavalink's 404 for a route it does not have (a plugin's route while it is off).
+pub(crate) fn route_not_found(uri: &Uri) -> Response {
+    error_response(404, "Not Found", uri.path(), wants_trace(uri))
 }
 
 async fn version(AxState(app): AxState<App>) -> Response {
@@ -167,6 +187,7 @@ async fn version(AxState(app): AxState<App>) -> Response {
 }
 
 async fn info(AxState(app): AxState<App>) -> Json<Value> {
+    let node = app.lock().node();
     let (core, build) = match app.version.split_once('+') {
         Some((c, b)) => (c, Some(b)),
         None => (app.version.as_str(), None),
@@ -190,10 +211,10 @@ async fn info(AxState(app): AxState<App>) -> Json<Value> {
         "git": {"branch": "main", "commit": "f4ke11e", "commitTime": app.build_time},
         "jvm": "21.0.6",
         "lavaplayer": "2.2.4",
-        "sourceManagers": ["youtube", "soundcloud", "http"],
+        "sourceManagers": node.source_managers(),
         "filters": ["volume", "equalizer", "karaoke", "timescale", "tremolo", "vibrato",
                     "distortion", "rotation", "channelMix", "lowPass"],
-        "plugins": [],
+        "plugins": node.plugins.info_plugins(),
     }))
 }
 
@@ -215,12 +236,19 @@ async fn load_tracks(
         );
     };
     let st = app.lock();
-    Json(st.shaped(st.catalogue.load(identifier).to_json())).into_response()
+    Json(st.shaped(st.catalogue.load(identifier, st.node()).to_json())).into_response()
 }
 
-fn decoded_track(encoded: &str) -> Result<Track, ApiError> {
+/// `/v4/decodetrack(s)`: the track lavaplayer decodes from `encoded` (its `encoded` kept
+/// as sent, `pluginInfo` from the decoded object). A source the node lacks (its plugin off)
+/// is a 500, as lavaplayer decodes no track.
+pub(crate) fn decoded_track(encoded: &str, node: Node) -> Result<Track, ApiError> {
     let d = codec::decode(encoded)
         .map_err(|e| ApiError::new(400, format!("Failed to decode track: {e}")))?;
+    if !node.has_source(&d.info.source_name) {
+        return Err(ApiError::new(500, MISSING_SOURCE_MESSAGE));
+    }
+    let object_bytes = decoded_object_bytes(&d.info.source_name, &d.source_bytes);
     let mut info = d.info;
     // A message older than version 3 has no artwork; the YouTube source derives it.
     if d.version < 3 && info.artwork_url.is_none() && info.source_name == "youtube" {
@@ -231,8 +259,8 @@ fn decoded_track(encoded: &str) -> Result<Track, ApiError> {
     }
     Ok(Track {
         encoded: encoded.to_string(),
+        plugin_info: plugin_info(&info, &object_bytes),
         info,
-        plugin_info: json!({}),
         user_data: json!({}),
     })
 }
@@ -245,8 +273,9 @@ async fn decode_track(
     let Some(encoded) = q.get("encodedTrack").or_else(|| q.get("track")) else {
         return api_error(ApiError::new(400, "No track to decode provided"), &uri);
     };
-    match decoded_track(encoded) {
-        Ok(t) => Json(app.lock().shaped(json!(t))).into_response(),
+    let st = app.lock();
+    match decoded_track(encoded, st.node()) {
+        Ok(t) => Json(st.shaped(json!(t))).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -264,12 +293,13 @@ async fn decode_tracks(AxState(app): AxState<App>, uri: Uri, body: Bytes) -> Res
     if list.is_empty() {
         return api_error(ApiError::new(400, "No tracks to decode provided"), &uri);
     }
+    let st = app.lock();
     match list
         .iter()
-        .map(|e| decoded_track(e))
+        .map(|e| decoded_track(e, st.node()))
         .collect::<Result<Vec<_>, _>>()
     {
-        Ok(tracks) => Json(app.lock().shaped(json!(tracks))).into_response(),
+        Ok(tracks) => Json(st.shaped(json!(tracks))).into_response(),
         Err(e) => api_error(e, &uri),
     }
 }
@@ -440,12 +470,12 @@ async fn run_socket(
 
 // ---- control hooks ----
 
-fn control_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(crate) fn control_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
 
 /// A control request's JSON body (empty = `{}`); the error is the 400's message.
-fn control_body(body: &Bytes) -> Result<Value, String> {
+pub(crate) fn control_body(body: &Bytes) -> Result<Value, String> {
     if body.is_empty() {
         return Ok(json!({}));
     }

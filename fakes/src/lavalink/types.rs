@@ -123,14 +123,17 @@ pub struct NewTrack {
     pub identifier: String,
     #[serde(default)]
     pub is_stream: bool,
-    /// Defaults to `https://www.youtube.com/watch?v=<identifier>`.
+    /// Defaults to the source's link: `https://www.youtube.com/watch?v=<identifier>`
+    /// (youtube and others), `https://open.spotify.com/track/<identifier>`,
+    /// `https://deezer.com/track/<identifier>`, `https://music.apple.com/us/song/<identifier>`.
     #[serde(default)]
     pub uri: Option<String>,
     #[serde(default)]
     pub artwork_url: Option<String>,
     #[serde(default)]
     pub isrc: Option<String>,
-    /// Defaults to `youtube`.
+    /// Defaults to `youtube`. `spotify`, `applemusic` and `deezer` make a LavaSrc track
+    /// (its `pluginInfo` fields null), which loads only by link and plays only with LavaSrc on.
     #[serde(default)]
     pub source_name: Option<String>,
     /// The track starts, then fails: TrackExceptionEvent + TrackEndEvent(loadFailed).

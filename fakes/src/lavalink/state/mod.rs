@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalogue::Catalogue;
+use super::plugins::{LavaSrcSources, Node, Plugins};
 use super::shape::AnswerShape;
 use super::types::{RecordedRequest, VoiceUpdate};
 
@@ -140,10 +141,19 @@ pub(crate) struct State {
     pub new_player_faults: HashMap<String, crate::lavalink::VoiceFault>,
     /// The shape of every track object the fake sends (REST answers and events).
     pub answer_shape: AnswerShape,
+    /// The plugins the node runs now.
+    pub plugins: Plugins,
+    /// The LavaSrc sources registered while LavaSrc runs.
+    pub lavasrc_sources: LavaSrcSources,
 }
 
 impl State {
-    pub fn new(player_update_interval: Duration, stats_interval: Duration) -> Self {
+    pub fn new(
+        player_update_interval: Duration,
+        stats_interval: Duration,
+        plugins: Plugins,
+        lavasrc_sources: LavaSrcSources,
+    ) -> Self {
         State {
             started: Instant::now(),
             sessions: HashMap::new(),
@@ -156,6 +166,8 @@ impl State {
             voice_updates: BTreeMap::new(),
             new_player_faults: HashMap::new(),
             answer_shape: AnswerShape::default(),
+            plugins,
+            lavasrc_sources,
         }
     }
 
@@ -172,6 +184,14 @@ impl State {
     pub fn shaped(&self, mut v: Value) -> Value {
         self.answer_shape.apply(&mut v);
         v
+    }
+
+    /// What the node runs now.
+    pub fn node(&self) -> Node {
+        Node {
+            plugins: self.plugins,
+            lavasrc_sources: self.lavasrc_sources,
+        }
     }
 
     pub fn refusing(&self, now: Instant) -> bool {

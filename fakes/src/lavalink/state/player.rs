@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::lavalink::catalogue::plugin_info;
 use crate::lavalink::codec;
 use crate::lavalink::types::{
     Cure, PlayerSnapshot, PlayerState, Track, TrackInfo, VoiceFault, VoiceState,
@@ -253,8 +254,8 @@ fn track_at(t: &Playing, position: u64) -> Track {
     info.position = position;
     Track {
         encoded: codec::encode_with_source_bytes(&info, &t.source_bytes),
+        plugin_info: plugin_info(&info, &t.source_bytes),
         info,
-        plugin_info: json!({}),
         user_data: t.user_data.clone(),
     }
 }

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use crate::lavalink::catalogue::LoadResult;
+use crate::lavalink::catalogue::{decoded_object_bytes, LoadResult};
 use crate::lavalink::codec;
+use crate::lavalink::plugins::MISSING_SOURCE_MESSAGE;
 use crate::lavalink::types::{TrackInfo, VoiceState, VoiceUpdate};
 
 use super::player::{Player, Playing};
@@ -243,6 +244,31 @@ impl State {
             .ok_or_else(|| ApiError::new(404, "Player not found"))
     }
 
+    /// The info of the track the guild's player plays, for LavaLyrics: 404 "Session not
+    /// found" / "Player not found", and a 500 for a guild id that is no number (LavaLyrics
+    /// takes it as a string and calls `toLong()`). `Ok(None)` without a track.
+    pub fn playing_track_info(
+        &self,
+        session_id: &str,
+        guild_id: &str,
+    ) -> Result<Option<TrackInfo>, ApiError> {
+        let s = self
+            .sessions
+            .get(session_id)
+            .ok_or_else(ApiError::session_not_found)?;
+        if guild_id.parse::<i64>().is_err() {
+            return Err(ApiError::new(
+                500,
+                format!("For input string: \"{guild_id}\""),
+            ));
+        }
+        let p = s
+            .players
+            .get(guild_id)
+            .ok_or_else(|| ApiError::new(404, "Player not found"))?;
+        Ok(p.track.as_ref().map(|t| t.info.clone()))
+    }
+
     pub fn delete_player(&mut self, session_id: &str, guild_id: &str) -> Result<(), ApiError> {
         let s = self.session_mut(session_id)?;
         s.players.remove(guild_id);
@@ -409,6 +435,9 @@ impl State {
     }
 
     /// The track a PATCH names: `Some((info, sourceBytes, failsOnPlay))`, `None` to stop.
+    /// `sourceBytes` are the track object's (LavaSrc's decoding shuffles its fields); a track
+    /// whose source the node lacks (its plugin off) fails to decode with a 500, as
+    /// lavaplayer's decoder returns no track.
     #[allow(clippy::type_complexity)]
     fn resolve_track(
         &self,
@@ -420,20 +449,23 @@ impl State {
             };
             let d = codec::decode(encoded)
                 .map_err(|e| ApiError::bad_request(format!("Failed to decode track: {e}")))?;
+            if !self.node().has_source(&d.info.source_name) {
+                return Err(ApiError::new(500, MISSING_SOURCE_MESSAGE));
+            }
             let fails = self
                 .catalogue
                 .by_identifier(&d.info.identifier)
                 .is_some_and(|e| e.fails_on_play);
-            return Ok(Some((d.info, d.source_bytes, fails)));
+            let bytes = decoded_object_bytes(&d.info.source_name, &d.source_bytes);
+            return Ok(Some((d.info, bytes, fails)));
         }
         let identifier = update.identifier.as_deref().unwrap_or_default();
-        match self.catalogue.load(identifier) {
+        match self.catalogue.load(identifier, self.node()) {
             LoadResult::Track(t) => {
-                let fails = self
-                    .catalogue
-                    .by_identifier(&t.info.identifier)
-                    .is_some_and(|e| e.fails_on_play);
-                Ok(Some((t.info, Vec::new(), fails)))
+                let entry = self.catalogue.by_identifier(&t.info.identifier);
+                let fails = entry.is_some_and(|e| e.fails_on_play);
+                let bytes = entry.map(|e| e.source_bytes.clone()).unwrap_or_default();
+                Ok(Some((t.info, bytes, fails)))
             }
             LoadResult::Playlist { .. } | LoadResult::Search(_) => Err(ApiError::bad_request(
                 "Cannot play a playlist or search result",
