@@ -334,7 +334,9 @@ async fn autoplay_that_finds_nothing_new_ends_the_queue_with_one_message() {
         source_name: None,
         fails_on_play: false,
     });
-    w.lavalink.set_mix("lonelySong1", Vec::<String>::new()).unwrap();
+    w.lavalink
+        .set_mix("lonelySong1", Vec::<String>::new())
+        .unwrap();
     command(&w, BOB, "play", json!({ "query": yt("lonelySong1") })).await;
     let on = choice(&w.discord, "autoplay", "on");
     command(&w, BOB, "autoplay", json!({ "mode": on })).await;
