@@ -1,21 +1,21 @@
-//! Start-up ([`startup`], the composition root) and the operator subcommands. `main.rs` only
-//! parses the command line and calls these.
+//! Start-up ([`startup`], the composition root) and the operator subcommands (`encore check`:
+//! `check.rs`). `main.rs` only parses the command line and calls these.
 
+mod check;
 pub mod startup;
 
+pub use check::{check, print_check, CheckLine, Verdict};
 pub use startup::{run, Application};
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{now_ms, PlayerSnapshot};
 use crate::lease::{Instance, LeaseHandle};
-use crate::settings::{LavalinkNode, Settings, SettingsError, ShardPlan, StorageKind};
+use crate::settings::{Settings, SettingsError, ShardPlan, StorageKind};
 use crate::store::{self, LoadFilter, SaveOp, SqliteOptions, SqliteStore, StateStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -256,136 +256,6 @@ pub async fn import(settings: &Settings, file: &Path) -> Result<ImportReport, Ap
     })
 }
 
-/// One line of the `encore check` report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckLine {
-    pub ok: bool,
-    pub what: String,
-    pub detail: String,
-}
-
-/// `encore check`: settings (already loaded), credentials, store and every Lavalink node.
-pub async fn check(settings: &Settings) -> Vec<CheckLine> {
-    let mut lines = vec![CheckLine {
-        ok: true,
-        what: "settings".into(),
-        detail: format!(
-            "valid (storage {}, {} Lavalink node(s), autosave every {})",
-            settings.storage.as_str(),
-            settings.lavalink_nodes.len(),
-            humantime::format_duration(settings.autosave_interval)
-        ),
-    }];
-    lines.push(match settings.require_bot_credentials() {
-        Ok(()) => CheckLine {
-            ok: true,
-            what: "credentials".into(),
-            detail: "DISCORD_TOKEN and Lavalink passwords are set".into(),
-        },
-        Err(e) => CheckLine {
-            ok: false,
-            what: "credentials".into(),
-            detail: e.to_string(),
-        },
-    });
-    // A check changes nothing: a damaged SQLite file is reported, not replaced.
-    lines.push(match store::open_with(settings, false).await {
-        Err(e) => CheckLine {
-            ok: false,
-            what: format!("store ({})", settings.storage.as_str()),
-            detail: e.to_string(),
-        },
-        Ok(store) => {
-            let h = store.health().await;
-            CheckLine {
-                ok: h.reachable,
-                what: format!("store ({})", h.backend),
-                detail: match (h.reachable, h.saved_players) {
-                    (true, Some(n)) => format!("reachable, {n} saved player(s)"),
-                    (true, None) => "reachable".into(),
-                    (false, _) => h.error.unwrap_or_else(|| "unreachable".into()),
-                },
-            }
-        }
-    });
-    for node in &settings.lavalink_nodes {
-        lines.push(check_node(node).await);
-    }
-    lines
-}
-
-async fn check_node(node: &LavalinkNode) -> CheckLine {
-    let what = format!("lavalink {} ({}:{})", node.name, node.host, node.port);
-    let fail = |detail: String| CheckLine {
-        ok: false,
-        what: what.clone(),
-        detail,
-    };
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return fail(format!("cannot build an HTTP client: {e}")),
-    };
-    let mut request = client.get(format!("{}/v4/info", node.http_base()));
-    if let Some(p) = &node.password {
-        request = request.header("Authorization", p.expose_secret());
-    }
-    match request.send().await {
-        Err(e) if e.is_timeout() => fail("no answer within 5 s".into()),
-        Err(e) if e.is_connect() => fail("connection refused or host unreachable".into()),
-        Err(e) => fail(format!("request failed: {}", e.without_url())),
-        Ok(r) if r.status() == 401 || r.status() == 403 => fail(format!(
-            "the password was refused (HTTP {})",
-            r.status().as_u16()
-        )),
-        Ok(r) if !r.status().is_success() => fail(format!("answered HTTP {}", r.status().as_u16())),
-        Ok(r) => match r.json::<serde_json::Value>().await {
-            Ok(info) => {
-                let version = info
-                    .pointer("/version/semver")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("unknown")
-                    .to_string();
-                let (major, minor) = parse_major_minor(&version);
-                if (major, minor) < (4, 2) {
-                    fail(format!(
-                        "Lavalink {version}: Encore needs 4.2 or newer (DAVE voice)"
-                    ))
-                } else {
-                    CheckLine {
-                        ok: true,
-                        what,
-                        detail: format!("reachable, Lavalink {version}"),
-                    }
-                }
-            }
-            Err(_) => fail("answered, but not with Lavalink's /v4/info JSON".into()),
-        },
-    }
-}
-
-fn parse_major_minor(semver: &str) -> (u32, u32) {
-    let mut parts = semver
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
-/// Prints the check report; returns whether everything passed.
-pub fn print_check(lines: &[CheckLine]) -> bool {
-    for l in lines {
-        println!(
-            "[{}] {}: {}",
-            if l.ok { " ok " } else { "FAIL" },
-            l.what,
-            l.detail
-        );
-    }
-    lines.iter().all(|l| l.ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,12 +279,5 @@ mod tests {
             count: 4,
         };
         assert_eq!(lease_name(part), "encore:shards-2-3-of-4");
-    }
-
-    #[test]
-    fn versions_compare() {
-        assert_eq!(parse_major_minor("4.2.1"), (4, 2));
-        assert_eq!(parse_major_minor("4.10.0-rc1"), (4, 10));
-        assert_eq!(parse_major_minor("garbage"), (0, 0));
     }
 }

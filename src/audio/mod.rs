@@ -9,7 +9,7 @@ pub mod lavalink;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::domain::{FilterPreset, GuildId, Track};
+use crate::domain::{FilterPreset, GuildId, Lyrics, Plugin, Track};
 
 /// What Discord told us about a guild's voice connection; Lavalink needs all four.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,10 +158,47 @@ pub struct PlayerProbe {
     pub has_track: bool,
 }
 
+/// What a node says about itself (`GET /v4/info`), the parts Encore uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    /// The node's name (as in `LAVALINK_NODES`).
+    pub node: String,
+    /// Lavalink's version (`version.semver`); `unknown` when it did not say.
+    pub version: String,
+    /// Its source managers (`youtube`, `soundcloud`, `spotify`, …), as it lists them.
+    pub source_managers: Vec<String>,
+    /// Its plugins, as it lists them.
+    pub plugins: Vec<PluginInfo>,
+}
+
+/// One plugin of a node: its name and version as the node reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl NodeInfo {
+    /// Whether the node lists the source manager `name` (`spotify`, …).
+    pub fn has_source(&self, name: &str) -> bool {
+        self.source_managers
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+    }
+
+    /// The plugin as the node lists it, if it has it.
+    pub fn plugin(&self, plugin: Plugin) -> Option<&PluginInfo> {
+        self.plugins.iter().find(|p| plugin.is(&p.name))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudioError {
     #[error("unavailable")]
     Unavailable,
+    /// No connected node has the plugin the request needs (its route answered 404).
+    #[error("no node has the {} plugin", .0.name())]
+    PluginMissing(Plugin),
     #[error("refused the request: {0}")]
     Rejected(String),
     #[error("sent an answer that could not be read: {0}")]
@@ -187,6 +224,22 @@ pub trait AudioBackend: Send + Sync {
     /// it on the least-loaded other healthy node (the next [`AudioBackend::update`] creates it
     /// there). `Ok(false)` when there is no other node to go to.
     async fn relocate(&self, guild: GuildId) -> Result<bool, AudioError>;
+
+    /// The lyrics of a track (`encoded`, as Lavalink gave it) from the LavaLyrics plugin
+    /// (`GET /v4/lyrics?track=…&skipTrackSource=false`); `Ok(None)` when it found none (204).
+    /// Errors: [`AudioError::PluginMissing`] when no connected node has the plugin (the route
+    /// answers 404 on each), [`AudioError::Unavailable`] when no node answers. By default, a
+    /// backend without plugins: `PluginMissing`.
+    async fn lyrics(&self, _encoded: &str) -> Result<Option<Lyrics>, AudioError> {
+        Err(AudioError::PluginMissing(Plugin::LavaLyrics))
+    }
+
+    /// What the connected nodes say about themselves (`GET /v4/info`, asked once per node
+    /// session); nodes that do not answer are left out, so the list may be empty (the default:
+    /// a backend that says nothing).
+    async fn node_infos(&self) -> Vec<NodeInfo> {
+        vec![]
+    }
 
     /// How many nodes this backend may place players on.
     fn node_count(&self) -> usize;

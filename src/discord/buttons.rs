@@ -1,5 +1,6 @@
 //! Buttons under `/nowplaying` (pause/resume, skip, stop, loop; -10 s, replay, +10 s,
-//! autoplay) and `/queue` and `/history` (pages).
+//! autoplay), `/queue`, `/history` and `/lyrics` (pages), and the `/search` menu: every
+//! component of ours comes in here (`encore:…` custom ids).
 
 use poise::serenity_prelude as serenity;
 use serenity::{
@@ -9,12 +10,13 @@ use serenity::{
 
 use super::policy::{self, VoiceRelation};
 use super::texts::{self, labels};
-use super::{CommandError, Data};
+use super::{commands, lyrics, CommandError, Data};
 use crate::domain::vote::SkipVote;
 use crate::domain::{now_ms, LoopMode, Played};
 use crate::player::PlayerView;
 
-const PREFIX: &str = "encore:";
+/// The start of our components' custom ids.
+pub const PREFIX: &str = "encore:";
 /// The Resume button (also under the notice of a player restored paused).
 pub const RESUME_ID: &str = "encore:resume";
 
@@ -83,7 +85,8 @@ pub fn history_embed(played: &[Played], page: usize) -> CreateEmbed {
         .description(texts::history_page(played, page, now_ms()))
 }
 
-/// Previous and Next page buttons of a paged list (`list`: `queue` or `history`); none for a
+/// Previous and Next page buttons of a paged list (`list`: `queue`, `history` or
+/// `lyrics:<key>`); none for a
 /// single page.
 pub fn page_buttons(list: &str, page: usize, pages: usize) -> Vec<CreateActionRow> {
     if pages <= 1 {
@@ -130,22 +133,33 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, click: &ComponentInter
         return;
     };
     let guild = guild_id.get();
-    let response = match run(ctx, data, click, guild_id, action).await {
-        Ok(r) => r,
-        Err(e) => {
-            if let CommandError::Internal(detail) = &e {
-                tracing::error!(guild, detail, "button failed");
-            }
-            CreateInteractionResponse::Message(
-                CreateInteractionResponseMessage::new()
-                    .content(texts::command_error(&e))
-                    .ephemeral(true),
-            )
-        }
+    let response = match data
+        .limiter
+        .check(click.user.id.get(), std::time::Instant::now())
+    {
+        Err(wait) => Err(CommandError::Refused(texts::slow_down(wait))),
+        Ok(()) => match action.strip_prefix("search:") {
+            // A pick answers by itself: it loads the track, which may take a while.
+            Some(key) => return commands::pick_search_result(ctx, data, click, key).await,
+            None => run(ctx, data, click, guild_id, action).await,
+        },
     };
+    let response = response.unwrap_or_else(|e| refusal(guild, &e));
     if let Err(e) = click.create_response(&ctx.http, response).await {
         tracing::warn!(guild, error = %e, "could not answer a button");
     }
+}
+
+/// The ephemeral answer to a component whose action failed (an internal failure is logged).
+pub(super) fn refusal(guild: u64, e: &CommandError) -> CreateInteractionResponse {
+    if let CommandError::Internal(detail) = e {
+        tracing::error!(guild, detail, "component failed");
+    }
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(texts::command_error(e))
+            .ephemeral(true),
+    )
 }
 
 /// A queue page button: the queue at that page.
@@ -209,14 +223,11 @@ async fn run(
     action: &str,
 ) -> Result<CreateInteractionResponse, CommandError> {
     let guild = guild_id.get();
-    if let Err(wait) = data
-        .limiter
-        .check(click.user.id.get(), std::time::Instant::now())
-    {
-        return Err(CommandError::Refused(texts::slow_down(wait)));
-    }
     if let Some(page) = action.strip_prefix("queue:") {
         return turn_queue_page(data, guild, page).await;
+    }
+    if let Some(what) = action.strip_prefix("lyrics:") {
+        return lyrics::turn_page(data, what);
     }
     if let Some(page) = action.strip_prefix("history:") {
         return Ok(turn_history_page(data, guild, page).await);

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 use super::connection::{self, Failure, Fatal, Link};
 use super::{
-    commands, events, gate, limits, pacer, CommandError, Data, DiscordParts, Error, ShardReady,
+    commands, events, gate, kept, limits, lyrics, pacer, CommandError, Data, DiscordParts, Error,
+    ShardReady,
 };
 use crate::domain::now_ms;
 use crate::services::Services;
@@ -116,6 +117,11 @@ impl Client {
                 settings.rate_limit_window,
             ),
             own_leaves: own_leaves.clone(),
+            lyrics_pages: kept::Kept::new(lyrics::PAGES_KEPT_FOR, lyrics::PAGES_KEPT_AT_MOST),
+            searches: kept::Kept::new(
+                settings.search_menu_timeout,
+                commands::SEARCH_MENUS_KEPT_AT_MOST,
+            ),
             votes: Default::default(),
             readies: Default::default(),
             ready_tx,

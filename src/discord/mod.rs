@@ -13,7 +13,9 @@ pub mod connection;
 mod events;
 pub mod gate;
 mod idle;
+mod kept;
 pub mod limits;
+mod lyrics;
 pub mod pacer;
 pub mod policy;
 pub mod post;
@@ -92,6 +94,11 @@ pub struct Data {
     pub limiter: limits::RateLimiter,
     /// Leaves the bot sent itself (see [`voice::OwnLeaves`]).
     pub own_leaves: voice::OwnLeaves,
+    /// The pages of `/lyrics` replies, by the command's interaction id.
+    pub lyrics_pages: lyrics::KeptPages,
+    /// The open `/search` menus, by the command's interaction id; each for
+    /// `SEARCH_MENU_TIMEOUT`.
+    pub searches: commands::KeptMenus,
     /// Skip votes per guild (in memory: a restart starts a track's vote afresh).
     pub votes: votes::Votes,
     /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.

@@ -5,11 +5,13 @@ pub mod autoplay;
 mod failure_streak;
 mod guild_config;
 pub mod lease;
+mod lyrics;
 mod played;
 mod position;
 mod queue;
 pub mod restore;
 mod snapshot;
+mod sources;
 mod track;
 mod track_time;
 pub mod voice_health;
@@ -18,6 +20,7 @@ pub mod vote;
 pub use autoplay::Autoplay;
 pub use failure_streak::{AfterFailure, FailureStreak, FAILURE_STREAK_LIMIT, QUICK_FAILURE_MS};
 pub use guild_config::{GuildConfig, GuildConfigError, MAX_DEFAULT_VOLUME};
+pub use lyrics::{line_at, LinePosition, Lyrics, LyricsBody, LyricsLine};
 pub use played::Played;
 pub use position::{extrapolate_position, now_ms};
 pub use queue::{diff, EndReason, Hunk, LoopMode, Queue, QueueError};
@@ -29,6 +32,7 @@ pub use snapshot::{
     FilterPreset, PauseReason, PlayerSnapshot, PlayerState, QueueSnapshot, SnapshotError,
     SNAPSHOT_SCHEMA_VERSION,
 };
+pub use sources::{Plugin, SearchSource};
 pub use track::{SeekRefused, Track};
 pub use track_time::{
     parse_seek, parse_time, start_for, start_from_link, PlayStart, SeekTo, StartError,

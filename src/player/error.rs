@@ -1,5 +1,5 @@
 use crate::audio::AudioError;
-use crate::domain::{QueueError, SeekRefused, StartError};
+use crate::domain::{QueueError, SearchSource, SeekRefused, StartError};
 
 /// What a player operation can refuse. `Display` is for the log; what the user reads is rendered
 /// by `discord::texts::player_error`.
@@ -19,6 +19,9 @@ pub enum PlayerError {
     QueryTooLong { max: usize },
     #[error("no results for {0:?}")]
     NoResults(String),
+    /// No connected node has the source to search (its plugin is missing, or it is turned off).
+    #[error("no node has the source of {0:?}")]
+    SourceMissing(SearchSource),
     /// The source could not load it; the message, when the audio server gave one, is safe to
     /// show.
     #[error("load failed: {0:?}")]

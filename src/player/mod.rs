@@ -8,6 +8,7 @@ mod autoplay;
 mod error;
 mod events;
 mod healing;
+mod lookup;
 mod operations;
 mod pause;
 mod recovery;
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::Mutex;
 
 pub use error::{format_ms, PlayerError};
+pub use lookup::TrackLyrics;
 pub use recovery::RestorePlan;
 pub use view::{
     Announcement, Announcer, LiveTrack, LogAnnouncer, PlayOutcome, PlayerFigures, PlayerView,

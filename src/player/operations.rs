@@ -86,7 +86,7 @@ impl PlayerService {
         }
     }
 
-    fn identifier(&self, query: &str) -> String {
+    pub(super) fn identifier(&self, query: &str) -> String {
         let q = query.trim();
         let has_prefix = q.split_once(':').is_some_and(|(p, _)| {
             p.ends_with("search") && p.chars().all(|c| c.is_ascii_lowercase())
@@ -101,13 +101,7 @@ impl PlayerService {
     /// Resolves a query into tracks (a URL loads a track or a whole playlist; other text searches
     /// and takes the first hit).
     pub async fn resolve(&self, query: &str) -> Result<(Vec<Track>, Option<String>), PlayerError> {
-        let query = query.trim();
-        if query.is_empty() {
-            return Err(PlayerError::EmptyQuery);
-        }
-        if query.chars().count() > MAX_QUERY_LEN {
-            return Err(PlayerError::QueryTooLong { max: MAX_QUERY_LEN });
-        }
+        let query = checked_query(query)?;
         match self
             .inner
             .backend
@@ -569,4 +563,16 @@ impl PlayerService {
         self.save(&mut g, true);
         Ok(out)
     }
+}
+
+/// A member's query, trimmed; refused when empty or longer than [`MAX_QUERY_LEN`] characters.
+pub(super) fn checked_query(query: &str) -> Result<&str, PlayerError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(PlayerError::EmptyQuery);
+    }
+    if query.chars().count() > MAX_QUERY_LEN {
+        return Err(PlayerError::QueryTooLong { max: MAX_QUERY_LEN });
+    }
+    Ok(query)
 }

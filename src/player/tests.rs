@@ -24,6 +24,8 @@ struct Recording {
     /// Where the audio stopped, and since when it plays again.
     heard_ms: std::sync::atomic::AtomicU64,
     playing_since: StdMutex<Option<tokio::time::Instant>>,
+    /// What the node says it has (`node_infos`).
+    infos: StdMutex<Vec<crate::audio::NodeInfo>>,
 }
 
 #[async_trait]
@@ -82,6 +84,25 @@ impl AudioBackend for Recording {
 
     async fn relocate(&self, _guild: GuildId) -> Result<bool, AudioError> {
         Ok(false)
+    }
+
+    async fn lyrics(&self, encoded: &str) -> Result<Option<crate::domain::Lyrics>, AudioError> {
+        Ok(match encoded {
+            "enc:instrumental" => None,
+            "enc:no plugin" => {
+                return Err(AudioError::PluginMissing(crate::domain::Plugin::LavaLyrics))
+            }
+            _ => crate::domain::Lyrics::from_parts(
+                "youtube".into(),
+                "Genius".into(),
+                Some(format!("words of {encoded}")),
+                vec![],
+            ),
+        })
+    }
+
+    async fn node_infos(&self) -> Vec<crate::audio::NodeInfo> {
+        self.infos.lock().unwrap().clone()
     }
 
     fn node_count(&self) -> usize {
@@ -1110,4 +1131,64 @@ async fn a_restored_players_first_queue_change_is_saved_as_a_change() {
     let saved = store.load(G).await.unwrap().unwrap().queue;
     assert_eq!(saved.upcoming.len(), 901);
     assert_eq!(saved.upcoming[900].title, "one more");
+}
+
+#[tokio::test]
+async fn a_search_from_a_source_the_nodes_lack_is_refused_before_loading() {
+    use crate::audio::NodeInfo;
+    use crate::domain::SearchSource;
+    let (s, b, _) = service().await;
+    // Nodes that did not say what they have: the search is tried.
+    let found = s
+        .search_in(Some(SearchSource::Deezer), "rick", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found[0].title, "dzsearch:rick",
+        "searched with the source's prefix"
+    );
+    *b.infos.lock().unwrap() = vec![NodeInfo {
+        node: "a".into(),
+        version: "4.2.0".into(),
+        source_managers: vec!["youtube".into(), "soundcloud".into()],
+        plugins: vec![],
+    }];
+    assert_eq!(
+        s.search_in(Some(SearchSource::Deezer), "rick", 10).await,
+        Err(PlayerError::SourceMissing(SearchSource::Deezer))
+    );
+    let found = s
+        .search_in(Some(SearchSource::YouTubeMusic), "rick", 1)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "at most the limit");
+    assert_eq!(
+        found[0].title, "ytmsearch:rick",
+        "the source the nodes have"
+    );
+    assert_eq!(
+        s.search_in(None, "nothing", 10).await,
+        Err(PlayerError::NoResults("nothing".into()))
+    );
+    assert_eq!(
+        s.search_in(None, "  ", 10).await,
+        Err(PlayerError::EmptyQuery)
+    );
+}
+
+#[tokio::test]
+async fn lyrics_are_those_of_the_current_track() {
+    use crate::domain::LyricsBody;
+    let (s, _, _) = service().await;
+    assert_eq!(s.lyrics(G).await, Err(PlayerError::NothingPlaying));
+    s.play(G, "song", None, false).await.unwrap();
+    let found = s.lyrics(G).await.unwrap();
+    assert_eq!(found.track.title, "song");
+    assert_eq!(
+        found.lyrics.unwrap().body,
+        LyricsBody::Plain("words of enc:song".into())
+    );
+    s.play(G, "instrumental", None, true).await.unwrap();
+    s.skip(G, None).await.unwrap();
+    assert_eq!(s.lyrics(G).await.unwrap().lyrics, None);
 }

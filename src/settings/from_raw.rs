@@ -23,7 +23,8 @@ impl Settings {
 
         let (discord_token, discord_api_base) = r.discord()?;
         let (lavalink_nodes, lavalink_resume_timeout) = r.lavalink()?;
-        let (search_prefix, idle_timeout, voice_silence_timeout) = r.playback()?;
+        let (search_prefix, idle_timeout, voice_silence_timeout, search_menu_timeout) =
+            r.playback()?;
         let (rate_limit_commands, rate_limit_window) = r.rate_limit()?;
         let (storage, mongodb) = r.mongodb()?;
         let sqlite = r.sqlite()?;
@@ -46,6 +47,7 @@ impl Settings {
             search_prefix,
             idle_timeout,
             voice_silence_timeout,
+            search_menu_timeout,
             rate_limit_commands,
             rate_limit_window,
             storage,
@@ -111,8 +113,8 @@ impl Reader<'_> {
         Ok((lavalink_nodes, lavalink_resume_timeout))
     }
 
-    /// `SEARCH_PREFIX`, `IDLE_TIMEOUT` and `VOICE_SILENCE_TIMEOUT`.
-    fn playback(&self) -> Result<(String, Duration, Duration), SettingsError> {
+    /// `SEARCH_PREFIX`, `IDLE_TIMEOUT`, `VOICE_SILENCE_TIMEOUT` and `SEARCH_MENU_TIMEOUT`.
+    fn playback(&self) -> Result<(String, Duration, Duration, Duration), SettingsError> {
         let search_prefix = self.required(
             "SEARCH_PREFIX",
             "a Lavalink search prefix such as ytsearch, ytmsearch or scsearch",
@@ -134,7 +136,18 @@ impl Reader<'_> {
             "a duration between 3s and 10m, such as 10s",
             bounded_duration(Duration::from_secs(3), Duration::from_secs(600)),
         )?;
-        Ok((search_prefix, idle_timeout, voice_silence_timeout))
+        // Discord lets the bot edit the menu for 15 minutes.
+        let search_menu_timeout = self.required(
+            "SEARCH_MENU_TIMEOUT",
+            "a duration between 5s and 14m, such as 60s",
+            bounded_duration(Duration::from_secs(5), Duration::from_secs(14 * 60)),
+        )?;
+        Ok((
+            search_prefix,
+            idle_timeout,
+            voice_silence_timeout,
+            search_menu_timeout,
+        ))
     }
 
     /// `RATE_LIMIT_COMMANDS` and `RATE_LIMIT_WINDOW`.

@@ -182,6 +182,8 @@ pub struct Settings {
     /// "Connected but silent": a playing player whose position has not moved this long gets its
     /// voice healed.
     pub voice_silence_timeout: Duration,
+    /// How long a `/search` menu can be picked from before it closes.
+    pub search_menu_timeout: Duration,
     /// Each user may run this many commands per `rate_limit_window`.
     pub rate_limit_commands: usize,
     pub rate_limit_window: Duration,
@@ -217,6 +219,7 @@ pub const KEYS: &[(&str, Option<&str>, bool)] = &[
     ("SEARCH_PREFIX", Some("ytsearch"), false),
     ("IDLE_TIMEOUT", Some("5m"), false),
     ("VOICE_SILENCE_TIMEOUT", Some("10s"), false),
+    ("SEARCH_MENU_TIMEOUT", Some("60s"), false),
     ("RATE_LIMIT_COMMANDS", Some("5"), false),
     ("RATE_LIMIT_WINDOW", Some("10s"), false),
     ("STORAGE", None, false),

@@ -308,11 +308,27 @@ fn backup_writes_a_file_and_needs_sqlite() {
     );
 }
 
-/// A loopback HTTP server answering `GET /v4/info` as Lavalink does (401 without the password).
+/// A loopback HTTP server answering `GET /v4/info` as Lavalink does (401 without the password),
+/// with the YouTube source and no plugins.
 fn fake_info_server(
     password: &'static str,
     semver: &'static str,
 ) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    fake_info_server_with(password, semver, &["youtube"], &[])
+}
+
+/// Like [`fake_info_server`], listing these source managers and plugins (name, version).
+fn fake_info_server_with(
+    password: &'static str,
+    semver: &'static str,
+    sources: &[&str],
+    plugins: &[(&str, &str)],
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    let plugins: Vec<serde_json::Value> = plugins
+        .iter()
+        .map(|(name, version)| serde_json::json!({"name": name, "version": version}))
+        .collect();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
@@ -335,7 +351,7 @@ fn fake_info_server(
             let body = serde_json::json!({
                 "version": {"semver": semver, "major": 4, "minor": 2, "patch": 0, "preRelease": null, "build": null},
                 "buildTime": 1_700_000_000_000u64, "git": {"branch": "main", "commit": "abc", "commitTime": 1_700_000_000_000u64},
-                "jvm": "21", "lavaplayer": "2.2.4", "sourceManagers": ["youtube"], "filters": ["volume"], "plugins": []
+                "jvm": "21", "lavaplayer": "2.2.4", "sourceManagers": sources, "filters": ["volume"], "plugins": plugins
             });
             ("200 OK", body.to_string())
         } else {
@@ -433,6 +449,65 @@ fn check_reports_each_part_and_fails_on_a_problem() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("connection refused"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_lists_each_nodes_sources_and_plugins_and_warns_where_they_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, first) = fake_info_server_with(
+        "pw",
+        "4.2.0",
+        &["youtube", "soundcloud", "spotify", "deezer"],
+        &[
+            ("youtube-plugin", "1.13.3"),
+            ("lavasrc-plugin", "4.7.3"),
+            ("lavalyrics-plugin", "1.1.0"),
+        ],
+    );
+    let (two, second) = fake_info_server_with(
+        "pw",
+        "4.2.1",
+        &["youtube", "soundcloud"],
+        &[("youtube-plugin", "1.11.0")],
+    );
+    let nodes = format!("127.0.0.1:{one},127.0.0.1:{two}");
+    let db = dir.path().join("encore.db").display().to_string();
+    let o = run(
+        dir.path(),
+        &["check"],
+        &[
+            ("DISCORD_TOKEN", TOKEN),
+            ("LAVALINK_PASSWORD", "pw"),
+            ("LAVALINK_NODES", nodes.as_str()),
+            ("SQLITE_PATH", db.as_str()),
+        ],
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "warnings do not fail the check:\n{out}");
+    let expected = format!(
+        "[ ok ] lavalink node-1 (127.0.0.1:{one}): reachable, Lavalink 4.2.0
+       source managers: youtube, soundcloud, spotify, deezer
+       plugins: youtube-plugin 1.13.3, lavasrc-plugin 4.7.3, lavalyrics-plugin 1.1.0
+[ ok ] lavalink node-2 (127.0.0.1:{two}): reachable, Lavalink 4.2.1
+       source managers: youtube, soundcloud
+       plugins: youtube-plugin 1.11.0
+[warn] lavalink nodes differ: Lavalink versions: node-1 4.2.0, node-2 4.2.1
+[warn] lavalink nodes differ: source managers: deezer only on node-1; spotify only on node-1
+[warn] lavalink nodes differ: plugins: lavalyrics-plugin only on node-1 (1.1.0 on node-1); \
+lavasrc-plugin only on node-1 (4.7.3 on node-1); youtube-plugin 1.13.3 on node-1, 1.11.0 on node-2
+[warn] plugin lavasrc-plugin: missing on node-2: Spotify, Apple Music and Deezer links and \
+searches, and autoplay's recommendations for their tracks, need it
+[warn] plugin lavalyrics-plugin: missing on node-2: /lyrics needs it
+"
+    );
+    assert!(out.ends_with(&expected), "{out}");
+    for server in [first, second] {
+        let requests = server.join().unwrap();
+        assert!(
+            requests[0].starts_with("GET /v4/info HTTP/1.1"),
+            "{requests:?}"
+        );
+    }
 }
 
 #[test]

@@ -392,7 +392,7 @@ async fn with_24_7_on_the_bot_stays_in_an_empty_channel() {
     w.stop().await;
 }
 
-const ALL_COMMANDS: [&str; 26] = [
+const ALL_COMMANDS: [&str; 28] = [
     "play",
     "pause",
     "resume",
@@ -411,6 +411,8 @@ const ALL_COMMANDS: [&str; 26] = [
     "move",
     "clear",
     "filter",
+    "search",
+    "lyrics",
     "autoplay",
     "history",
     "replay",

@@ -12,13 +12,15 @@
 //!
 //! Each concern has its own file: `options` (settings and backoff), `node` (placement and node
 //! health), `rest` (the REST client and the `AudioBackend` calls), `session` (the websocket and
-//! reconnecting), `failover` (moving players off a node that stays down), `schema` (Lavalink's
+//! reconnecting), `failover` (moving players off a node that stays down), `plugins` (what each
+//! node says it has, and the plugins' routes: LavaLyrics), `schema` (Lavalink's
 //! JSON shapes, read leniently) and `wire` (reading them into our terms, writing updates); this
 //! one holds the backend's shared state and its set-up.
 
 mod failover;
 mod node;
 mod options;
+mod plugins;
 mod rest;
 mod schema;
 mod session;
@@ -36,7 +38,8 @@ use tokio::time::Instant;
 pub use node::{NodeLoad, NodeReport};
 pub use options::{backoff_delay, LavalinkOptions};
 pub use wire::{
-    decode_message, parse_live_players, parse_load_result, patch_body, Inbound, LivePlayer,
+    decode_message, parse_info, parse_live_players, parse_load_result, parse_lyrics, patch_body,
+    Inbound, LivePlayer,
 };
 
 use session::run_node;
@@ -60,6 +63,8 @@ struct NodeState {
     load: Option<NodeLoad>,
     /// Guilds moved to another node while this one was down: removed from it when it is back.
     moved_away: HashSet<GuildId>,
+    /// What the node said about itself (`GET /v4/info`) in this session, once asked.
+    info: Option<super::NodeInfo>,
 }
 
 struct Node {

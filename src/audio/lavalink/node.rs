@@ -87,20 +87,33 @@ impl LavalinkBackend {
     /// The connected node with the fewest players (ours, or as its stats say), other than
     /// `except`.
     pub(super) fn least_loaded(&self, except: Option<usize>) -> Option<Arc<Node>> {
+        self.least_loaded_where(|n| Some(n.index) != except)
+    }
+
+    /// The connected node with the fewest players among those `keep` accepts.
+    pub(super) fn least_loaded_where(&self, keep: impl Fn(&Node) -> bool) -> Option<Arc<Node>> {
+        self.connected_by_load().into_iter().find(|n| keep(n))
+    }
+
+    /// The connected nodes, the fewest players (ours, or as its stats say) first, then in their
+    /// order in `LAVALINK_NODES`.
+    pub(super) fn connected_by_load(&self) -> Vec<Arc<Node>> {
         let placement = self.placement();
-        self.inner
+        let mut nodes: Vec<(u64, Arc<Node>)> = self
+            .inner
             .nodes
             .iter()
-            .filter(|n| Some(n.index) != except)
             .filter(|n| {
                 let s = n.state();
                 s.connected && s.session_id.is_some()
             })
-            .min_by_key(|n| {
+            .map(|n| {
                 let ours = placement.values().filter(|i| **i == n.index).count() as u64;
-                (ours.max(n.state().playing), n.index)
+                (ours.max(n.state().playing), n.clone())
             })
-            .cloned()
+            .collect();
+        nodes.sort_by_key(|(load, n)| (*load, n.index));
+        nodes.into_iter().map(|(_, n)| n).collect()
     }
 
     pub(super) fn session_of(node: &Node) -> Result<String, AudioError> {

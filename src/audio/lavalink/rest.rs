@@ -1,5 +1,5 @@
 //! The REST client: requests to a node, and the [`AudioBackend`] calls made with them (load,
-//! update, destroy) plus reading a node's live players.
+//! update, destroy; lyrics and node infos are in `plugins`) plus reading a node's live players.
 
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
@@ -7,8 +7,10 @@ use tokio::sync::mpsc;
 
 use super::wire::{parse_live_players, parse_load_result, parse_player_probe, patch_body};
 use super::{LavalinkBackend, LivePlayer, Node};
-use crate::audio::{AudioBackend, AudioError, BackendEvent, Loaded, PlayerPatch, PlayerProbe};
-use crate::domain::GuildId;
+use crate::audio::{
+    AudioBackend, AudioError, BackendEvent, Loaded, NodeInfo, PlayerPatch, PlayerProbe,
+};
+use crate::domain::{GuildId, Lyrics};
 use crate::sync::LockExt;
 
 impl LavalinkBackend {
@@ -85,7 +87,9 @@ pub(super) fn error_message(text: &str) -> String {
 impl AudioBackend for LavalinkBackend {
     #[tracing::instrument(skip_all)]
     async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
-        let node = self.least_loaded(None).ok_or(AudioError::Unavailable)?;
+        let node = self
+            .node_for_load(identifier)
+            .ok_or(AudioError::Unavailable)?;
         let path = format!("/v4/loadtracks?identifier={}", urlencode(identifier));
         let (status, text) = self
             .request(&node, reqwest::Method::GET, &path, None)
@@ -199,6 +203,14 @@ impl AudioBackend for LavalinkBackend {
         tracing::info!(node = %to.name, "moving the player to another node");
         self.placement().insert(guild, to.index);
         Ok(true)
+    }
+
+    async fn lyrics(&self, encoded: &str) -> Result<Option<Lyrics>, AudioError> {
+        self.fetch_lyrics(encoded).await
+    }
+
+    async fn node_infos(&self) -> Vec<NodeInfo> {
+        self.infos().await
     }
 
     fn node_count(&self) -> usize {

@@ -223,6 +223,60 @@ pub(super) struct WebSocketClosedJson {
     pub reason: String,
 }
 
+/// `GET /v4/info`: `{version: {semver, major, minor, patch, preRelease, build}, buildTime,
+/// git, jvm, lavaplayer, sourceManagers, filters, plugins: [{name, version}]}`, the fields Encore
+/// uses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct InfoJson {
+    #[serde(default, deserialize_with = "or_default")]
+    pub version: VersionJson,
+    #[serde(default, deserialize_with = "or_default")]
+    pub source_managers: Vec<String>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub plugins: Vec<PluginJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct VersionJson {
+    #[serde(default)]
+    pub semver: Option<String>,
+}
+
+/// `Plugin`: `{name, version}`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PluginJson {
+    #[serde(default, deserialize_with = "or_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "or_default")]
+    pub version: String,
+}
+
+/// LavaLyrics' `Lyrics Object`: `{sourceName, provider, text (nullable), lines, plugin}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LyricsJson {
+    #[serde(default, deserialize_with = "or_default")]
+    pub source_name: String,
+    #[serde(default, deserialize_with = "or_default")]
+    pub provider: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub lines: Vec<LyricsLineJson>,
+}
+
+/// LavaLyrics' `Lyrics Line`: `{timestamp, duration (nullable), line, plugin}`, times in ms.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct LyricsLineJson {
+    #[serde(default, deserialize_with = "millis")]
+    pub timestamp: u64,
+    #[serde(default, deserialize_with = "opt_millis")]
+    pub duration: Option<u64>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub line: String,
+}
+
 /// Reads `text` as `T`; the error names the field at fault (`data.info.title: invalid type…`).
 pub(super) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let mut de = serde_json::Deserializer::from_str(text);

@@ -115,6 +115,8 @@ impl LavalinkBackend {
             s.connected = true;
             s.resumed = resumed;
             s.down_since = None;
+            // A new session may be a restarted node with other plugins: asked again when needed.
+            s.info = None;
             std::mem::take(&mut s.moved_away)
         };
         tracing::info!(node = %node.name, resumed, "Lavalink session ready");

@@ -9,13 +9,16 @@ use serde_json::Value;
 
 use super::super::filters::lavalink_filters;
 use super::schema::{
-    read, read_value, EventJson, ExceptionJson, PlayerJson, PlayerUpdateJson, PlaylistJson,
-    ReadyJson, StatsJson, TrackEndJson, TrackExceptionJson, TrackJson, TrackStartJson,
-    TrackStuckJson, WebSocketClosedJson,
+    read, read_value, EventJson, ExceptionJson, InfoJson, LyricsJson, PlayerJson, PlayerUpdateJson,
+    PlaylistJson, ReadyJson, StatsJson, TrackEndJson, TrackExceptionJson, TrackJson,
+    TrackStartJson, TrackStuckJson, WebSocketClosedJson,
 };
 use super::NodeLoad;
-use crate::audio::{AudioError, BackendEvent, EndKind, Loaded, PlayerPatch, PlayerProbe, TrackRef};
-use crate::domain::GuildId;
+use crate::audio::{
+    AudioError, BackendEvent, EndKind, Loaded, NodeInfo, PlayerPatch, PlayerProbe, PluginInfo,
+    TrackRef,
+};
+use crate::domain::{GuildId, Lyrics, LyricsLine};
 
 /// Reads a `/v4/loadtracks` answer by its `loadType`: `track`, `playlist`, `search`, `empty`
 /// or `error`. An unknown `loadType`, or data that is not the shape its type says, is a
@@ -52,6 +55,45 @@ fn load_result(text: &str) -> Result<Loaded, String> {
         }
         other => return Err(format!("unknown loadType {other:?}")),
     })
+}
+
+/// Reads a `GET /v4/info` answer of the node `node`; a missing version reads as `unknown`,
+/// missing lists as empty.
+pub fn parse_info(text: &str, node: &str) -> Result<NodeInfo, AudioError> {
+    let info: InfoJson = read(text).map_err(|e| AudioError::BadResponse(format!("info: {e}")))?;
+    Ok(NodeInfo {
+        node: node.to_string(),
+        version: info
+            .version
+            .semver
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into()),
+        source_managers: info.source_managers,
+        plugins: info
+            .plugins
+            .into_iter()
+            .map(|p| PluginInfo {
+                name: p.name,
+                version: p.version,
+            })
+            .collect(),
+    })
+}
+
+/// Reads a 200 answer of LavaLyrics' `GET /v4/lyrics` (see [`Lyrics::from_parts`]); `None`
+/// when it holds no words.
+pub fn parse_lyrics(text: &str) -> Result<Option<Lyrics>, AudioError> {
+    let l: LyricsJson = read(text).map_err(|e| AudioError::BadResponse(format!("lyrics: {e}")))?;
+    let lines = l
+        .lines
+        .into_iter()
+        .map(|line| LyricsLine {
+            timestamp_ms: line.timestamp,
+            duration_ms: line.duration,
+            text: line.line,
+        })
+        .collect();
+    Ok(Lyrics::from_parts(l.source_name, l.provider, l.text, lines))
 }
 
 /// The `userData` key carrying our play id.

@@ -21,7 +21,7 @@ pub(super) async fn join_cmd(ctx: Context<'_>) -> Result<(), Error> {
     let Some(channel) = voice_channel_of(ctx, ctx.author().id) else {
         return Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into()));
     };
-    check_can_join(ctx, channel)?;
+    check_can_join(ctx.serenity_context(), ctx.data(), guild, channel)?;
     join_here(ctx, guild, channel).await?;
     say(ctx, texts::joined(channel)).await
 }

@@ -3,15 +3,21 @@
 
 mod channel;
 mod listening;
+mod lyrics;
 mod playback;
 mod queue;
+mod search;
 mod server;
 
 use channel::{join_cmd, leave};
 use listening::{autoplay, forward, history, replay, rewind};
+use lyrics::lyrics;
 use playback::{filter, loop_cmd, pause, play, previous, resume, seek, skip, stop, volume};
 use queue::{clear, move_cmd, nowplaying, queue, remove, shuffle};
+use search::search;
 use server::{help, settings, status};
+
+pub(super) use search::{pick as pick_search_result, KeptMenus, SEARCH_MENUS_KEPT_AT_MOST};
 
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
@@ -42,6 +48,8 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         move_cmd(),
         clear(),
         filter(),
+        search(),
+        lyrics(),
         autoplay(),
         history(),
         replay(),
@@ -112,10 +120,15 @@ async fn say(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
 /// so what a member was told survives a crash. When the store cannot take it now, the change
 /// stands (it is saved as soon as the store answers again) and the reply says it is not saved yet.
 async fn confirm(ctx: Context<'_>, guild: u64, text: impl Into<String>) -> Result<(), Error> {
-    let text = text.into();
-    match ctx.data().service.commit(guild).await {
-        Ok(()) => say(ctx, text).await,
-        Err(_) => say(ctx, texts::not_saved_yet(&text)).await,
+    say(ctx, confirmed(ctx.data(), guild, text.into()).await).await
+}
+
+/// `text` once the member's change is saved, or with the note that it is not saved yet (see
+/// [`confirm`]).
+async fn confirmed(data: &Data, guild: u64, text: String) -> String {
+    match data.service.commit(guild).await {
+        Ok(()) => text,
+        Err(_) => texts::not_saved_yet(&text),
     }
 }
 
@@ -127,7 +140,11 @@ fn guild_of(ctx: Context<'_>) -> Result<u64, Error> {
 
 /// The voice channel a user is in, from the gateway cache.
 fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
-    policy::voice_channel_of(&*ctx.guild()?, user.get())
+    voice_channel_in(ctx.serenity_context(), ctx.guild_id()?.get(), user.get())
+}
+
+fn voice_channel_in(ctx: &serenity::Context, guild: u64, user: u64) -> Option<u64> {
+    policy::voice_channel_of(&*ctx.cache.guild(serenity::GuildId::new(guild))?, user)
 }
 
 /// Playback commands need the member in the bot's voice channel; when the bot is idle (not in
@@ -136,15 +153,29 @@ fn voice_channel_of(ctx: Context<'_>, user: serenity::UserId) -> Option<u64> {
 /// behind it (a join that landed after it timed out) counts as idle for a join.
 async fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u64>), Error> {
     let guild = guild_of(ctx)?;
-    let relation = match ctx.guild() {
-        Some(g) => policy::voice_relation(&g, ctx.data().bot_id, ctx.author().id.get()),
+    let user = ctx.author().id.get();
+    let join = voice_target_of(ctx.serenity_context(), ctx.data(), guild, user, may_join).await?;
+    Ok((guild, join))
+}
+
+/// [`voice_target`]'s rules for `user` in `guild`, for a command or a component: the channel to
+/// join, if any.
+async fn voice_target_of(
+    ctx: &serenity::Context,
+    data: &Data,
+    guild: u64,
+    user: u64,
+    may_join: bool,
+) -> Result<Option<u64>, Error> {
+    let relation = match ctx.cache.guild(serenity::GuildId::new(guild)) {
+        Some(g) => policy::voice_relation(&g, data.bot_id, user),
         None => VoiceRelation::NobodyInVoice,
     };
     let relation = match relation {
         VoiceRelation::Together(_) | VoiceRelation::BotElsewhere(_)
-            if may_join && ctx.data().service.voice_session(guild).await.is_none() =>
+            if may_join && data.service.voice_session(guild).await.is_none() =>
         {
-            match voice_channel_of(ctx, ctx.author().id) {
+            match voice_channel_in(ctx, guild, user) {
                 Some(u) => VoiceRelation::BotIdle(u),
                 None => VoiceRelation::NobodyInVoice,
             }
@@ -152,12 +183,12 @@ async fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u
         other => other,
     };
     match relation {
-        VoiceRelation::Together(_) => Ok((guild, None)),
+        VoiceRelation::Together(_) => Ok(None),
         VoiceRelation::BotElsewhere(b) => Err(CommandError::Refused(texts::join_my_channel(b))),
         VoiceRelation::NobodyInVoice => Err(CommandError::Refused(texts::JOIN_VOICE_FIRST.into())),
         VoiceRelation::BotIdle(u) if may_join => {
-            check_can_join(ctx, u)?;
-            Ok((guild, Some(u)))
+            check_can_join(ctx, data, guild, u)?;
+            Ok(Some(u))
         }
         VoiceRelation::BotIdle(_) => Err(CommandError::Player(
             crate::player::PlayerError::NothingPlaying,
@@ -167,10 +198,15 @@ async fn voice_target(ctx: Context<'_>, may_join: bool) -> Result<(u64, Option<u
 
 /// What the cache says about joining `channel`: the bot's own Connect and Speak permissions, and
 /// room under its user limit (not cached: Discord decides).
-fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
-    let (access, full) = match ctx.guild() {
+fn check_can_join(
+    ctx: &serenity::Context,
+    data: &Data,
+    guild: u64,
+    channel: u64,
+) -> Result<(), Error> {
+    let (access, full) = match ctx.cache.guild(serenity::GuildId::new(guild)) {
         Some(guild) => {
-            let bot = ctx.data().bot_id;
+            let bot = data.bot_id;
             (
                 policy::channel_access(&guild, channel, bot),
                 policy::channel_full(&guild, channel, bot),
@@ -192,14 +228,25 @@ fn check_can_join(ctx: Context<'_>, channel: u64) -> Result<(), Error> {
 
 /// Joins `channel`; the channel the command came from becomes the player's text channel.
 async fn join_here(ctx: Context<'_>, guild: u64, channel: u64) -> Result<(), Error> {
-    voice::join(
-        ctx.serenity_context().cache.shard_count(),
+    join_from(
+        ctx.serenity_context(),
         ctx.data(),
         guild,
         channel,
         ctx.channel_id().get(),
     )
     .await
+}
+
+/// Joins `channel`; `text_channel` becomes the player's text channel.
+async fn join_from(
+    ctx: &serenity::Context,
+    data: &Data,
+    guild: u64,
+    channel: u64,
+    text_channel: u64,
+) -> Result<(), Error> {
+    voice::join(ctx.cache.shard_count(), data, guild, channel, text_channel).await
 }
 
 async fn enter_voice(

@@ -1,7 +1,7 @@
 //! What members read when something is refused or fails: rendered from plain error kinds (the
 //! errors' own `Display` is for the log).
 
-use super::{escape, INTERNAL, NOTHING_PLAYING};
+use super::{escape, plugin_missing, source_missing, INTERNAL, NOTHING_PLAYING};
 use crate::audio::AudioError;
 use crate::discord::CommandError;
 use crate::domain::{QueueError, SeekRefused, StartError};
@@ -29,6 +29,7 @@ pub fn player_error(e: &PlayerError) -> String {
             format!("That query is too long ({max} characters at most).")
         }
         PlayerError::NoResults(query) => format!("No results for `{query}`."),
+        PlayerError::SourceMissing(source) => source_missing(*source),
         PlayerError::LoadFailed(Some(why)) => format!("That could not be loaded: {why}"),
         PlayerError::LoadFailed(None) => "That could not be loaded.".into(),
         PlayerError::Seek(refused) => seek_refused(refused),
@@ -80,6 +81,7 @@ pub fn audio_error(e: &AudioError) -> String {
         AudioError::Unavailable => {
             "The audio server is unavailable right now, so that was not done; try again in a moment. Your queue is kept and goes on from where it stopped once the server is back.".into()
         }
+        AudioError::PluginMissing(plugin) => plugin_missing(*plugin),
         AudioError::Rejected(why) => format!("The audio server refused the request: {why}"),
         AudioError::BadResponse(_) => {
             "The audio server sent an answer Encore could not read.".into()

@@ -3,14 +3,18 @@
 mod errors;
 pub mod labels;
 mod listening;
+mod lyrics;
 mod replies;
+mod search;
 mod status;
 
 pub use errors::{
     audio_error, command_error, player_error, queue_error, seek_refused, unreadable_option,
 };
 pub use listening::*;
+pub use lyrics::*;
 pub use replies::*;
+pub use search::*;
 pub use status::{status, StatusFacts};
 
 use crate::domain::{FilterPreset, LoopMode, PlayStart, Track};
@@ -384,6 +388,8 @@ pub fn help() -> String {
         "`/pause` `/resume` `/skip [to]` `/previous` `/stop` `/leave` `/join`",
         "`/queue [page]` `/nowplaying` `/seek <time>` `/volume <0-200>`",
         "`/loop <off|track|queue>` `/shuffle` `/remove <position>` `/move <from> <to>` `/clear`",
+        "`/search <query> [source]` pick from the top results (YouTube, YouTube Music, SoundCloud, Spotify, Apple Music, Deezer)",
+        "`/lyrics` the current track's lyrics",
         "`/filter <preset>` `/autoplay <on|off>` `/history [page]` `/replay` `/forward [seconds]` `/rewind [seconds]`",
         "`/skip` by a member who is neither DJ nor the requester counts a vote (see `/settings vote_skip`)",
         "`/settings` `/status` `/help`",

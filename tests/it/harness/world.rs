@@ -253,13 +253,30 @@ pub async fn command_in(
 
 /// The value Discord sends for the choice `name` of `command`'s first option, as registered.
 pub fn choice(discord: &FakeDiscord, command: &str, name: &str) -> Value {
+    choice_in(discord, command, None, name)
+}
+
+/// The value Discord sends for the choice `name` of `command`'s option `option`.
+pub fn choice_of(discord: &FakeDiscord, command: &str, option: &str, name: &str) -> Value {
+    choice_in(discord, command, Some(option), name)
+}
+
+fn choice_in(discord: &FakeDiscord, command: &str, option: Option<&str>, name: &str) -> Value {
     let commands = discord.registered_commands()["global"].clone();
-    commands
+    let options = commands
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == command)
-        .and_then(|c| c["options"][0]["choices"].as_array().cloned())
+        .and_then(|c| c["options"].as_array().cloned())
+        .unwrap();
+    let option = match option {
+        Some(o) => options.into_iter().find(|x| x["name"] == o).unwrap(),
+        None => options.into_iter().next().unwrap(),
+    };
+    option["choices"]
+        .as_array()
+        .cloned()
         .unwrap()
         .into_iter()
         .find(|c| c["name"] == name)
