@@ -420,10 +420,18 @@ async fn spotify_apple_music_and_deezer_links_reach_the_node_unchanged_and_autop
     let link = format!("https://open.spotify.com/track/{SPOTIFY_TONE_3S}?si=4f2e#t=0:01");
     let (reply, _) = command(&w, BOB, "play", json!({ "query": link })).await;
     assert!(reply.starts_with("Now playing"), "{reply}");
-    assert!(loaded(&w.lavalink).contains(&link), "{:?}", loaded(&w.lavalink));
+    assert!(
+        loaded(&w.lavalink).contains(&link),
+        "{:?}",
+        loaded(&w.lavalink)
+    );
     let p = w.lavalink.player(&GUILD.to_string()).unwrap();
     assert_eq!(p.track.as_ref().unwrap().info.source_name, "spotify");
-    assert!(p.position >= 1_000, "started at its link's time: {}", p.position);
+    assert!(
+        p.position >= 1_000,
+        "started at its link's time: {}",
+        p.position
+    );
     // Autoplay after a Spotify track asks LavaSrc for its recommendations (the track has 2 s
     // left).
     let on = choice(&w.discord, "autoplay", "on");
