@@ -324,18 +324,12 @@ async fn autoplay_that_finds_nothing_new_ends_the_queue_with_one_message() {
     let w = world_with(MANY_COMMANDS).await;
     // A 2 s track by an artist of its own, whose mix holds only the track itself: neither the
     // mix nor a search by its author finds anything else.
-    w.lavalink.add_track(NewTrack {
-        title: "Lonely Song".into(),
-        author: "Solitary Quartet".into(),
-        length: 2_000,
-        identifier: "lonelySong1".into(),
-        is_stream: false,
-        uri: None,
-        artwork_url: None,
-        isrc: None,
-        source_name: None,
-        fails_on_play: false,
-    });
+    w.lavalink.add_track(NewTrack::youtube(
+        "lonelySong1",
+        "Lonely Song",
+        "Solitary Quartet",
+        2_000,
+    ));
     w.lavalink
         .set_mix("lonelySong1", Vec::<String>::new())
         .unwrap();

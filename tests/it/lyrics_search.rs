@@ -51,22 +51,28 @@ fn message_id(message: &Value) -> u64 {
 /// Twelve tracks by one band, so a search finds more than a menu shows.
 fn add_band(w: &World) {
     for i in 1..=12u64 {
-        w.lavalink.add_track(NewTrack {
-            title: format!("Searchable Song {i}"),
-            author: "Searchable Band".into(),
-            length: 200_000 + i * 1000,
-            identifier: format!("searchable{i:02}"),
-            is_stream: false,
-            uri: None,
-            artwork_url: None,
-            isrc: None,
-            source_name: None,
-            fails_on_play: false,
-        });
+        w.lavalink.add_track(NewTrack::youtube(
+            &format!("searchable{i:02}"),
+            &format!("Searchable Song {i}"),
+            "Searchable Band",
+            200_000 + i * 1000,
+        ));
     }
 }
 
 /// `/search` as `user`: the ephemeral menu message, after a deferral within 3 s.
+/// The bot's last follow-up to the interaction `inj`, once it comes (`what` names it).
+async fn followup(w: &World, inj: &Injected, what: &str) -> Value {
+    eventually(what, WAIT, || {
+        w.discord
+            .interaction_responses(&inj.id)?
+            .followups
+            .last()
+            .cloned()
+    })
+    .await
+}
+
 async fn search(w: &World, user: u64, options: Value) -> Value {
     let sent = Instant::now();
     let inj = w
@@ -147,14 +153,7 @@ async fn a_pick_from_the_search_menu_queues_that_track_for_a_member_in_voice() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (answer, inj) = pick(&w, BOB, &menu, "6").await;
     assert_eq!(answer["type"], 6, "acknowledged, answered later: {answer}");
-    let said = eventually("the confirmation", WAIT, || {
-        w.discord
-            .interaction_responses(&inj.id)?
-            .followups
-            .last()
-            .cloned()
-    })
-    .await;
+    let said = followup(&w, &inj, "the confirmation").await;
     assert_eq!(
         said["flags"].as_u64().unwrap_or(0) & 64,
         0,
@@ -171,14 +170,7 @@ async fn a_pick_from_the_search_menu_queues_that_track_for_a_member_in_voice() {
 
     // The menu stays open: a second pick queues behind.
     let (_, inj) = pick(&w, BOB, &menu, "0").await;
-    let said = eventually("the second confirmation", WAIT, || {
-        w.discord
-            .interaction_responses(&inj.id)?
-            .followups
-            .last()
-            .cloned()
-    })
-    .await;
+    let said = followup(&w, &inj, "the second confirmation").await;
     assert!(
         said["content"]
             .as_str()
@@ -438,14 +430,7 @@ async fn a_spotify_search_needs_lavasrc_on_the_node() {
     assert_eq!(options[0]["label"], "Never Gonna Give You Up");
     assert_eq!(options[0]["description"], "Rick Astley · 3:33");
     let (_, inj) = pick(&w, BOB, &menu, "0").await;
-    let said = eventually("the confirmation", WAIT, || {
-        w.discord
-            .interaction_responses(&inj.id)?
-            .followups
-            .last()
-            .cloned()
-    })
-    .await;
+    let said = followup(&w, &inj, "the confirmation").await;
     assert!(
         said["content"]
             .as_str()

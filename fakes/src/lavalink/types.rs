@@ -141,6 +141,25 @@ pub struct NewTrack {
     pub fails_on_play: bool,
 }
 
+impl NewTrack {
+    /// A YouTube track (`https://www.youtube.com/watch?v=<identifier>`) of `length` ms that
+    /// plays; set the other fields on the result for anything else.
+    pub fn youtube(identifier: &str, title: &str, author: &str, length: u64) -> NewTrack {
+        NewTrack {
+            title: title.to_string(),
+            author: author.to_string(),
+            length,
+            identifier: identifier.to_string(),
+            is_stream: false,
+            uri: None,
+            artwork_url: None,
+            isrc: None,
+            source_name: None,
+            fails_on_play: false,
+        }
+    }
+}
+
 /// Exception severity of Lavalink's exception object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

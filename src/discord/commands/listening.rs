@@ -43,10 +43,7 @@ pub(super) async fn history(
         .embed(buttons::history_embed(&played, page))
         .components(buttons::page_buttons("history", page, pages))
         .allowed_mentions(serenity::CreateAllowedMentions::new());
-    ctx.send(reply)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
-    Ok(())
+    send(ctx, reply).await
 }
 
 /// Plays the current track again from the start.

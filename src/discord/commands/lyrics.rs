@@ -48,8 +48,5 @@ pub(super) async fn lyrics(ctx: Context<'_>) -> Result<(), Error> {
             found.position_ms,
         )),
     };
-    ctx.send(reply)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
-    Ok(())
+    send(ctx, reply).await
 }

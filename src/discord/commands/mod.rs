@@ -110,6 +110,11 @@ async fn say(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
     let reply = CreateReply::default()
         .content(text.into())
         .allowed_mentions(serenity::CreateAllowedMentions::new());
+    send(ctx, reply).await
+}
+
+/// Sends `reply` (the first answer, or the edit of a deferral); a failure is internal.
+async fn send(ctx: Context<'_>, reply: CreateReply) -> Result<(), Error> {
     ctx.send(reply)
         .await
         .map_err(|e| CommandError::Internal(e.to_string()))?;

@@ -22,10 +22,7 @@ pub(super) async fn queue(
     let reply = CreateReply::default()
         .embed(buttons::queue_embed(&view, page))
         .components(buttons::queue_buttons(page, pages));
-    ctx.send(reply)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
-    Ok(())
+    send(ctx, reply).await
 }
 
 /// Shows what is playing.
@@ -39,10 +36,7 @@ pub(super) async fn nowplaying(ctx: Context<'_>) -> Result<(), Error> {
     let reply = CreateReply::default()
         .embed(buttons::now_playing_embed(&view))
         .components(buttons::now_playing_buttons(&view));
-    ctx.send(reply)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
-    Ok(())
+    send(ctx, reply).await
 }
 
 /// Shuffles the queue.

@@ -95,9 +95,7 @@ pub(super) async fn search(
         .content(texts::search_prompt(&menu.query, source, closes_in))
         .components(vec![menu_row(key, &menu, false)])
         .ephemeral(true);
-    ctx.send(reply)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?;
+    send(ctx, reply).await?;
     if let poise::Context::Application(app) = ctx {
         let interaction = app.interaction.clone();
         let http = ctx.serenity_context().http.clone();
