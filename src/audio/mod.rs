@@ -226,7 +226,8 @@ pub trait AudioBackend: Send + Sync {
     async fn relocate(&self, guild: GuildId) -> Result<bool, AudioError>;
 
     /// The lyrics of a track (`encoded`, as Lavalink gave it) from the LavaLyrics plugin
-    /// (`GET /v4/lyrics?track=…&skipTrackSource=false`); `Ok(None)` when it found none (204).
+    /// (`GET /v4/lyrics?track=…&skipTrackSource=false`, again with `true` when the track's own
+    /// source refuses); `Ok(None)` when it found none (204).
     /// Errors: [`AudioError::PluginMissing`] when no connected node has the plugin (the route
     /// answers 404 on each), [`AudioError::Unavailable`] when no node answers. By default, a
     /// backend without plugins: `PluginMissing`.

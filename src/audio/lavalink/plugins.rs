@@ -59,7 +59,10 @@ impl LavalinkBackend {
     }
 
     /// LavaLyrics' lyrics of `encoded`, asked of each connected node in turn (those known to
-    /// have the plugin first, then the least loaded) until one has the route.
+    /// have the plugin first, then the least loaded) until one has the route. A node that
+    /// refuses the track's own source (LavaSrc's Spotify lyrics need an `spDc` cookie: 500
+    /// "Spotify spDc must be set") is asked again with `skipTrackSource=true`, which goes to
+    /// its other lyrics sources (LavaLyrics README, "Get lyrics for a track").
     pub(super) async fn fetch_lyrics(&self, encoded: &str) -> Result<Option<Lyrics>, AudioError> {
         let mut nodes = self.connected_by_load();
         nodes.sort_by_key(|n| {
@@ -75,31 +78,45 @@ impl LavalinkBackend {
                 Some(false) => 2,
             }
         });
-        let path = format!(
-            "/v4/lyrics?track={}&skipTrackSource=false",
-            urlencode(encoded)
-        );
+        let path = |skip: bool| {
+            format!(
+                "/v4/lyrics?track={}&skipTrackSource={skip}",
+                urlencode(encoded)
+            )
+        };
         let mut outcome = Err(AudioError::Unavailable);
         for node in nodes {
-            let (status, text) = match self.request(&node, reqwest::Method::GET, &path, None).await
-            {
-                Ok(answer) => answer,
-                Err(e) => {
-                    if outcome != Err(AudioError::PluginMissing(Plugin::LavaLyrics)) {
-                        outcome = Err(e);
+            let mut skip = false;
+            loop {
+                let answer = self
+                    .request(&node, reqwest::Method::GET, &path(skip), None)
+                    .await;
+                let (status, text) = match answer {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        if outcome != Err(AudioError::PluginMissing(Plugin::LavaLyrics)) {
+                            outcome = Err(e);
+                        }
+                        break;
                     }
-                    continue;
-                }
-            };
-            match status {
-                204 => return Ok(None),
-                200..=299 => return read_answer(&node, "GET lyrics", parse_lyrics(&text)),
-                // Lavalink without the plugin has no such route.
-                404 => outcome = Err(AudioError::PluginMissing(Plugin::LavaLyrics)),
-                _ => {
-                    let message = error_message(&text);
-                    tracing::warn!(node = %node.name, status, message, "LavaLyrics refused a lyrics request");
-                    return Err(AudioError::Rejected(message));
+                };
+                match status {
+                    204 => return Ok(None),
+                    200..=299 => return read_answer(&node, "GET lyrics", parse_lyrics(&text)),
+                    // Lavalink without the plugin has no such route.
+                    404 => {
+                        outcome = Err(AudioError::PluginMissing(Plugin::LavaLyrics));
+                        break;
+                    }
+                    _ if !skip => {
+                        tracing::debug!(node = %node.name, status, "the track's own lyrics source refused; asking the others");
+                        skip = true;
+                    }
+                    _ => {
+                        let message = error_message(&text);
+                        tracing::warn!(node = %node.name, status, message, "LavaLyrics refused a lyrics request");
+                        return Err(AudioError::Rejected(message));
+                    }
                 }
             }
         }
