@@ -14,6 +14,33 @@ use crate::sync::LockExt;
 #[derive(Default)]
 pub struct Votes(Mutex<HashMap<u64, SkipVotes>>);
 
+/// Whether `member` may skip without a vote whatever the track: a DJ (the server's DJ role
+/// or Manage Server), or anyone when the server turned voting off or they listen alone
+/// (`/skip to`, which skips others' tracks too).
+pub async fn skips_at_once(
+    cache: &serenity::Cache,
+    data: &Data,
+    guild: u64,
+    member: Option<&serenity::Member>,
+) -> bool {
+    let config = data.config(guild).await;
+    if config.vote_skip_percent == 0 || policy::is_dj(config.dj_role_id, member) {
+        return true;
+    }
+    listeners(cache, data, guild).await.len() <= 1
+}
+
+/// The people in the bot's voice channel in `guild` (none known: empty).
+async fn listeners(cache: &serenity::Cache, data: &Data, guild: u64) -> Vec<u64> {
+    let Some(channel) = data.service.view(guild).await.and_then(|v| v.voice_channel_id) else {
+        return vec![];
+    };
+    cache
+        .guild(serenity::GuildId::new(guild))
+        .map(|g| policy::listener_ids(&g, channel, data.bot_id))
+        .unwrap_or_default()
+}
+
 /// A member's `/skip` of the current track in `guild`: skip now, or a vote counted. The DJ
 /// (the server's DJ role or Manage Server), the track's requester, a lone listener, and
 /// anyone when the server turned voting off skip at once. Errors: nothing is playing.
@@ -35,13 +62,7 @@ pub async fn skip_vote(
         });
     };
     let config = data.config(guild).await;
-    let listeners = view
-        .voice_channel_id
-        .and_then(|channel| {
-            let g = cache.guild(serenity::GuildId::new(guild))?;
-            Some(policy::listener_ids(&g, channel, data.bot_id))
-        })
-        .unwrap_or_default();
+    let listeners = listeners(cache, data, guild).await;
     let may_skip = current.requester == Some(user) || policy::is_dj(config.dj_role_id, member);
     let play = view.play_id.to_string();
     let vote = data.votes.0.locked().entry(guild).or_default().vote(

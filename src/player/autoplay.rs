@@ -3,13 +3,13 @@
 //! tracks autoplay never picks again), kept in the store apart from the player.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::audio::Loaded;
 use crate::domain::autoplay::{identity, pick, queries, seed_after, Seed};
-use crate::domain::{now_ms, GuildId, Played, Queue, Track};
+use crate::domain::{now_ms, GuildId, Played, Track};
 
-use super::state::GuildPlayer;
-use super::{PlayerError, PlayerService};
+use super::{Announcement, PlayerError, PlayerService};
 
 impl PlayerService {
     /// Turns autoplay on or off for the guild's player (saved with it). Errors:
@@ -23,28 +23,82 @@ impl PlayerService {
         Ok(())
     }
 
-    /// With autoplay on, the queue `queue` (which ran out after `finished`) with a related
-    /// track queued and current, marked as autoplayed; the seed it came from is kept in the
-    /// player's state. `None` when autoplay is off or found nothing new.
-    pub(super) async fn autoplay_queue(
+    /// The queue ran out after `finished` with autoplay on: finds a related track and plays
+    /// it, marked as autoplayed, keeping the seed it came from in the player's state; or tells
+    /// the channel once that nothing new was found. The node is asked without holding the
+    /// guild's player, so commands are answered meanwhile; the pick is dropped when anything
+    /// happened to the player in between (a new play, a `/stop`, `/leave`, autoplay turned off).
+    pub(super) async fn autoplay_after(&self, guild: GuildId, finished: Track) {
+        let Some(player) = self.existing(guild) else {
+            return;
+        };
+        let (seeds, recent, play_id) = {
+            let g = player.lock().await;
+            if !g.state.autoplay.on || g.queue.current().is_some() {
+                return;
+            }
+            let saved = seed_after(&finished, g.state.autoplay.seed.as_ref());
+            let mut seeds = vec![saved.clone()];
+            if saved != Seed::of(&finished) {
+                // The saved seed's related tracks may all be played: then go on from the last.
+                seeds.push(Seed::of(&finished));
+            }
+            let mut recent: HashSet<String> = g.queue.history().map(identity).collect();
+            recent.insert(identity(&finished));
+            (seeds, recent, g.play_id)
+        };
+        let mut recent = recent;
+        for p in self.played(guild, self.inner.config.history_max).await {
+            recent.insert(identity(&p.track));
+        }
+        let found = self.related(guild, &seeds, &recent).await;
+        let Some(current) = self.existing(guild).filter(|p| Arc::ptr_eq(p, &player)) else {
+            return;
+        };
+        let mut g = current.lock().await;
+        let unchanged = g.play_id == play_id
+            && g.queue.current().is_none()
+            && g.state.autoplay.on
+            && g.voice.is_some();
+        if !unchanged {
+            tracing::debug!(guild, "the player changed while autoplay looked; its pick is dropped");
+            return;
+        }
+        let Some((next, seed)) = found else {
+            tracing::info!(guild, after = %finished.title, "autoplay found nothing new to play");
+            self.inner.announcer.announce(
+                guild,
+                g.state.text_channel_id,
+                Announcement::AutoplayFoundNothing { after: finished },
+            );
+            self.save(&mut g, true);
+            return;
+        };
+        let mut queue = g.queue.clone();
+        if queue.append(vec![next]).is_err() {
+            return;
+        }
+        queue.start();
+        tracing::info!(guild, title = %queue.current().map_or("", |t| t.title.as_str()), seed = %seed.title, "autoplay queued a related track");
+        g.state.autoplay.seed = Some(seed);
+        match self.switch_to(&mut g, queue).await {
+            // Started by itself: the channel is told once it is heard.
+            Ok(Some(_)) => g.now_playing_due = true,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(guild, error = %e, "could not start autoplay's track"),
+        }
+    }
+
+    /// The first track related to one of `seeds` (in order) that autoplay may play, marked as
+    /// autoplayed, and the seed it came from.
+    async fn related(
         &self,
-        g: &mut GuildPlayer,
-        queue: &Queue,
-        finished: &Track,
-    ) -> Option<Queue> {
-        if !g.state.autoplay.on {
-            return None;
-        }
-        let guild = g.state.guild_id;
-        let saved = seed_after(finished, g.state.autoplay.seed.as_ref());
-        let mut seeds = vec![saved.clone()];
-        if saved != Seed::of(finished) {
-            // The saved seed's related tracks are all played: go on from the last track.
-            seeds.push(Seed::of(finished));
-        }
-        let recent = self.recent_keys(guild, queue, finished).await;
+        guild: GuildId,
+        seeds: &[Seed],
+        recent: &HashSet<String>,
+    ) -> Option<(Track, Seed)> {
         for seed in seeds {
-            for query in queries(&seed, &self.inner.config.search_prefix) {
+            for query in queries(seed, &self.inner.config.search_prefix) {
                 let found = match self.inner.backend.load(&query).await {
                     Ok(Loaded::Playlist { tracks, .. } | Loaded::Search(tracks)) => tracks,
                     Ok(Loaded::Track(t)) => vec![t],
@@ -54,41 +108,16 @@ impl PlayerService {
                         continue;
                     }
                 };
-                let Some(next) = pick(&found, &seed, &recent) else {
-                    continue;
-                };
-                let mut next = next.clone();
-                next.autoplay = true;
-                next.requester = None;
-                next.start_ms = None;
-                let mut out = queue.clone();
-                if out.append(vec![next]).is_err() {
-                    return None;
+                if let Some(next) = pick(&found, seed, recent) {
+                    let mut next = next.clone();
+                    next.autoplay = true;
+                    next.requester = None;
+                    next.start_ms = None;
+                    return Some((next, seed.clone()));
                 }
-                out.start();
-                tracing::info!(guild, title = %out.current().map_or("", |t| t.title.as_str()), seed = %seed.title, "autoplay queued a related track");
-                g.state.autoplay.seed = Some(seed);
-                return Some(out);
             }
         }
-        tracing::info!(guild, after = %finished.title, "autoplay found nothing new to play");
         None
-    }
-
-    /// The [`identity`] keys of what the guild played lately (the store's last
-    /// `HISTORY_MAX_LENGTH`), of the queue's own history and of `finished`.
-    async fn recent_keys(
-        &self,
-        guild: GuildId,
-        queue: &Queue,
-        finished: &Track,
-    ) -> HashSet<String> {
-        let mut keys: HashSet<String> = queue.history().map(identity).collect();
-        keys.insert(identity(finished));
-        for p in self.played(guild, self.inner.config.history_max).await {
-            keys.insert(identity(&p.track));
-        }
-        keys
     }
 
     /// How many played tracks are kept per guild (`HISTORY_MAX_LENGTH`): what `/history`
@@ -113,9 +142,8 @@ impl PlayerService {
     }
 
     /// Keeps that `track` started playing in `guild`, in the background (a failure is
-    /// logged). A play of the track that was kept last, within its length, is the same play
-    /// started again (a restore) and is not kept twice. Nothing is written while this
-    /// instance may not act (its lease is fenced).
+    /// logged). Called for a new play only (not a restore, rebuild or heal of one already
+    /// kept). Nothing is written while this instance may not act (its lease is fenced).
     pub(super) fn record_played(&self, guild: GuildId, track: &Track) {
         let Some(a) = &self.inner.autosave else {
             return;
@@ -127,22 +155,11 @@ impl PlayerService {
         let keep = self.inner.config.history_max.max(1);
         let mut track = track.clone();
         track.start_ms = None;
-        let now = now_ms();
+        let played = Played {
+            played_at_ms: now_ms(),
+            track,
+        };
         tokio::spawn(async move {
-            if let Ok(last) = store.load_played(guild, 1).await {
-                let same_play = last.first().is_some_and(|p| {
-                    identity(&p.track) == identity(&track)
-                        && now.saturating_sub(p.played_at_ms)
-                            < track.known_length_ms().unwrap_or(0) + 60_000
-                });
-                if same_play {
-                    return;
-                }
-            }
-            let played = Played {
-                played_at_ms: now,
-                track,
-            };
             if let Err(e) = store.record_played(guild, &played, keep).await {
                 tracing::warn!(guild, error = %e, "could not keep what the guild played");
             }

@@ -121,7 +121,9 @@ impl PlayerService {
         }
         let current = current.clone();
         g.play.started_at_ms = Some(now_ms());
-        self.record_played(guild, &current);
+        if std::mem::take(&mut g.play.fresh) {
+            self.record_played(guild, &current);
+        }
         if g.now_playing_due {
             let (me, play_id) = (self.clone(), g.play_id);
             tokio::spawn(async move {
@@ -246,22 +248,20 @@ impl PlayerService {
         let mut queue = g.queue.clone();
         queue.on_track_end(mode, reason);
         if queue.current().is_none() {
-            if let Some(related) = self.autoplay_queue(&mut g, &queue, &current).await {
-                queue = related;
-            } else {
-                let ended = if g.state.autoplay.on {
-                    Announcement::AutoplayFoundNothing { after: current }
-                } else {
-                    Announcement::QueueEnded
-                };
-                g.queue = queue;
-                g.set_position(0);
-                self.inner
-                    .announcer
-                    .announce(guild, g.state.text_channel_id, ended);
-                self.save(&mut g, true);
+            g.queue = queue;
+            g.set_position(0);
+            if g.state.autoplay.on {
+                // Saved once autoplay picked (or found nothing): a crash meanwhile restores
+                // the track that ended, which ends again and autoplay looks again.
+                drop(g);
+                self.autoplay_after(guild, current).await;
                 return;
             }
+            self.inner
+                .announcer
+                .announce(guild, g.state.text_channel_id, Announcement::QueueEnded);
+            self.save(&mut g, true);
+            return;
         }
         match self.switch_to(&mut g, queue).await {
             // Started by itself: the channel is told once it is heard (a command's own reply

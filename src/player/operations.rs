@@ -255,7 +255,7 @@ impl PlayerService {
     /// current and no upcoming track.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn skip(&self, guild: GuildId, to: Option<usize>) -> Result<Switched, PlayerError> {
-        self.with_player(guild, async |me, g| {
+        let switched = self.with_player(guild, async |me, g| {
             if g.queue.is_done() {
                 return Err(PlayerError::NothingPlaying);
             }
@@ -272,22 +272,29 @@ impl PlayerService {
                     queue.skip(g.state.loop_mode);
                 }
             }
-            if queue.current().is_none() {
-                if let Some(skipped) = &from {
-                    // The last track was skipped: autoplay goes on as if it had ended.
-                    if let Some(related) = me.autoplay_queue(g, &queue, skipped).await {
-                        queue = related;
-                    }
-                }
-            }
-            let now = me.switch_to(g, queue).await?;
+            let autoplay = queue.current().is_none() && g.state.autoplay.on;
+            let now = if autoplay {
+                // The last track was skipped: autoplay goes on as if it had ended, looking
+                // for a related track in the background (the reply says so).
+                me.switch_quietly(g, queue).await?
+            } else {
+                me.switch_to(g, queue).await?
+            };
             Ok(Switched {
                 from,
                 now,
                 loop_mode: g.state.loop_mode,
+                autoplay,
             })
         })
-        .await
+        .await?;
+        if switched.autoplay {
+            if let Some(skipped) = switched.from.clone() {
+                let me = self.clone();
+                tokio::spawn(async move { me.autoplay_after(guild, skipped).await });
+            }
+        }
+        Ok(switched)
     }
 
     /// Goes back to the previous track: the track that was current, the previous one (now
@@ -309,13 +316,33 @@ impl PlayerService {
                 from,
                 now: Some(now),
                 loop_mode: g.state.loop_mode,
+                autoplay: false,
             })
         })
         .await
     }
 
-    /// Makes `queue` the guild's queue and plays its current track (or stops if none).
+    /// Makes `queue` the guild's queue and plays its current track (or stops if none, and
+    /// tells the channel the queue ended).
     pub(super) async fn switch_to(
+        &self,
+        g: &mut GuildPlayer,
+        queue: Queue,
+    ) -> Result<Option<Track>, PlayerError> {
+        let now = self.switch_quietly(g, queue).await?;
+        if now.is_none() {
+            self.inner.announcer.announce(
+                g.state.guild_id,
+                g.state.text_channel_id,
+                Announcement::QueueEnded,
+            );
+        }
+        Ok(now)
+    }
+
+    /// Like [`PlayerService::switch_to`], without telling the channel when the queue ended
+    /// (autoplay goes on).
+    pub(super) async fn switch_quietly(
         &self,
         g: &mut GuildPlayer,
         queue: Queue,
@@ -327,13 +354,6 @@ impl PlayerService {
             g.queue = previous;
             g.state.paused = was_paused;
             return Err(e);
-        }
-        if g.queue.current().is_none() {
-            self.inner.announcer.announce(
-                g.state.guild_id,
-                g.state.text_channel_id,
-                Announcement::QueueEnded,
-            );
         }
         self.save(g, true);
         Ok(g.queue.current().cloned())

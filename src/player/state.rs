@@ -48,6 +48,9 @@ pub(super) struct PlayProgress {
     pub(super) started_at_ms: Option<u64>,
     /// Where in the track it started (ms).
     pub(super) from_ms: u64,
+    /// A new play of the track (from the queue or a command), to be kept in what the guild
+    /// played once Lavalink starts it; not a restore, rebuild or heal of a play already kept.
+    pub(super) fresh: bool,
 }
 
 impl PlayProgress {
@@ -85,6 +88,7 @@ impl GuildPlayer {
             requested_at_ms: now_ms(),
             started_at_ms: None,
             from_ms,
+            fresh: false,
         };
     }
 
@@ -200,6 +204,7 @@ impl PlayerService {
     pub(super) async fn start_current(&self, g: &mut GuildPlayer) -> Result<(), PlayerError> {
         let position = g.queue.take_start().unwrap_or(0);
         g.begin_play(next_play_id(), position);
+        g.play.fresh = true;
         g.now_playing_due = false;
         Self::rearm(g);
         let patch = g.play_patch(position, !g.voice_sent);

@@ -96,6 +96,8 @@ pub struct Switched {
     pub now: Option<Track>,
     /// The loop mode that applies to what plays now.
     pub loop_mode: LoopMode,
+    /// The queue ended and autoplay is looking for a related track (in the background).
+    pub autoplay: bool,
 }
 
 /// A read-only view of a guild's player, for rendering.

@@ -99,13 +99,24 @@ pub(super) async fn skip(
     to: Option<usize>,
 ) -> Result<(), Error> {
     let guild = in_voice(ctx, false).await?;
+    let member = ctx.author_member().await;
     if to.is_some() {
-        // Skipping over others' tracks is the DJ's.
+        // Skipping over others' tracks is the DJ's; while vote-skip counts, a member's skip
+        // is a vote for the current track only.
         require_dj(ctx, None).await?;
+        let at_once = crate::discord::votes::skips_at_once(
+            ctx.serenity_context().cache.as_ref(),
+            ctx.data(),
+            guild,
+            member.as_deref(),
+        )
+        .await;
+        if !at_once {
+            return Err(CommandError::Refused(texts::SKIP_TO_NEEDS_DJ.into()));
+        }
         let switched = ctx.data().service.skip(guild, to).await?;
         return confirm(ctx, guild, texts::skipped(&switched)).await;
     }
-    let member = ctx.author_member().await;
     let vote = crate::discord::votes::skip_vote(
         ctx.serenity_context().cache.as_ref(),
         ctx.data(),
@@ -116,18 +127,6 @@ pub(super) async fn skip(
     .await?;
     if !matches!(vote, SkipVote::Skip { .. }) {
         return say(ctx, texts::skip_vote(vote)).await;
-    }
-    let last_with_autoplay = ctx
-        .data()
-        .service
-        .view(guild)
-        .await
-        .is_some_and(|v| v.autoplay && v.upcoming.is_empty());
-    if last_with_autoplay {
-        // Autoplay asks the node for related tracks, which may take longer than Discord waits.
-        ctx.defer()
-            .await
-            .map_err(|e| CommandError::Internal(e.to_string()))?;
     }
     let switched = ctx.data().service.skip(guild, None).await?;
     let text = format!(

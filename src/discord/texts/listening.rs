@@ -44,6 +44,10 @@ pub fn skip_vote(vote: SkipVote) -> String {
     }
 }
 
+/// `/skip to` by a member who is not a DJ while vote-skip counts.
+pub const SKIP_TO_NEEDS_DJ: &str = "While vote-skip is on, only a DJ may skip to a position in \
+    the queue. `/skip` on its own counts your vote to skip the current track.";
+
 /// The prefix of a skip's reply when votes decided it ("2/3 votes. "), else nothing.
 pub fn skip_votes_note(vote: SkipVote) -> String {
     match vote {

@@ -17,9 +17,14 @@ pub fn skipped(s: &Switched) -> String {
             track_line(t),
             loop_note(s.loop_mode)
         ),
+        None if s.autoplay => format!("{what} {AUTOPLAY_LOOKING}"),
         None => format!("{what} {QUEUE_ENDED}"),
     }
 }
+
+/// After skipping the last track with autoplay on.
+pub const AUTOPLAY_LOOKING: &str =
+    "That was the last track: autoplay is looking for a related one.";
 
 /// After `/previous`: the track that plays again, and the loop mode that applies to it.
 pub fn back_to(s: &Switched) -> String {
@@ -112,6 +117,7 @@ mod tests {
             from: Some(track("Old")),
             now: now.map(track),
             loop_mode,
+            autoplay: false,
         }
     }
 

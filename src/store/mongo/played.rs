@@ -66,6 +66,10 @@ impl MongoStore {
         guild_id: GuildId,
         limit: usize,
     ) -> Result<Vec<Played>, StoreError> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as no limit.
+            return Ok(vec![]);
+        }
         let mut cursor = self
             .played
             .find(doc! { "guild_id": guild_id as i64 })
