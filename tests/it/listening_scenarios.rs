@@ -440,3 +440,161 @@ async fn replay_of_a_stream_is_refused_and_rewind_at_the_start_stays_there() {
     assert_eq!(reply, "Back 10s, now at 0:00.");
     w.stop().await;
 }
+
+/// `/lyrics` of a Spotify track asks LavaLyrics with `skipTrackSource=false`, so LavaSrc's
+/// Spotify source answers first and, without the optional `SPOTIFY_SP_DC` (the shipped
+/// config's default), fails the whole request (LavaLyrics 1.0.0 does not catch it: a 500). The
+/// YouTube and LRCLIB lyrics sources the node also runs have the lyrics
+/// (`skipTrackSource=true`), but the member only reads an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn lyrics_of_a_spotify_track_come_from_the_nodes_other_lyrics_sources() {
+    use encore_fakes::lavalink::catalogue::SPOTIFY_RICK;
+    use encore_fakes::lavalink::FakeLyrics;
+    let w = world_with(MANY_COMMANDS).await;
+    w.lavalink.set_lyrics(
+        SPOTIFY_RICK,
+        FakeLyrics::Plain("We're no strangers to love\nYou know the rules".into()),
+    );
+    let link = format!("https://open.spotify.com/track/{SPOTIFY_RICK}");
+    let (reply, _) = command(&w, BOB, "play", json!({ "query": link })).await;
+    assert!(reply.starts_with("Now playing"), "{reply}");
+    let (reply, ephemeral) = command(&w, BOB, "lyrics", json!({})).await;
+    assert!(
+        !ephemeral && reply.starts_with("We're no strangers to love"),
+        "{reply}"
+    );
+    w.stop().await;
+}
+
+/// Bob's `/search` menu for `query` on the source named `source`.
+async fn menu_of(w: &World, query: &str, source: &str) -> Value {
+    let source = crate::harness::choice_of(&w.discord, "search", "source", source);
+    let inj = w
+        .discord
+        .inject_command(
+            GUILD,
+            TEXT,
+            BOB,
+            "search",
+            json!({"query": query, "source": source}),
+        )
+        .unwrap();
+    eventually("the menu", WAIT, || {
+        w.discord
+            .interaction_responses(&inj.id)?
+            .original
+            .filter(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+    })
+    .await
+}
+
+/// Bob picks option `value` of `menu`; returns the interaction id.
+fn pick(w: &World, menu: &Value, value: &str) -> String {
+    w.discord
+        .inject_select(
+            GUILD,
+            TEXT,
+            BOB,
+            message_id(menu),
+            menu["components"][0]["components"][0]["custom_id"]
+                .as_str()
+                .unwrap(),
+            vec![value.to_string()],
+        )
+        .unwrap()
+        .id
+}
+
+/// What the bot said to the command `id`: its last follow-up, else its reply.
+async fn said(w: &World, id: &str) -> String {
+    eventually("the answer", WAIT, || {
+        let r = w.discord.interaction_responses(id)?;
+        r.followups
+            .into_iter()
+            .rev()
+            .chain(r.original)
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .find(|c| !c.is_empty())
+    })
+    .await
+}
+
+/// What the bot said after the search pick `id` (acknowledged at once): its follow-up.
+async fn pick_said(w: &World, id: &str) -> String {
+    eventually("the pick's follow-up", WAIT, || {
+        w.discord
+            .interaction_responses(id)?
+            .followups
+            .last()
+            .and_then(|m| m["content"].as_str().map(str::to_string))
+    })
+    .await
+}
+
+/// Picks from `/search` menus of Deezer and YouTube Music results play the picked track (their
+/// links load as they are).
+#[tokio::test(flavor = "multi_thread")]
+async fn picks_from_deezer_and_youtube_music_menus_play_the_picked_tracks() {
+    let w = world_with(MANY_COMMANDS).await;
+    let deezer = menu_of(&w, "rick astley", "Deezer").await;
+    let music = menu_of(&w, "despacito", "YouTube Music").await;
+    let first = pick_said(&w, &pick(&w, &deezer, "0")).await;
+    assert!(
+        first.starts_with("Now playing [Never Gonna Give You Up]"),
+        "{first}"
+    );
+    let track = w
+        .lavalink
+        .player(&GUILD.to_string())
+        .unwrap()
+        .track
+        .unwrap();
+    assert_eq!(track.info.source_name, "deezer");
+    let second = pick_said(&w, &pick(&w, &music, "0")).await;
+    assert!(second.starts_with("Queued [Luis Fonsi"), "{second}");
+    w.stop().await;
+}
+
+/// Two picks from `/search` menus at the same moment while the bot is idle: songbird drops
+/// the first pending join when the second starts, Encore takes that for "no answer" and leaves
+/// voice, which drops the second too. Both members read "Discord did not let me into that
+/// voice channel in time" and nothing plays.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_search_picks_at_once_while_idle_join_once_and_both_play() {
+    let w = world_with(MANY_COMMANDS).await;
+    let deezer = menu_of(&w, "rick astley", "Deezer").await;
+    let music = menu_of(&w, "despacito", "YouTube Music").await;
+    let (a, b) = (pick(&w, &deezer, "0"), pick(&w, &music, "0"));
+    let (first, second) = (pick_said(&w, &a).await, pick_said(&w, &b).await);
+    assert!(
+        first.starts_with("Now playing") && second.starts_with("Queued"),
+        "{first}\n{second}\nbot in {:?}, node plays {:?}",
+        w.discord.voice_channel_of(GUILD, crate::harness::BOT),
+        playing_id(&w)
+    );
+    w.stop().await;
+}
+
+/// Two members' `/play` at the same moment while the bot is idle (the same fault as two
+/// picks at once, through `/play`): both are refused, the bot is not in voice, nothing plays.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_plays_at_once_while_idle_join_once_and_both_play() {
+    let w = world_with(MANY_COMMANDS).await;
+    let a = w
+        .discord
+        .inject_command(GUILD, TEXT, BOB, "play", json!({"query": "despacito"}))
+        .unwrap();
+    let b = w
+        .discord
+        .inject_command(GUILD, TEXT, CAROL, "play", json!({"query": "gangnam"}))
+        .unwrap();
+    let (first, second) = (said(&w, &a.id).await, said(&w, &b.id).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (queue, _) = command(&w, BOB, "queue", json!({})).await;
+    assert!(
+        queue.contains("Despacito") && queue.contains("GANGNAM"),
+        "{first}\n{second}\n{queue}"
+    );
+    assert!(playing_id(&w).is_some());
+    w.stop().await;
+}
