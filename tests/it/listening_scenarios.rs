@@ -598,3 +598,98 @@ async fn two_plays_at_once_while_idle_join_once_and_both_play() {
     assert!(playing_id(&w).is_some());
     w.stop().await;
 }
+
+/// `/skip` of the last track with autoplay on, when autoplay finds nothing new: the member and
+/// the channel learn that autoplay found nothing (the issue: "failure to find anything ends the
+/// queue with one message"), as when the track ends by itself — not a bare "the queue has
+/// ended".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skip_of_the_last_track_when_autoplay_finds_nothing_says_so_once() {
+    let w = world_with(MANY_COMMANDS).await;
+    add_lonely(&w, "lonelyLong2", 200_000);
+    command(&w, BOB, "play", json!({ "query": yt("lonelyLong2") })).await;
+    let on = choice(&w.discord, "autoplay", "on");
+    command(&w, BOB, "autoplay", json!({ "mode": on })).await;
+    let (reply, _) = command(&w, BOB, "skip", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let posted: Vec<String> = w
+        .discord
+        .messages(TEXT)
+        .into_iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect();
+    let told: Vec<&String> = posted
+        .iter()
+        .chain(std::iter::once(&reply))
+        .filter(|c| c.contains("Autoplay found nothing new"))
+        .collect();
+    assert_eq!(told.len(), 1, "reply: {reply}\nchannel: {posted:?}");
+    w.stop().await;
+}
+
+/// SIGTERM while an autoplayed track plays: the next process goes on from the saved seed and
+/// never repeats a track played before the restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_goes_on_from_its_seed_after_a_graceful_restart() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    rig.lavalink
+        .set_mix(SHORT_3S, [SHORT_2S, SHORT_5S, SHORT_1S])
+        .unwrap();
+    let mut first = rig.spawn(MANY_COMMANDS);
+    crate::harness::play_through_the_bot(&rig, &first, &yt(SHORT_2S)).await;
+    let id = bob_command(&rig, "play", json!({ "query": yt(SHORT_3S) }));
+    answered(&rig, &id).await;
+    let on = choice(&rig.discord, "autoplay", "on");
+    let id = bob_command(&rig, "autoplay", json!({ "mode": on }));
+    answered(&rig, &id).await;
+    let playing = |rig: &Rig| {
+        rig.player(GUILD)
+            .and_then(|p| p.track)
+            .map(|t| t.info.identifier)
+    };
+    eventually("the 5 s tone autoplayed", WAIT, || {
+        (playing(&rig).as_deref() == Some(SHORT_5S)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(first.terminate(), Some(0));
+    let second = rig.spawn(MANY_COMMANDS);
+    eventually("the 1 s tone autoplayed from the saved seed", WAIT, || {
+        (playing(&rig).as_deref() == Some(SHORT_1S)).then_some(())
+    })
+    .await;
+    // Nothing secret in either log (debug level).
+    for log in [first.log_text(), second.log_text()] {
+        assert!(log.contains("autoplay queued a related track"), "{log}");
+        for secret in [crate::harness::TOKEN, rig.lavalink.password()] {
+            assert!(!log.contains(secret), "a secret in the log");
+        }
+    }
+}
+
+/// A member queues the same short track twice in a row: it plays twice, and `/history` lists
+/// both plays (the "same play restored" check takes the second play for a restore of the
+/// first because it started within the track's length plus a minute).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_track_played_twice_in_a_row_is_listed_twice_in_history() {
+    let w = world_with(MANY_COMMANDS).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_2S) })).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_2S) })).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_3S) })).await;
+    eventually("the 3 s tone plays", WAIT, || {
+        (playing_id(&w).as_deref() == Some(SHORT_3S)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let played = w.store.load_played(GUILD, 50).await.unwrap();
+    let titles: Vec<&str> = played.iter().map(|p| p.track.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Encore Fixture - Test Tone (3 s)",
+            "Encore Fixture - Test Tone (2 s)",
+            "Encore Fixture - Test Tone (2 s)"
+        ]
+    );
+    w.stop().await;
+}
