@@ -693,3 +693,35 @@ async fn a_track_played_twice_in_a_row_is_listed_twice_in_history() {
     );
     w.stop().await;
 }
+
+/// The shipped Lavalink runs LavaSrc without its Spotify source until credentials are set.
+/// `/search` on Spotify then says why it cannot; `/play` of a Spotify link only says "That could
+/// not be loaded: Something went wrong while looking up the track." A member should learn, as
+/// from `/search`, that Spotify is not available on this bot's audio server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spotify_link_on_a_node_without_spotify_says_why_like_search_does() {
+    use encore_fakes::lavalink::catalogue::SPOTIFY_RICK;
+    use encore_fakes::lavalink::LavaSrcSources;
+    let w = world_with(MANY_COMMANDS).await;
+    w.lavalink.set_lavasrc_sources(LavaSrcSources::none());
+    let spotify = crate::harness::choice_of(&w.discord, "search", "source", "Spotify");
+    let (searched, _) = command(
+        &w,
+        BOB,
+        "search",
+        json!({"query": "rick astley", "source": spotify}),
+    )
+    .await;
+    assert!(
+        searched.contains("I can't search Spotify here"),
+        "{searched}"
+    );
+    let link = format!("https://open.spotify.com/track/{SPOTIFY_RICK}");
+    let (played, ephemeral) = command(&w, BOB, "play", json!({ "query": link })).await;
+    assert!(ephemeral, "{played}");
+    assert!(
+        played.contains("Spotify") && played.contains("LavaSrc"),
+        "/play of a Spotify link: {played}"
+    );
+    w.stop().await;
+}
