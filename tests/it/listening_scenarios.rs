@@ -725,3 +725,108 @@ async fn a_spotify_link_on_a_node_without_spotify_says_why_like_search_does() {
     );
     w.stop().await;
 }
+
+/// A hand-over to a newer instance while an autoplayed track plays: the new owner goes on from
+/// the saved seed; every track plays once (what the server played has no repeat, and the
+/// autoplayed track is not queued twice).
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_goes_on_from_its_seed_after_a_hand_over_and_repeats_nothing() {
+    let rig = Rig::new(vec![guild_spec()], None).await;
+    rig.lavalink
+        .set_mix(SHORT_3S, [SHORT_2S, SHORT_5S, SHORT_1S])
+        .unwrap();
+    let first = rig.spawn(MANY_COMMANDS);
+    crate::harness::play_through_the_bot(&rig, &first, &yt(SHORT_2S)).await;
+    let id = bob_command(&rig, "play", json!({ "query": yt(SHORT_3S) }));
+    answered(&rig, &id).await;
+    let on = choice(&rig.discord, "autoplay", "on");
+    let id = bob_command(&rig, "autoplay", json!({ "mode": on }));
+    answered(&rig, &id).await;
+    let playing = |rig: &Rig| {
+        rig.player(GUILD)
+            .and_then(|p| p.track)
+            .map(|t| t.info.identifier)
+    };
+    eventually("the 5 s tone autoplayed", WAIT, || {
+        (playing(&rig).as_deref() == Some(SHORT_5S)).then_some(())
+    })
+    .await;
+    let second = rig.spawn(MANY_COMMANDS);
+    eventually("the first instance handed over", WAIT, || {
+        crate::harness::log_has(&first, "handed over to the newer instance").then_some(())
+    })
+    .await;
+    eventually("the 1 s tone autoplayed from the saved seed", WAIT, || {
+        (playing(&rig).as_deref() == Some(SHORT_1S)).then_some(())
+    })
+    .await;
+    let next = eventually("a track after the 1 s tone", WAIT, || {
+        playing(&rig).filter(|id| id != SHORT_1S)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = rig.storage.open().await;
+    let played: Vec<String> = store
+        .load_played(GUILD, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.track.uri.unwrap_or_default())
+        .collect();
+    let mut unique = played.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), played.len(), "a repeat: {played:?}");
+    let tones: Vec<String> = [SHORT_1S, SHORT_5S, SHORT_3S, SHORT_2S]
+        .iter()
+        .map(|id| yt(id))
+        .collect();
+    assert!(played.ends_with(&tones), "{played:?} (then {next})");
+    let id = bob_command(&rig, "queue", json!({}));
+    let q = answered(&rig, &id).await;
+    let text = q["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(text.contains("The queue is empty."), "{text}");
+    drop(second);
+}
+
+/// A track that cannot be played (lavaplayer starts it, then it fails at once: "Skipped …
+/// because it could not be played") is not something the server played: `/history` should not
+/// list it, as the channel is never told it is "now playing".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_track_that_could_not_be_played_is_not_listed_in_history() {
+    use encore_fakes::lavalink::catalogue::FAILING_IDENTIFIER;
+    let w = world_with(MANY_COMMANDS).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_2S) })).await;
+    command(&w, BOB, "play", json!({ "query": yt(FAILING_IDENTIFIER) })).await;
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_3S) })).await;
+    eventually("the 3 s tone plays", WAIT, || {
+        (playing_id(&w).as_deref() == Some(SHORT_3S)).then_some(())
+    })
+    .await;
+    let failed = eventually("the failure is told", WAIT, || {
+        w.discord
+            .messages(TEXT)
+            .into_iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .find(|c| c.contains("could not be played"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let played: Vec<String> = w
+        .store
+        .load_played(GUILD, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.track.uri.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        played,
+        [yt(SHORT_3S), yt(SHORT_2S)],
+        "after the channel read: {failed}"
+    );
+    w.stop().await;
+}
