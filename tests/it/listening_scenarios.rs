@@ -830,3 +830,35 @@ async fn a_track_that_could_not_be_played_is_not_listed_in_history() {
     );
     w.stop().await;
 }
+
+/// A mixed cluster (the second node has no LavaSrc, as `encore check` warns): searches and
+/// recommendations go to a node with their source, but a Spotify *link* is loaded on the
+/// least loaded node, which cannot load it, so `/play` of it fails while the first node could
+/// play it.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_mixed_cluster_a_spotify_link_is_loaded_where_spotify_is() {
+    use encore_fakes::lavalink::catalogue::SPOTIFY_RICK;
+    use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig, Plugins};
+    let second = FakeLavalink::start(FakeLavalinkConfig {
+        player_update_interval: Duration::from_millis(200),
+        plugins: Plugins {
+            lavasrc: false,
+            ..Plugins::all()
+        },
+        ..FakeLavalinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let w = crate::harness::world_with_nodes(MANY_COMMANDS, &[second.port()]).await;
+    eventually("the second node is connected", WAIT, || {
+        second.sessions().iter().any(|s| s.connected).then_some(())
+    })
+    .await;
+    // The guild's player goes to the first node (it has LavaSrc).
+    command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
+    assert!(w.lavalink.player(&GUILD.to_string()).is_some());
+    let link = format!("https://open.spotify.com/track/{SPOTIFY_RICK}");
+    let (reply, _) = command(&w, BOB, "play", json!({ "query": link })).await;
+    assert!(reply.starts_with("Queued"), "{reply}");
+    w.stop().await;
+}
