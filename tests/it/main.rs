@@ -14,6 +14,7 @@ mod docs;
 mod engine;
 mod failures;
 mod listening;
+mod listening_scenarios;
 mod lyrics_search;
 mod operate;
 mod outage;

@@ -38,6 +38,8 @@ struct Shared {
     upstream: String,
     flowing: watch::Sender<bool>,
     connections: Mutex<Vec<Connection>>,
+    /// Client chunks whose first line starts with this are held this long before they go on.
+    delay: Mutex<Option<(String, std::time::Duration)>>,
 }
 
 /// A proxy on `127.0.0.1`, forwarding to one upstream address; stops when dropped.
@@ -56,6 +58,7 @@ impl Proxy {
             upstream: upstream.to_string(),
             flowing: watch::Sender::new(true),
             connections: Mutex::new(Vec::new()),
+            delay: Mutex::new(None),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -121,6 +124,13 @@ impl Proxy {
         self.shared.flowing.send_replace(true);
     }
 
+    /// From now on, holds each request whose first line starts with `head` (such as
+    /// `GET /v4/loadtracks`) for `by` before passing it on: a slow server for those requests
+    /// only. `None` ends it.
+    pub fn delay_requests(&self, delay: Option<(&str, std::time::Duration)>) {
+        *self.shared.delay.lock().unwrap() = delay.map(|(h, d)| (h.to_string(), d));
+    }
+
     /// Every connection so far, in the order they were opened.
     pub fn connections(&self) -> Vec<Connection> {
         self.shared.connections.lock().unwrap().clone()
@@ -171,9 +181,19 @@ async fn pump(
                 .next()
                 .unwrap_or_default()
                 .to_string();
+            let hold = shared
+                .delay
+                .lock()
+                .unwrap()
+                .as_ref()
+                .filter(|(head, _)| line.starts_with(head.as_str()))
+                .map(|(_, by)| *by);
             shared.connections.lock().unwrap()[index]
                 .sent
                 .push((unix_us(), line));
+            if let Some(by) = hold {
+                tokio::time::sleep(by).await;
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;

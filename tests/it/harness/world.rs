@@ -15,7 +15,7 @@ use encore_fakes::discord::{
 use encore_fakes::lavalink::{FakeLavalink, FakeLavalinkConfig};
 use serde_json::Value;
 
-use super::eventually;
+use super::{eventually, Proxy};
 
 /// The bot's token and the test server's ids.
 pub const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-token-for-tests";
@@ -153,6 +153,21 @@ pub async fn world_with(extra: &[(&str, &str)]) -> World {
 
 /// Like [`world_with`], with more Lavalink nodes (their ports) after the world's own.
 pub async fn world_with_nodes(extra: &[(&str, &str)], more_nodes: &[u16]) -> World {
+    build_world(extra, more_nodes, false).await.0
+}
+
+/// Like [`world_with`], the bot reaching its Lavalink node through a [`Proxy`] (to slow some
+/// of its requests down, say).
+pub async fn world_behind_proxy(extra: &[(&str, &str)]) -> (World, Proxy) {
+    let (w, proxy) = build_world(extra, &[], true).await;
+    (w, proxy.expect("a proxy"))
+}
+
+async fn build_world(
+    extra: &[(&str, &str)],
+    more_nodes: &[u16],
+    proxied: bool,
+) -> (World, Option<Proxy>) {
     let discord = FakeDiscord::start(FakeDiscordConfig {
         token: TOKEN.into(),
         bot_user_id: BOT,
@@ -170,7 +185,15 @@ pub async fn world_with_nodes(extra: &[(&str, &str)], more_nodes: &[u16]) -> Wor
     .unwrap();
     // Configured only through the ordinary settings.
     let mut raw = RawSettings::default();
-    let mut nodes = format!("127.0.0.1:{}", lavalink.port());
+    let proxy = if proxied {
+        Some(Proxy::start(&format!("127.0.0.1:{}", lavalink.port())).await)
+    } else {
+        None
+    };
+    let mut nodes = match &proxy {
+        Some(p) => p.addr().to_string(),
+        None => format!("127.0.0.1:{}", lavalink.port()),
+    };
     for port in more_nodes {
         nodes.push_str(&format!(",127.0.0.1:{port}"));
     }
@@ -203,12 +226,15 @@ pub async fn world_with_nodes(extra: &[(&str, &str)], more_nodes: &[u16]) -> Wor
             .then_some(())
     })
     .await;
-    World {
-        discord,
-        lavalink,
-        app: Some(app),
-        store,
-    }
+    (
+        World {
+            discord,
+            lavalink,
+            app: Some(app),
+            store,
+        },
+        proxy,
+    )
 }
 
 /// Injects a command as `user` and returns the reply's content (ephemeral flag included).
