@@ -123,6 +123,7 @@ impl Client {
                 commands::SEARCH_MENUS_KEPT_AT_MOST,
             ),
             votes: Default::default(),
+            joins: Default::default(),
             readies: Default::default(),
             ready_tx,
         };

@@ -101,6 +101,8 @@ pub struct Data {
     pub searches: commands::KeptMenus,
     /// Skip votes per guild (in memory: a restart starts a track's vote afresh).
     pub votes: votes::Votes,
+    /// One member's voice join per guild at a time.
+    pub joins: voice::JoinLocks,
     /// Shards that had a READY: a later one means a new gateway session, so new voice sessions.
     readies: Mutex<HashSet<u32>>,
     ready_tx: UnboundedSender<ShardReady>,

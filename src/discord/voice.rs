@@ -117,6 +117,19 @@ pub(crate) async fn join(
     channel: u64,
     text_channel: u64,
 ) -> Result<(), super::CommandError> {
+    // One join per guild at a time: songbird drops a pending join when a second starts, so two
+    // members' commands at once would both fail. The second finds the bot there and goes on.
+    let lock = data.joins.of(guild);
+    let _joining = lock.lock().await;
+    let there = data
+        .service
+        .view(guild)
+        .await
+        .is_some_and(|v| v.voice_channel_id == Some(channel));
+    if there && data.service.voice_session(guild).await.is_some() {
+        data.service.set_text_channel(guild, text_channel).await;
+        return Ok(());
+    }
     let voice = join_paced(
         &data.songbird,
         &data.pacer,
@@ -145,6 +158,17 @@ pub(crate) async fn join(
         data.service.set_autoplay(guild, config.autoplay).await?;
     }
     Ok(())
+}
+
+/// A lock per guild for members' joins ([`join`]).
+#[derive(Default)]
+pub struct JoinLocks(std::sync::Mutex<std::collections::HashMap<GuildId, Arc<tokio::sync::Mutex<()>>>>);
+
+impl JoinLocks {
+    fn of(&self, guild: GuildId) -> Arc<tokio::sync::Mutex<()>> {
+        use crate::sync::LockExt;
+        self.0.locked().entry(guild).or_default().clone()
+    }
 }
 
 /// How long a rejoin waits for Discord to confirm the leave before joining again.

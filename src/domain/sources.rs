@@ -34,6 +34,27 @@ impl SearchSource {
         }
     }
 
+    /// The source whose links `url` is by its host: YouTube (`youtube.com`, `youtu.be`,
+    /// `music.youtube.com`), SoundCloud, Spotify (`open.spotify.com`), Apple Music
+    /// (`music.apple.com`), Deezer (`deezer.com`, `deezer.page.link`). `None` for other text.
+    pub fn of_link(url: &str) -> Option<SearchSource> {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))?;
+        let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+        let host = host.strip_prefix("www.").unwrap_or(&host);
+        let host = host.strip_prefix("m.").unwrap_or(host);
+        Some(match host {
+            "youtube.com" | "youtu.be" => SearchSource::YouTube,
+            "music.youtube.com" => SearchSource::YouTubeMusic,
+            "soundcloud.com" | "on.soundcloud.com" => SearchSource::SoundCloud,
+            "open.spotify.com" | "spotify.link" => SearchSource::Spotify,
+            "music.apple.com" => SearchSource::AppleMusic,
+            "deezer.com" | "deezer.page.link" | "link.deezer.com" => SearchSource::Deezer,
+            _ => return None,
+        })
+    }
+
     /// The source of a prefixed identifier (`ytmsearch:words` → YouTube Music).
     pub fn of_identifier(identifier: &str) -> Option<SearchSource> {
         let (prefix, _) = identifier.split_once(':')?;
@@ -43,6 +64,9 @@ impl SearchSource {
     /// The source manager an identifier needs: a search's (`dzsearch:…`), or that of a
     /// LavaSrc recommendation (`sprec:…` Spotify, `dzrec:…` Deezer).
     pub fn source_manager_of(identifier: &str) -> Option<&'static str> {
+        if let Some(source) = SearchSource::of_link(identifier) {
+            return Some(source.source_manager());
+        }
         match identifier.split_once(':')?.0 {
             "sprec" => Some("spotify"),
             "dzrec" => Some("deezer"),
@@ -145,5 +169,31 @@ mod tests {
         assert!(Plugin::LavaLyrics.is("LavaLyrics"));
         assert!(!Plugin::LavaLyrics.is("lavasrc-plugin"));
         assert!(Plugin::YouTube.is("youtube-plugin"));
+    }
+
+    #[test]
+    fn links_name_the_source_that_loads_them() {
+        let of = SearchSource::of_link;
+        assert_eq!(of("https://open.spotify.com/playlist/x"), Some(SearchSource::Spotify));
+        assert_eq!(of("https://www.deezer.com/en/track/1"), Some(SearchSource::Deezer));
+        assert_eq!(
+            of("https://music.apple.com/us/album/a/1?i=2"),
+            Some(SearchSource::AppleMusic)
+        );
+        assert_eq!(of("https://youtu.be/abc"), Some(SearchSource::YouTube));
+        assert_eq!(
+            of("https://music.youtube.com/watch?v=a"),
+            Some(SearchSource::YouTubeMusic)
+        );
+        assert_eq!(of("https://example.com/a.mp3"), None);
+        assert_eq!(of("spsearch:x"), None);
+        assert_eq!(
+            SearchSource::source_manager_of("https://www.youtube.com/watch?v=a&list=RDa"),
+            Some("youtube")
+        );
+        assert_eq!(
+            SearchSource::source_manager_of("https://open.spotify.com/track/x"),
+            Some("spotify")
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::audio::Loaded;
 use crate::domain::autoplay::{identity, pick, queries, seed_after, Seed};
-use crate::domain::{now_ms, GuildId, Played, Track};
+use crate::domain::{GuildId, Played, Track};
 
 use super::{Announcement, PlayerError, PlayerService};
 
@@ -52,11 +52,11 @@ impl PlayerService {
             recent.insert(identity(&p.track));
         }
         let found = self.related(guild, &seeds, &recent).await;
-        let Some(current) = self.existing(guild).filter(|p| Arc::ptr_eq(p, &player)) else {
-            return;
-        };
-        let mut g = current.lock().await;
-        let unchanged = g.play_id == play_id
+        let mut g = player.lock().await;
+        // Still the guild's player (a /leave or an end removes it under its lock).
+        let current = self.existing(guild).is_some_and(|p| Arc::ptr_eq(&p, &player));
+        let unchanged = current
+            && g.play_id == play_id
             && g.queue.current().is_none()
             && g.state.autoplay.on
             && g.voice.is_some();
@@ -141,10 +141,11 @@ impl PlayerService {
         }
     }
 
-    /// Keeps that `track` started playing in `guild`, in the background (a failure is
-    /// logged). Called for a new play only (not a restore, rebuild or heal of one already
-    /// kept). Nothing is written while this instance may not act (its lease is fenced).
-    pub(super) fn record_played(&self, guild: GuildId, track: &Track) {
+    /// Keeps that `track` started playing in `guild` at `started_at_ms` (Unix ms), in the
+    /// background (a failure is logged). Called once per new play that was heard (not for a
+    /// restore, rebuild or heal of one already kept, nor a track that failed as it started).
+    /// Nothing is written while this instance may not act (its lease is fenced).
+    pub(super) fn record_played(&self, guild: GuildId, track: &Track, started_at_ms: u64) {
         let Some(a) = &self.inner.autosave else {
             return;
         };
@@ -156,12 +157,28 @@ impl PlayerService {
         let mut track = track.clone();
         track.start_ms = None;
         let played = Played {
-            played_at_ms: now_ms(),
+            played_at_ms: started_at_ms,
             track,
         };
         tokio::spawn(async move {
             if let Err(e) = store.record_played(guild, &played, keep).await {
                 tracing::warn!(guild, error = %e, "could not keep what the guild played");
+            }
+        });
+    }
+
+    /// After a restore: keeps `track` (started at `started_at_ms`) in what the guild played
+    /// unless it is already the newest entry there (the previous owner kept it).
+    pub(super) fn keep_played_if_missing(&self, guild: GuildId, track: &Track, started_at_ms: u64) {
+        let Some(a) = &self.inner.autosave else {
+            return;
+        };
+        let (store, me, track) = (a.store().clone(), self.clone(), track.clone());
+        tokio::spawn(async move {
+            match store.load_played(guild, 1).await {
+                Ok(newest) if newest.first().is_some_and(|p| identity(&p.track) == identity(&track)) => {}
+                Ok(_) => me.record_played(guild, &track, started_at_ms),
+                Err(e) => tracing::warn!(guild, error = %e, "could not read what the guild played"),
             }
         });
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::audio::{BackendEvent, EndKind, PlayerPatch, TrackRef};
 use crate::domain::voice_health::Observation;
-use crate::domain::{now_ms, AfterFailure, EndReason, GuildId, VoiceFault, VoiceHealth};
+use crate::domain::{now_ms, AfterFailure, EndReason, GuildId, Track, VoiceFault, VoiceHealth};
 
 use super::state::GuildPlayer;
 use super::{Announcement, PlayerService};
@@ -119,29 +119,44 @@ impl PlayerService {
         if !track.is(&current.encoded, g.play_id) || g.play.started_at_ms.is_some() {
             return;
         }
-        let current = current.clone();
         g.play.started_at_ms = Some(now_ms());
-        if std::mem::take(&mut g.play.fresh) {
-            self.record_played(guild, &current);
-        }
-        if g.now_playing_due {
+        if g.now_playing_due || g.play.fresh {
             let (me, play_id) = (self.clone(), g.play_id);
             tokio::spawn(async move {
                 tokio::time::sleep(NOW_PLAYING_GRACE).await;
-                me.confirm_now_playing(guild, play_id).await;
+                me.confirm_heard(guild, play_id).await;
             });
         }
     }
 
     /// The play `play_id` started [`NOW_PLAYING_GRACE`] ago: unless it failed, was left or was
     /// announced meanwhile, it is heard now.
-    async fn confirm_now_playing(&self, guild: GuildId, play_id: u64) {
+    async fn confirm_heard(&self, guild: GuildId, play_id: u64) {
         let Some(g) = self.existing(guild) else {
             return;
         };
         let mut g = g.lock().await;
         if g.play_id == play_id {
-            self.announce_now_playing(&mut g);
+            self.heard(&mut g);
+        }
+    }
+
+    /// The current play is heard: "now playing" is posted if it is due, and a new play is kept
+    /// in what the guild played (once; a track that fails as it starts is never kept).
+    fn heard(&self, g: &mut GuildPlayer) {
+        self.announce_now_playing(g);
+        let current = g.queue.current().cloned();
+        self.keep_played(g, current.as_ref());
+    }
+
+    /// Keeps `track`, the current play's track, in what the guild played if the play is new
+    /// and started (once).
+    pub(super) fn keep_played(&self, g: &mut GuildPlayer, track: Option<&Track>) {
+        let Some(started) = g.play.started_at_ms else {
+            return;
+        };
+        if let Some(track) = track.filter(|_| std::mem::take(&mut g.play.fresh)) {
+            self.record_played(g.state.guild_id, track, started);
         }
     }
 
@@ -188,7 +203,7 @@ impl PlayerService {
         }
         if position_ms > g.play.from_ms {
             // The started play moves: it is heard.
-            self.announce_now_playing(&mut g);
+            self.heard(&mut g);
         }
         if g.voice_sent && g.health.accepts_fault() {
             let expect_motion = !g.state.paused;
@@ -224,6 +239,8 @@ impl PlayerService {
         }
         g.now_playing_due = false;
         if reason == EndReason::Failed {
+            // Not heard (it failed before it was): never kept as played.
+            g.play.fresh = false;
             let played_ms = g.play.played_ms(now_ms());
             if let AfterFailure::Stop { failures } = g.failures.failed(played_ms) {
                 tracing::warn!(title = %current.title, reason = ?failure, failures, "tracks keep failing right after they start; stopping");
@@ -232,6 +249,10 @@ impl PlayerService {
             }
         } else {
             g.failures.reset();
+            // A track shorter than the grace was heard to its end.
+            if reason == EndReason::Finished {
+                self.heard(&mut g);
+            }
         }
         if let Some(reason) = failure {
             tracing::warn!(title = %current.title, reason, "track failed; skipping");

@@ -3,7 +3,8 @@
 
 use crate::audio::{Loaded, PlayerPatch, VoiceConnection};
 use crate::domain::{
-    start_for, start_from_link, FilterPreset, GuildId, LoopMode, PlayerState, Queue, Track,
+    start_for, start_from_link, FilterPreset, GuildId, LoopMode, PlayerState, Queue, SearchSource,
+    Track,
 };
 
 use super::state::GuildPlayer;
@@ -102,13 +103,24 @@ impl PlayerService {
     /// and takes the first hit).
     pub async fn resolve(&self, query: &str) -> Result<(Vec<Track>, Option<String>), PlayerError> {
         let query = checked_query(query)?;
-        match self
+        let loaded = self
             .inner
             .backend
             .load(&self.identifier(query))
             .await
-            .map_err(PlayerError::Audio)?
-        {
+            .map_err(PlayerError::Audio)?;
+        if matches!(loaded, Loaded::Failed { .. } | Loaded::Empty) {
+            // A link of a source no node has (Spotify without LavaSrc's Spotify source, …)
+            // fails in the node's http source: say what is missing instead.
+            if let Some(source) = SearchSource::of_link(query) {
+                let infos = self.inner.backend.node_infos().await;
+                if !infos.is_empty() && !infos.iter().any(|i| i.has_source(source.source_manager()))
+                {
+                    return Err(PlayerError::SourceMissing(source));
+                }
+            }
+        }
+        match loaded {
             Loaded::Track(t) => Ok((vec![t], None)),
             Loaded::Playlist { name, tracks } if !tracks.is_empty() => Ok((tracks, Some(name))),
             Loaded::Search(mut list) if !list.is_empty() => {
@@ -348,6 +360,8 @@ impl PlayerService {
         queue: Queue,
     ) -> Result<Option<Track>, PlayerError> {
         let previous = std::mem::replace(&mut g.queue, queue);
+        // A play left before it was heard (a skip soon after it started) was still played.
+        self.keep_played(g, previous.current());
         let was_paused = g.state.paused;
         g.state.paused = false;
         if let Err(e) = self.start_current(g).await {
@@ -363,6 +377,9 @@ impl PlayerService {
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn stop(&self, guild: GuildId) -> Result<(), PlayerError> {
         self.with_player(guild, async |me, g| {
+            // A track stopped soon after it started was still played.
+            let current = g.queue.current().cloned();
+            me.keep_played(g, current.as_ref());
             me.send(
                 g,
                 PlayerPatch {
@@ -386,7 +403,14 @@ impl PlayerService {
     /// Leaves: stops, forgets the saved state and removes the player from the audio server.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn leave(&self, guild: GuildId) -> Result<(), PlayerError> {
+        // Under the player's lock: whatever is changing it (autoplay starting a track) finishes
+        // first, and nothing changes it after.
+        let held = match self.existing(guild) {
+            Some(g) => Some(g.lock_owned().await),
+            None => None,
+        };
         let removed = self.inner.guilds.locked().remove(&guild);
+        drop(held);
         if let Some(a) = &self.inner.autosave {
             a.forget(guild);
         }
@@ -408,8 +432,10 @@ impl PlayerService {
         let Some(g) = self.existing(guild) else {
             return Ok(());
         };
-        let text_channel = g.lock().await.state.text_channel_id;
+        let held = g.lock_owned().await;
+        let text_channel = held.state.text_channel_id;
         let removed = self.inner.guilds.locked().remove(&guild);
+        drop(held);
         if removed.is_none() {
             return Ok(());
         }

@@ -94,7 +94,11 @@ impl PlayerService {
         g.voice_sent = false;
         g.now_playing_due = false;
         g.failures.reset();
-        if g.queue.current().is_some() {
+        if let Some(current) = g.queue.current() {
+            // The previous owner keeps a play once it is heard; one it had not kept yet (a
+            // crash or hand-over in its first seconds) is kept here.
+            let started = crate::domain::now_ms().saturating_sub(position_ms);
+            self.keep_played_if_missing(guild, current, started);
             let patch = match live {
                 Some(live) => {
                     g.begin_play(live.play_id.unwrap_or_else(next_play_id), position_ms);

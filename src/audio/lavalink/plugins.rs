@@ -41,21 +41,27 @@ impl LavalinkBackend {
         out
     }
 
-    /// The node to load `identifier` on: for a search or a recommendation, the least loaded node
-    /// known to have its source (so a mixed cluster searches where it can), else the least
-    /// loaded node.
-    pub(super) fn node_for_load(&self, identifier: &str) -> Option<Arc<Node>> {
-        let wanted = SearchSource::source_manager_of(identifier);
-        wanted
-            .and_then(|source| {
-                self.least_loaded_where(|n| {
-                    n.state()
-                        .info
-                        .as_ref()
-                        .is_some_and(|i| i.has_source(source))
-                })
-            })
-            .or_else(|| self.least_loaded(None))
+    /// The node to load `identifier` on: for a search, a recommendation or a link of a source
+    /// (Spotify, Deezer, YouTube, …), the least loaded node that has its source (so a mixed
+    /// cluster loads where it can; with several nodes, those not asked yet are asked what they
+    /// have), else the least loaded node.
+    pub(super) async fn node_for_load(&self, identifier: &str) -> Option<Arc<Node>> {
+        if let Some(source) = SearchSource::source_manager_of(identifier) {
+            let nodes = self.connected_by_load();
+            if nodes.len() > 1 && nodes.iter().any(|n| n.state().info.is_none()) {
+                self.infos().await;
+            }
+            let has = self.least_loaded_where(|n| {
+                n.state()
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| i.has_source(source))
+            });
+            if has.is_some() {
+                return has;
+            }
+        }
+        self.least_loaded(None)
     }
 
     /// LavaLyrics' lyrics of `encoded`, asked of each connected node in turn (those known to

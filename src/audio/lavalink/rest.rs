@@ -89,6 +89,7 @@ impl AudioBackend for LavalinkBackend {
     async fn load(&self, identifier: &str) -> Result<Loaded, AudioError> {
         let node = self
             .node_for_load(identifier)
+            .await
             .ok_or(AudioError::Unavailable)?;
         let path = format!("/v4/loadtracks?identifier={}", urlencode(identifier));
         let (status, text) = self
