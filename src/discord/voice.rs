@@ -162,7 +162,9 @@ pub(crate) async fn join(
 
 /// A lock per guild for members' joins ([`join`]).
 #[derive(Default)]
-pub struct JoinLocks(std::sync::Mutex<std::collections::HashMap<GuildId, Arc<tokio::sync::Mutex<()>>>>);
+pub struct JoinLocks(
+    std::sync::Mutex<std::collections::HashMap<GuildId, Arc<tokio::sync::Mutex<()>>>>,
+);
 
 impl JoinLocks {
     fn of(&self, guild: GuildId) -> Arc<tokio::sync::Mutex<()>> {

@@ -32,7 +32,12 @@ pub async fn skips_at_once(
 
 /// The people in the bot's voice channel in `guild` (none known: empty).
 async fn listeners(cache: &serenity::Cache, data: &Data, guild: u64) -> Vec<u64> {
-    let Some(channel) = data.service.view(guild).await.and_then(|v| v.voice_channel_id) else {
+    let Some(channel) = data
+        .service
+        .view(guild)
+        .await
+        .and_then(|v| v.voice_channel_id)
+    else {
         return vec![];
     };
     cache

@@ -174,8 +174,14 @@ mod tests {
     #[test]
     fn links_name_the_source_that_loads_them() {
         let of = SearchSource::of_link;
-        assert_eq!(of("https://open.spotify.com/playlist/x"), Some(SearchSource::Spotify));
-        assert_eq!(of("https://www.deezer.com/en/track/1"), Some(SearchSource::Deezer));
+        assert_eq!(
+            of("https://open.spotify.com/playlist/x"),
+            Some(SearchSource::Spotify)
+        );
+        assert_eq!(
+            of("https://www.deezer.com/en/track/1"),
+            Some(SearchSource::Deezer)
+        );
         assert_eq!(
             of("https://music.apple.com/us/album/a/1?i=2"),
             Some(SearchSource::AppleMusic)

@@ -54,14 +54,19 @@ impl PlayerService {
         let found = self.related(guild, &seeds, &recent).await;
         let mut g = player.lock().await;
         // Still the guild's player (a /leave or an end removes it under its lock).
-        let current = self.existing(guild).is_some_and(|p| Arc::ptr_eq(&p, &player));
+        let current = self
+            .existing(guild)
+            .is_some_and(|p| Arc::ptr_eq(&p, &player));
         let unchanged = current
             && g.play_id == play_id
             && g.queue.current().is_none()
             && g.state.autoplay.on
             && g.voice.is_some();
         if !unchanged {
-            tracing::debug!(guild, "the player changed while autoplay looked; its pick is dropped");
+            tracing::debug!(
+                guild,
+                "the player changed while autoplay looked; its pick is dropped"
+            );
             return;
         }
         let Some((next, seed)) = found else {
@@ -176,7 +181,10 @@ impl PlayerService {
         let (store, me, track) = (a.store().clone(), self.clone(), track.clone());
         tokio::spawn(async move {
             match store.load_played(guild, 1).await {
-                Ok(newest) if newest.first().is_some_and(|p| identity(&p.track) == identity(&track)) => {}
+                Ok(newest)
+                    if newest
+                        .first()
+                        .is_some_and(|p| identity(&p.track) == identity(&track)) => {}
                 Ok(_) => me.record_played(guild, &track, started_at_ms),
                 Err(e) => tracing::warn!(guild, error = %e, "could not read what the guild played"),
             }

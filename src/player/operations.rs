@@ -267,39 +267,40 @@ impl PlayerService {
     /// current and no upcoming track.
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn skip(&self, guild: GuildId, to: Option<usize>) -> Result<Switched, PlayerError> {
-        let switched = self.with_player(guild, async |me, g| {
-            if g.queue.is_done() {
-                return Err(PlayerError::NothingPlaying);
-            }
-            g.failures.reset();
-            let from = g.queue.current().cloned();
-            let mut queue = g.queue.clone();
-            match to {
-                Some(n) => {
-                    queue
-                        .skip_to(n, g.state.loop_mode)
-                        .map_err(PlayerError::Queue)?;
+        let switched = self
+            .with_player(guild, async |me, g| {
+                if g.queue.is_done() {
+                    return Err(PlayerError::NothingPlaying);
                 }
-                None => {
-                    queue.skip(g.state.loop_mode);
+                g.failures.reset();
+                let from = g.queue.current().cloned();
+                let mut queue = g.queue.clone();
+                match to {
+                    Some(n) => {
+                        queue
+                            .skip_to(n, g.state.loop_mode)
+                            .map_err(PlayerError::Queue)?;
+                    }
+                    None => {
+                        queue.skip(g.state.loop_mode);
+                    }
                 }
-            }
-            let autoplay = queue.current().is_none() && g.state.autoplay.on;
-            let now = if autoplay {
-                // The last track was skipped: autoplay goes on as if it had ended, looking
-                // for a related track in the background (the reply says so).
-                me.switch_quietly(g, queue).await?
-            } else {
-                me.switch_to(g, queue).await?
-            };
-            Ok(Switched {
-                from,
-                now,
-                loop_mode: g.state.loop_mode,
-                autoplay,
+                let autoplay = queue.current().is_none() && g.state.autoplay.on;
+                let now = if autoplay {
+                    // The last track was skipped: autoplay goes on as if it had ended, looking
+                    // for a related track in the background (the reply says so).
+                    me.switch_quietly(g, queue).await?
+                } else {
+                    me.switch_to(g, queue).await?
+                };
+                Ok(Switched {
+                    from,
+                    now,
+                    loop_mode: g.state.loop_mode,
+                    autoplay,
+                })
             })
-        })
-        .await?;
+            .await?;
         if switched.autoplay {
             if let Some(skipped) = switched.from.clone() {
                 let me = self.clone();
