@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use poise::serenity_prelude as serenity;
 
 use super::{policy, CommandError, Data};
-use crate::domain::vote::{SkipVote, SkipVotes};
+use crate::domain::vote::{votes_needed, SkipVote, SkipVotes};
 use crate::sync::LockExt;
 
 /// Every guild's skip votes.
@@ -15,8 +15,9 @@ use crate::sync::LockExt;
 pub struct Votes(Mutex<HashMap<u64, SkipVotes>>);
 
 /// Whether `member` may skip without a vote whatever the track: a DJ (the server's DJ role
-/// or Manage Server), or anyone when the server turned voting off or they listen alone
-/// (`/skip to`, which skips others' tracks too).
+/// or Manage Server), or anyone when the server turned voting off or their vote alone would
+/// skip (they listen alone, or with one other at 50 %) (`/skip to`, which skips others'
+/// tracks too).
 pub async fn skips_at_once(
     cache: &serenity::Cache,
     data: &Data,
@@ -27,7 +28,8 @@ pub async fn skips_at_once(
     if config.vote_skip_percent == 0 || policy::is_dj(config.dj_role_id, member) {
         return true;
     }
-    listeners(cache, data, guild).await.len() <= 1
+    let listeners = listeners(cache, data, guild).await.len();
+    listeners <= 1 || votes_needed(listeners, config.vote_skip_percent) <= 1
 }
 
 /// The people in the bot's voice channel in `guild` (none known: empty).
