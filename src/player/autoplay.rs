@@ -67,6 +67,15 @@ impl PlayerService {
                 guild,
                 "the player changed while autoplay looked; its pick is dropped"
             );
+            if current && g.play_id == play_id && g.queue.current().is_none() {
+                // Only autoplay was turned off meanwhile: the queue ended as it would have.
+                self.inner.announcer.announce(
+                    guild,
+                    g.state.text_channel_id,
+                    Announcement::QueueEnded,
+                );
+                self.save(&mut g, true);
+            }
             return;
         }
         let Some((next, seed)) = found else {

@@ -44,18 +44,12 @@ fn yt(id: &str) -> String {
 /// A track of its own artist whose mix holds only itself: autoplay asks the node twice (its
 /// mix, then a search by its author) and finds nothing new.
 fn add_lonely(w: &World, identifier: &str, length: u64) {
-    w.lavalink.add_track(NewTrack {
-        title: format!("Lonely Song {identifier}"),
-        author: format!("Solitary Quartet {identifier}"),
+    w.lavalink.add_track(NewTrack::youtube(
+        identifier,
+        &format!("Lonely Song {identifier}"),
+        &format!("Solitary Quartet {identifier}"),
         length,
-        identifier: identifier.into(),
-        is_stream: false,
-        uri: None,
-        artwork_url: None,
-        isrc: None,
-        source_name: None,
-        fails_on_play: false,
-    });
+    ));
     w.lavalink
         .set_mix(identifier, Vec::<String>::new())
         .unwrap();
@@ -221,6 +215,46 @@ async fn a_leave_while_autoplay_looks_for_a_track_leaves_nothing_behind() {
         node_player.is_none() && saved.is_none(),
         "after /leave: the node plays {node_player:?}; the store holds a player to restore: {:?}",
         saved.map(|s| s.queue.current.map(|t| t.title))
+    );
+    w.stop().await;
+}
+
+/// `/autoplay off` while autoplay is looking for the next track: its pick is dropped, and the
+/// channel is told once that the queue ended, as with autoplay off; nothing is left saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn autoplay_turned_off_while_it_looks_ends_the_queue_once() {
+    let (w, proxy) = world_behind_proxy(MANY_COMMANDS).await;
+    w.lavalink
+        .set_mix(SHORT_3S, [SHORT_2S, SHORT_5S, SHORT_1S])
+        .unwrap();
+    command(&w, BOB, "play", json!({ "query": yt(SHORT_3S) })).await;
+    let on = choice(&w.discord, "autoplay", "on");
+    command(&w, BOB, "autoplay", json!({ "mode": on })).await;
+    proxy.delay_requests(Some((LOADTRACKS, Duration::from_secs(2))));
+    node_asked_to_load(&proxy, "list%3DRDshortTone3s").await;
+    let off = choice(&w.discord, "autoplay", "off");
+    let (reply, _) = command(&w, BOB, "autoplay", json!({ "mode": off })).await;
+    assert!(reply.starts_with("Autoplay is off"), "{reply}");
+    let ended = || {
+        w.discord
+            .messages(TEXT)
+            .into_iter()
+            .filter(|m| m["content"] == "The queue has ended.")
+            .count()
+    };
+    eventually("the queue ended", WAIT, || (ended() == 1).then_some(())).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.delay_requests(None);
+    assert_eq!(ended(), 1, "told once");
+    let node_track = w
+        .lavalink
+        .player(&GUILD.to_string())
+        .and_then(|p| p.track)
+        .map(|t| t.info.identifier);
+    assert_eq!(node_track, None, "nothing autoplayed");
+    assert!(
+        w.store.load(GUILD).await.unwrap().is_none(),
+        "nothing saved"
     );
     w.stop().await;
 }
