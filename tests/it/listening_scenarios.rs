@@ -495,6 +495,16 @@ async fn lyrics_of_a_spotify_track_come_from_the_nodes_other_lyrics_sources() {
         !ephemeral && reply.starts_with("We're no strangers to love"),
         "{reply}"
     );
+    // Asked first of the track's own source, then of the others.
+    let asked: Vec<String> = w
+        .lavalink
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v4/lyrics")
+        .filter_map(|r| r.query)
+        .map(|q| q.rsplit('&').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(asked, ["skipTrackSource=false", "skipTrackSource=true"]);
     w.stop().await;
 }
 

@@ -375,35 +375,6 @@ async fn timed_lyrics_show_the_line_at_the_players_position() {
     w.stop().await;
 }
 
-/// LavaSrc's Spotify lyrics need an `spDc` cookie, which Encore's config does not set: the node
-/// refuses the track's own source (500), and the bot asks its other lyrics sources.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_spotify_tracks_lyrics_come_from_the_other_sources_when_spotify_refuses() {
-    let w = world().await;
-    let spotify = encore_fakes::lavalink::catalogue::SPOTIFY_RICK;
-    w.lavalink.set_lyrics(
-        spotify,
-        FakeLyrics::Plain("Words from another source".into()),
-    );
-    let link = format!("https://open.spotify.com/track/{spotify}");
-    command(&w, BOB, "play", json!({ "query": link })).await;
-    let (message, _) = lyrics(&w, BOB).await;
-    assert_eq!(
-        message["embeds"][0]["description"],
-        "Words from another source"
-    );
-    let asked: Vec<String> = w
-        .lavalink
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/v4/lyrics")
-        .filter_map(|r| r.query)
-        .map(|q| q.rsplit('&').next().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(asked, ["skipTrackSource=false", "skipTrackSource=true"]);
-    w.stop().await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn without_lyrics_or_without_the_plugin_lyrics_are_refused_politely() {
     let w = world().await;
