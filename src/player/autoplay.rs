@@ -32,7 +32,7 @@ impl PlayerService {
         let Some(player) = self.existing(guild) else {
             return;
         };
-        let (seeds, recent, play_id) = {
+        let (seeds, mut recent, play_id) = {
             let g = player.lock().await;
             if !g.state.autoplay.on || g.queue.current().is_some() {
                 return;
@@ -47,7 +47,6 @@ impl PlayerService {
             recent.insert(identity(&finished));
             (seeds, recent, g.play_id)
         };
-        let mut recent = recent;
         for p in self.played(guild, self.inner.config.history_max).await {
             recent.insert(identity(&p.track));
         }

@@ -13,6 +13,7 @@ mod operations;
 mod pause;
 mod recovery;
 mod registry;
+mod seek;
 mod state;
 mod view;
 mod voice_link;

@@ -457,60 +457,6 @@ impl PlayerService {
             .map_err(PlayerError::Audio)
     }
 
-    /// Seeks to an absolute position (ms).
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn seek(&self, guild: GuildId, position_ms: u64) -> Result<u64, PlayerError> {
-        self.seek_with(guild, |_| Some(position_ms as i64)).await
-    }
-
-    /// Plays the current track again from its beginning; returns it.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn replay(&self, guild: GuildId) -> Result<Track, PlayerError> {
-        self.seek(guild, 0).await?;
-        self.view(guild)
-            .await
-            .and_then(|v| v.current)
-            .ok_or(PlayerError::NothingPlaying)
-    }
-
-    /// Seeks forward (positive) or back (negative) by `delta_ms`.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn seek_by(&self, guild: GuildId, delta_ms: i64) -> Result<u64, PlayerError> {
-        self.seek_with(guild, |now| Some(now as i64 + delta_ms))
-            .await
-    }
-
-    /// `/forward` and `/rewind`: like [`PlayerService::seek_by`], but going back further than
-    /// the start goes to the start.
-    #[tracing::instrument(skip_all, fields(guild = guild))]
-    pub async fn jump(&self, guild: GuildId, delta_ms: i64) -> Result<u64, PlayerError> {
-        self.seek_with(guild, |now| Some((now as i64 + delta_ms).max(0)))
-            .await
-    }
-
-    async fn seek_with(
-        &self,
-        guild: GuildId,
-        target: impl FnOnce(u64) -> Option<i64>,
-    ) -> Result<u64, PlayerError> {
-        self.with_current(guild, async |me, g, current| {
-            let wanted = target(g.position_now()).unwrap_or(-1);
-            let position = current.seek_target(wanted).map_err(PlayerError::Seek)?;
-            me.send(
-                g,
-                PlayerPatch {
-                    position_ms: Some(position),
-                    ..PlayerPatch::default()
-                },
-            )
-            .await?;
-            g.set_position(position);
-            me.save(g, false);
-            Ok(position)
-        })
-        .await
-    }
-
     /// Sets the volume in percent (0–200).
     #[tracing::instrument(skip_all, fields(guild = guild))]
     pub async fn set_volume(&self, guild: GuildId, volume: u16) -> Result<(), PlayerError> {

@@ -391,9 +391,8 @@ async fn autoplay_survives_a_kill_9_mid_track_and_continues_from_its_seed() {
 /// The identifiers `/v4/loadtracks` was asked for, decoded, in order.
 fn loaded(lavalink: &encore_fakes::lavalink::FakeLavalink) -> Vec<String> {
     lavalink
-        .requests()
+        .requests_to("/v4/loadtracks")
         .into_iter()
-        .filter(|r| r.path == "/v4/loadtracks")
         .filter_map(|r| {
             let q = r.query?;
             let v = q.strip_prefix("identifier=")?;

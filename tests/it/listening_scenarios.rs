@@ -435,12 +435,7 @@ async fn autoplay_plays_nothing_after_a_stop() {
     assert!(!reply.is_empty());
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(playing_id(&w), None);
-    let loads = w
-        .lavalink
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/v4/loadtracks")
-        .count();
+    let loads = w.lavalink.requests_to("/v4/loadtracks").len();
     assert_eq!(loads, 1, "only /play's load");
     w.stop().await;
 }
@@ -498,9 +493,8 @@ async fn lyrics_of_a_spotify_track_come_from_the_nodes_other_lyrics_sources() {
     // Asked first of the track's own source, then of the others.
     let asked: Vec<String> = w
         .lavalink
-        .requests()
+        .requests_to("/v4/lyrics")
         .into_iter()
-        .filter(|r| r.path == "/v4/lyrics")
         .filter_map(|r| r.query)
         .map(|q| q.rsplit('&').next().unwrap_or_default().to_string())
         .collect();

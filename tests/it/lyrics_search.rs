@@ -402,12 +402,7 @@ async fn without_lyrics_or_without_the_plugin_lyrics_are_refused_politely() {
         "Lyrics need the LavaLyrics plugin on the audio server (Lavalink), and it does not \
          have it. Ask the bot's operator to add it."
     );
-    let asked = w
-        .lavalink
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/v4/lyrics")
-        .count();
+    let asked = w.lavalink.requests_to("/v4/lyrics").len();
     assert_eq!(asked, 2, "one request per /lyrics with a track");
     w.stop().await;
 }
@@ -496,12 +491,7 @@ async fn in_a_mixed_cluster_lyrics_and_searches_go_to_the_node_with_the_plugin()
     // The player goes to the first node, so the second is the least loaded from then on.
     command(&w, BOB, "play", json!({"query": "never gonna give"})).await;
     assert!(w.lavalink.player(&GUILD.to_string()).is_some());
-    let lyrics_asked = |node: &FakeLavalink| {
-        node.requests()
-            .iter()
-            .filter(|r| r.path == "/v4/lyrics")
-            .count()
-    };
+    let lyrics_asked = |node: &FakeLavalink| node.requests_to("/v4/lyrics").len();
     // The search of /play asked both nodes what they have (it goes to one with YouTube): the
     // lyrics go straight to the node with LavaLyrics, though it is the busier one.
     let (message, _) = lyrics(&w, BOB).await;

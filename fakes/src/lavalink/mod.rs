@@ -283,6 +283,17 @@ impl FakeLavalink {
         self.shared.lock().requests.clone()
     }
 
+    /// The recorded requests to `path` (e.g. `/v4/loadtracks`), in order.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
     pub fn clear_requests(&self) {
         self.shared.lock().requests.clear();
     }
