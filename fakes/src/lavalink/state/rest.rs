@@ -401,7 +401,11 @@ impl State {
             p.rebase(now);
             p.filters = f;
             p.rebase(now);
-            out.push(p.update_msg(now));
+            // A player without a track has no position to report (Lavalink sends player
+            // updates for players with a track); a new track's start reports its own.
+            if p.track.is_some() {
+                out.push(p.update_msg(now));
+            }
         }
         p.rebase(now);
         if let Some(resolved) = new_track {
